@@ -1,0 +1,136 @@
+"""kotra-idp: the OpenID Connect provider behind KOTRA's trade-support sites."""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlencode
+from typing import Any
+
+from flask import Flask, g, request
+from flask_wtf.csrf import CSRFError
+
+from idp.config import PROJECT_ROOT, load_settings
+from idp.extensions import babel, csrf, db
+
+# Pages a relying party never frames and whose URLs carry nothing for a third party.
+HTML_SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+    ),
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+
+
+def select_locale() -> str:
+    """ui_locales of the pending request, then ?lang=, then the cookie; Korean first."""
+    supported = ("ko", "en")
+    explicit = request.args.get("lang")
+    if explicit in supported:
+        return explicit
+    for tag in (getattr(g, "ui_locales", None) or request.args.get("ui_locales") or "").split():
+        base = tag.split("-")[0].lower()
+        if base in supported:
+            return base
+    cookie = request.cookies.get("idp_lang")
+    return cookie if cookie in supported else "ko"
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    """Application factory: settings -> extensions -> provider -> blueprints."""
+    settings = load_settings(overrides)
+    app = Flask(
+        __name__,
+        template_folder=str(PROJECT_ROOT / "templates"),
+        static_folder=str(PROJECT_ROOT / "static"),
+    )
+    secure = settings["session"]["cookie_secure"]
+    if secure == "auto":
+        secure = settings["issuer"].startswith("https://")
+    app.config.update(
+        IDP_SETTINGS=settings,
+        SECRET_KEY=settings["secret_key"],
+        SQLALCHEMY_DATABASE_URI=settings["database_url"],
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings["database_url"]),
+        SESSION_COOKIE_NAME="idp_csrf",
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Lax",
+        SESSION_COOKIE_SECURE=bool(secure),
+        WTF_CSRF_TIME_LIMIT=settings["session"]["interaction_ttl"],
+        BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "idp" / "translations"),
+        MAX_CONTENT_LENGTH=64 * 1024,
+    )
+    db.init_app(app)
+    csrf.init_app(app)
+    babel.init_app(app, locale_selector=select_locale)
+
+    from idp.oidc.server import build_server
+    from idp.wiring import build_provider
+
+    app.extensions["idp"] = build_provider(settings)
+    server, protector = build_server(app)
+    app.extensions["authlib.server"] = server
+    app.extensions["authlib.protector"] = protector
+
+    from idp.oidc.views import bp as oidc_bp
+    from idp.web.views import bp as web_bp
+
+    # Protocol endpoints authenticate clients, not browsers: no CSRF token there.
+    csrf.exempt(oidc_bp)
+    app.register_blueprint(oidc_bp)
+    app.register_blueprint(web_bp)
+    _register_hooks(app)
+    logging.getLogger("idp").setLevel(logging.INFO)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 15}}
+    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+
+
+def _register_hooks(app: Flask) -> None:
+    from flask import Response, render_template
+
+    @app.template_global()
+    def lang_url(code: str) -> str:
+        """The current page in another language (keeps the other query parameters)."""
+        args = request.args.to_dict()
+        args["lang"] = code
+        return request.path + "?" + urlencode(args)
+
+    @app.after_request
+    def security_headers(resp: Response) -> Response:
+        if resp.mimetype == "text/html":
+            resp.headers.update(HTML_SECURITY_HEADERS)
+            lang = request.args.get("lang")
+            if lang in ("ko", "en"):
+                resp.set_cookie("idp_lang", lang, max_age=365 * 86400, samesite="Lax",
+                                httponly=True)
+        resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        return resp
+
+    @app.errorhandler(CSRFError)
+    def csrf_error(exc: CSRFError) -> tuple[str, int]:
+        return render_template("oidc/error.html", error="csrf"), 400
+
+    @app.errorhandler(404)
+    def not_found(exc: Exception) -> tuple[str, int]:
+        return render_template("oidc/error.html", error="not_found"), 404
+
+    @app.errorhandler(405)
+    def not_allowed(exc: Exception) -> tuple[str, int]:
+        return render_template("oidc/error.html", error="method_not_allowed"), 405
+
+    @app.errorhandler(413)
+    def too_large(exc: Exception) -> tuple[str, int]:
+        return render_template("oidc/error.html", error="too_large"), 413
+
+    @app.errorhandler(500)
+    def server_error(exc: Exception) -> tuple[str, int]:
+        db.session.rollback()
+        return render_template("oidc/error.html", error="server_error"), 500

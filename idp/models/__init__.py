@@ -1,0 +1,23 @@
+"""Typed SQLAlchemy 2 models, one module per aggregate."""
+
+from idp.models.base import Base
+from idp.models.clients import OAuthClient
+from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
+from idp.models.security import AuditEvent, Consent, KeyValue, SigningKey
+from idp.models.tokens import AuthorizationCode, Token
+
+__all__ = [
+    "Affiliation",
+    "AffiliationMethod",
+    "AuditEvent",
+    "AuthorizationCode",
+    "Base",
+    "Company",
+    "Consent",
+    "KeyValue",
+    "Member",
+    "MemberType",
+    "OAuthClient",
+    "SigningKey",
+    "Token",
+]

@@ -1,0 +1,97 @@
+"""Members, companies and affiliations (SPEC §1). The company capability extends these."""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from idp.models.base import Base, utcnow
+
+
+class MemberType(enum.StrEnum):
+    GENERAL = "general"
+    SIMPLE = "simple"
+    COMPANY_MANAGER = "company_manager"
+
+
+class AffiliationMethod(enum.StrEnum):
+    CERTIFICATE = "certificate"
+    APPROVAL_PASSWORD = "approval_password"
+
+
+class Member(Base):
+    __tablename__ = "members"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Public, stable, non-reassigned subject identifier (OIDC Core §2 `sub`); not the login ID,
+    # so that a login ID can change without relying parties losing the member.
+    subject: Mapped[str] = mapped_column(String(64), unique=True)
+    member_type: Mapped[str] = mapped_column(String(20), default=MemberType.GENERAL)
+    # Lower-cased login ID for general members; NULL for principals without one.
+    login_id: Mapped[str | None] = mapped_column(String(40), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    email: Mapped[str | None] = mapped_column(String(254))
+    email_verified: Mapped[bool] = mapped_column(default=False)
+    phone: Mapped[str | None] = mapped_column(String(30))
+    phone_verified: Mapped[bool] = mapped_column(default=False)
+    password_hash: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(20), default="active")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    # For a company manager: the company this principal manages (SPEC §1, 기업정보 관리자).
+    managed_company_id: Mapped[int | None] = mapped_column(
+        ForeignKey("companies.id", ondelete="CASCADE")
+    )
+
+    affiliation: Mapped[Affiliation | None] = relationship(
+        primaryjoin="and_(Member.id == Affiliation.member_id, Affiliation.revoked_at.is_(None))",
+        viewonly=True,
+        uselist=False,
+        lazy="joined",
+    )
+
+    __table_args__ = (
+        CheckConstraint(
+            "member_type in ('general', 'simple', 'company_manager')", name="member_type"
+        ),
+    )
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class Company(Base):
+    __tablename__ = "companies"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # 사업자등록번호: 10 digits, no dashes.
+    business_number: Mapped[str] = mapped_column(String(10), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str | None] = mapped_column(String(200))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+class Affiliation(Base):
+    """A general member's 소속: at most one live affiliation per member."""
+
+    __tablename__ = "affiliations"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    method: Mapped[str] = mapped_column(String(30))
+    established_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    company: Mapped[Company] = relationship(lazy="joined")
+
+    __table_args__ = (
+        CheckConstraint("method in ('certificate', 'approval_password')", name="method"),
+        UniqueConstraint("member_id", "company_id", "established_at"),
+    )

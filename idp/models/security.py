@@ -1,0 +1,63 @@
+"""Signing keys, consents, the audit log and the key-value store of the embedded mode."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import DateTime, ForeignKey, Index, String, Text, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.models.base import Base, JSONText, utcnow
+
+
+class SigningKey(Base):
+    __tablename__ = "signing_keys"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kid: Mapped[str] = mapped_column(String(64), unique=True)
+    alg: Mapped[str] = mapped_column(String(10))
+    # PKCS#8 PEM, encrypted with a key derived from IDP_SECRET_KEY (AES-GCM).
+    private_key_encrypted: Mapped[str] = mapped_column(Text)
+    public_jwk: Mapped[dict] = mapped_column(JSONText)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    # Set when a newer key of the same alg took over; the key stays in the JWKS until
+    # every token it signed has expired.
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class Consent(Base):
+    """What a member granted a third-party client, remembered per client."""
+
+    __tablename__ = "consents"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    client_id: Mapped[str] = mapped_column(String(64))
+    scope: Mapped[str] = mapped_column(String(500))
+    granted_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("member_id", "client_id"),)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, index=True)
+    event: Mapped[str] = mapped_column(String(50), index=True)
+    member_id: Mapped[int | None] = mapped_column()
+    client_id: Mapped[str | None] = mapped_column(String(64))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[dict | None] = mapped_column(JSONText)
+
+
+class KeyValue(Base):
+    """Embedded-mode store for SSO sessions, interactions and throttle counters."""
+
+    __tablename__ = "kv_store"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    value: Mapped[str] = mapped_column(Text)
+    expires_at: Mapped[float] = mapped_column()
+
+    __table_args__ = (Index("ix_kv_store_expires_at", "expires_at"),)

@@ -1,0 +1,120 @@
+"""Authorization codes and tokens. Only hashes of the secrets are stored."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import time
+
+from sqlalchemy import DateTime, ForeignKey, Index, String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from idp.models.base import Base, JSONText, epoch, utcnow
+
+
+def token_hash(value: str) -> str:
+    """SHA-256 of a random bearer secret: lookups by hash, nothing usable in a dump."""
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+class AuthorizationCode(Base):
+    __tablename__ = "authorization_codes"
+
+    code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64))
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    redirect_uri: Mapped[str] = mapped_column(String(500))
+    scope: Mapped[str] = mapped_column(String(500))
+    nonce: Mapped[str | None] = mapped_column(String(255))
+    code_challenge: Mapped[str | None] = mapped_column(String(128))
+    code_challenge_method: Mapped[str | None] = mapped_column(String(10))
+    sid: Mapped[str | None] = mapped_column(String(64))
+    auth_time: Mapped[int] = mapped_column()
+    acr: Mapped[str | None] = mapped_column(String(100))
+    amr: Mapped[list[str] | None] = mapped_column(JSONText)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+    # -- authlib AuthorizationCodeMixin / OIDC AuthorizationCodeMixin -----------------------
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list[str] | None:
+        return self.amr
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+
+class Token(Base):
+    """One access token and, for user grants, its refresh token.
+
+    Refresh tokens rotate (RFC 9700 §4.14.2): each refresh creates a new row in the same
+    `family_id`; presenting a rotated refresh token again revokes the whole family.
+    """
+
+    __tablename__ = "tokens"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), index=True)
+    member_id: Mapped[int | None] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
+    scope: Mapped[str] = mapped_column(String(500), default="")
+    access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
+    family_id: Mapped[str] = mapped_column(String(64), index=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    auth_time: Mapped[int | None] = mapped_column()
+    acr: Mapped[str | None] = mapped_column(String(100))
+    amr: Mapped[list[str] | None] = mapped_column(JSONText)
+    issued_at: Mapped[int] = mapped_column()
+    access_expires_at: Mapped[int] = mapped_column()
+    refresh_expires_at: Mapped[int | None] = mapped_column()
+    rotated_at: Mapped[int | None] = mapped_column()
+    revoked_at: Mapped[int | None] = mapped_column()
+
+    __table_args__ = (Index("ix_tokens_member_client", "member_id", "client_id"),)
+
+    # -- authlib TokenMixin ----------------------------------------------------------------
+
+    def check_client(self, client) -> bool:  # type: ignore[no-untyped-def]
+        return self.client_id == client.get_client_id()
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_expires_in(self) -> int:
+        return self.access_expires_at - self.issued_at
+
+    def is_expired(self) -> bool:
+        return self.access_expires_at <= time.time()
+
+    def is_revoked(self) -> bool:
+        return self.revoked_at is not None
+
+    def is_refresh_usable(self) -> bool:
+        return (
+            self.refresh_token_hash is not None
+            and self.revoked_at is None
+            and self.rotated_at is None
+            and (self.refresh_expires_at or 0) > time.time()
+        )
+
+
+__all__ = ["AuthorizationCode", "Token", "token_hash", "epoch"]

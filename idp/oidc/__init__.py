@@ -1,0 +1,1 @@
+"""Authlib glue: the authorization server, its grants, discovery, keys and logout."""

@@ -1,0 +1,203 @@
+"""The authorization endpoint as a pipeline of small checks (OIDC Core §3.1.2).
+
+    validate_request      client, redirect_uri (exact), response_type, scope, PKCE, nonce
+    check_prompt          prompt=none|login|consent|select_account, and their combinations
+    check_login           no session, prompt=login, max_age, acr_values, id_token_hint
+    check_consent         third-party clients without a remembered consent, prompt=consent
+    issue_code            code bound to client, redirect_uri, PKCE challenge, nonce and sid
+
+A check that needs the user starts (or continues) an *interaction*: the pending request is
+kept server-side, the user signs in or consents on our pages, and `resume()` runs the same
+pipeline again. Every way of signing in that later capabilities add ends in that resume.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error, OAuth2Request
+from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
+from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from flask import Response, current_app, redirect, render_template, url_for
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Consent, Member, OAuthClient
+from idp.oidc.jwts import decode_id_token_hint
+from idp.oidc.server import provider
+from idp.services.claims import acr_satisfies
+from idp.services.sessions import Interaction, SsoSession
+
+# RFC 6749 §3.1: these must not appear more than once.
+SINGLE_VALUED = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
+                 "code_challenge", "code_challenge_method", "prompt", "max_age")
+
+
+class NeedsInteraction(Exception):
+    """The pipeline cannot finish without the user: send them to `step`."""
+
+    def __init__(self, step: str) -> None:
+        self.step = step
+
+
+def oauth_request(params: dict[str, str]) -> OAuth2Request:
+    req = OAuth2Request("GET", provider().issuer + "/authorize")
+    req.payload = BasicOAuth2Payload(params)
+    return req
+
+
+def error_page(error: str, description: str | None = None, status: int = 400) -> Response:
+    """RFC 6749 §4.1.2.1: without a verified redirect_uri, tell the user, never redirect."""
+    resp = Response(
+        render_template("oidc/error.html", error=error, description=description), status
+    )
+    return resp
+
+
+def redirect_error(error: OAuth2Error, redirect_uri: str, state: str | None) -> Response:
+    params = [("error", error.error)]
+    if error.description:
+        # Conformance suites require ASCII in error_description (RFC 6749 §5.2 charset).
+        params.append(("error_description", error.description.encode("ascii", "ignore")
+                       .decode()))
+    if state:
+        params.append(("state", state))
+    params.append(("iss", provider().issuer))  # RFC 9207 §2
+    return redirect(add_params_to_uri(redirect_uri, params), 302)
+
+
+def handle_oauth_error(error: OAuth2Error, params: dict[str, str]) -> Response:
+    if error.redirect_uri:
+        return redirect_error(error, error.redirect_uri, params.get("state"))
+    return error_page(error.error, error.description)
+
+
+def check_prompt(params: dict[str, str], redirect_uri: str) -> set[str]:
+    prompts = set(params.get("prompt", "").split())
+    if "none" in prompts and len(prompts) > 1:
+        raise InvalidRequestError("prompt=none cannot be combined", redirect_uri=redirect_uri)
+    unknown = prompts - {"none", "login", "consent", "select_account"}
+    if unknown:
+        raise InvalidRequestError("unsupported prompt value", redirect_uri=redirect_uri)
+    return prompts
+
+
+def parse_max_age(params: dict[str, str], redirect_uri: str) -> int | None:
+    raw = params.get("max_age")
+    if raw is None or raw == "":
+        return None
+    if not raw.isdigit():
+        raise InvalidRequestError("max_age must be a non-negative integer",
+                                  redirect_uri=redirect_uri)
+    return int(raw)
+
+
+def check_login(
+    params: dict[str, str],
+    prompts: set[str],
+    sess: SsoSession | None,
+    member: Member | None,
+    interaction: Interaction | None,
+    redirect_uri: str,
+) -> None:
+    """Raise NeedsInteraction('login') or login_required when a (new) login is needed."""
+    fresh = interaction is not None and interaction.login_at is not None
+    reason = None
+    if sess is None or member is None:
+        reason = "no session"
+    elif fresh:
+        reason = None
+    elif "login" in prompts or "select_account" in prompts:
+        reason = "prompt"
+    else:
+        max_age = parse_max_age(params, redirect_uri)
+        if max_age is not None and time.time() - sess.auth_time > max_age:
+            reason = "max_age"
+        elif not acr_satisfies(sess.acr, params.get("acr_values", "").split()):
+            reason = "acr"
+    hint = params.get("id_token_hint")
+    if hint and reason is None:
+        claims = decode_id_token_hint(provider(), db.session, hint)
+        if claims is None:
+            raise InvalidRequestError("invalid id_token_hint", redirect_uri=redirect_uri)
+        if member is None or claims["sub"] != member.subject:
+            reason = "hint"
+    if reason is None:
+        return
+    if "none" in prompts:
+        raise LoginRequiredError(redirect_uri=redirect_uri)
+    raise NeedsInteraction("login")
+
+
+def has_consent(member: Member, client: OAuthClient, scope: str) -> bool:
+    granted = db.session.scalar(
+        select(Consent.scope).where(
+            Consent.member_id == member.id, Consent.client_id == client.client_id
+        )
+    )
+    return granted is not None and set(scope.split()) <= set(granted.split())
+
+
+def check_consent(
+    prompts: set[str], member: Member, client: OAuthClient, scope: str,
+    interaction: Interaction | None, redirect_uri: str,
+) -> None:
+    if client.first_party:
+        return
+    consented_now = interaction is not None and interaction.params.get("_consented") == "1"
+    if consented_now:
+        return
+    if "consent" in prompts or not has_consent(member, client, scope):
+        if "none" in prompts:
+            raise ConsentRequiredError(redirect_uri=redirect_uri)
+        raise NeedsInteraction("consent")
+
+
+def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
+        interaction: Interaction | None = None) -> Response:
+    """Run the pipeline; returns the redirect to the client, an error, or an interaction."""
+    p = provider()
+    server = current_app.extensions["authlib.server"]
+    sess = p.sessions.get(sso_handle)
+    member = db.session.get(Member, sess.member_id) if sess else None
+    if member is not None and not member.is_active:
+        member = None
+    req = oauth_request(params)
+    try:
+        grant = server.get_consent_grant(request=req, end_user=member)
+        redirect_uri = grant.redirect_uri
+        prompts = check_prompt(params, redirect_uri)
+        check_login(params, prompts, sess, member, interaction, redirect_uri)
+        assert sess is not None and member is not None
+        client: OAuthClient = req.client
+        check_consent(prompts, member, client, req.scope or "", interaction, redirect_uri)
+    except NeedsInteraction as need:
+        if interaction is None:
+            interaction = p.interactions.start(params, browser)
+            db.session.commit()
+        endpoint = "web.login_page" if need.step == "login" else "web.consent_page"
+        return redirect(url_for(endpoint, uid=interaction.uid), 303)
+    except OAuth2Error as error:
+        db.session.rollback()
+        return handle_oauth_error(error, params)
+
+    req.sso = sess
+    p.sessions.add_client(sess, client.client_id)
+    response: Response = server.create_authorization_response(
+        request=req, grant_user=member, grant=grant
+    )
+    if interaction is not None:
+        p.interactions.finish(interaction)
+    db.session.commit()
+    return response
+
+
+def flatten(values: Any) -> dict[str, str] | OAuth2Error:
+    """Request parameters as a dict; a repeated protocol parameter is an error."""
+    for name in SINGLE_VALUED:
+        if len(values.getlist(name)) > 1:
+            return InvalidRequestError(f"Multiple '{name}' in request.")
+    return {k: v for k, v in values.items() if not k.startswith("_")}

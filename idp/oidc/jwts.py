@@ -1,0 +1,75 @@
+"""JWTs the provider reads back (id_token_hint) and logout tokens it writes.
+
+Algorithms are an explicit allow-list (RFC 8725 §3.1); `none` is never accepted.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from typing import Any
+
+from joserfc import jws, jwt
+from joserfc.errors import JoseError
+from sqlalchemy.orm import Session
+
+from idp.models import OAuthClient
+from idp.wiring import Provider
+
+ALLOWED_ALGS = ["RS256", "ES256"]
+BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
+
+
+def decode_id_token_hint(p: Provider, session: Session, value: str) -> dict[str, Any] | None:
+    """Claims of an ID token this provider signed, or None.
+
+    OIDC Core §3.1.2.1 and RP-Initiated Logout §2: an expired ID token is still a valid hint,
+    so only the signature, the algorithm and the issuer are checked.
+    """
+    try:
+        header = jws.extract_compact(value.encode()).headers()
+    except (JoseError, ValueError, UnicodeError):
+        return None
+    alg, kid = header.get("alg"), header.get("kid")
+    if alg not in ALLOWED_ALGS:
+        return None
+    key = p.keys.snapshot(session).public.get(kid or "")
+    if key is None:
+        p.keys.invalidate()
+        key = p.keys.snapshot(session).public.get(kid or "")
+    if key is None or key.alg != alg:
+        return None
+    try:
+        token = jwt.decode(value, key, algorithms=[alg])
+    except (JoseError, ValueError):
+        return None
+    claims = dict(token.claims)
+    if claims.get("iss") != p.issuer or not claims.get("sub") or not claims.get("aud"):
+        return None
+    return claims
+
+
+def hint_audience(claims: dict[str, Any]) -> list[str]:
+    aud = claims.get("aud")
+    return [aud] if isinstance(aud, str) else list(aud or [])
+
+
+def make_logout_token(
+    p: Provider, session: Session, client: OAuthClient, *, sub: str, sid: str
+) -> str:
+    """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sid, sub; no nonce."""
+    alg = client.id_token_signed_response_alg or p.settings["keys"]["default_alg"]
+    key = p.keys.signing_key(session, alg)
+    now = int(time.time())
+    claims = {
+        "iss": p.issuer,
+        "aud": client.client_id,
+        "iat": now,
+        "exp": now + p.settings["tokens"]["logout_token_ttl"],
+        "jti": secrets.token_urlsafe(16),
+        "sub": sub,
+        "sid": sid,
+        "events": {BACKCHANNEL_EVENT: {}},
+    }
+    header = {"alg": alg, "kid": key.kid, "typ": "logout+jwt"}
+    return jwt.encode(header, claims, key, algorithms=[alg])

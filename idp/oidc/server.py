@@ -1,0 +1,370 @@
+"""The Authlib authorization server and its grants.
+
+- Authorization code grant: RFC 6749 §4.1, PKCE (RFC 7636, S256 only) and OIDC Core §3.1.
+- Refresh token grant: RFC 6749 §6 with rotation and reuse detection (RFC 9700 §4.14.2).
+- Client credentials grant: RFC 6749 §4.4, for service APIs.
+- Revocation (RFC 7009) and introspection (RFC 7662) endpoints.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import time
+from typing import Any
+
+from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6750 import BearerTokenValidator
+from authlib.oauth2.rfc7009 import RevocationEndpoint
+from authlib.oauth2.rfc7636 import CodeChallenge
+from authlib.oauth2.rfc7662 import IntrospectionEndpoint
+from authlib.oauth2.rfc9207 import IssuerParameter
+from authlib.oidc.core import grants as oidc_grants
+from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
+from flask import current_app, request
+from sqlalchemy import or_, select, update
+
+from idp.extensions import db
+from idp.models import AuthorizationCode, Member, OAuthClient, Token
+from idp.models.base import utcnow
+from idp.models.tokens import token_hash
+from idp.services import audit
+from idp.services.claims import user_claims
+from idp.wiring import Provider
+
+CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
+CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+
+
+def provider() -> Provider:
+    p: Provider = current_app.extensions["idp"]
+    return p
+
+
+def client_ip() -> str:
+    return request.remote_addr or "unknown"
+
+
+def query_client(client_id: str) -> OAuthClient | None:
+    if not client_id:
+        return None
+    return db.session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+
+
+def save_token(token: dict[str, Any], oauth_request: Any) -> None:
+    """Persist hashes of a freshly issued token (added to the request's transaction)."""
+    now = int(time.time())
+    code: AuthorizationCode | None = oauth_request.authorization_code
+    previous: Token | None = oauth_request.refresh_token
+    refresh = token.get("refresh_token")
+    ttl = provider().settings["tokens"]
+    source: Any = code or previous
+    row = Token(
+        client_id=oauth_request.client.client_id,
+        member_id=oauth_request.user.id if oauth_request.user else None,
+        scope=token.get("scope", ""),
+        access_token_hash=token_hash(token["access_token"]),
+        refresh_token_hash=token_hash(refresh) if refresh else None,
+        family_id=previous.family_id if previous else secrets.token_hex(16),
+        code_hash=code.code_hash if code else (previous.code_hash if previous else None),
+        sid=source.sid if source else None,
+        auth_time=source.auth_time if source else None,
+        acr=source.acr if source else None,
+        amr=source.amr if source else None,
+        issued_at=now,
+        access_expires_at=now + int(token["expires_in"]),
+        refresh_expires_at=now + ttl["refresh_token_ttl"] if refresh else None,
+    )
+    db.session.add(row)
+
+
+def revoke_where(*conditions: Any) -> int:
+    result = db.session.execute(
+        update(Token)
+        .where(Token.revoked_at.is_(None), *conditions)
+        .values(revoked_at=int(time.time()))
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
+class S256CodeChallenge(CodeChallenge):
+    """RFC 7636 limited to S256 (RFC 9700 §2.1.1: `plain` must not be used)."""
+
+    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    # Without code_challenge_method the RFC default is "plain", which is refused.
+    DEFAULT_CODE_CHALLENGE_METHOD = "plain"
+
+    def validate_code_challenge(self, grant: Any, redirect_uri: str) -> None:
+        data = grant.request.payload.data
+        challenge = data.get("code_challenge")
+        client: OAuthClient = grant.request.client
+        if not challenge and (client.require_pkce or client.is_public):
+            raise InvalidRequestError(
+                "PKCE is required: send code_challenge with code_challenge_method=S256",
+                redirect_uri=redirect_uri,
+            )
+        if challenge and data.get("code_challenge_method", "plain") != "S256":
+            raise InvalidRequestError(
+                "Only code_challenge_method=S256 is supported", redirect_uri=redirect_uri
+            )
+        try:
+            super().validate_code_challenge(grant, redirect_uri)
+        except InvalidRequestError as exc:
+            exc.redirect_uri = redirect_uri
+            raise
+
+
+class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def save_authorization_code(self, code: str, oauth_request: Any) -> None:
+        data = oauth_request.payload.data
+        sso = oauth_request.sso
+        db.session.add(
+            AuthorizationCode(
+                code_hash=token_hash(code),
+                client_id=oauth_request.client.client_id,
+                member_id=oauth_request.user.id,
+                redirect_uri=oauth_request.payload.redirect_uri,
+                scope=oauth_request.scope or "",
+                nonce=data.get("nonce"),
+                code_challenge=data.get("code_challenge"),
+                code_challenge_method=data.get("code_challenge_method"),
+                sid=sso.sid,
+                auth_time=sso.auth_time,
+                acr=sso.acr,
+                amr=sso.amr,
+                expires_at=utcnow()
+                + dt.timedelta(seconds=provider().settings["tokens"]["code_ttl"]),
+            )
+        )
+
+    def query_authorization_code(self, code: str, client: OAuthClient) -> AuthorizationCode | None:
+        row = db.session.get(AuthorizationCode, token_hash(code))
+        if row is None or row.client_id != client.client_id:
+            return None
+        if row.used_at is not None:
+            # RFC 6749 §4.1.2 / §10.5: a replayed code revokes what was issued from it.
+            count = revoke_where(Token.code_hash == row.code_hash)
+            audit.record(
+                db.session, "token.code_replay", member_id=row.member_id,
+                client_id=client.client_id, ip=client_ip(), tokens_revoked=count,
+            )
+            db.session.commit()
+            return None
+        if row.is_expired():
+            return None
+        return row
+
+    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+        # Atomic claim: of two concurrent exchanges of one code, exactly one succeeds.
+        result = db.session.execute(
+            update(AuthorizationCode)
+            .where(
+                AuthorizationCode.code_hash == authorization_code.code_hash,
+                AuthorizationCode.used_at.is_(None),
+            )
+            .values(used_at=utcnow())
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise InvalidGrantError("Invalid 'code' in request.")
+
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> Member | None:
+        member = db.session.get(Member, authorization_code.member_id)
+        return member if member is not None and member.is_active else None
+
+
+class RefreshTokenGrant(grants.RefreshTokenGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    INCLUDE_NEW_REFRESH_TOKEN = True
+
+    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
+        row = db.session.scalar(
+            select(Token).where(Token.refresh_token_hash == token_hash(refresh_token))
+        )
+        if row is None:
+            return None
+        if row.rotated_at is not None and row.revoked_at is None:
+            # RFC 9700 §4.14.2: a rotated refresh token presented again means one of two
+            # parties holds a stolen copy; revoke the whole family.
+            count = revoke_where(Token.family_id == row.family_id)
+            audit.record(
+                db.session, "token.refresh_reuse", member_id=row.member_id,
+                client_id=row.client_id, ip=client_ip(), tokens_revoked=count,
+            )
+            db.session.commit()
+            return None
+        return row if row.is_refresh_usable() else None
+
+    def authenticate_user(self, refresh_token: Token) -> Member | None:
+        member = db.session.get(Member, refresh_token.member_id)
+        return member if member is not None and member.is_active else None
+
+    def revoke_old_credential(self, refresh_token: Token) -> None:
+        result = db.session.execute(
+            update(Token)
+            .where(Token.id == refresh_token.id, Token.rotated_at.is_(None))
+            .values(rotated_at=int(time.time()))
+        )
+        if getattr(result, "rowcount", 0) != 1:
+            raise InvalidGrantError()
+
+
+class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+
+class OpenIDCode(oidc_grants.OpenIDCode):
+    """ID tokens for the code flow (OIDC Core §3.1.3.6, §2).
+
+    Prompt, max_age and login are handled by the authorization pipeline (authorize.py), so
+    only the nonce check and the token hook are registered here.
+    """
+
+    def __call__(self, grant: Any) -> None:
+        grant.register_hook("after_create_token_response", self.process_token)
+        if is_openid_scope(grant.request.payload.scope):
+            grant.register_hook(
+                "after_validate_authorization_request_payload",
+                lambda g, redirect_uri: validate_nonce(g.request, self.exists_nonce, False),
+            )
+
+    def exists_nonce(self, nonce: str, oauth_request: Any) -> bool:
+        # Codes are single use and the nonce travels inside the code, so the RP's own nonce
+        # check (OIDC Core §3.1.3.7 step 11) is what defeats replay; nothing to look up here.
+        return False
+
+    def get_client_algorithm(self, client: OAuthClient) -> str:
+        return client.id_token_signed_response_alg or provider().settings["keys"]["default_alg"]
+
+    def resolve_client_private_key(self, client: OAuthClient) -> Any:
+        return provider().keys.signing_key(db.session, self.get_client_algorithm(client))
+
+    def get_encode_header(self, client: OAuthClient) -> dict[str, str]:
+        key = self.resolve_client_private_key(client)
+        return {"alg": self.get_client_algorithm(client), "kid": key.kid, "typ": "JWT"}
+
+    def get_client_claims(self, client: OAuthClient) -> dict[str, Any]:
+        now = int(time.time())
+        p = provider()
+        return {
+            "iss": p.issuer,
+            "aud": [client.client_id],
+            "iat": now,
+            "exp": now + p.settings["tokens"]["id_token_ttl"],
+        }
+
+    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
+        claims = super().get_authorization_code_claims(authorization_code)
+        if authorization_code.sid:
+            claims["sid"] = authorization_code.sid
+        return claims
+
+    def generate_user_info(self, user: Member, scope: str) -> dict[str, Any]:
+        return user_claims(user, scope, provider().entitlements)
+
+
+class KotraIssuerParameter(IssuerParameter):
+    """RFC 9207: `iss` in every authorization response."""
+
+    def get_issuer(self) -> str:
+        return provider().issuer
+
+
+def _find_token(token_string: str, hint: str | None) -> Token | None:
+    digest = token_hash(token_string)
+    if hint == "access_token":
+        cond = Token.access_token_hash == digest
+    elif hint == "refresh_token":
+        cond = Token.refresh_token_hash == digest
+    else:
+        cond = or_(Token.access_token_hash == digest, Token.refresh_token_hash == digest)
+    return db.session.scalar(select(Token).where(cond))
+
+
+class KotraRevocationEndpoint(RevocationEndpoint):
+    CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        # RFC 7009 §2.1: an unmatched hint falls back to searching every token type.
+        return _find_token(token_string, None)
+
+    def revoke_token(self, token: Token, oauth_request: Any) -> None:
+        digest = token_hash(oauth_request.form["token"])
+        if token.refresh_token_hash == digest:
+            # RFC 7009 §2.1: revoking a refresh token also invalidates its access tokens.
+            count = revoke_where(Token.family_id == token.family_id)
+        else:
+            count = revoke_where(Token.id == token.id)
+        audit.record(
+            db.session, "token.revoked", member_id=token.member_id, client_id=token.client_id,
+            ip=client_ip(), tokens_revoked=count,
+        )
+        db.session.commit()
+
+
+class KotraIntrospectionEndpoint(IntrospectionEndpoint):
+    CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
+        token = _find_token(token_string, None)
+        if token is None:
+            return None
+        if token.refresh_token_hash == token_hash(token_string):
+            # A refresh token is active while it can still be used, not while its access
+            # token lives.
+            token.is_expired = lambda: not token.is_refresh_usable()  # type: ignore[method-assign]
+        return token
+
+    def check_permission(self, token: Token, client: OAuthClient, oauth_request: Any) -> bool:
+        # The client the token was issued to, and KOTRA's own services, may introspect.
+        return token.client_id == client.client_id or client.first_party
+
+    def introspect_token(self, token: Token) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "active": True,
+            "client_id": token.client_id,
+            "token_type": "Bearer",
+            "scope": token.scope,
+            "iat": token.issued_at,
+            "exp": token.access_expires_at,
+            "iss": provider().issuer,
+        }
+        if token.member_id is not None:
+            member = db.session.get(Member, token.member_id)
+            if member is None or not member.is_active:
+                return {"active": False}
+            payload["sub"] = member.subject
+            if member.login_id:
+                payload["username"] = member.login_id
+        if token.sid:
+            payload["sid"] = token.sid
+        return payload
+
+
+class KotraBearerTokenValidator(BearerTokenValidator):
+    def authenticate_token(self, token_string: str) -> Token | None:
+        return db.session.scalar(
+            select(Token).where(Token.access_token_hash == token_hash(token_string))
+        )
+
+
+def build_server(app: Any) -> tuple[AuthorizationServer, ResourceProtector]:
+    tokens = app.config["IDP_SETTINGS"]["tokens"]
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
+        "authorization_code": tokens["access_token_ttl"],
+        "refresh_token": tokens["access_token_ttl"],
+        "client_credentials": tokens["access_token_ttl"],
+    }
+    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server.register_grant(AuthorizationCodeGrant, [OpenIDCode(), S256CodeChallenge(required=True)])
+    server.register_grant(RefreshTokenGrant)
+    server.register_grant(ClientCredentialsGrant)
+    server.register_endpoint(KotraRevocationEndpoint)
+    server.register_endpoint(KotraIntrospectionEndpoint)
+    server.register_extension(KotraIssuerParameter())
+    protector = ResourceProtector()
+    protector.register_token_validator(KotraBearerTokenValidator())
+    return server, protector

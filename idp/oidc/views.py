@@ -1,0 +1,223 @@
+"""Protocol endpoints: discovery, JWKS, authorize, token, userinfo, introspect, revoke, logout."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+from authlib.common.urls import add_params_to_uri
+from authlib.oauth2 import OAuth2Error
+from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask_wtf.csrf import CSRFError, validate_csrf
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Member, OAuthClient
+from idp.oidc import authorize as pipeline
+from idp.oidc.discovery import provider_metadata
+from idp.oidc.jwts import decode_id_token_hint, hint_audience
+from idp.oidc.logout import end_session
+from idp.oidc.server import client_ip, provider
+from idp.services.claims import user_claims
+
+bp = Blueprint("oidc", __name__)
+
+BROWSER_COOKIE = "idp_browser"
+NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
+_metadata_cache: dict[str, bytes] = {}
+
+
+def _json(body: bytes, max_age: int) -> Response:
+    resp = Response(body, mimetype="application/json")
+    resp.headers["Cache-Control"] = f"public, max-age={max_age}"
+    resp.headers["Access-Control-Allow-Origin"] = "*"
+    return resp
+
+
+@bp.get("/.well-known/openid-configuration")
+def discovery() -> Response:
+    """OIDC Discovery 1.0 §4: the provider metadata (built once per process)."""
+    p = provider()
+    body = _metadata_cache.get(p.issuer)
+    if body is None:
+        body = json.dumps(
+            provider_metadata(p.issuer, p.settings["keys"]["allowed_algs"])
+        ).encode()
+        _metadata_cache[p.issuer] = body
+    return _json(body, 3600)
+
+
+@bp.get("/jwks")
+def jwks() -> Response:
+    """RFC 7517 key set: live keys and retired keys whose tokens may still be valid."""
+    p = provider()
+    snap = p.keys.snapshot(db.session)
+    body = getattr(snap, "_jwks_bytes", None)
+    if body is None:
+        body = json.dumps(snap.jwks).encode()
+        object.__setattr__(snap, "_jwks_bytes", body)
+    return _json(body, 300)
+
+
+def browser_id() -> tuple[str, bool]:
+    value = request.cookies.get(BROWSER_COOKIE)
+    if value and len(value) < 100:
+        return value, False
+    return secrets.token_urlsafe(24), True
+
+
+def set_browser_cookie(resp: Response, value: str) -> None:
+    p = provider()
+    resp.set_cookie(
+        BROWSER_COOKIE, value, max_age=p.settings["session"]["interaction_ttl"] * 4,
+        httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"], samesite="Lax",
+    )
+
+
+@bp.route("/authorize", methods=["GET", "POST"])
+def authorize() -> Response:
+    """OIDC Core §3.1.2: the authorization endpoint (GET and POST)."""
+    params = pipeline.flatten(request.values)
+    if isinstance(params, OAuth2Error):
+        return pipeline.error_page(params.error, params.description)
+    browser, new = browser_id()
+    resp = pipeline.run(
+        params, browser=browser,
+        sso_handle=request.cookies.get(provider().settings["session"]["cookie_name"]),
+    )
+    if new:
+        set_browser_cookie(resp, browser)
+    return resp
+
+
+@bp.post("/token")
+def token() -> Response:
+    """RFC 6749 §3.2: the token endpoint."""
+    server = current_app.extensions["authlib.server"]
+    resp: Response = server.create_token_response()
+    if resp.status_code == 200:
+        db.session.commit()
+    else:
+        db.session.rollback()
+    resp.headers.update(NO_STORE)  # RFC 6749 §5.1
+    return resp
+
+
+@bp.route("/userinfo", methods=["GET", "POST"])
+def userinfo() -> Response:
+    """OIDC Core §5.3: claims about the member, limited to the token's scope."""
+    protector = current_app.extensions["authlib.protector"]
+    try:
+        tok = protector.acquire_token(["openid"])
+    except OAuth2Error as error:
+        status, body, headers = error()
+        return Response(json.dumps(dict(body)), status, headers=headers,
+                        mimetype="application/json")
+    member = db.session.get(Member, tok.member_id) if tok.member_id else None
+    if member is None or not member.is_active:
+        return Response(
+            json.dumps({"error": "invalid_token"}), 401, mimetype="application/json",
+            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
+        )
+    claims = user_claims(member, tok.scope, provider().entitlements)
+    resp = Response(json.dumps(claims), mimetype="application/json")
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+@bp.post("/introspect")
+def introspect() -> Response:
+    """RFC 7662 token introspection."""
+    server = current_app.extensions["authlib.server"]
+    resp: Response = server.create_endpoint_response("introspection")
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+@bp.post("/revoke")
+def revoke() -> Response:
+    """RFC 7009 token revocation."""
+    server = current_app.extensions["authlib.server"]
+    resp: Response = server.create_endpoint_response("revocation")
+    resp.headers.update(NO_STORE)
+    return resp
+
+
+def _logout_target(params: dict[str, str]) -> tuple[OAuthClient | None, dict[str, Any] | None,
+                                                   str | None, str | None]:
+    """Resolve (client, hint claims, redirect target, error) per RP-Initiated Logout §2-3."""
+    p = provider()
+    claims = None
+    if params.get("id_token_hint"):
+        claims = decode_id_token_hint(p, db.session, params["id_token_hint"])
+        if claims is None:
+            return None, None, None, "invalid id_token_hint"
+    client_id = params.get("client_id")
+    if claims is not None:
+        audience = hint_audience(claims)
+        if client_id and client_id not in audience:
+            return None, None, None, "client_id does not match id_token_hint"
+        client_id = client_id or (audience[0] if audience else None)
+    client = db.session.scalar(
+        select(OAuthClient).where(OAuthClient.client_id == client_id)
+    ) if client_id else None
+    target = params.get("post_logout_redirect_uri")
+    if target:
+        if client is None:
+            return None, None, None, "post_logout_redirect_uri needs id_token_hint or client_id"
+        if target not in client.post_logout_redirect_uris:  # exact match (§3)
+            return None, None, None, "post_logout_redirect_uri is not registered"
+    return client, claims, target, None
+
+
+def _finish_logout(params: dict[str, str], target: str | None) -> Response:
+    p = provider()
+    handle = request.cookies.get(p.settings["session"]["cookie_name"])
+    sess = p.sessions.get(handle)
+    if sess is not None:
+        end_session(p, db.session, sess, ip=client_ip(), reason="rp_initiated")
+    if target:
+        state = params.get("state")
+        resp = redirect(add_params_to_uri(target, [("state", state)] if state else []), 303)
+    else:
+        resp = Response(render_template("oidc/logged_out.html"))
+    resp.delete_cookie(p.settings["session"]["cookie_name"])
+    return resp
+
+
+@bp.route("/logout", methods=["GET", "POST"])
+def logout() -> Response:
+    """OpenID Connect RP-Initiated Logout 1.0 §2: the end_session_endpoint."""
+    p = provider()
+    params = {k: v for k, v in request.values.items()}
+    client, claims, target, error = _logout_target(params)
+    if error:
+        return pipeline.error_page("invalid_request", error)
+    sess = p.sessions.get(request.cookies.get(p.settings["session"]["cookie_name"]))
+    # A valid hint for the current session proves the RP asks for this user's logout;
+    # anything else is confirmed by the user (§2: protects against forced logout).
+    if sess is None or (claims is not None and claims.get("sid") == sess.sid):
+        return _finish_logout(params, target)
+    return Response(render_template(
+        "oidc/logout_confirm.html", params=params, client=client,
+    ))
+
+
+@bp.post("/logout/confirm")
+def logout_confirm() -> Response:
+    """The user's confirmation of a logout that a relying party could not prove."""
+    try:
+        validate_csrf(request.form.get("csrf_token"))
+    except CSRFError:
+        return pipeline.error_page("invalid_request", "CSRF")
+    except Exception:  # noqa: BLE001 — flask_wtf raises ValidationError for a bad token
+        return pipeline.error_page("invalid_request", "CSRF")
+    params = {k: v for k, v in request.form.items() if k != "csrf_token"}
+    _, _, target, error = _logout_target(params)
+    if error:
+        return pipeline.error_page("invalid_request", error)
+    if request.form.get("decision") != "logout":
+        return Response(render_template("oidc/logged_out.html", cancelled=True))
+    return _finish_logout(params, target)

@@ -1,0 +1,1 @@
+"""Use cases. No Flask imports: each takes the database session and its collaborators."""

@@ -1,0 +1,52 @@
+"""The audit trail of security events (login, lockout, token reuse, logout, keys, clients)."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from sqlalchemy.orm import Session
+
+from idp.models import AuditEvent
+
+log = logging.getLogger("idp.audit")
+
+# The events this provider records; tests and operators can rely on these names.
+EVENTS = frozenset(
+    {
+        "login.success",
+        "login.failure",
+        "login.throttled",
+        "login.locked",
+        "logout",
+        "session.revoked",
+        "token.code_replay",
+        "token.refresh_reuse",
+        "token.revoked",
+        "keys.rotated",
+        "client.added",
+        "client.removed",
+        "member.added",
+        "consent.granted",
+    }
+)
+
+
+def record(
+    session: Session,
+    event: str,
+    *,
+    member_id: int | None = None,
+    client_id: str | None = None,
+    ip: str | None = None,
+    **detail: Any,
+) -> None:
+    """Add one event to the caller's transaction (committed with the change it describes)."""
+    if event not in EVENTS:
+        raise ValueError(f"unknown audit event {event!r}")
+    session.add(
+        AuditEvent(
+            event=event, member_id=member_id, client_id=client_id, ip=ip, detail=detail or None
+        )
+    )
+    log.info("audit %s member=%s client=%s ip=%s %s", event, member_id, client_id, ip, detail)

@@ -1,0 +1,161 @@
+"""Signing keys kept in the database (private halves encrypted), rotated by `idp keys rotate`.
+
+The JWKS publishes every live key plus retired keys until the tokens they signed have expired
+(OIDC Core §10.1.1: a signer rotating keys keeps old keys published while they may be used).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import secrets
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from joserfc.jwk import ECKey, RSAKey
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.models import SigningKey
+from idp.models.base import utcnow
+from idp.services import audit
+
+SUPPORTED_ALGS = ("RS256", "ES256")
+
+
+class KeyCipher:
+    """AES-256-GCM with a key derived (HKDF-SHA256) from the provider's secret key."""
+
+    def __init__(self, secret_key: str) -> None:
+        self._aead = AESGCM(
+            HKDF(
+                algorithm=hashes.SHA256(), length=32, salt=None, info=b"kotra-idp signing keys"
+            ).derive(secret_key.encode())
+        )
+
+    def encrypt(self, plaintext: bytes) -> str:
+        nonce = os.urandom(12)
+        return base64.b64encode(nonce + self._aead.encrypt(nonce, plaintext, None)).decode()
+
+    def decrypt(self, token: str) -> bytes:
+        raw = base64.b64decode(token)
+        return self._aead.decrypt(raw[:12], raw[12:], None)
+
+
+def _generate(alg: str, kid: str, rsa_bits: int) -> RSAKey | ECKey:
+    params = {"kid": kid, "alg": alg, "use": "sig"}
+    if alg == "RS256":
+        return RSAKey.generate_key(rsa_bits, params, private=True)
+    if alg == "ES256":
+        return ECKey.generate_key("P-256", params, private=True)
+    raise ValueError(f"unsupported signing algorithm {alg!r}")
+
+
+def _import(alg: str, pem: bytes, kid: str) -> RSAKey | ECKey:
+    params = {"kid": kid, "alg": alg, "use": "sig"}
+    return RSAKey.import_key(pem, params) if alg == "RS256" else ECKey.import_key(pem, params)
+
+
+def rotate_key(session: Session, cipher: KeyCipher, *, alg: str, rsa_bits: int = 2048) -> str:
+    """Add a new active key for `alg`, retire the previous one; return the new kid."""
+    if alg not in SUPPORTED_ALGS:
+        raise ValueError(f"unsupported signing algorithm {alg!r}")
+    now = utcnow()
+    for previous in session.scalars(
+        select(SigningKey).where(SigningKey.alg == alg, SigningKey.retired_at.is_(None))
+    ):
+        previous.retired_at = now
+    kid = f"{alg.lower()}-{now:%Y%m%d}-{secrets.token_hex(4)}"
+    key = _generate(alg, kid, rsa_bits)
+    session.add(
+        SigningKey(
+            kid=kid,
+            alg=alg,
+            private_key_encrypted=cipher.encrypt(key.as_pem(private=True)),
+            public_jwk=key.as_dict(private=False),
+            created_at=now,
+        )
+    )
+    session.flush()
+    audit.record(session, "keys.rotated", kid=kid, alg=alg)
+    return kid
+
+
+def ensure_keys(session: Session, cipher: KeyCipher, *, algs: tuple[str, ...] | list[str],
+                rsa_bits: int = 2048) -> list[str]:
+    """Create an active key for every algorithm that has none; return the kids created."""
+    created = []
+    for alg in algs:
+        active = session.scalar(
+            select(SigningKey.id).where(SigningKey.alg == alg, SigningKey.retired_at.is_(None))
+        )
+        if active is None:
+            created.append(rotate_key(session, cipher, alg=alg, rsa_bits=rsa_bits))
+    return created
+
+
+@dataclass(frozen=True)
+class KeySetSnapshot:
+    signing: dict[str, RSAKey | ECKey]  # alg -> active private key
+    public: dict[str, RSAKey | ECKey]  # kid -> public key (live and recently retired)
+    jwks: dict[str, Any]
+    loaded_at: float
+
+
+class KeyRing:
+    """Per-process cache of the key set, re-read after `cache_seconds`."""
+
+    def __init__(self, cipher: KeyCipher, *, cache_seconds: int, keep_retired_seconds: int):
+        self._cipher = cipher
+        self._cache_seconds = cache_seconds
+        self._keep_retired = dt.timedelta(seconds=keep_retired_seconds)
+        self._snapshot: KeySetSnapshot | None = None
+        self._lock = threading.Lock()
+
+    def invalidate(self) -> None:
+        self._snapshot = None
+
+    def snapshot(self, session: Session) -> KeySetSnapshot:
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.loaded_at < self._cache_seconds:
+            return snap
+        with self._lock:
+            snap = self._load(session)
+            self._snapshot = snap
+            return snap
+
+    def _load(self, session: Session) -> KeySetSnapshot:
+        cutoff = utcnow() - self._keep_retired
+        rows = session.scalars(
+            select(SigningKey)
+            .where((SigningKey.retired_at.is_(None)) | (SigningKey.retired_at > cutoff))
+            .order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
+        ).all()
+        signing: dict[str, RSAKey | ECKey] = {}
+        public: dict[str, RSAKey | ECKey] = {}
+        jwks = []
+        for row in rows:
+            if row.retired_at is None and row.alg not in signing:
+                signing[row.alg] = _import(
+                    row.alg, self._cipher.decrypt(row.private_key_encrypted), row.kid
+                )
+            params = {"kid": row.kid, "alg": row.alg, "use": "sig"}
+            cls = RSAKey if row.alg == "RS256" else ECKey
+            public[row.kid] = cls.import_key(row.public_jwk, params)
+            jwks.append(row.public_jwk)
+        return KeySetSnapshot(signing, public, {"keys": jwks}, time.monotonic())
+
+    def signing_key(self, session: Session, alg: str) -> RSAKey | ECKey:
+        key = self.snapshot(session).signing.get(alg)
+        if key is None:
+            self.invalidate()
+            key = self.snapshot(session).signing.get(alg)
+        if key is None:
+            raise LookupError(f"no active signing key for {alg}; run `idp keys rotate`")
+        return key

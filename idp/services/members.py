@@ -1,0 +1,117 @@
+"""Members: creation and password sign-in (the 일반회원 tab)."""
+
+from __future__ import annotations
+
+import secrets
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from idp.errors import AlreadyExists, InvalidCredentials, InvalidInput, LoginThrottled
+from idp.models import Affiliation, Company, Member, MemberType
+from idp.models.base import utcnow
+from idp.services import audit
+from idp.services.passwords import PasswordPolicy, Passwords
+from idp.services.throttle import Throttle
+
+
+def new_subject() -> str:
+    return secrets.token_urlsafe(24)
+
+
+def add_member(
+    session: Session,
+    passwords: Passwords,
+    policy: PasswordPolicy,
+    *,
+    login_id: str,
+    name: str,
+    email: str | None,
+    password: str,
+    phone: str | None = None,
+    member_type: str = MemberType.GENERAL,
+) -> Member:
+    """Create a general member with a password; the caller commits."""
+    normalised = policy.check_login_id(login_id)
+    policy.check_password(password)
+    if not name.strip():
+        raise InvalidInput("name", "required")
+    if email is not None and "@" not in email:
+        raise InvalidInput("email", "not an email address")
+    if session.scalar(select(Member.id).where(Member.login_id == normalised)) is not None:
+        raise AlreadyExists("login_id")
+    member = Member(
+        subject=new_subject(),
+        member_type=member_type,
+        login_id=normalised,
+        name=name.strip(),
+        email=email,
+        email_verified=False,
+        phone=phone,
+        password_hash=passwords.hash(password),
+    )
+    session.add(member)
+    session.flush()
+    audit.record(session, "member.added", member_id=member.id)
+    return member
+
+
+def affiliate(
+    session: Session, member: Member, company: Company, method: str
+) -> Affiliation:
+    """Attach a member to a company (the company capability adds the proofs before this)."""
+    affiliation = Affiliation(member_id=member.id, company_id=company.id, method=method)
+    session.add(affiliation)
+    session.flush()
+    session.expire(member, ["affiliation"])
+    return affiliation
+
+
+def authenticate_password(
+    session: Session,
+    passwords: Passwords,
+    throttle: Throttle,
+    *,
+    login_id: str,
+    password: str,
+    ip: str,
+    client_id: str | None = None,
+) -> Member:
+    """Return the member whose ID and password match, or raise.
+
+    Raises LoginThrottled before any hash is computed when the account or the IP must wait,
+    and InvalidCredentials for an unknown ID and a wrong password alike (same work, same
+    message). Commits the throttle state and the audit event in every outcome.
+    """
+    key = login_id.strip().lower()
+    try:
+        throttle.check(account=key, ip=ip)
+    except LoginThrottled as exc:
+        audit.record(
+            session, "login.throttled", client_id=client_id, ip=ip,
+            retry_after=exc.retry_after, locked=exc.locked,
+        )
+        session.commit()
+        raise
+
+    member = session.scalar(select(Member).where(Member.login_id == key)) if key else None
+    ok = passwords.verify(member.password_hash if member else None, password)
+    if not ok or member is None or not member.is_active:
+        locked = throttle.record_failure(account=key, ip=ip)
+        audit.record(
+            session, "login.failure", member_id=member.id if member else None,
+            client_id=client_id, ip=ip, reason="password" if member else "unknown_id",
+        )
+        for kind in locked:
+            audit.record(session, "login.locked", member_id=member.id if member else None,
+                         ip=ip, key=kind)
+        session.commit()
+        raise InvalidCredentials()
+
+    if passwords.needs_rehash(member.password_hash or ""):
+        member.password_hash = passwords.hash(password)
+    member.last_login_at = utcnow()
+    throttle.reset(account=key)
+    audit.record(session, "login.success", member_id=member.id, client_id=client_id, ip=ip,
+                 method="pwd")
+    return member

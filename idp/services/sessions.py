@@ -1,0 +1,143 @@
+"""SSO sessions and pending authorization requests ("interactions"), kept server-side.
+
+The browser holds only a random session handle; the store keys it by its SHA-256, so a copy
+of the store cannot be replayed as cookies. `sid` (OIDC Front/Back-Channel Logout) is a
+separate public identifier that relying parties see in ID and logout tokens.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from idp.stores import Store
+
+
+def _h(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+@dataclass
+class SsoSession:
+    handle_hash: str
+    sid: str
+    member_id: int
+    auth_time: int
+    acr: str
+    amr: list[str]
+    clients: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "sid": self.sid, "member_id": self.member_id, "auth_time": self.auth_time,
+            "acr": self.acr, "amr": self.amr, "clients": self.clients,
+        }
+
+
+class SsoSessions:
+    def __init__(self, store: Store, ttl: int) -> None:
+        self._store = store
+        self.ttl = ttl
+
+    def create(self, *, member_id: int, acr: str, amr: list[str]) -> tuple[str, SsoSession]:
+        """Start a new session (a new handle at every login: no session fixation)."""
+        handle = secrets.token_urlsafe(32)
+        sess = SsoSession(
+            handle_hash=_h(handle), sid=secrets.token_urlsafe(16), member_id=member_id,
+            auth_time=int(time.time()), acr=acr, amr=amr,
+        )
+        self._save(sess)
+        return handle, sess
+
+    def login(
+        self, previous: SsoSession | None, *, member_id: int, acr: str, amr: list[str]
+    ) -> tuple[str, SsoSession]:
+        """A successful login: always a new handle (rotation at login).
+
+        Re-authenticating the same member keeps `sid` and the list of relying parties, so a
+        later logout still reaches them; the old handle stops working at once.
+        """
+        if previous is None or previous.member_id != member_id:
+            return self.create(member_id=member_id, acr=acr, amr=amr)
+        self._store.delete(f"sso:{previous.handle_hash}")
+        handle = secrets.token_urlsafe(32)
+        sess = SsoSession(
+            handle_hash=_h(handle), sid=previous.sid, member_id=member_id,
+            auth_time=int(time.time()), acr=acr, amr=amr, clients=list(previous.clients),
+        )
+        self._save(sess)
+        return handle, sess
+
+    def _save(self, sess: SsoSession) -> None:
+        self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), self.ttl)
+        self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, self.ttl)
+
+    def get(self, handle: str | None) -> SsoSession | None:
+        if not handle:
+            return None
+        return self._by_hash(_h(handle))
+
+    def _by_hash(self, handle_hash: str) -> SsoSession | None:
+        data = self._store.get(f"sso:{handle_hash}")
+        if data is None:
+            return None
+        return SsoSession(handle_hash=handle_hash, **data)
+
+    def by_sid(self, sid: str) -> SsoSession | None:
+        ref = self._store.get(f"sso-sid:{sid}")
+        return self._by_hash(ref["h"]) if ref else None
+
+    def add_client(self, sess: SsoSession, client_id: str) -> None:
+        """Remember a relying party that took part, for back-channel logout."""
+        if client_id not in sess.clients:
+            sess.clients.append(client_id)
+            self._save(sess)
+
+    def end(self, sess: SsoSession) -> None:
+        self._store.delete(f"sso:{sess.handle_hash}")
+        self._store.delete(f"sso-sid:{sess.sid}")
+
+
+@dataclass
+class Interaction:
+    uid: str
+    params: dict[str, str]
+    browser: str
+    created: float
+    # Set once a login succeeded inside this interaction (prompt=login/max_age satisfied).
+    login_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"params": self.params, "browser": self.browser, "created": self.created,
+                "login_at": self.login_at}
+
+
+class Interactions:
+    """The authorization request waiting for a login or a consent, bound to one browser."""
+
+    def __init__(self, store: Store, ttl: int) -> None:
+        self._store = store
+        self.ttl = ttl
+
+    def start(self, params: dict[str, str], browser: str) -> Interaction:
+        ia = Interaction(secrets.token_urlsafe(18), params, _h(browser), time.time())
+        self.save(ia)
+        return ia
+
+    def save(self, ia: Interaction) -> None:
+        self._store.put(f"ia:{ia.uid}", ia.to_dict(), self.ttl)
+
+    def get(self, uid: str, browser: str | None) -> Interaction | None:
+        """The interaction, only for the browser that started it (no login CSRF via links)."""
+        data = self._store.get(f"ia:{uid}") if uid else None
+        if data is None or not browser or not secrets.compare_digest(
+            data["browser"], _h(browser)
+        ):
+            return None
+        return Interaction(uid=uid, **data)
+
+    def finish(self, ia: Interaction) -> None:
+        self._store.delete(f"ia:{ia.uid}")

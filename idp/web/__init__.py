@@ -1,0 +1,1 @@
+"""Pages: the login tabs, consent, and the interaction that resumes the authorization request."""

@@ -1,0 +1,78 @@
+"""The one composition root: builds the provider's collaborators from settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from idp.extensions import db
+from idp.services.claims import EntitlementMatrix
+from idp.services.keys import KeyCipher, KeyRing
+from idp.services.passwords import PasswordPolicy, Passwords
+from idp.services.sessions import Interactions, SsoSessions
+from idp.services.throttle import Throttle, ThrottleRule
+from idp.stores import DatabaseStore, RedisStore, Store
+
+
+@dataclass
+class Provider:
+    """Everything the views need, built once per app."""
+
+    settings: dict[str, Any]
+    store: Store
+    passwords: Passwords
+    policy: PasswordPolicy
+    throttle: Throttle
+    sessions: SsoSessions
+    interactions: Interactions
+    keys: KeyRing
+    cipher: KeyCipher
+    entitlements: EntitlementMatrix
+
+    @property
+    def issuer(self) -> str:
+        return str(self.settings["issuer"])
+
+
+def build_store(settings: dict[str, Any]) -> Store:
+    if settings["redis_url"]:
+        return RedisStore(settings["redis_url"])
+    return DatabaseStore(lambda: db.session)
+
+
+def build_throttle(settings: dict[str, Any], store: Store) -> Throttle:
+    t = settings["throttle"]
+    account = ThrottleRule(
+        delay_after=t["account_delay_after"], delay_base=t["account_delay_base"],
+        delay_max=t["account_delay_max"], lock_after=t["account_lock_after"],
+        lock_seconds=t["lock_seconds"], window_seconds=t["window_seconds"],
+    )
+    # The IP rule has no per-attempt delay: many members may share one office NAT address.
+    ip = ThrottleRule(
+        delay_after=t["ip_lock_after"], delay_base=0, delay_max=0,
+        lock_after=t["ip_lock_after"], lock_seconds=t["lock_seconds"],
+        window_seconds=t["window_seconds"],
+    )
+    return Throttle(store, {"account": account, "ip": ip})
+
+
+def build_provider(settings: dict[str, Any]) -> Provider:
+    store = build_store(settings)
+    cipher = KeyCipher(settings["secret_key"])
+    tokens = settings["tokens"]
+    return Provider(
+        settings=settings,
+        store=store,
+        passwords=Passwords(settings["argon2"]),
+        policy=PasswordPolicy(**settings["password_policy"]),
+        throttle=build_throttle(settings, store),
+        sessions=SsoSessions(store, settings["session"]["ttl"]),
+        interactions=Interactions(store, settings["session"]["interaction_ttl"]),
+        keys=KeyRing(
+            cipher,
+            cache_seconds=settings["keys"]["cache_seconds"],
+            keep_retired_seconds=max(tokens["id_token_ttl"], tokens["logout_token_ttl"]) + 300,
+        ),
+        cipher=cipher,
+        entitlements=EntitlementMatrix(settings["entitlements"]),
+    )
