@@ -7,6 +7,7 @@ from urllib.parse import urlencode
 from typing import Any
 
 from flask import Flask, g, request
+from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 
 from idp.config import PROJECT_ROOT, load_settings
@@ -96,6 +97,8 @@ def _engine_options(url: str) -> dict[str, Any]:
 def _register_hooks(app: Flask) -> None:
     from flask import Response, render_template
 
+    app.jinja_env.globals["get_locale"] = get_locale
+
     @app.template_global()
     def lang_url(code: str) -> str:
         """The current page in another language (keeps the other query parameters)."""
@@ -133,4 +136,7 @@ def _register_hooks(app: Flask) -> None:
     @app.errorhandler(500)
     def server_error(exc: Exception) -> tuple[str, int]:
         db.session.rollback()
-        return render_template("oidc/error.html", error="server_error"), 500
+        try:
+            return render_template("oidc/error.html", error="server_error"), 500
+        except Exception:  # noqa: BLE001 — the page of last resort must not fail
+            return "<h1>일시적인 오류가 발생했습니다.</h1>", 500

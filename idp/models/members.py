@@ -40,7 +40,8 @@ class Member(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     status: Mapped[str] = mapped_column(String(20), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
-    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, onupdate=utcnow)
+    # Changes of profile data (OIDC `updated_at`); a login is not one.
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     # For a company manager: the company this principal manages (SPEC §1, 기업정보 관리자).

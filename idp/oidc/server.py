@@ -14,6 +14,7 @@ import time
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer, ResourceProtector
+from authlib.oauth2 import OAuth2Request
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
@@ -350,6 +351,15 @@ class KotraBearerTokenValidator(BearerTokenValidator):
         )
 
 
+class KotraAuthorizationServer(AuthorizationServer):
+    """Accepts a prepared OAuth2Request: the interaction resumes a stored request."""
+
+    def create_oauth2_request(self, oauth_request: Any) -> OAuth2Request:
+        if isinstance(oauth_request, OAuth2Request):
+            return oauth_request
+        return super().create_oauth2_request(oauth_request)
+
+
 def build_server(app: Any) -> tuple[AuthorizationServer, ResourceProtector]:
     tokens = app.config["IDP_SETTINGS"]["tokens"]
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
@@ -358,7 +368,7 @@ def build_server(app: Any) -> tuple[AuthorizationServer, ResourceProtector]:
         "refresh_token": tokens["access_token_ttl"],
         "client_credentials": tokens["access_token_ttl"],
     }
-    server = AuthorizationServer(app, query_client=query_client, save_token=save_token)
+    server = KotraAuthorizationServer(app, query_client=query_client, save_token=save_token)
     server.register_grant(AuthorizationCodeGrant, [OpenIDCode(), S256CodeChallenge(required=True)])
     server.register_grant(RefreshTokenGrant)
     server.register_grant(ClientCredentialsGrant)
