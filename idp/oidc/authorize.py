@@ -105,6 +105,7 @@ def check_login(
 ) -> None:
     """Raise NeedsInteraction('login') or login_required when a (new) login is needed."""
     fresh = interaction is not None and interaction.login_at is not None
+    max_age = parse_max_age(params, redirect_uri)
     reason = None
     if sess is None or member is None:
         reason = "no session"
@@ -112,12 +113,10 @@ def check_login(
         reason = None
     elif "login" in prompts or "select_account" in prompts:
         reason = "prompt"
-    else:
-        max_age = parse_max_age(params, redirect_uri)
-        if max_age is not None and time.time() - sess.auth_time > max_age:
-            reason = "max_age"
-        elif not acr_satisfies(sess.acr, params.get("acr_values", "").split()):
-            reason = "acr"
+    elif max_age is not None and time.time() - sess.auth_time > max_age:
+        reason = "max_age"
+    elif not acr_satisfies(sess.acr, params.get("acr_values", "").split()):
+        reason = "acr"
     hint = params.get("id_token_hint")
     if hint and reason is None:
         claims = decode_id_token_hint(provider(), db.session, hint)
