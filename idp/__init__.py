@@ -12,6 +12,7 @@ from flask_wtf.csrf import CSRFError
 
 from idp.config import PROJECT_ROOT, load_settings
 from idp.extensions import babel, csrf, db
+from idp.i18n import compile_catalogs
 
 # Pages a relying party never frames and whose URLs carry nothing for a third party.
 HTML_SECURITY_HEADERS = {
@@ -64,6 +65,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "idp" / "translations"),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
+    compile_catalogs()
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
