@@ -109,12 +109,20 @@ def token() -> Response:
 def userinfo() -> Response:
     """OIDC Core §5.3: claims about the member, limited to the token's scope."""
     protector = current_app.extensions["authlib.protector"]
+    realm = provider().issuer
+    if "Authorization" not in request.headers:
+        # RFC 6750 §3.1: no credentials -> a bare challenge, without an error code.
+        return Response(status=401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
     try:
         tok = protector.acquire_token(["openid"])
     except OAuth2Error as error:
-        status, body, headers = error()
-        return Response(json.dumps(dict(body)), status, headers=headers,
-                        mimetype="application/json")
+        code = error.error if error.error in ("insufficient_scope", "invalid_request") else (
+            "invalid_token")
+        status = 403 if code == "insufficient_scope" else 400 if code == "invalid_request" else 401
+        return Response(
+            json.dumps({"error": code}), status, mimetype="application/json",
+            headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="{code}"'},
+        )
     member = db.session.get(Member, tok.member_id) if tok.member_id else None
     if member is None or not member.is_active:
         return Response(

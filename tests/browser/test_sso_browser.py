@@ -46,6 +46,10 @@ def row(page: Any, header: str) -> str:
 def test_sso_across_two_sites_and_backchannel_logout(context: Any, stack: Stack,
                                                      artifacts_dir: Path) -> None:
     page = context.new_page()
+    problems: list[str] = []  # console errors (e.g. CSP violations) on the provider's pages
+    page.on("console", lambda msg: problems.append(f"{msg.type}: {msg.text} @ {page.url}")
+            if msg.type == "error" and page.url.startswith(stack.issuer) else None)
+    page.on("pageerror", lambda exc: problems.append(f"pageerror: {exc} @ {page.url}"))
 
     # Site 1 -> the provider's login page with its three tabs.
     open_provider_login(page, stack.site1, stack)
@@ -96,6 +100,7 @@ def test_sso_across_two_sites_and_backchannel_logout(context: Any, stack: Stack,
     page.get_by_role("link", name="로그인", exact=True).click()
     page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
     assert page.locator("#password").is_visible()
+    assert problems == []
 
 
 def test_approval_password_member_company_and_gated_services(context: Any,
