@@ -24,7 +24,7 @@
 #   SKIP_WRK=0           1: do not run wrk (also forced when wrk is missing and cannot be installed)
 #   PEER_BENCH           peer-bench source folder (default ../shared/peer-bench, then
 #                        /work/shared/peer-bench); copied to bench/.work/peer-bench
-#   IDP_PORT=5000 PEER_PORT=3000
+#   BENCH_IDP_PORT=5000 BENCH_PEER_PORT=3000   loopback ports of our provider and of the peer
 #   BENCH_PG_URL         SQLAlchemy URL of the PostgreSQL server; default: the one in .ci/run if
 #                        any, else postgresql+psycopg://postgres@127.0.0.1:5432/test. Only its
 #                        host/port/user are used; the database is BENCH_PG_DB.
@@ -40,6 +40,7 @@
 #   BENCH_CLIENT_ARGS    extra arguments for `idp clients add` (word-split)
 #   BENCH_KEEP_IDP_ENV=0 1: keep IDP_* variables from the caller's environment (default: unset them)
 set -euo pipefail
+{ # the whole script is one block: bash reads it completely before running it
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -51,8 +52,8 @@ BACKENDS="${BACKENDS-sqlite,postgres}"
 SCENARIOS="${SCENARIOS:-discovery,jwks,cc,refresh,userinfo,authcode}"
 SKIP_PEER="${SKIP_PEER:-0}"
 SKIP_WRK="${SKIP_WRK:-0}"
-IDP_PORT="${IDP_PORT:-5000}"
-PEER_PORT="${PEER_PORT:-3000}"
+OUR_PORT="${BENCH_IDP_PORT:-5000}"
+PEER_PORT="${BENCH_PEER_PORT:-3000}"
 BENCH_PG_DB="${BENCH_PG_DB:-idp_bench}"
 BENCH_PG_RESET="${BENCH_PG_RESET:-0}"
 BENCH_REDIS_FLUSH="${BENCH_REDIS_FLUSH:-0}"
@@ -108,8 +109,8 @@ chmod -R u+w "$PB"
 
 if ! "$PB/.venv/bin/python" -c 'import httpx' >/dev/null 2>&1; then
   log "creating $PB/.venv (httpx)"
-  python3 -m venv "$PB/.venv"
-  "$PB/.venv/bin/pip" install -q httpx
+  python3 -m venv "$PB/.venv" >&2
+  "$PB/.venv/bin/pip" install -q httpx >&2
 fi
 lock_sum="$(sha256sum "$PB/peer/package-lock.json" | cut -d' ' -f1)"
 if [ "$SKIP_PEER" != "1" ]; then
@@ -117,7 +118,7 @@ if [ "$SKIP_PEER" != "1" ]; then
      || [ "$(cat "$PB/peer/node_modules/.bench-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
     command -v npm >/dev/null || die "npm not found (needed for the peer; or SKIP_PEER=1)"
     log "npm ci in $PB/peer"
-    (cd "$PB/peer" && npm ci --no-audit --no-fund)
+    (cd "$PB/peer" && npm ci --no-audit --no-fund) >&2
     echo "$lock_sum" > "$PB/peer/node_modules/.bench-lock-sha256"
   fi
 fi
@@ -293,7 +294,7 @@ run_ours() {
   trap 'exit 130' INT TERM
 
   export IDP_ENV="$BENCH_IDP_ENV"
-  export IDP_ISSUER="http://127.0.0.1:$IDP_PORT"
+  export IDP_ISSUER="http://127.0.0.1:$OUR_PORT"
   export IDP_SECRET_KEY="bench-secret-key-not-for-production"
   [ -n "$BENCH_SIG_ALG" ] && export IDP_KEYS_DEFAULT_ALG="$BENCH_SIG_ALG"
   case "$backend" in
@@ -308,7 +309,7 @@ run_ours() {
     *) die "unknown backend $backend (sqlite, postgres)" ;;
   esac
   log "$backend: IDP_DATABASE_URL=$IDP_DATABASE_URL IDP_REDIS_URL=${IDP_REDIS_URL:-}"
-  port_busy "$IDP_PORT" && die "something already listens on 127.0.0.1:$IDP_PORT"
+  port_busy "$OUR_PORT" && die "something already listens on 127.0.0.1:$OUR_PORT"
 
   local setup_log="$RESULTS/$backend-setup.log"
   log "$backend: idp db upgrade"
@@ -333,16 +334,16 @@ run_ours() {
       --email bench@example.com --password-stdin --json >> "$setup_log" 2>&1 \
     || { tail -n 30 "$setup_log" >&2; die "idp members add failed"; }
 
-  log "$backend: idp serve --bind 127.0.0.1:$IDP_PORT"
+  log "$backend: idp serve --bind 127.0.0.1:$OUR_PORT"
   local server_log="$RESULTS/$backend-server.log"
-  "$idp" serve --bind "127.0.0.1:$IDP_PORT" > "$server_log" 2>&1 &
+  "$idp" serve --bind "127.0.0.1:$OUR_PORT" > "$server_log" 2>&1 &
   SERVER_PID=$!
-  wait_http_200 "http://127.0.0.1:$IDP_PORT/healthz" "$SERVER_PID" "$server_log" \
+  wait_http_200 "http://127.0.0.1:$OUR_PORT/healthz" "$SERVER_PID" "$server_log" \
     || die "$backend: server did not come up"
   log "$backend: server up (pid $SERVER_PID: $(descendants "$SERVER_PID" | wc -l) descendant processes)"
 
   local rc=0
-  run_load "$backend" "http://127.0.0.1:$IDP_PORT" "$client_id" "$client_secret" \
+  run_load "$backend" "http://127.0.0.1:$OUR_PORT" "$client_id" "$client_secret" \
     "$BENCH_LOGIN" "$BENCH_PASSWORD" "$SERVER_PID" "kotra-idp $backend" || rc=$?
   stop_tree "$SERVER_PID"
   SERVER_PID=""
@@ -401,9 +402,11 @@ if [ "$SKIP_PEER" != "1" ]; then
 fi
 
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RESULTS/env.txt"
-python3 "$ROOT/bench/report.py" "$RESULTS" --out "$RESULTS/table.md"
+python3 "$ROOT/bench/report.py" "$RESULTS" --out "$RESULTS/table.md" || failed+=("report")
 log "results in $RESULTS (table.md, *-py.json, *-wrk.json, *-server.log)"
 if [ "${#failed[@]}" -gt 0 ]; then
   log "FAILED: ${failed[*]} (see $RESULTS/failures.txt and the logs there)"
   exit 1
 fi
+exit 0
+}

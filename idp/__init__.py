@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlencode
 from typing import Any
+from urllib.parse import urlencode
 
 from flask import Flask, g, request
 from flask_babel import get_locale

@@ -87,7 +87,7 @@ def demo_seed(as_json: bool) -> None:
         result = seed(sqla.session, app.extensions["idp"])
 
     def human() -> str:
-        lines = ["demo accounts (password for all: %s):" % result["members"][0]["password"]]
+        lines = [f"demo accounts (password for all: {result['members'][0]['password']}):"]
         for m in result["members"]:
             lines.append(f"  {m['login_id']:<14} {m['name']}  affiliation: {m['affiliation']}")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
@@ -198,7 +198,8 @@ def clients_list(as_json: bool) -> None:
 
     app = _app()
     with app.app_context():
-        data = [{"client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris,
+        data: list[dict[str, Any]] = [
+            {"client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris,
                  "grant_types": c.grant_types, "auth_method": c.token_endpoint_auth_method,
                  "first_party": c.first_party, "require_pkce": c.require_pkce,
                  "backchannel_logout_uri": c.backchannel_logout_uri}

@@ -6,10 +6,10 @@ import json
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.config import INSTANCE_DIR
 from idp.models import AffiliationMethod, Company, Member, OAuthClient
+from idp.models.base import DbSession
 from idp.services.clients import add_client, reset_secret
 from idp.services.members import add_member, affiliate
 from idp.wiring import Provider
@@ -29,7 +29,7 @@ DEMO_SITES = {
 DEMO_CLIENTS_FILE = INSTANCE_DIR / "demo_clients.json"
 
 
-def seed(session: Session, p: Provider) -> dict[str, Any]:
+def seed(session: DbSession, p: Provider) -> dict[str, Any]:
     """Idempotent: creates what is missing, resets the demo sites' secrets, writes the file."""
     company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
     if company is None:

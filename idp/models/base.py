@@ -7,7 +7,7 @@ import json
 from typing import Any
 
 from sqlalchemy import MetaData, Text, TypeDecorator
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, Session, scoped_session
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -16,6 +16,10 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+
+# What services accept: a plain Session (CLI, tests) or Flask-SQLAlchemy's scoped proxy.
+DbSession = Session | scoped_session[Any]
 
 
 class Base(DeclarativeBase):

@@ -23,6 +23,7 @@ from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
 from flask import Response, current_app, redirect, render_template, url_for
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
 from idp.models import Consent, Member, OAuthClient
@@ -49,7 +50,7 @@ def oauth_request(params: dict[str, str]) -> OAuth2Request:
     return req
 
 
-def error_page(error: str, description: str | None = None, status: int = 400) -> Response:
+def error_page(error: str, description: str | None = None, status: int = 400) -> BaseResponse:
     """RFC 6749 §4.1.2.1: without a verified redirect_uri, tell the user, never redirect."""
     resp = Response(
         render_template("oidc/error.html", error=error, description=description), status
@@ -57,7 +58,7 @@ def error_page(error: str, description: str | None = None, status: int = 400) ->
     return resp
 
 
-def redirect_error(error: OAuth2Error, redirect_uri: str, state: str | None) -> Response:
+def redirect_error(error: OAuth2Error, redirect_uri: str, state: str | None) -> BaseResponse:
     params = [("error", error.error)]
     if error.description:
         # Conformance suites require ASCII in error_description (RFC 6749 §5.2 charset).
@@ -69,7 +70,7 @@ def redirect_error(error: OAuth2Error, redirect_uri: str, state: str | None) -> 
     return redirect(add_params_to_uri(redirect_uri, params), 302)
 
 
-def handle_oauth_error(error: OAuth2Error, params: dict[str, str]) -> Response:
+def handle_oauth_error(error: OAuth2Error, params: dict[str, str]) -> BaseResponse:
     if error.redirect_uri:
         return redirect_error(error, error.redirect_uri, params.get("state"))
     return error_page(error.error, error.description)
@@ -156,7 +157,7 @@ def check_consent(
 
 
 def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
-        interaction: Interaction | None = None) -> Response:
+        interaction: Interaction | None = None) -> BaseResponse:
     """Run the pipeline; returns the redirect to the client, an error, or an interaction."""
     p = provider()
     server = current_app.extensions["authlib.server"]
@@ -185,7 +186,7 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
 
     req.sso = sess
     p.sessions.add_client(sess, client.client_id)
-    response: Response = server.create_authorization_response(
+    response: BaseResponse = server.create_authorization_response(
         request=req, grant_user=member, grant=grant
     )
     if interaction is not None:

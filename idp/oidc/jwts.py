@@ -11,16 +11,16 @@ from typing import Any
 
 from joserfc import jws, jwt
 from joserfc.errors import JoseError
-from sqlalchemy.orm import Session
 
 from idp.models import OAuthClient
+from idp.models.base import DbSession
 from idp.wiring import Provider
 
 ALLOWED_ALGS = ["RS256", "ES256"]
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
-def decode_id_token_hint(p: Provider, session: Session, value: str) -> dict[str, Any] | None:
+def decode_id_token_hint(p: Provider, session: DbSession, value: str) -> dict[str, Any] | None:
     """Claims of an ID token this provider signed, or None.
 
     OIDC Core §3.1.2.1 and RP-Initiated Logout §2: an expired ID token is still a valid hint,
@@ -55,7 +55,7 @@ def hint_audience(claims: dict[str, Any]) -> list[str]:
 
 
 def make_logout_token(
-    p: Provider, session: Session, client: OAuthClient, *, sub: str, sid: str
+    p: Provider, session: DbSession, client: OAuthClient, *, sub: str, sid: str
 ) -> str:
     """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sid, sub; no nonce."""
     alg = client.id_token_signed_response_alg or p.settings["keys"]["default_alg"]

@@ -11,9 +11,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.models import Member, OAuthClient, Token
+from idp.models.base import DbSession
 from idp.oidc.jwts import make_logout_token
 from idp.oidc.server import revoke_where
 from idp.services import audit
@@ -42,7 +42,7 @@ def _post_logout_token(uri: str, token: str, timeout: float) -> bool:
 
 
 def end_session(
-    p: Provider, session: Session, sess: SsoSession, *, ip: str | None, reason: str
+    p: Provider, session: DbSession, sess: SsoSession, *, ip: str | None, reason: str
 ) -> dict[str, bool]:
     """End `sess` everywhere; commit; return {client_id: notified?} for back-channel RPs."""
     member = session.get(Member, sess.member_id)

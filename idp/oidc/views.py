@@ -11,6 +11,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from sqlalchemy import select
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
 from idp.models import Member, OAuthClient
@@ -29,7 +30,7 @@ NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 _metadata_cache: dict[str, bytes] = {}
 
 
-def _json(body: bytes, max_age: int) -> Response:
+def _json(body: bytes, max_age: int) -> BaseResponse:
     resp = Response(body, mimetype="application/json")
     resp.headers["Cache-Control"] = f"public, max-age={max_age}"
     resp.headers["Access-Control-Allow-Origin"] = "*"
@@ -37,7 +38,7 @@ def _json(body: bytes, max_age: int) -> Response:
 
 
 @bp.get("/.well-known/openid-configuration")
-def discovery() -> Response:
+def discovery() -> BaseResponse:
     """OIDC Discovery 1.0 §4: the provider metadata (built once per process)."""
     p = provider()
     body = _metadata_cache.get(p.issuer)
@@ -50,7 +51,7 @@ def discovery() -> Response:
 
 
 @bp.get("/jwks")
-def jwks() -> Response:
+def jwks() -> BaseResponse:
     """RFC 7517 key set: live keys and retired keys whose tokens may still be valid."""
     p = provider()
     snap = p.keys.snapshot(db.session)
@@ -68,7 +69,7 @@ def browser_id() -> tuple[str, bool]:
     return secrets.token_urlsafe(24), True
 
 
-def set_browser_cookie(resp: Response, value: str) -> None:
+def set_browser_cookie(resp: BaseResponse, value: str) -> None:
     p = provider()
     resp.set_cookie(
         BROWSER_COOKIE, value, max_age=p.settings["session"]["interaction_ttl"] * 4,
@@ -77,7 +78,7 @@ def set_browser_cookie(resp: Response, value: str) -> None:
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
-def authorize() -> Response:
+def authorize() -> BaseResponse:
     """OIDC Core §3.1.2: the authorization endpoint (GET and POST)."""
     params = pipeline.flatten(request.values)
     if isinstance(params, OAuth2Error):
@@ -93,7 +94,7 @@ def authorize() -> Response:
 
 
 @bp.post("/token")
-def token() -> Response:
+def token() -> BaseResponse:
     """RFC 6749 §3.2: the token endpoint."""
     server = current_app.extensions["authlib.server"]
     resp: Response = server.create_token_response()
@@ -106,7 +107,7 @@ def token() -> Response:
 
 
 @bp.route("/userinfo", methods=["GET", "POST"])
-def userinfo() -> Response:
+def userinfo() -> BaseResponse:
     """OIDC Core §5.3: claims about the member, limited to the token's scope."""
     protector = current_app.extensions["authlib.protector"]
     realm = provider().issuer
@@ -136,7 +137,7 @@ def userinfo() -> Response:
 
 
 @bp.post("/introspect")
-def introspect() -> Response:
+def introspect() -> BaseResponse:
     """RFC 7662 token introspection."""
     server = current_app.extensions["authlib.server"]
     resp: Response = server.create_endpoint_response("introspection")
@@ -145,7 +146,7 @@ def introspect() -> Response:
 
 
 @bp.post("/revoke")
-def revoke() -> Response:
+def revoke() -> BaseResponse:
     """RFC 7009 token revocation."""
     server = current_app.extensions["authlib.server"]
     resp: Response = server.create_endpoint_response("revocation")
@@ -180,7 +181,7 @@ def _logout_target(params: dict[str, str]) -> tuple[OAuthClient | None, dict[str
     return client, claims, target, None
 
 
-def _finish_logout(params: dict[str, str], target: str | None) -> Response:
+def _finish_logout(params: dict[str, str], target: str | None) -> BaseResponse:
     p = provider()
     handle = request.cookies.get(p.settings["session"]["cookie_name"])
     sess = p.sessions.get(handle)
@@ -196,7 +197,7 @@ def _finish_logout(params: dict[str, str], target: str | None) -> Response:
 
 
 @bp.route("/logout", methods=["GET", "POST"])
-def logout() -> Response:
+def logout() -> BaseResponse:
     """OpenID Connect RP-Initiated Logout 1.0 §2: the end_session_endpoint."""
     p = provider()
     params = {k: v for k, v in request.values.items()}
@@ -214,7 +215,7 @@ def logout() -> Response:
 
 
 @bp.post("/logout/confirm")
-def logout_confirm() -> Response:
+def logout_confirm() -> BaseResponse:
     """The user's confirmation of a logout that a relying party could not prove."""
     try:
         validate_csrf(request.form.get("csrf_token"))

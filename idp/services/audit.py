@@ -5,9 +5,8 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from sqlalchemy.orm import Session
-
 from idp.models import AuditEvent
+from idp.models.base import DbSession
 
 log = logging.getLogger("idp.audit")
 
@@ -33,7 +32,7 @@ EVENTS = frozenset(
 
 
 def record(
-    session: Session,
+    session: DbSession,
     event: str,
     *,
     member_id: int | None = None,

@@ -6,10 +6,10 @@ import secrets
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.errors import AlreadyExists, InvalidInput
 from idp.models import OAuthClient
+from idp.models.base import DbSession
 from idp.models.clients import hash_client_secret
 from idp.services import audit
 
@@ -27,7 +27,7 @@ def _check_uri(field: str, uri: str) -> None:
 
 
 def add_client(
-    session: Session,
+    session: DbSession,
     *,
     name: str,
     redirect_uris: list[str],
@@ -87,7 +87,7 @@ def add_client(
     return client, secret
 
 
-def remove_client(session: Session, client_id: str) -> bool:
+def remove_client(session: DbSession, client_id: str) -> bool:
     client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
     if client is None:
         return False
@@ -96,7 +96,7 @@ def remove_client(session: Session, client_id: str) -> bool:
     return True
 
 
-def reset_secret(session: Session, client: OAuthClient) -> str:
+def reset_secret(session: DbSession, client: OAuthClient) -> str:
     secret = secrets.token_urlsafe(32)
     client.client_secret_hash = hash_client_secret(secret)
     return secret

@@ -20,10 +20,9 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from joserfc.jwk import ECKey, RSAKey
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.models import SigningKey
-from idp.models.base import utcnow
+from idp.models.base import DbSession, utcnow
 from idp.services import audit
 
 SUPPORTED_ALGS = ("RS256", "ES256")
@@ -49,7 +48,7 @@ class KeyCipher:
 
 
 def _generate(alg: str, kid: str, rsa_bits: int) -> RSAKey | ECKey:
-    params = {"kid": kid, "alg": alg, "use": "sig"}
+    params: Any = {"kid": kid, "alg": alg, "use": "sig"}
     if alg == "RS256":
         return RSAKey.generate_key(rsa_bits, params, private=True)
     if alg == "ES256":
@@ -58,11 +57,11 @@ def _generate(alg: str, kid: str, rsa_bits: int) -> RSAKey | ECKey:
 
 
 def _import(alg: str, pem: bytes, kid: str) -> RSAKey | ECKey:
-    params = {"kid": kid, "alg": alg, "use": "sig"}
+    params: Any = {"kid": kid, "alg": alg, "use": "sig"}
     return RSAKey.import_key(pem, params) if alg == "RS256" else ECKey.import_key(pem, params)
 
 
-def rotate_key(session: Session, cipher: KeyCipher, *, alg: str, rsa_bits: int = 2048) -> str:
+def rotate_key(session: DbSession, cipher: KeyCipher, *, alg: str, rsa_bits: int = 2048) -> str:
     """Add a new active key for `alg`, retire the previous one; return the new kid."""
     if alg not in SUPPORTED_ALGS:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
@@ -87,7 +86,7 @@ def rotate_key(session: Session, cipher: KeyCipher, *, alg: str, rsa_bits: int =
     return kid
 
 
-def ensure_keys(session: Session, cipher: KeyCipher, *, algs: tuple[str, ...] | list[str],
+def ensure_keys(session: DbSession, cipher: KeyCipher, *, algs: tuple[str, ...] | list[str],
                 rsa_bits: int = 2048) -> list[str]:
     """Create an active key for every algorithm that has none; return the kids created."""
     created = []
@@ -121,7 +120,7 @@ class KeyRing:
     def invalidate(self) -> None:
         self._snapshot = None
 
-    def snapshot(self, session: Session) -> KeySetSnapshot:
+    def snapshot(self, session: DbSession) -> KeySetSnapshot:
         snap = self._snapshot
         if snap is not None and time.monotonic() - snap.loaded_at < self._cache_seconds:
             return snap
@@ -130,7 +129,7 @@ class KeyRing:
             self._snapshot = snap
             return snap
 
-    def _load(self, session: Session) -> KeySetSnapshot:
+    def _load(self, session: DbSession) -> KeySetSnapshot:
         cutoff = utcnow() - self._keep_retired
         rows = session.scalars(
             select(SigningKey)
@@ -145,13 +144,13 @@ class KeyRing:
                 signing[row.alg] = _import(
                     row.alg, self._cipher.decrypt(row.private_key_encrypted), row.kid
                 )
-            params = {"kid": row.kid, "alg": row.alg, "use": "sig"}
+            params: Any = {"kid": row.kid, "alg": row.alg, "use": "sig"}
             cls = RSAKey if row.alg == "RS256" else ECKey
             public[row.kid] = cls.import_key(row.public_jwk, params)
             jwks.append(row.public_jwk)
         return KeySetSnapshot(signing, public, {"keys": jwks}, time.monotonic())
 
-    def signing_key(self, session: Session, alg: str) -> RSAKey | ECKey:
+    def signing_key(self, session: DbSession, alg: str) -> RSAKey | ECKey:
         key = self.snapshot(session).signing.get(alg)
         if key is None:
             self.invalidate()

@@ -5,11 +5,10 @@ from __future__ import annotations
 import secrets
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
 
 from idp.errors import AlreadyExists, InvalidCredentials, InvalidInput, LoginThrottled
 from idp.models import Affiliation, Company, Member, MemberType
-from idp.models.base import utcnow
+from idp.models.base import DbSession, utcnow
 from idp.services import audit
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.throttle import Throttle
@@ -20,7 +19,7 @@ def new_subject() -> str:
 
 
 def add_member(
-    session: Session,
+    session: DbSession,
     passwords: Passwords,
     policy: PasswordPolicy,
     *,
@@ -57,7 +56,7 @@ def add_member(
 
 
 def affiliate(
-    session: Session, member: Member, company: Company, method: str
+    session: DbSession, member: Member, company: Company, method: str
 ) -> Affiliation:
     """Attach a member to a company (the company capability adds the proofs before this)."""
     affiliation = Affiliation(member_id=member.id, company_id=company.id, method=method)
@@ -68,7 +67,7 @@ def affiliate(
 
 
 def authenticate_password(
-    session: Session,
+    session: DbSession,
     passwords: Passwords,
     throttle: Throttle,
     *,

@@ -6,10 +6,18 @@ import time
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
 from flask import (
-    Blueprint, Response, current_app, g, redirect, render_template, request, url_for,
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
 )
 from flask_babel import gettext as _
 from sqlalchemy import select, text
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.errors import InvalidCredentials, LoginThrottled
 from idp.extensions import db
@@ -36,7 +44,7 @@ def _interaction(uid: str) -> Interaction | None:
     return ia
 
 
-def _expired() -> Response:
+def _expired() -> BaseResponse:
     return Response(render_template("oidc/error.html", error="interaction_expired"), 400)
 
 
@@ -45,7 +53,7 @@ def _sso_cookie() -> str | None:
 
 
 def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
-                  message: str | None = None) -> Response:
+                  message: str | None = None) -> BaseResponse:
     tab = request.args.get("tab", "general")
     if tab not in LOGIN_TABS:
         tab = "general"
@@ -58,7 +66,7 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
 
 
 @bp.get("/interaction/<uid>")
-def login_page(uid: str) -> Response:
+def login_page(uid: str) -> BaseResponse:
     """The KOTRA login page (manual §6): 일반회원 / 간편회원 / 기업정보 관리 tabs."""
     ia = _interaction(uid)
     if ia is None:
@@ -71,7 +79,7 @@ def login_page(uid: str) -> Response:
 
 
 @bp.post("/interaction/<uid>/login")
-def login_submit(uid: str) -> Response:
+def login_submit(uid: str) -> BaseResponse:
     """Password sign-in; on success 303 to the resumption of the authorization request."""
     ia = _interaction(uid)
     if ia is None:
@@ -92,10 +100,12 @@ def login_submit(uid: str) -> Response:
         )
     except LoginThrottled as exc:
         minutes = max(1, (exc.retry_after + 59) // 60)
-        msg = (_("로그인 시도가 너무 많습니다. %(minutes)d분 후 다시 시도해 주세요.", minutes=minutes)
-               if exc.locked else
-               _("로그인 시도가 너무 많습니다. %(seconds)d초 후 다시 시도해 주세요.",
-                 seconds=exc.retry_after))
+        if exc.locked:
+            msg = _("로그인 시도가 너무 많습니다. %(minutes)d분 후 다시 시도해 주세요.",
+                    minutes=minutes)
+        else:
+            msg = _("로그인 시도가 너무 많습니다. %(seconds)d초 후 다시 시도해 주세요.",
+                    seconds=exc.retry_after)
         resp = _render_login(ia, form, 429, msg)
         resp.headers["Retry-After"] = str(exc.retry_after)
         return resp
@@ -127,7 +137,7 @@ def login_submit(uid: str) -> Response:
 
 
 @bp.get("/interaction/<uid>/resume")
-def resume(uid: str) -> Response:
+def resume(uid: str) -> BaseResponse:
     """Run the authorization pipeline again now that the user has signed in or consented."""
     ia = _interaction(uid)
     if ia is None:
@@ -137,7 +147,7 @@ def resume(uid: str) -> Response:
 
 
 @bp.route("/interaction/<uid>/consent", methods=["GET", "POST"])
-def consent_page(uid: str) -> Response:
+def consent_page(uid: str) -> BaseResponse:
     """Consent for third-party clients (first-party KOTRA sites skip it)."""
     ia = _interaction(uid)
     if ia is None:
@@ -179,25 +189,25 @@ def consent_page(uid: str) -> Response:
 
 
 @bp.get("/")
-def home() -> Response:
+def home() -> BaseResponse:
     """A landing page: who is signed in here, and a way to sign out."""
     sess = provider().sessions.get(_sso_cookie())
     member = db.session.get(Member, sess.member_id) if sess else None
-    clients = []
+    clients: list[OAuthClient] = []
     if sess and sess.clients:
-        clients = db.session.scalars(
-            select(OAuthClient).where(OAuthClient.client_id.in_(sess.clients))).all()
+        clients = list(db.session.scalars(
+            select(OAuthClient).where(OAuthClient.client_id.in_(sess.clients))))
     return Response(render_template("home.html", member=member, sess=sess, clients=clients))
 
 
 @bp.get("/healthz")
-def healthz() -> Response:
+def healthz() -> BaseResponse:
     """Liveness: the process answers."""
     return Response("ok\n", mimetype="text/plain")
 
 
 @bp.get("/readyz")
-def readyz() -> Response:
+def readyz() -> BaseResponse:
     """Readiness: the database and the session store (Redis when configured) answer."""
     checks = {}
     try:

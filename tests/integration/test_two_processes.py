@@ -32,7 +32,7 @@ TIMEOUT = 5
 START_TIMEOUT = 15
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def shared_services() -> dict[str, str]:
     """PostgreSQL + Redis from the environment, and both answering (before `app` runs)."""
     db_url = os.environ.get("IDP_DATABASE_URL", "")
@@ -116,7 +116,7 @@ class Server:
 
 
 @pytest.fixture()
-def two_servers(app: Any, shared_services: dict[str, str],
+def two_servers(shared_services: dict[str, str], app: Any,
                 tmp_path: Path) -> Iterator[tuple[Server, Server]]:
     """Processes A and B; one issuer (A's URL), one secret, one database, one Redis."""
     settings = app.config["IDP_SETTINGS"]
@@ -145,6 +145,13 @@ def two_servers(app: Any, shared_services: dict[str, str],
     finally:
         for server in servers:
             server.stop()
+        # Close the test app's pooled connections: psycopg warns when they are collected
+        # open (warnings are errors), and the shared `app` fixture does not dispose them.
+        from idp.extensions import db
+
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
 
 
 def _query(url: str) -> dict[str, str]:
@@ -196,7 +203,7 @@ def _introspect(base: str, rp: TestRP, token: str) -> dict[str, Any]:
     return data
 
 
-def test_two_processes_share_sessions_tokens_and_logout(app, shared_services, two_servers):
+def test_two_processes_share_sessions_tokens_and_logout(shared_services, app, two_servers):
     t0 = time.monotonic()
     a, b = two_servers
     issuer = a.url

@@ -11,6 +11,7 @@ login form (login_id / password / csrf_token) and stops at the 302 to the redire
 from __future__ import annotations
 
 import secrets
+from collections.abc import Iterator
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
@@ -29,6 +30,18 @@ from tests.helpers import PASSWORD, REDIRECT_URI, TestRP, form_fields
 SCOPE = "openid profile email kotra"
 BYE = "https://rp.example/bye"
 TIMEOUT = 10
+
+
+@pytest.fixture(autouse=True)
+def _close_app_connections(app: Any) -> Iterator[None]:
+    """Close the per-test app's pooled connections (psycopg warns when they are GC'd open,
+    and warnings are errors); the shared `app` fixture does not dispose its engine."""
+    yield
+    from idp.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
 
 
 # --- the relying party's helpers (all over HTTP) -------------------------------------------

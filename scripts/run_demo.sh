@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Start the provider and the two demo KOTRA sites; Ctrl-C stops all three.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+pids=()
+cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
+trap cleanup EXIT INT TERM
+
+.venv/bin/idp serve & pids+=($!)
+.venv/bin/python -m clients.demo_site --site 1 & pids+=($!)
+.venv/bin/python -m clients.demo_site --site 2 & pids+=($!)
+
+cat <<'TXT'
+
+  provider      http://127.0.0.1:5000   (discovery: /.well-known/openid-configuration)
+  demo site 1   http://127.0.0.1:5001
+  demo site 2   http://127.0.0.1:5002
+
+  demo accounts (password Kotra!demo2026):
+    demouser1      general member, no company
+    demoapprove1   general member, affiliated by approval password
+    democert1      general member, affiliated by certificate
+
+  Ctrl-C stops everything.
+TXT
+wait -n "${pids[@]}"
