@@ -47,5 +47,4 @@ def provider_metadata(issuer: str, allowed_algs: list[str]) -> dict[str, Any]:
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": True,
         "backchannel_logout_session_supported": True,
-        "service_documentation": f"{issuer}/docs/claims",
     }

@@ -96,7 +96,7 @@ class Server:
     def stop(self) -> None:
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGTERM)
+                os.killpg(self.proc.pid, signal.SIGINT)  # gunicorn: quick shutdown
             except ProcessLookupError:
                 pass
             try:
