@@ -264,7 +264,8 @@ prepare_postgres() {  # sets IDP_DATABASE_URL for the dedicated bench database, 
     createdb -h "$host" -p "$port" -U "$user" "$BENCH_PG_DB"
   fi
   log "resetting schema public of database $BENCH_PG_DB"
-  psql -h "$host" -p "$port" -U "$user" -d "$BENCH_PG_DB" -q -v ON_ERROR_STOP=1 \
+  PGOPTIONS='--client-min-messages=warning' \
+    psql -h "$host" -p "$port" -U "$user" -d "$BENCH_PG_DB" -q -v ON_ERROR_STOP=1 \
     -c 'DROP SCHEMA public CASCADE; CREATE SCHEMA public;' >&2
   export IDP_DATABASE_URL
   IDP_DATABASE_URL="$(python3 - "$PG_URL_BASE" "$BENCH_PG_DB" <<'EOF'

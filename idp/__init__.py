@@ -74,9 +74,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.wiring import build_provider
 
     app.extensions["idp"] = build_provider(settings)
-    server, protector = build_server(app)
+    server, bearer_validator = build_server(app)
     app.extensions["authlib.server"] = server
-    app.extensions["authlib.protector"] = protector
+    app.extensions["authlib.bearer_validator"] = bearer_validator
 
     from idp.oidc.views import bp as oidc_bp
     from idp.web.views import bp as web_bp

@@ -7,6 +7,7 @@ from typing import Any
 
 from idp.extensions import db
 from idp.services.claims import EntitlementMatrix
+from idp.services.clients import ClientDirectory
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.sessions import Interactions, SsoSessions
@@ -28,6 +29,7 @@ class Provider:
     keys: KeyRing
     cipher: KeyCipher
     entitlements: EntitlementMatrix
+    clients: ClientDirectory
 
     @property
     def issuer(self) -> str:
@@ -75,4 +77,5 @@ def build_provider(settings: dict[str, Any]) -> Provider:
         ),
         cipher=cipher,
         entitlements=EntitlementMatrix(settings["entitlements"]),
+        clients=ClientDirectory(settings["clients"]["cache_seconds"]),
     )

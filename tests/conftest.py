@@ -103,6 +103,7 @@ def app(base_settings: dict[str, Any]) -> Iterator[Any]:
     yield app
     with app.app_context():
         db.session.remove()
+        db.engine.dispose()  # no pooled connection outlives the test (ResourceWarning)
 
 
 @pytest.fixture()

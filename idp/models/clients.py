@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+from dataclasses import dataclass, fields
 
 from sqlalchemy import DateTime, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -21,30 +22,20 @@ def hash_client_secret(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-class OAuthClient(Base):
-    __tablename__ = "oauth_clients"
+class ClientRules:
+    """authlib.oauth2.rfc6749.ClientMixin over the registration fields.
 
-    id: Mapped[int] = mapped_column(primary_key=True)
-    client_id: Mapped[str] = mapped_column(String(64), unique=True)
-    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
-    name: Mapped[str] = mapped_column(String(200))
-    redirect_uris: Mapped[list[str]] = mapped_column(JSONText, default=list)
-    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSONText, default=list)
-    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
-    grant_types: Mapped[list[str]] = mapped_column(JSONText, default=list)
-    response_types: Mapped[list[str]] = mapped_column(JSONText, default=lambda: ["code"])
-    scope: Mapped[str] = mapped_column(String(500), default="openid profile email phone kotra")
-    token_endpoint_auth_method: Mapped[str] = mapped_column(
-        String(40), default="client_secret_basic"
-    )
-    # KOTRA's own sites: no consent screen (the member consented at sign-up).
-    first_party: Mapped[bool] = mapped_column(default=False)
-    # RFC 9700 §2.1.1: PKCE required for every new client unless switched off explicitly.
-    require_pkce: Mapped[bool] = mapped_column(default=True)
-    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
-    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    Shared by the ORM row and by RegisteredClient, the immutable snapshot the token endpoint
+    works with.
+    """
 
-    # -- authlib.oauth2.rfc6749.ClientMixin -------------------------------------------------
+    client_id: str
+    client_secret_hash: str | None
+    redirect_uris: list[str]
+    grant_types: list[str]
+    response_types: list[str]
+    scope: str
+    token_endpoint_auth_method: str
 
     def get_client_id(self) -> str:
         return self.client_id
@@ -80,3 +71,50 @@ class OAuthClient(Base):
     @property
     def is_public(self) -> bool:
         return self.token_endpoint_auth_method == "none"
+
+
+class OAuthClient(Base, ClientRules):
+    __tablename__ = "oauth_clients"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    client_id: Mapped[str] = mapped_column(String(64), unique=True)
+    client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(200))
+    redirect_uris: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    backchannel_logout_uri: Mapped[str | None] = mapped_column(String(500))
+    grant_types: Mapped[list[str]] = mapped_column(JSONText, default=list)
+    response_types: Mapped[list[str]] = mapped_column(JSONText, default=lambda: ["code"])
+    scope: Mapped[str] = mapped_column(String(500), default="openid profile email phone kotra")
+    token_endpoint_auth_method: Mapped[str] = mapped_column(
+        String(40), default="client_secret_basic"
+    )
+    # KOTRA's own sites: no consent screen (the member consented at sign-up).
+    first_party: Mapped[bool] = mapped_column(default=False)
+    # RFC 9700 §2.1.1: PKCE required for every new client unless switched off explicitly.
+    require_pkce: Mapped[bool] = mapped_column(default=True)
+    id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+
+@dataclass(frozen=True)
+class RegisteredClient(ClientRules):
+    """A client's registration as read at one moment (safe to cache and share)."""
+
+    client_id: str
+    client_secret_hash: str | None
+    name: str
+    redirect_uris: list[str]
+    post_logout_redirect_uris: list[str]
+    backchannel_logout_uri: str | None
+    grant_types: list[str]
+    response_types: list[str]
+    scope: str
+    token_endpoint_auth_method: str
+    first_party: bool
+    require_pkce: bool
+    id_token_signed_response_alg: str
+
+    @classmethod
+    def of(cls, row: OAuthClient) -> RegisteredClient:
+        return cls(**{f.name: getattr(row, f.name) for f in fields(cls)})

@@ -26,7 +26,8 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import Consent, Member, OAuthClient
+from idp.models import Consent, Member
+from idp.models.clients import RegisteredClient
 from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
 from idp.services.claims import acr_satisfies
@@ -132,7 +133,7 @@ def check_login(
     raise NeedsInteraction("login")
 
 
-def has_consent(member: Member, client: OAuthClient, scope: str) -> bool:
+def has_consent(member: Member, client: RegisteredClient, scope: str) -> bool:
     granted = db.session.scalar(
         select(Consent.scope).where(
             Consent.member_id == member.id, Consent.client_id == client.client_id
@@ -142,7 +143,7 @@ def has_consent(member: Member, client: OAuthClient, scope: str) -> bool:
 
 
 def check_consent(
-    prompts: set[str], member: Member, client: OAuthClient, scope: str,
+    prompts: set[str], member: Member, client: RegisteredClient, scope: str,
     interaction: Interaction | None, redirect_uri: str,
 ) -> None:
     if client.first_party:
@@ -172,7 +173,7 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
         prompts = check_prompt(params, redirect_uri)
         check_login(params, prompts, sess, member, interaction, redirect_uri)
         assert sess is not None and member is not None
-        client: OAuthClient = req.client
+        client: RegisteredClient = req.client
         check_consent(prompts, member, client, req.scope or "", interaction, redirect_uri)
     except NeedsInteraction as need:
         if interaction is None:

@@ -14,6 +14,7 @@ from joserfc.errors import JoseError
 
 from idp.models import OAuthClient
 from idp.models.base import DbSession
+from idp.models.clients import RegisteredClient
 from idp.wiring import Provider
 
 ALLOWED_ALGS = ["RS256", "ES256"]
@@ -55,7 +56,7 @@ def hint_audience(claims: dict[str, Any]) -> list[str]:
 
 
 def make_logout_token(
-    p: Provider, session: DbSession, client: OAuthClient, *, sub: str, sid: str
+    p: Provider, session: DbSession, client: OAuthClient | RegisteredClient, *, sub: str, sid: str
 ) -> str:
     """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sid, sub; no nonce."""
     alg = client.id_token_signed_response_alg or p.settings["keys"]["default_alg"]

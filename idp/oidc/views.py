@@ -10,16 +10,16 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
-from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import Member, OAuthClient
+from idp.models import Member
+from idp.models.clients import RegisteredClient
 from idp.oidc import authorize as pipeline
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.jwts import decode_id_token_hint, hint_audience
 from idp.oidc.logout import end_session
-from idp.oidc.server import client_ip, provider
+from idp.oidc.server import client_ip, provider, query_client
 from idp.services.claims import user_claims
 
 bp = Blueprint("oidc", __name__)
@@ -108,32 +108,47 @@ def token() -> BaseResponse:
 
 @bp.route("/userinfo", methods=["GET", "POST"])
 def userinfo() -> BaseResponse:
-    """OIDC Core §5.3: claims about the member, limited to the token's scope."""
-    protector = current_app.extensions["authlib.protector"]
+    """OIDC Core §5.3: claims about the member, limited to the token's scope.
+
+    The bearer token comes in the Authorization header (RFC 6750 §2.1) or, on POST, in the
+    form body (§2.2); never in the query string.
+    """
     realm = provider().issuer
-    if "Authorization" not in request.headers:
-        # RFC 6750 §3.1: no credentials -> a bare challenge, without an error code.
+    header = request.headers.get("Authorization", "")
+    body_token = request.form.get("access_token") if request.method == "POST" else None
+    if header and body_token:
+        return _bearer_error(realm, "invalid_request", 400)  # §2: one method only
+    if header:
+        scheme, _, token_string = header.partition(" ")
+        if scheme.lower() != "bearer" or not token_string.strip():
+            return _bearer_error(realm, "invalid_request", 400)
+    elif body_token:
+        token_string = body_token
+    else:
+        # §3.1: no credentials -> a bare challenge, without an error code.
         return Response(status=401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
+    validator = current_app.extensions["authlib.bearer_validator"]
+    tok = validator.authenticate_token(token_string.strip())
     try:
-        tok = protector.acquire_token(["openid"])
+        validator.validate_token(tok, ["openid"], None)
     except OAuth2Error as error:
-        code = error.error if error.error in ("insufficient_scope", "invalid_request") else (
-            "invalid_token")
-        status = 403 if code == "insufficient_scope" else 400 if code == "invalid_request" else 401
-        return Response(
-            json.dumps({"error": code}), status, mimetype="application/json",
-            headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="{code}"'},
-        )
+        if error.error == "insufficient_scope":
+            return _bearer_error(realm, "insufficient_scope", 403)
+        return _bearer_error(realm, "invalid_token", 401)
     member = db.session.get(Member, tok.member_id) if tok.member_id else None
     if member is None or not member.is_active:
-        return Response(
-            json.dumps({"error": "invalid_token"}), 401, mimetype="application/json",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
+        return _bearer_error(realm, "invalid_token", 401)
     claims = user_claims(member, tok.scope, provider().entitlements)
     resp = Response(json.dumps(claims), mimetype="application/json")
     resp.headers.update(NO_STORE)
     return resp
+
+
+def _bearer_error(realm: str, code: str, status: int) -> Response:
+    return Response(
+        json.dumps({"error": code}), status, mimetype="application/json",
+        headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="{code}"', **NO_STORE},
+    )
 
 
 @bp.post("/introspect")
@@ -154,7 +169,7 @@ def revoke() -> BaseResponse:
     return resp
 
 
-def _logout_target(params: dict[str, str]) -> tuple[OAuthClient | None, dict[str, Any] | None,
+def _logout_target(params: dict[str, str]) -> tuple[RegisteredClient | None, dict[str, Any] | None,
                                                    str | None, str | None]:
     """Resolve (client, hint claims, redirect target, error) per RP-Initiated Logout §2-3."""
     p = provider()
@@ -169,9 +184,7 @@ def _logout_target(params: dict[str, str]) -> tuple[OAuthClient | None, dict[str
         if client_id and client_id not in audience:
             return None, None, None, "client_id does not match id_token_hint"
         client_id = client_id or (audience[0] if audience else None)
-    client = db.session.scalar(
-        select(OAuthClient).where(OAuthClient.client_id == client_id)
-    ) if client_id else None
+    client = query_client(client_id) if client_id else None
     target = params.get("post_logout_redirect_uri")
     if target:
         if client is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -10,7 +11,7 @@ from sqlalchemy import select
 from idp.errors import AlreadyExists, InvalidInput
 from idp.models import OAuthClient
 from idp.models.base import DbSession
-from idp.models.clients import hash_client_secret
+from idp.models.clients import RegisteredClient, hash_client_secret
 from idp.services import audit
 
 GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
@@ -100,3 +101,32 @@ def reset_secret(session: DbSession, client: OAuthClient) -> str:
     secret = secrets.token_urlsafe(32)
     client.client_secret_hash = hash_client_secret(secret)
     return secret
+
+
+class ClientDirectory:
+    """Registered clients by client_id, cached per process for `cache_seconds`.
+
+    The token endpoint reads the client on every request; a short cache spares the database.
+    A removed client or a new secret takes effect in every process within `cache_seconds`.
+    """
+
+    def __init__(self, cache_seconds: float) -> None:
+        self._ttl = cache_seconds
+        self._cache: dict[str, tuple[float, RegisteredClient]] = {}
+
+    def get(self, session: DbSession, client_id: str) -> RegisteredClient | None:
+        now = time.monotonic()
+        hit = self._cache.get(client_id)
+        if hit is not None and now - hit[0] < self._ttl:
+            return hit[1]
+        row = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        if row is None:
+            self._cache.pop(client_id, None)
+            return None
+        snapshot = RegisteredClient.of(row)
+        if self._ttl > 0:
+            self._cache[client_id] = (now, snapshot)
+        return snapshot
+
+    def forget(self, client_id: str) -> None:
+        self._cache.pop(client_id, None)

@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
@@ -136,9 +138,10 @@ def _start(stack: Stack, name: str, args: list[str], env: dict[str, str]) -> sub
 
 
 def _stop(stack: Stack) -> None:
-    for _name, proc, _fh, _path in stack.procs:
+    for name, proc, _fh, _path in stack.procs:
         if proc.poll() is None:
-            proc.terminate()
+            # gunicorn: SIGINT is its quick shutdown (SIGTERM waits for the graceful timeout)
+            proc.send_signal(signal.SIGINT if name == "idp" else signal.SIGTERM)
     for _name, proc, fh, _path in stack.procs:
         try:
             proc.wait(timeout=10)
@@ -163,40 +166,15 @@ def stack(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         "IDP_ISSUER": issuer,
         "PYTHONUNBUFFERED": "1",
     })
+    config_path = tmp / "demo_clients.e2e.json"
     stack = Stack(issuer=issuer, site1=f"http://127.0.0.1:{port1}",
                   site2=f"http://127.0.0.1:{port2}", tmp=tmp)
 
     _run([IDP, "db", "upgrade", "--json"], env)
-    seeded = _run([PYTHON, "-c", SEED_SCRIPT, str(tmp)], env)
-    stack.members = {m["login_id"]: m["password"] for m in seeded["members"]}
-    _run([IDP, "members", "add", "--login-id", E2E_LOGIN_ID, "--name", "최종점검",
-          "--email", f"{E2E_LOGIN_ID}@example.com", "--password-stdin", "--json"],
-         env, stdin=E2E_PASSWORD)
-    stack.members[E2E_LOGIN_ID] = E2E_PASSWORD
-
-    config: dict[str, Any] = {}
-    for n, base in ((1, stack.site1), (2, stack.site2)):
-        registered = _run([
-            IDP, "clients", "add", "--name", f"KOTRA 데모 사이트 {n}",
-            "--redirect-uri", f"{base}/callback", "--post-logout-redirect-uri", f"{base}/",
-            "--backchannel-logout-uri", f"{base}/backchannel-logout",
-            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
-            "--first-party", "--json",
-        ], env)
-        config[f"site{n}"] = {
-            "client_id": registered["client_id"],
-            "client_secret": registered["client_secret"],
-            "redirect_uri": f"{base}/callback",
-            "post_logout_redirect_uri": f"{base}/",
-            "backchannel_logout_uri": f"{base}/backchannel-logout",
-        }
-    config_path = tmp / "demo_clients.e2e.json"
-    config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
-    config_path.chmod(0o600)
-
     try:
         provider = _start(stack, "idp", [IDP, "serve", "--bind", f"127.0.0.1:{idp_port}",
                                          "--workers", "2"], env)
+        _configure(stack, env, config_path)
         sites = [
             _start(stack, f"site{n}", [PYTHON, "-m", "clients.demo_site", "--site", str(n),
                                        "--port", str(port), "--issuer", issuer,
@@ -209,6 +187,39 @@ def stack(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         yield stack
     finally:
         _stop(stack)
+
+
+def _configure(stack: Stack, env: dict[str, str], config_path: Path) -> None:
+    """Demo members (seed), one CLI-made member, the two sites' clients and their config."""
+    # Independent CLI steps in parallel (each is mostly interpreter start-up).
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        seeding = pool.submit(_run, [PYTHON, "-c", SEED_SCRIPT, str(stack.tmp)], env)
+        adding = pool.submit(_run, [
+            IDP, "members", "add", "--login-id", E2E_LOGIN_ID, "--name", "최종점검",
+            "--email", f"{E2E_LOGIN_ID}@example.com", "--password-stdin", "--json",
+        ], env, E2E_PASSWORD)
+        registering = {n: pool.submit(_run, [
+            IDP, "clients", "add", "--name", f"KOTRA 데모 사이트 {n}",
+            "--redirect-uri", f"{base}/callback", "--post-logout-redirect-uri", f"{base}/",
+            "--backchannel-logout-uri", f"{base}/backchannel-logout",
+            "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+            "--first-party", "--json",
+        ], env) for n, base in ((1, stack.site1), (2, stack.site2))}
+        stack.members = {m["login_id"]: m["password"] for m in seeding.result()["members"]}
+        assert adding.result()["login_id"] == E2E_LOGIN_ID
+        stack.members[E2E_LOGIN_ID] = E2E_PASSWORD
+        config: dict[str, Any] = {}
+        for n, base in ((1, stack.site1), (2, stack.site2)):
+            registered = registering[n].result()
+            config[f"site{n}"] = {
+                "client_id": registered["client_id"],
+                "client_secret": registered["client_secret"],
+                "redirect_uri": f"{base}/callback",
+                "post_logout_redirect_uri": f"{base}/",
+                "backchannel_logout_uri": f"{base}/backchannel-logout",
+            }
+    config_path.write_text(json.dumps(config, ensure_ascii=False, indent=2), encoding="utf-8")
+    config_path.chmod(0o600)
 
 
 @pytest.fixture()

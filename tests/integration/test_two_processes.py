@@ -93,25 +93,28 @@ class Server:
             time.sleep(0.1)
         raise AssertionError(f"{self.name} not healthy in {START_TIMEOUT}s:\n{self.tail()}")
 
-    def stop(self) -> None:
+    def _killpg(self, sig: int) -> None:
+        try:
+            os.killpg(self.proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def terminate(self) -> None:
+        """Ask gunicorn's master for a graceful shutdown (it stops its worker)."""
         if self.proc.poll() is None:
             try:
-                os.killpg(self.proc.pid, signal.SIGINT)  # gunicorn: quick shutdown
+                self.proc.send_signal(signal.SIGTERM)
             except ProcessLookupError:
                 pass
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                try:
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                except ProcessLookupError:
-                    pass
-                self.proc.wait(timeout=5)
-        else:  # the master is gone; make sure no orphaned worker of its group remains
-            try:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-            except (ProcessLookupError, PermissionError):
-                pass
+
+    def stop(self) -> None:
+        """Wait for the shutdown; then kill whatever is left of the process group."""
+        try:
+            self.proc.wait(timeout=8)
+        except subprocess.TimeoutExpired:
+            self._killpg(signal.SIGKILL)
+            self.proc.wait(timeout=5)
+        self._killpg(signal.SIGKILL)  # an orphaned worker, if any
         self._log_file.close()
 
 
@@ -144,6 +147,8 @@ def two_servers(shared_services: dict[str, str], app: Any,
         yield servers[0], servers[1]
     finally:
         for server in servers:
+            server.terminate()
+        for server in servers:
             server.stop()
         # Close the test app's pooled connections: psycopg warns when they are collected
         # open (warnings are errors), and the shared `app` fixture does not dispose them.
@@ -163,23 +168,37 @@ def _callback(location: str) -> dict[str, str]:
     return _query(location)
 
 
-def _authorize(web: requests.Session, url: str, login_id: str | None = None) -> str:
-    """GET the authorization URL, sign in if asked, return the Location of the 302."""
+def _authorize(web: requests.Session, url: str, login_id: str | None = None,
+               hops: list[str] | None = None) -> str:
+    """GET the authorization URL, sign in if asked, return the Location of the 302.
+
+    `hops`: the base URLs that serve each following step in turn (login page, login POST,
+    resume), as a load balancer without sticky sessions would.
+    """
+    hops = list(hops or [])
+
+    def route(location: str) -> str:
+        if not hops:
+            return location
+        parts = urlsplit(location)
+        return hops.pop(0) + parts.path + (f"?{parts.query}" if parts.query else "")
+
     resp = web.get(url, allow_redirects=False, timeout=TIMEOUT)
     for _ in range(5):
         if resp.status_code == 302:
             return str(resp.headers["Location"])
         assert resp.status_code == 303, (resp.status_code, resp.text[:500])
-        location = urljoin(resp.url, resp.headers["Location"])
+        location = route(urljoin(resp.url, resp.headers["Location"]))
         if not location.endswith("/resume"):
             assert login_id is not None, f"unexpected login page {location}"
             page = web.get(location, allow_redirects=False, timeout=TIMEOUT)
             assert page.status_code == 200, page.text[:300]
             action, hidden = form_fields(page.text)
-            resp = web.post(urljoin(location, action), allow_redirects=False, timeout=TIMEOUT,
+            resp = web.post(route(urljoin(location, action)), allow_redirects=False,
+                            timeout=TIMEOUT,
                             data={**hidden, "login_id": login_id, "password": PASSWORD})
             assert resp.status_code == 303, (resp.status_code, resp.text[:500])
-            location = urljoin(location, resp.headers["Location"])
+            location = route(urljoin(resp.url, resp.headers["Location"]))
         resp = web.get(location, allow_redirects=False, timeout=TIMEOUT)
     raise AssertionError("too many redirects")
 
@@ -221,6 +240,13 @@ def test_two_processes_share_sessions_tokens_and_logout(shared_services, app, tw
         ready = requests.get(f"{server.url}/readyz", timeout=TIMEOUT)
         assert ready.status_code == 200 and ready.json() == {
             "database": "ok", "store": "ok"}, (server.name, ready.text)
+
+    # 0. no sticky sessions: authorize at A, login page from B, form POSTed to A (CSRF
+    #    token from B), resume at B; interaction, CSRF and SSO session are all shared.
+    roaming = requests.Session()
+    url, params, _ = _auth_url(a.url, rp)
+    cb = _callback(_authorize(roaming, url, rp.login_id, hops=[b.url, a.url, b.url]))
+    assert "code" in cb and cb["state"] == params["state"] and cb["iss"] == issuer, cb
 
     # 1. sign in through A and exchange the code at A
     web = requests.Session()

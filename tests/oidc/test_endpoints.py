@@ -183,3 +183,14 @@ def test_prompt_none_needing_consent_is_consent_required(app, client):
     rp.login(client, rp.authorize(client).headers["Location"])
     resp = rp.authorize(client, prompt="none")
     assert callback_params(resp.headers["Location"], REDIRECT_URI)["error"] == "consent_required"
+
+
+def test_userinfo_accepts_the_token_in_a_post_body_but_not_twice(client, rp):
+    tokens = rp.tokens(client)
+    resp = client.post("/userinfo", data={"access_token": tokens["access_token"]})
+    assert resp.status_code == 200 and resp.get_json()["sub"] == rp.subject
+    both = client.post("/userinfo", data={"access_token": tokens["access_token"]},
+                       headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert both.status_code == 400
+    query = client.get("/userinfo", query_string={"access_token": tokens["access_token"]})
+    assert query.status_code == 401

@@ -222,11 +222,15 @@ def test_authlib_rp_full_flow(live_server, rp):
     assert "code" in cb and "error" not in cb
 
     # 2. the code exchange (client_secret_basic + code_verifier)
+    seen: list[requests.Response] = []
+    oauth.register_compliance_hook("access_token_response",
+                                   lambda resp: seen.append(resp) or resp)
     token = oauth.fetch_token(meta["token_endpoint"], authorization_response=location,
                               state=state, code_verifier=verifier)
     assert token["token_type"].lower() == "bearer"
     assert token["access_token"] and token["refresh_token"] and token["id_token"]
     assert int(token["expires_in"]) > 0
+    assert "no-store" in seen[0].headers.get("Cache-Control", "")  # RFC 6749 §5.1
 
     # 3. the ID token, verified with keys from jwks_uri
     claims = validate_id_token(token["id_token"], jwks, issuer=issuer, client_id=rp.client_id,
