@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from dataclasses import asdict, dataclass
 from typing import Any
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
@@ -24,12 +25,13 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
 from flask import current_app, request
-from sqlalchemy import insert, or_, select, update
+from sqlalchemy import insert, update
 
 from idp.extensions import db
-from idp.models import AuthorizationCode, Member, Token
+from idp.models import AuthorizationCode, Token
 from idp.models.base import utcnow
 from idp.models.clients import RegisteredClient
+from idp.models.readmodels import MemberView, TokenRecord, load_member, load_token
 from idp.models.tokens import token_hash
 from idp.services import audit
 from idp.services.claims import user_claims
@@ -54,16 +56,25 @@ def query_client(client_id: str) -> RegisteredClient | None:
     return provider().clients.get(db.session, client_id)
 
 
+TOKEN_INSERT = insert(Token.__table__)  # type: ignore[arg-type]
+
+
+def new_bearer_secret(*_args: Any, **_kwargs: Any) -> str:
+    """256 bits from the OS CSPRNG, URL-safe (RFC 6750 b64token)."""
+    return secrets.token_urlsafe(32)
+
+
 def save_token(token: dict[str, Any], oauth_request: Any) -> None:
     """Persist hashes of a freshly issued token (added to the request's transaction)."""
     now = int(time.time())
     code: AuthorizationCode | None = oauth_request.authorization_code
-    previous: Token | None = oauth_request.refresh_token
+    previous: TokenRecord | None = oauth_request.refresh_token
     refresh = token.get("refresh_token")
     ttl = provider().settings["tokens"]
     source: Any = code or previous
-    # A Core INSERT: the ORM unit of work would cost more than the rest of the request.
-    db.session.execute(insert(Token).values(
+    # A Core INSERT on the table with bound parameters (one cached compiled statement): the
+    # ORM unit of work would cost more than the rest of the request.
+    db.session.connection().execute(TOKEN_INSERT, dict(
         client_id=oauth_request.client.client_id,
         member_id=oauth_request.user.id if oauth_request.user else None,
         scope=token.get("scope", ""),
@@ -78,6 +89,8 @@ def save_token(token: dict[str, Any], oauth_request: Any) -> None:
         issued_at=now,
         access_expires_at=now + int(token["expires_in"]),
         refresh_expires_at=now + ttl["refresh_token_ttl"] if refresh else None,
+        rotated_at=None,
+        revoked_at=None,
     ))
 
 
@@ -174,8 +187,8 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if getattr(result, "rowcount", 0) != 1:
             raise InvalidGrantError("Invalid 'code' in request.")
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> Member | None:
-        member = db.session.get(Member, authorization_code.member_id)
+    def authenticate_user(self, authorization_code: AuthorizationCode) -> MemberView | None:
+        member = load_member(db.session, authorization_code.member_id)
         return member if member is not None and member.is_active else None
 
 
@@ -183,10 +196,8 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
 
-    def authenticate_refresh_token(self, refresh_token: str) -> Token | None:
-        row = db.session.scalar(
-            select(Token).where(Token.refresh_token_hash == token_hash(refresh_token))
-        )
+    def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
+        row = load_token(db.session, "refresh_token_hash", token_hash(refresh_token))
         if row is None:
             return None
         if row.rotated_at is not None and row.revoked_at is None:
@@ -201,11 +212,11 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
             return None
         return row if row.is_refresh_usable() else None
 
-    def authenticate_user(self, refresh_token: Token) -> Member | None:
-        member = db.session.get(Member, refresh_token.member_id)
+    def authenticate_user(self, refresh_token: TokenRecord) -> MemberView | None:
+        member = load_member(db.session, refresh_token.member_id or 0)
         return member if member is not None and member.is_active else None
 
-    def revoke_old_credential(self, refresh_token: Token) -> None:
+    def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
         result = db.session.execute(
             update(Token)
             .where(Token.id == refresh_token.id, Token.rotated_at.is_(None))
@@ -265,7 +276,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
             claims["sid"] = authorization_code.sid
         return claims
 
-    def generate_user_info(self, user: Member, scope: str) -> dict[str, Any]:
+    def generate_user_info(self, user: MemberView, scope: str) -> dict[str, Any]:
         return user_claims(user, scope, provider().entitlements)
 
 
@@ -276,27 +287,32 @@ class KotraIssuerParameter(IssuerParameter):
         return provider().issuer
 
 
-def _find_token(token_string: str, hint: str | None) -> Token | None:
+@dataclass(frozen=True)
+class RefreshTokenRecord(TokenRecord):
+    """A token found by its refresh token: active while it can still be used (RFC 7662)."""
+
+    def is_expired(self) -> bool:
+        return not self.is_refresh_usable()
+
+
+def _find_token(token_string: str) -> TokenRecord | None:
+    """RFC 7009 §2.1 / RFC 7662 §2.1: the hint only orders the search; both kinds are tried."""
     digest = token_hash(token_string)
-    if hint == "access_token":
-        cond = Token.access_token_hash == digest
-    elif hint == "refresh_token":
-        cond = Token.refresh_token_hash == digest
-    else:
-        cond = or_(Token.access_token_hash == digest, Token.refresh_token_hash == digest)
-    return db.session.scalar(select(Token).where(cond))
+    found = load_token(db.session, "access_token_hash", digest)
+    if found is not None:
+        return found
+    found = load_token(db.session, "refresh_token_hash", digest)
+    return RefreshTokenRecord(**asdict(found)) if found is not None else None
 
 
 class KotraRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        # RFC 7009 §2.1: an unmatched hint falls back to searching every token type.
-        return _find_token(token_string, None)
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
+        return _find_token(token_string)
 
-    def revoke_token(self, token: Token, oauth_request: Any) -> None:
-        digest = token_hash(oauth_request.form["token"])
-        if token.refresh_token_hash == digest:
+    def revoke_token(self, token: TokenRecord, oauth_request: Any) -> None:
+        if isinstance(token, RefreshTokenRecord):
             # RFC 7009 §2.1: revoking a refresh token also invalidates its access tokens.
             count = revoke_where(Token.family_id == token.family_id)
         else:
@@ -311,21 +327,16 @@ class KotraRevocationEndpoint(RevocationEndpoint):
 class KotraIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
-    def query_token(self, token_string: str, token_type_hint: str | None) -> Token | None:
-        token = _find_token(token_string, None)
-        if token is None:
-            return None
-        if token.refresh_token_hash == token_hash(token_string):
-            # A refresh token is active while it can still be used, not while its access
-            # token lives.
-            token.is_expired = lambda: not token.is_refresh_usable()  # type: ignore[method-assign]
-        return token
+    def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
+        return _find_token(token_string)
 
-    def check_permission(self, token: Token, client: RegisteredClient, oauth_request: Any) -> bool:
+    def check_permission(
+        self, token: TokenRecord, client: RegisteredClient, oauth_request: Any
+    ) -> bool:
         # The client the token was issued to, and KOTRA's own services, may introspect.
         return token.client_id == client.client_id or client.first_party
 
-    def introspect_token(self, token: Token) -> dict[str, Any]:
+    def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
         payload: dict[str, Any] = {
             "active": True,
             "client_id": token.client_id,
@@ -336,7 +347,7 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
             "iss": provider().issuer,
         }
         if token.member_id is not None:
-            member = db.session.get(Member, token.member_id)
+            member = load_member(db.session, token.member_id)
             if member is None or not member.is_active:
                 return {"active": False}
             payload["sub"] = member.subject
@@ -348,10 +359,8 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
 
 
 class KotraBearerTokenValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> Token | None:
-        return db.session.scalar(
-            select(Token).where(Token.access_token_hash == token_hash(token_string))
-        )
+    def authenticate_token(self, token_string: str) -> TokenRecord | None:
+        return load_token(db.session, "access_token_hash", token_hash(token_string))
 
 
 class KotraAuthorizationServer(AuthorizationServer):
@@ -365,7 +374,8 @@ class KotraAuthorizationServer(AuthorizationServer):
 
 def build_server(app: Any) -> tuple[AuthorizationServer, BearerTokenValidator]:
     tokens = app.config["IDP_SETTINGS"]["tokens"]
-    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = True
+    app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = new_bearer_secret
+    app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_bearer_secret
     app.config["OAUTH2_TOKEN_EXPIRES_IN"] = {
         "authorization_code": tokens["access_token_ttl"],
         "refresh_token": tokens["access_token_ttl"],

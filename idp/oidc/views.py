@@ -13,8 +13,8 @@ from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import Member
 from idp.models.clients import RegisteredClient
+from idp.models.readmodels import load_member
 from idp.oidc import authorize as pipeline
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.jwts import decode_id_token_hint, hint_audience
@@ -135,7 +135,7 @@ def userinfo() -> BaseResponse:
         if error.error == "insufficient_scope":
             return _bearer_error(realm, "insufficient_scope", 403)
         return _bearer_error(realm, "invalid_token", 401)
-    member = db.session.get(Member, tok.member_id) if tok.member_id else None
+    member = load_member(db.session, tok.member_id) if tok.member_id else None
     if member is None or not member.is_active:
         return _bearer_error(realm, "invalid_token", 401)
     claims = user_claims(member, tok.scope, provider().entitlements)

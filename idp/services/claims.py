@@ -14,6 +14,7 @@ from typing import Any
 
 from idp.models import Member, MemberType
 from idp.models.base import epoch
+from idp.models.readmodels import MemberView
 
 SCOPES_SUPPORTED = ["openid", "profile", "email", "phone", "kotra"]
 
@@ -38,7 +39,7 @@ ACR_CERTIFICATE = "urn:kotra:acr:certificate"
 ACR_LEVELS = {ACR_PASSWORD: 1, "urn:kotra:acr:federated": 1, ACR_IDENTITY: 2, ACR_CERTIFICATE: 3}
 
 
-def member_kind(member: Member) -> str:
+def member_kind(member: Member | MemberView) -> str:
     """The column of the permission matrix this member falls in."""
     if member.member_type == MemberType.SIMPLE:
         return "simple"
@@ -59,11 +60,11 @@ class EntitlementMatrix:
             for kind in kinds:
                 self._by_kind.setdefault(kind, []).append(entitlement)
 
-    def for_member(self, member: Member) -> list[str]:
+    def for_member(self, member: Member | MemberView) -> list[str]:
         return list(self._by_kind.get(member_kind(member), []))
 
 
-def company_claim(member: Member) -> dict[str, Any] | None:
+def company_claim(member: Member | MemberView) -> dict[str, Any] | None:
     affiliation = member.affiliation
     if affiliation is None:
         return None
@@ -75,7 +76,9 @@ def company_claim(member: Member) -> dict[str, Any] | None:
     }
 
 
-def user_claims(member: Member, scope: str, matrix: EntitlementMatrix) -> dict[str, Any]:
+def user_claims(
+    member: Member | MemberView, scope: str, matrix: EntitlementMatrix
+) -> dict[str, Any]:
     """Claims for the userinfo response and the ID token, limited to the granted scope."""
     scopes = set(scope.split())
     claims: dict[str, Any] = {"sub": member.subject}

@@ -35,7 +35,6 @@ CHROMIUM_ARGS = [
     "--no-sandbox", "--disable-background-networking", "--disable-gpu", "--disable-quic",
     "--no-first-run", "--disable-component-update", "--disable-sync",
 ]
-DEMO_PASSWORD = "Kotra!demo2026"  # idp/demo.py
 E2E_LOGIN_ID = "e2etester1"
 E2E_PASSWORD = "E2e!tester2026"
 START_TIMEOUT = 30.0

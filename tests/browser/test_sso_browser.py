@@ -11,7 +11,11 @@ from typing import Any
 
 import pytest
 
-from tests.browser.conftest import DEMO_PASSWORD, E2E_LOGIN_ID, E2E_PASSWORD, Stack
+# The `stack` fixture (tests/browser/conftest.py): issuer, site1, site2, logs(), and members
+# {login_id: password}: the `idp demo seed` accounts demouser1 (not affiliated), demoapprove1
+# (approval password), democert1 (certificate), and E2E_LOGIN_ID.
+Stack = Any
+E2E_LOGIN_ID = "e2etester1"  # made with `idp members add` by the fixture
 
 EN_CATALOG = (Path(__file__).resolve().parents[2] / "idp" / "translations" / "en"
               / "LC_MESSAGES" / "messages.po")
@@ -22,9 +26,9 @@ def _on(page: Any, base: str) -> re.Pattern[str]:
     return re.compile("^" + re.escape(base) + r"/(\?.*)?$")
 
 
-def open_provider_login(page: Any, site: str, stack: Stack, query: str = "") -> Any:
+def open_provider_login(page: Any, site: str, stack: Stack) -> Any:
     """From a signed-out demo site home, click 로그인 and land on the provider's login page."""
-    page.goto(site + "/" + query)
+    page.goto(site + "/")
     page.get_by_role("link", name="로그인", exact=True).click()
     page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
     return page
@@ -66,7 +70,7 @@ def test_sso_across_two_sites_and_backchannel_logout(context: Any, stack: Stack,
     page.screenshot(path=artifacts_dir / "login_page.png", full_page=True)
 
     # Password sign-in -> back on site 1, signed in, with member type and entitlements.
-    sign_in(page, stack.site1, "demouser1", DEMO_PASSWORD)
+    sign_in(page, stack.site1, "demouser1", stack.members["demouser1"])
     assert page.get_by_text("홍길동님, 환영합니다.").is_visible(), stack.logs()
     assert row(page, "회원 유형") == "일반회원"
     assert row(page, "소속 기업") == "없음"
@@ -113,7 +117,7 @@ def test_approval_password_member_company_and_gated_services(context: Any,
                                                              stack: Stack) -> None:
     page = context.new_page()
     open_provider_login(page, stack.site1, stack)
-    sign_in(page, stack.site1, "demoapprove1", DEMO_PASSWORD)
+    sign_in(page, stack.site1, "demoapprove1", stack.members["demoapprove1"])
     assert page.get_by_text("김승인님, 환영합니다.").is_visible(), stack.logs()
     assert row(page, "회원 유형") == "일반회원"
     company = row(page, "소속 기업")
@@ -139,7 +143,7 @@ def test_certificate_member_may_use_mileage(context: Any, stack: Stack) -> None:
     """SPEC §2: affiliation by certificate is the only kind that unlocks service mileage."""
     page = context.new_page()
     open_provider_login(page, stack.site2, stack)
-    sign_in(page, stack.site2, "democert1", DEMO_PASSWORD)
+    sign_in(page, stack.site2, "democert1", stack.members["democert1"])
     company = row(page, "소속 기업")
     assert "기업 범용인증서로 소속" in company, company
     entitlements = row(page, "권한")
@@ -164,7 +168,7 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
         assert resp.header_value("referrer-policy") == "no-referrer"
 
     page.locator("#login_id").fill(E2E_LOGIN_ID)
-    page.locator("#password").fill(E2E_PASSWORD + "x")
+    page.locator("#password").fill(stack.members[E2E_LOGIN_ID] + "x")
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.locator("form button[type=submit]").click()
     resp = posted.value
@@ -179,7 +183,7 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
 
     # An unknown ID gets the very same message (no account enumeration).
     page.locator("#login_id").fill("nosuchuser77")
-    page.locator("#password").fill(E2E_PASSWORD)
+    page.locator("#password").fill(stack.members[E2E_LOGIN_ID])
     with page.expect_response(lambda r: r.request.method == "POST") as posted:
         page.locator("form button[type=submit]").click()
     assert posted.value.status == 401
@@ -187,7 +191,7 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
 
     # The right password still works from the same page.
     page.locator("#login_id").fill(E2E_LOGIN_ID)
-    page.locator("#password").fill(E2E_PASSWORD)
+    page.locator("#password").fill(stack.members[E2E_LOGIN_ID])
     page.locator("form button[type=submit]").click()
     page.wait_for_url(_on(page, stack.site1))
     assert page.get_by_text("최종점검님, 환영합니다.").is_visible(), stack.logs()
@@ -202,7 +206,7 @@ def test_language_toggle_keeps_the_login_working(context: Any, stack: Stack) -> 
     page.wait_for_url(re.compile(r"[?&]lang=en"))
     assert page.locator("html").get_attribute("lang") == "en"
     assert page.locator("#password").is_visible()
-    sign_in(page, stack.site2, E2E_LOGIN_ID, E2E_PASSWORD)
+    sign_in(page, stack.site2, E2E_LOGIN_ID, stack.members[E2E_LOGIN_ID])
     assert page.get_by_text("최종점검님, 환영합니다.").is_visible(), stack.logs()
 
 
