@@ -76,15 +76,20 @@ def demo() -> None:
 
 
 @demo.command("seed")
+@click.option("--clients-file", default=None, type=click.Path(dir_okay=False),
+              help="Where to write the demo sites' credentials (default instance/).")
 @json_option
-def demo_seed(as_json: bool) -> None:
+def demo_seed(clients_file: str | None, as_json: bool) -> None:
     """Create the demo members, company and the two demo sites (idempotent)."""
-    from idp.demo import seed
+    from pathlib import Path
+
+    from idp.demo import DEMO_CLIENTS_FILE, seed
     from idp.extensions import db as sqla
 
     app = _app()
     with app.app_context():
-        result = seed(sqla.session, app.extensions["idp"])
+        result = seed(sqla.session, app.extensions["idp"],
+                      Path(clients_file) if clients_file else DEMO_CLIENTS_FILE)
 
     def human() -> str:
         lines = [f"demo accounts (password for all: {result['members'][0]['password']}):"]

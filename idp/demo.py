@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -29,7 +30,7 @@ DEMO_SITES = {
 DEMO_CLIENTS_FILE = INSTANCE_DIR / "demo_clients.json"
 
 
-def seed(session: DbSession, p: Provider) -> dict[str, Any]:
+def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE) -> dict[str, Any]:
     """Idempotent: creates what is missing, resets the demo sites' secrets, writes the file."""
     company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
     if company is None:
@@ -69,8 +70,8 @@ def seed(session: DbSession, p: Provider) -> dict[str, Any]:
             "backchannel_logout_uri": f"{base}/backchannel-logout",
         }
     session.commit()
-    INSTANCE_DIR.mkdir(exist_ok=True)
-    DEMO_CLIENTS_FILE.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
-    DEMO_CLIENTS_FILE.chmod(0o600)
+    clients_file.parent.mkdir(parents=True, exist_ok=True)
+    clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
+    clients_file.chmod(0o600)  # it holds the demo sites' client secrets
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(DEMO_CLIENTS_FILE)}
+            "clients_file": str(clients_file)}

@@ -25,7 +25,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
 from flask import current_app, request
-from sqlalchemy import insert, update
+from sqlalchemy import bindparam, insert, update
 
 from idp.extensions import db
 from idp.models import AuthorizationCode, Token
@@ -56,7 +56,20 @@ def query_client(client_id: str) -> RegisteredClient | None:
     return provider().clients.get(db.session, client_id)
 
 
-TOKEN_INSERT = insert(Token.__table__)  # type: ignore[arg-type]
+_tokens = Token.__table__
+_codes = AuthorizationCode.__table__
+# Prepared Core statements for the hot paths (compiled once, no ORM bookkeeping).
+TOKEN_INSERT = insert(_tokens)  # type: ignore[arg-type]
+ROTATE_REFRESH = (
+    update(_tokens)  # type: ignore[arg-type]
+    .where(_tokens.c.id == bindparam("token_id"), _tokens.c.rotated_at.is_(None))
+    .values(rotated_at=bindparam("now"))
+)
+CLAIM_CODE = (
+    update(_codes)  # type: ignore[arg-type]
+    .where(_codes.c.code_hash == bindparam("b_code_hash"), _codes.c.used_at.is_(None))
+    .values(used_at=bindparam("now"))
+)
 
 
 def new_bearer_secret(*_args: Any, **_kwargs: Any) -> str:
@@ -176,15 +189,10 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 
     def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
         # Atomic claim: of two concurrent exchanges of one code, exactly one succeeds.
-        result = db.session.execute(
-            update(AuthorizationCode)
-            .where(
-                AuthorizationCode.code_hash == authorization_code.code_hash,
-                AuthorizationCode.used_at.is_(None),
-            )
-            .values(used_at=utcnow())
+        result = db.session.connection().execute(
+            CLAIM_CODE, {"b_code_hash": authorization_code.code_hash, "now": utcnow()}
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if result.rowcount != 1:
             raise InvalidGrantError("Invalid 'code' in request.")
 
     def authenticate_user(self, authorization_code: AuthorizationCode) -> MemberView | None:
@@ -217,12 +225,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return member if member is not None and member.is_active else None
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:
-        result = db.session.execute(
-            update(Token)
-            .where(Token.id == refresh_token.id, Token.rotated_at.is_(None))
-            .values(rotated_at=int(time.time()))
+        result = db.session.connection().execute(
+            ROTATE_REFRESH, {"token_id": refresh_token.id, "now": int(time.time())}
         )
-        if getattr(result, "rowcount", 0) != 1:
+        if result.rowcount != 1:  # a concurrent refresh with the same token won
             raise InvalidGrantError()
 
 

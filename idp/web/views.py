@@ -200,6 +200,12 @@ def home() -> BaseResponse:
     return Response(render_template("home.html", member=member, sess=sess, clients=clients))
 
 
+@bp.get("/favicon.ico")
+def favicon() -> BaseResponse:
+    """No icon: answer 204 so browsers stop asking (and stop logging 404s)."""
+    return Response(status=204, headers={"Cache-Control": "public, max-age=86400"})
+
+
 @bp.get("/healthz")
 def healthz() -> BaseResponse:
     """Liveness: the process answers."""

@@ -39,19 +39,6 @@ E2E_LOGIN_ID = "e2etester1"
 E2E_PASSWORD = "E2e!tester2026"
 START_TIMEOUT = 30.0
 
-# `idp demo seed` writes the demo sites' credentials to instance/demo_clients.json in the
-# project; run it with that file pointed into the test's temporary folder instead, so the
-# developer's own file (for `make run`) is never overwritten.
-SEED_SCRIPT = """
-import sys
-from pathlib import Path
-import idp.demo
-tmp = Path(sys.argv[1])
-idp.demo.INSTANCE_DIR = tmp
-idp.demo.DEMO_CLIENTS_FILE = tmp / "demo_clients.json"
-from idp.cli import main
-main(["demo", "seed", "--json"])
-"""
 
 
 @pytest.fixture(scope="session")
@@ -192,7 +179,9 @@ def _configure(stack: Stack, env: dict[str, str], config_path: Path) -> None:
     """Demo members (seed), one CLI-made member, the two sites' clients and their config."""
     # Independent CLI steps in parallel (each is mostly interpreter start-up).
     with ThreadPoolExecutor(max_workers=4) as pool:
-        seeding = pool.submit(_run, [PYTHON, "-c", SEED_SCRIPT, str(stack.tmp)], env)
+        # --clients-file: never overwrite the developer's instance/demo_clients.json
+        seeding = pool.submit(_run, [IDP, "demo", "seed", "--clients-file",
+                                     str(stack.tmp / "demo_clients.json"), "--json"], env)
         adding = pool.submit(_run, [
             IDP, "members", "add", "--login-id", E2E_LOGIN_ID, "--name", "최종점검",
             "--email", f"{E2E_LOGIN_ID}@example.com", "--password-stdin", "--json",

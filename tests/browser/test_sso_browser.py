@@ -161,11 +161,11 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
     with page.expect_response(re.compile("^" + re.escape(stack.issuer) + r"/interaction/[^/]+$")
                               ) as shown:
         page.get_by_role("link", name="로그인", exact=True).click()
-    for resp in (shown.value,):
-        assert resp.status == 200
-        csp = resp.header_value("content-security-policy") or ""
-        assert "frame-ancestors 'none'" in csp, csp
-        assert resp.header_value("referrer-policy") == "no-referrer"
+    resp = shown.value
+    assert resp.status == 200
+    csp = resp.header_value("content-security-policy") or ""
+    assert "frame-ancestors 'none'" in csp, csp
+    assert resp.header_value("referrer-policy") == "no-referrer"
 
     page.locator("#login_id").fill(E2E_LOGIN_ID)
     page.locator("#password").fill(stack.members[E2E_LOGIN_ID] + "x")
