@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import json
 import time
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 import redis
-from sqlalchemy import delete, select
+from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp.models import KeyValue
 
@@ -28,41 +30,53 @@ class Store(Protocol):
 
 
 class DatabaseStore:
-    """Rows of `kv_store`; the caller's service commits them with its own changes."""
+    """Rows of `kv_store`, written in the caller's transaction (its service commits).
+
+    Core statements rather than the ORM: these run several times per login.
+    """
+
+    _table = cast(Table, KeyValue.__table__)
+    _select = select(_table.c.value, _table.c.expires_at).where(
+        _table.c.key == bindparam("k")
+    )
+    _delete = delete(_table).where(_table.c.key == bindparam("k"))
 
     def __init__(self, session_factory: Any) -> None:
         self._session = session_factory
 
+    def _conn(self) -> Any:
+        return self._session().connection()
+
     def get(self, key: str) -> dict[str, Any] | None:
-        row = self._session().get(KeyValue, key)
+        row = self._conn().execute(self._select, {"k": key}).first()
         if row is None or row.expires_at <= time.time():
             return None
         value: dict[str, Any] = json.loads(row.value)
         return value
 
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
-        session = self._session()
-        payload = json.dumps(value, separators=(",", ":"))
-        row = session.get(KeyValue, key)
-        if row is None:
-            session.add(KeyValue(key=key, value=payload, expires_at=time.time() + ttl))
-        else:
-            row.value = payload
-            row.expires_at = time.time() + ttl
+        conn = self._conn()
+        values = {"key": key, "value": json.dumps(value, separators=(",", ":")),
+                  "expires_at": time.time() + ttl}
+        # INSERT … ON CONFLICT DO UPDATE: same statement shape on SQLite and PostgreSQL.
+        upsert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
+        stmt = upsert(self._table).values(values)
+        conn.execute(stmt.on_conflict_do_update(
+            index_elements=[self._table.c.key],
+            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+        ))
 
     def delete(self, key: str) -> None:
-        session = self._session()
-        row = session.get(KeyValue, key)
-        if row is not None:
-            session.delete(row)
+        self._conn().execute(self._delete, {"k": key})
 
     def purge_expired(self) -> int:
-        session = self._session()
-        result = session.execute(delete(KeyValue).where(KeyValue.expires_at <= time.time()))
-        return int(getattr(result, "rowcount", 0) or 0)
+        result = self._conn().execute(
+            delete(self._table).where(self._table.c.expires_at <= time.time())
+        )
+        return int(result.rowcount or 0)
 
     def ping(self) -> bool:
-        self._session().execute(select(1))
+        self._conn().execute(select(1))
         return True
 
 
@@ -75,7 +89,7 @@ class RedisStore:
         raw = self._redis.get(self._prefix + key)
         if raw is None:
             return None
-        value: dict[str, Any] = json.loads(raw)  # type: ignore[arg-type]
+        value: dict[str, Any] = json.loads(raw)
         return value
 
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:

@@ -10,18 +10,18 @@ from __future__ import annotations
 import datetime as dt
 import time
 from dataclasses import dataclass, fields
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import Table, and_, bindparam, select
 
 from idp.models.base import DbSession
 from idp.models.members import Affiliation, Company, Member
 from idp.models.tokens import Token
 
-_tokens = Token.__table__
-_members = Member.__table__
-_affiliations = Affiliation.__table__
-_companies = Company.__table__
+_tokens = cast(Table, Token.__table__)
+_members = cast(Table, Member.__table__)
+_affiliations = cast(Table, Affiliation.__table__)
+_companies = cast(Table, Company.__table__)
 
 
 @dataclass(frozen=True)

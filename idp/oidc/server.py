@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 import time
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.oauth2 import OAuth2Request
@@ -25,7 +25,7 @@ from authlib.oauth2.rfc9207 import IssuerParameter
 from authlib.oidc.core import grants as oidc_grants
 from authlib.oidc.core.grants.util import is_openid_scope, validate_nonce
 from flask import current_app, request
-from sqlalchemy import bindparam, insert, update
+from sqlalchemy import Table, bindparam, insert, update
 
 from idp.extensions import db
 from idp.models import AuthorizationCode, Token
@@ -56,17 +56,17 @@ def query_client(client_id: str) -> RegisteredClient | None:
     return provider().clients.get(db.session, client_id)
 
 
-_tokens = Token.__table__
-_codes = AuthorizationCode.__table__
+_tokens = cast(Table, Token.__table__)
+_codes = cast(Table, AuthorizationCode.__table__)
 # Prepared Core statements for the hot paths (compiled once, no ORM bookkeeping).
-TOKEN_INSERT = insert(_tokens)  # type: ignore[arg-type]
+TOKEN_INSERT = insert(_tokens)
 ROTATE_REFRESH = (
-    update(_tokens)  # type: ignore[arg-type]
+    update(_tokens)
     .where(_tokens.c.id == bindparam("token_id"), _tokens.c.rotated_at.is_(None))
     .values(rotated_at=bindparam("now"))
 )
 CLAIM_CODE = (
-    update(_codes)  # type: ignore[arg-type]
+    update(_codes)
     .where(_codes.c.code_hash == bindparam("b_code_hash"), _codes.c.used_at.is_(None))
     .values(used_at=bindparam("now"))
 )
