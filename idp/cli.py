@@ -267,18 +267,45 @@ def members_add(login_id: str, name: str, email: str | None, password_stdin: boo
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default from config [server]).")
 @click.option("--workers", type=int, default=None)
-def serve(bind: str | None, workers: int | None) -> None:
-    """Run the provider under gunicorn."""
-    from gunicorn.app.base import BaseApplication
+@click.option("--engine", type=click.Choice(["granian", "gunicorn"]), default=None,
+              help="HTTP server (default from config [server] engine).")
+def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
+    """Run the provider: one process per worker, each building its own app."""
+    from idp.config import load_settings
 
-    app = _app()
-    server = app.config["IDP_SETTINGS"]["server"]
+    server = load_settings()["server"]
+    bind = bind or server["bind"]
+    workers = workers or server["workers"]
+    engine = engine or server["engine"]
+    host, _, port = bind.rpartition(":")
+    if engine == "granian":
+        _serve_granian(host, int(port), workers, server)
+    else:
+        _serve_gunicorn(bind, workers, server)
+
+
+def _serve_granian(host: str, port: int, workers: int, server: dict[str, Any]) -> None:
+    # Granian (Rust HTTP/1.1 with keep-alive) costs a fifth of gunicorn's sync worker per
+    # request on this workload; see docs/benchmarks.md.
+    from granian import Granian
+    from granian.constants import Interfaces
+
+    Granian(
+        "idp:create_app", factory=True, address=host, port=port, workers=workers,
+        interface=Interfaces.WSGI, blocking_threads=server["threads"],
+        respawn_failed_workers=True, log_access=False,
+    ).serve()
+
+
+def _serve_gunicorn(bind: str, workers: int, server: dict[str, Any]) -> None:
+    from gunicorn.app.base import BaseApplication
 
     class Gunicorn(BaseApplication):  # type: ignore[misc]
         def load_config(self) -> None:
-            self.cfg.set("bind", bind or server["bind"])
-            self.cfg.set("workers", workers or server["workers"])
+            self.cfg.set("bind", bind)
+            self.cfg.set("workers", workers)
             self.cfg.set("worker_class", server["worker_class"])
+            self.cfg.set("threads", server["threads"])
             self.cfg.set("accesslog", None)
             self.cfg.set("preload_app", False)
 

@@ -54,17 +54,24 @@ class DatabaseStore:
         value: dict[str, Any] = json.loads(row.value)
         return value
 
+    @staticmethod
+    def _build_upsert(insert_fn: Any, table: Table) -> Any:
+        stmt = insert_fn(table)
+        return stmt.on_conflict_do_update(
+            index_elements=[table.c.key],
+            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
+        )
+
+    # INSERT … ON CONFLICT DO UPDATE, built once per dialect (SQLite and PostgreSQL).
+    _upserts = {"sqlite": _build_upsert(sqlite_insert, _table),
+                "postgresql": _build_upsert(pg_insert, _table)}
+
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None:
         conn = self._conn()
-        values = {"key": key, "value": json.dumps(value, separators=(",", ":")),
-                  "expires_at": time.time() + ttl}
-        # INSERT … ON CONFLICT DO UPDATE: same statement shape on SQLite and PostgreSQL.
-        upsert = sqlite_insert if conn.dialect.name == "sqlite" else pg_insert
-        stmt = upsert(self._table).values(values)
-        conn.execute(stmt.on_conflict_do_update(
-            index_elements=[self._table.c.key],
-            set_={"value": stmt.excluded.value, "expires_at": stmt.excluded.expires_at},
-        ))
+        conn.execute(self._upserts[conn.dialect.name], {
+            "key": key, "value": json.dumps(value, separators=(",", ":")),
+            "expires_at": time.time() + ttl,
+        })
 
     def delete(self, key: str) -> None:
         self._conn().execute(self._delete, {"k": key})

@@ -12,9 +12,11 @@ import datetime as dt
 import secrets
 import time
 from dataclasses import asdict, dataclass
+from functools import cached_property
 from typing import Any, cast
 
 from authlib.integrations.flask_oauth2 import AuthorizationServer
+from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Request
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
 from authlib.oauth2.rfc6750 import BearerTokenValidator
@@ -369,13 +371,30 @@ class KotraBearerTokenValidator(BearerTokenValidator):
         return load_token(db.session, "access_token_hash", token_hash(token_string))
 
 
+class _CachedPayload(FlaskOAuth2Payload):
+    """Authlib re-reads `request.values` at every access; read it once per request."""
+
+    @cached_property
+    def data(self) -> Any:
+        return self._request.values
+
+
+class _FlaskRequest(FlaskOAuth2Request):
+    def __init__(self, flask_request: Any, uri: str) -> None:
+        OAuth2Request.__init__(self, method=flask_request.method, uri=uri,
+                               headers=flask_request.headers)
+        self._request = flask_request
+        self.payload = _CachedPayload(flask_request)
+
+
 class KotraAuthorizationServer(AuthorizationServer):
     """Accepts a prepared OAuth2Request: the interaction resumes a stored request."""
 
     def create_oauth2_request(self, oauth_request: Any) -> OAuth2Request:
         if isinstance(oauth_request, OAuth2Request):
             return oauth_request
-        return super().create_oauth2_request(oauth_request)
+        # The issuer, not the Host header, names the endpoint (and its transport security).
+        return _FlaskRequest(request, provider().issuer + request.path)
 
 
 def build_server(app: Any) -> tuple[AuthorizationServer, BearerTokenValidator]:

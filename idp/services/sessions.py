@@ -71,9 +71,10 @@ class SsoSessions:
         self._save(sess)
         return handle, sess
 
-    def _save(self, sess: SsoSession) -> None:
+    def _save(self, sess: SsoSession, *, index: bool = True) -> None:
         self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), self.ttl)
-        self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, self.ttl)
+        if index:  # the sid -> handle index changes only with the handle
+            self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, self.ttl)
 
     def get(self, handle: str | None) -> SsoSession | None:
         if not handle:
@@ -94,7 +95,7 @@ class SsoSessions:
         """Remember a relying party that took part, for back-channel logout."""
         if client_id not in sess.clients:
             sess.clients.append(client_id)
-            self._save(sess)
+            self._save(sess, index=False)
 
     def end(self, sess: SsoSession) -> None:
         self._store.delete(f"sso:{sess.handle_hash}")
