@@ -86,6 +86,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
     _register_hooks(app)
+    from idp.oidc.published import PublishedDocuments
+
+    app.wsgi_app = PublishedDocuments(app)  # type: ignore[method-assign]
     logging.getLogger("idp").setLevel(logging.INFO)
     return app
 

@@ -125,9 +125,6 @@ def live_server(app: Any) -> Iterator[str]:
     port = free_port()
     issuer = f"http://127.0.0.1:{port}"
     app.config["IDP_SETTINGS"]["issuer"] = issuer
-    from idp.oidc import views
-
-    views._metadata_cache.clear()
     server = make_server("127.0.0.1", port, app, threaded=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()

@@ -16,7 +16,6 @@ from idp.extensions import db
 from idp.models.clients import RegisteredClient
 from idp.models.readmodels import load_member
 from idp.oidc import authorize as pipeline
-from idp.oidc.discovery import provider_metadata
 from idp.oidc.jwts import decode_id_token_hint, hint_audience
 from idp.oidc.logout import end_session
 from idp.oidc.server import client_ip, provider, query_client
@@ -26,41 +25,6 @@ bp = Blueprint("oidc", __name__)
 
 BROWSER_COOKIE = "idp_browser"
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
-
-_metadata_cache: dict[str, bytes] = {}
-
-
-def _json(body: bytes, max_age: int) -> BaseResponse:
-    resp = Response(body, mimetype="application/json")
-    resp.headers["Cache-Control"] = f"public, max-age={max_age}"
-    resp.headers["Access-Control-Allow-Origin"] = "*"
-    return resp
-
-
-@bp.get("/.well-known/openid-configuration")
-def discovery() -> BaseResponse:
-    """OIDC Discovery 1.0 §4: the provider metadata (built once per process)."""
-    p = provider()
-    body = _metadata_cache.get(p.issuer)
-    if body is None:
-        body = json.dumps(
-            provider_metadata(p.issuer, p.settings["keys"]["allowed_algs"])
-        ).encode()
-        _metadata_cache[p.issuer] = body
-    return _json(body, 3600)
-
-
-@bp.get("/jwks")
-def jwks() -> BaseResponse:
-    """RFC 7517 key set: live keys and retired keys whose tokens may still be valid."""
-    p = provider()
-    snap = p.keys.snapshot(db.session)
-    body = getattr(snap, "_jwks_bytes", None)
-    if body is None:
-        body = json.dumps(snap.jwks).encode()
-        object.__setattr__(snap, "_jwks_bytes", body)
-    return _json(body, 300)
-
 
 def browser_id() -> tuple[str, bool]:
     value = request.cookies.get(BROWSER_COOKIE)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
 import os
 import secrets
 import threading
@@ -104,6 +105,7 @@ class KeySetSnapshot:
     signing: dict[str, RSAKey | ECKey]  # alg -> active private key
     public: dict[str, RSAKey | ECKey]  # kid -> public key (live and recently retired)
     jwks: dict[str, Any]
+    jwks_json: bytes  # the JWKS document, serialised once per load
     loaded_at: float
 
 
@@ -119,6 +121,13 @@ class KeyRing:
 
     def invalidate(self) -> None:
         self._snapshot = None
+
+    def fresh(self) -> KeySetSnapshot | None:
+        """The cached key set if still fresh (no database access), else None."""
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.loaded_at < self._cache_seconds:
+            return snap
+        return None
 
     def snapshot(self, session: DbSession) -> KeySetSnapshot:
         snap = self._snapshot
@@ -148,7 +157,9 @@ class KeyRing:
             cls = RSAKey if row.alg == "RS256" else ECKey
             public[row.kid] = cls.import_key(row.public_jwk, params)
             jwks.append(row.public_jwk)
-        return KeySetSnapshot(signing, public, {"keys": jwks}, time.monotonic())
+        document = {"keys": jwks}
+        return KeySetSnapshot(signing, public, document, json.dumps(document).encode(),
+                              time.monotonic())
 
     def signing_key(self, session: DbSession, alg: str) -> RSAKey | ECKey:
         key = self.snapshot(session).signing.get(alg)
