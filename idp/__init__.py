@@ -96,7 +96,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
-    return {"pool_pre_ping": True, "pool_size": 5, "max_overflow": 5}
+    # No pre-ping: it costs a round trip per request; stale connections are recycled instead
+    # and a failed one is discarded by the pool on error.
+    return {"pool_recycle": 300, "pool_size": 5, "max_overflow": 5}
 
 
 def _register_hooks(app: Flask) -> None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, fields
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, select
+from sqlalchemy.orm import scoped_session
 
 from idp.models.base import DbSession
 from idp.models.members import Affiliation, Company, Member
@@ -58,39 +59,46 @@ class MemberView:
 
 
 _MEMBER_COLUMNS = [
-    _members.c.id, _members.c.subject, _members.c.member_type, _members.c.login_id,
-    _members.c.name, _members.c.email, _members.c.email_verified, _members.c.phone,
-    _members.c.phone_verified, _members.c.status, _members.c.updated_at,
-    _affiliations.c.method, _affiliations.c.established_at,
-    _companies.c.business_number, _companies.c.name.label("company_name"),
+    *(c.label(f"m_{c.name}") for c in (
+        _members.c.id, _members.c.subject, _members.c.member_type, _members.c.login_id,
+        _members.c.name, _members.c.email, _members.c.email_verified, _members.c.phone,
+        _members.c.phone_verified, _members.c.status, _members.c.updated_at,
+    )),
+    _affiliations.c.method.label("a_method"),
+    _affiliations.c.established_at.label("a_established_at"),
+    _companies.c.business_number.label("c_business_number"),
+    _companies.c.name.label("c_name"),
 ]
+_MEMBER_JOIN = _members.outerjoin(
+    _affiliations,
+    and_(_affiliations.c.member_id == _members.c.id, _affiliations.c.revoked_at.is_(None)),
+).outerjoin(_companies, _companies.c.id == _affiliations.c.company_id)
 _MEMBER_BY_ID = (
-    select(*_MEMBER_COLUMNS)
-    .select_from(
-        _members.outerjoin(
-            _affiliations,
-            and_(_affiliations.c.member_id == _members.c.id, _affiliations.c.revoked_at.is_(None)),
-        ).outerjoin(_companies, _companies.c.id == _affiliations.c.company_id)
-    )
+    select(*_MEMBER_COLUMNS).select_from(_MEMBER_JOIN)
     .where(_members.c.id == bindparam("member_id"))
 )
 
 
-def load_member(session: DbSession, member_id: int) -> MemberView | None:
-    row = session.connection().execute(_MEMBER_BY_ID, {"member_id": member_id}).first()
-    if row is None:
+def _member_from(row: Any) -> MemberView | None:
+    if row.m_id is None:
         return None
     affiliation = None
-    if row.method is not None:
+    if row.a_method is not None:
         affiliation = AffiliationView(
-            row.method, row.established_at, CompanyView(row.business_number, row.company_name)
+            row.a_method, row.a_established_at, CompanyView(row.c_business_number, row.c_name)
         )
     return MemberView(
-        id=row.id, subject=row.subject, member_type=row.member_type, login_id=row.login_id,
-        name=row.name, email=row.email, email_verified=bool(row.email_verified),
-        phone=row.phone, phone_verified=bool(row.phone_verified), status=row.status,
-        updated_at=row.updated_at, affiliation=affiliation,
+        id=row.m_id, subject=row.m_subject, member_type=row.m_member_type,
+        login_id=row.m_login_id, name=row.m_name, email=row.m_email,
+        email_verified=bool(row.m_email_verified), phone=row.m_phone,
+        phone_verified=bool(row.m_phone_verified), status=row.m_status,
+        updated_at=row.m_updated_at, affiliation=affiliation,
     )
+
+
+def load_member(session: DbSession, member_id: int) -> MemberView | None:
+    row = session.connection().execute(_MEMBER_BY_ID, {"member_id": member_id}).first()
+    return None if row is None else _member_from(row)
 
 
 @dataclass(frozen=True)
@@ -147,11 +155,40 @@ _TOKEN_BY = {
 }
 
 
+_TOKEN_NAMES = [f.name for f in fields(TokenRecord)]
+# A token and its member in one round trip (userinfo, refresh).
+_TOKEN_AND_MEMBER = {
+    column: select(*_TOKEN_COLUMNS, *_MEMBER_COLUMNS)
+    .select_from(_tokens.outerjoin(_MEMBER_JOIN, _members.c.id == _tokens.c.member_id))
+    .where(getattr(_tokens.c, column) == bindparam("digest"))
+    for column in ("access_token_hash", "refresh_token_hash")
+}
+
+
+def _token_from(row: Any) -> TokenRecord:
+    return TokenRecord(**{name: getattr(row, name) for name in _TOKEN_NAMES})
+
+
 def load_token(session: DbSession, column: str, digest: str) -> TokenRecord | None:
     """The token whose `column` (access_token_hash | refresh_token_hash) equals `digest`."""
     row = session.connection().execute(_TOKEN_BY[column], {"digest": digest}).first()
+    return None if row is None else _token_from(row)
+
+
+def load_token_and_member(
+    session: DbSession, column: str, digest: str, *, read_only: bool = False
+) -> tuple[TokenRecord | None, MemberView | None]:
+    """The token whose `column` equals `digest`, and its member.
+
+    `read_only` (userinfo): outside a transaction (autocommit) when none is open yet, so that
+    PostgreSQL sees one statement instead of BEGIN, SELECT and ROLLBACK.
+    """
+    real = session() if isinstance(session, scoped_session) else session
+    if read_only and not real.in_transaction():
+        conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+    else:
+        conn = session.connection()
+    row = conn.execute(_TOKEN_AND_MEMBER[column], {"digest": digest}).first()
     if row is None:
-        return None
-    values = row._asdict()
-    # JSON stored as text (JSONText); the Core select applies the column type already.
-    return TokenRecord(**values)
+        return None, None
+    return _token_from(row), _member_from(row)

@@ -33,7 +33,13 @@ from idp.extensions import db
 from idp.models import AuthorizationCode, Token
 from idp.models.base import utcnow
 from idp.models.clients import RegisteredClient
-from idp.models.readmodels import MemberView, TokenRecord, load_member, load_token
+from idp.models.readmodels import (
+    MemberView,
+    TokenRecord,
+    load_member,
+    load_token,
+    load_token_and_member,
+)
 from idp.models.tokens import token_hash
 from idp.services import audit
 from idp.services.claims import user_claims
@@ -205,9 +211,12 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
 class RefreshTokenGrant(grants.RefreshTokenGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
     INCLUDE_NEW_REFRESH_TOKEN = True
+    _member: MemberView | None = None
 
     def authenticate_refresh_token(self, refresh_token: str) -> TokenRecord | None:
-        row = load_token(db.session, "refresh_token_hash", token_hash(refresh_token))
+        row, self._member = load_token_and_member(
+            db.session, "refresh_token_hash", token_hash(refresh_token)
+        )
         if row is None:
             return None
         if row.rotated_at is not None and row.revoked_at is None:
@@ -223,7 +232,7 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         return row if row.is_refresh_usable() else None
 
     def authenticate_user(self, refresh_token: TokenRecord) -> MemberView | None:
-        member = load_member(db.session, refresh_token.member_id or 0)
+        member = self._member  # read with the token, in one query
         return member if member is not None and member.is_active else None
 
     def revoke_old_credential(self, refresh_token: TokenRecord) -> None:

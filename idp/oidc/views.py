@@ -14,7 +14,8 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
 from idp.models.clients import RegisteredClient
-from idp.models.readmodels import load_member
+from idp.models.readmodels import load_token_and_member
+from idp.models.tokens import token_hash
 from idp.oidc import authorize as pipeline
 from idp.oidc.jwts import decode_id_token_hint, hint_audience
 from idp.oidc.logout import end_session
@@ -92,15 +93,16 @@ def userinfo() -> BaseResponse:
         # §3.1: no credentials -> a bare challenge, without an error code.
         return Response(status=401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
     validator = current_app.extensions["authlib.bearer_validator"]
-    tok = validator.authenticate_token(token_string.strip())
+    tok, member = load_token_and_member(
+        db.session, "access_token_hash", token_hash(token_string.strip()), read_only=True
+    )
     try:
         validator.validate_token(tok, ["openid"], None)
     except OAuth2Error as error:
         if error.error == "insufficient_scope":
             return _bearer_error(realm, "insufficient_scope", 403)
         return _bearer_error(realm, "invalid_token", 401)
-    member = load_member(db.session, tok.member_id) if tok.member_id else None
-    if member is None or not member.is_active:
+    if tok is None or member is None or not member.is_active:
         return _bearer_error(realm, "invalid_token", 401)
     claims = user_claims(member, tok.scope, provider().entitlements)
     resp = Response(json.dumps(claims), mimetype="application/json")

@@ -1,6 +1,6 @@
 """Two provider processes behind one (imaginary) load balancer: one PostgreSQL, one Redis.
 
-Both run `idp serve` (gunicorn) with the same issuer (process A's URL), the same secret key
+Both run `idp serve` with the same issuer (process A's URL), the same secret key
 and the same stores; process B is reached on its own port. A member signs in through A, and
 B must honour everything A did: the refresh token, the access token, the SSO cookie and the
 logout, whose effects A must then see (SSO session gone, tokens of the session revoked).
@@ -24,6 +24,9 @@ import requests
 
 from tests.conftest import free_port, require_service
 from tests.helpers import PASSWORD, REDIRECT_URI, TestRP, form_fields, pkce_pair
+
+# Runs in the PostgreSQL + Redis pass of .ci/run; the SQLite pass deselects it (-m).
+pytestmark = pytest.mark.scaleout
 
 PROJECT = Path(__file__).resolve().parents[2]
 IDP_BIN = Path(sys.executable).parent / "idp"
@@ -70,7 +73,7 @@ class Server:
         self.proc = subprocess.Popen(
             [str(IDP_BIN), "serve", "--bind", f"127.0.0.1:{port}", "--workers", "1"],
             cwd=PROJECT, env=env, stdout=self._log_file, stderr=subprocess.STDOUT,
-            start_new_session=True,  # its own process group: gunicorn master + worker
+            start_new_session=True,  # its own process group: server and its worker
         )
 
     def tail(self) -> str:
