@@ -117,10 +117,11 @@ class TestRP:
         """authorize -> (login) -> code; returns the callback's query parameters."""
         resp = self.authorize(web, **extra)
         if resp.status_code == 303 and "/interaction/" in resp.headers["Location"]:
-            resp = self.login(web, resp.headers["Location"])
+            resp = self.login(web, resp.headers["Location"])  # 303 to the client
             assert resp.status_code == 303, resp.get_data(as_text=True)[:500]
-            resp = web.get(resp.headers["Location"])
-        assert resp.status_code == 302, (resp.status_code, resp.get_data(as_text=True)[:500])
+        else:
+            assert resp.status_code == 302, (resp.status_code,
+                                              resp.get_data(as_text=True)[:500])
         return callback_params(resp.headers["Location"], self.redirect_uri)
 
     def exchange(self, web: Any, code: str, **extra: Any) -> Any:

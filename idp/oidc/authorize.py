@@ -26,8 +26,9 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import Consent, Member
+from idp.models import Consent
 from idp.models.clients import RegisteredClient
+from idp.models.readmodels import MemberView, load_member
 from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
 from idp.services.claims import acr_satisfies
@@ -101,7 +102,7 @@ def check_login(
     params: dict[str, str],
     prompts: set[str],
     sess: SsoSession | None,
-    member: Member | None,
+    member: MemberView | None,
     interaction: Interaction | None,
     redirect_uri: str,
 ) -> None:
@@ -133,7 +134,7 @@ def check_login(
     raise NeedsInteraction("login")
 
 
-def has_consent(member: Member, client: RegisteredClient, scope: str) -> bool:
+def has_consent(member: MemberView, client: RegisteredClient, scope: str) -> bool:
     granted = db.session.scalar(
         select(Consent.scope).where(
             Consent.member_id == member.id, Consent.client_id == client.client_id
@@ -143,7 +144,7 @@ def has_consent(member: Member, client: RegisteredClient, scope: str) -> bool:
 
 
 def check_consent(
-    prompts: set[str], member: Member, client: RegisteredClient, scope: str,
+    prompts: set[str], member: MemberView, client: RegisteredClient, scope: str,
     interaction: Interaction | None, redirect_uri: str,
 ) -> None:
     if client.first_party:
@@ -158,12 +159,17 @@ def check_consent(
 
 
 def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
-        interaction: Interaction | None = None) -> BaseResponse:
-    """Run the pipeline; returns the redirect to the client, an error, or an interaction."""
+        interaction: Interaction | None = None, sess: SsoSession | None = None,
+        ) -> BaseResponse:
+    """Run the pipeline; returns the redirect to the client, an error, or an interaction.
+
+    `sess` is given by a login that has just created the session (no need to read it back).
+    """
     p = provider()
     server = current_app.extensions["authlib.server"]
-    sess = p.sessions.get(sso_handle)
-    member = db.session.get(Member, sess.member_id) if sess else None
+    if sess is None:
+        sess = p.sessions.get(sso_handle)
+    member = load_member(db.session, sess.member_id) if sess else None
     if member is not None and not member.is_active:
         member = None
     req = oauth_request(params)
@@ -178,7 +184,9 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
     except NeedsInteraction as need:
         if interaction is None:
             interaction = p.interactions.start(params, browser)
-            db.session.commit()
+        else:
+            p.interactions.save(interaction)  # keeps login_at / consent for the next step
+        db.session.commit()
         endpoint = "web.login_page" if need.step == "login" else "web.consent_page"
         return redirect(url_for(endpoint, uid=interaction.uid), 303)
     except OAuth2Error as error:

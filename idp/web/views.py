@@ -117,13 +117,16 @@ def login_submit(uid: str) -> BaseResponse:
     if previous is not None and previous.member_id != member.id:
         end_session(p, db.session, previous, ip=client_ip(), reason="other_member_login")
         previous = None
-    handle, _sess = p.sessions.login(previous, member_id=member.id, acr=ACR_PASSWORD,
-                                      amr=["pwd"])
+    handle, sess = p.sessions.login(previous, member_id=member.id, acr=ACR_PASSWORD,
+                                     amr=["pwd"])
+    db.session.commit()  # the login stands whatever the authorization request turns into
     ia.login_at = time.time()
-    p.interactions.save(ia)
-    db.session.commit()
-
-    resp = redirect(url_for("web.resume", uid=uid), 303)
+    # Resume the authorization request right away: the answer is the client's redirect (or
+    # the consent step), as a 303 so the browser never re-POSTs the credentials.
+    resp = pipeline.run(ia.params, browser=request.cookies.get(BROWSER_COOKIE, ""),
+                        sso_handle=handle, interaction=ia, sess=sess)
+    if resp.status_code in (301, 302, 307, 308):
+        resp.status_code = 303
     settings = p.settings["session"]
     resp.set_cookie(settings["cookie_name"], handle, httponly=True, samesite="Lax",
                     secure=current_app.config["SESSION_COOKIE_SECURE"])

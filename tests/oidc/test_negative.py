@@ -208,8 +208,7 @@ def test_max_age_forces_a_new_login(app, client, rp):
     resp = rp.authorize(client, max_age="0")
     assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
     login = rp.login(client, resp.headers["Location"])
-    final = client.get(login.headers["Location"])
-    code = callback_params(final.headers["Location"], REDIRECT_URI)["code"]
+    code = callback_params(login.headers["Location"], REDIRECT_URI)["code"]
     new = rp.exchange(client, code).get_json()
     payload = new["id_token"].split(".")[1]
     assert json.loads(base64.urlsafe_b64decode(payload + "=="))["auth_time"] > auth_time

@@ -115,7 +115,8 @@ class Browser:
             if path.startswith("/interaction/") and not path.endswith("/resume"):
                 assert login_id is not None, f"unexpected login page: {location}"
                 location = self.login(location, login_id)
-                assert urlsplit(location).path.endswith("/resume"), location
+                if location.startswith(redirect_uri):
+                    return location  # the login POST answers with the client's redirect
             resp = self.get(location)
         raise AssertionError("too many redirects")
 
@@ -212,7 +213,7 @@ def test_authlib_rp_full_flow(live_server, rp):
     oauth = rp_session(meta, rp)
     browser = Browser()
 
-    # 1. authorize (PKCE S256, nonce, state) -> login -> resume -> callback
+    # 1. authorize (PKCE S256, nonce, state) -> login -> callback (303 from the login POST)
     url, state, nonce, verifier = start_authorization(meta, oauth)
     location = browser.authorize(url, rp.login_id)
     assert browser.logins == 1
