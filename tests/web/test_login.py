@@ -82,7 +82,7 @@ def test_successful_login_is_303_and_sets_a_hardened_cookie(client, rp):
 
 
 def test_session_handle_rotates_at_each_login(client, rp):
-    first = _post(client, _login_page(client, rp), "member01", PASSWORD)
+    _post(client, _login_page(client, rp), "member01", PASSWORD)
     handle1 = client.get_cookie("idp_sso").value
     _post(client, rp.authorize(client, prompt="login").headers["Location"], "member01",
           PASSWORD)
