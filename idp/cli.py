@@ -70,6 +70,20 @@ def db_upgrade(as_json: bool) -> None:
           f"database upgraded; keys created: {', '.join(created) or 'none'}")
 
 
+@db.command("purge")
+@json_option
+def db_purge(as_json: bool) -> None:
+    """Delete what has expired: store entries, used or expired codes, dead tokens."""
+    from idp.extensions import db as sqla
+    from idp.services.maintenance import purge_expired
+
+    app = _app()
+    with app.app_context():
+        counts = purge_expired(sqla.session, app.extensions["idp"].store)
+        sqla.session.commit()
+    _emit(as_json, counts, lambda: ", ".join(f"{k}: {v}" for k, v in counts.items()))
+
+
 @main.group()
 def demo() -> None:
     """Demo data."""
@@ -291,7 +305,7 @@ def _serve_granian(host: str, port: int, workers: int, server: dict[str, Any]) -
     from granian.constants import Interfaces
 
     Granian(
-        "idp:create_app", factory=True, address=host, port=port, workers=workers,
+        "idp:create_server_app", factory=True, address=host, port=port, workers=workers,
         interface=Interfaces.WSGI, blocking_threads=server["threads"],
         respawn_failed_workers=True, log_access=False,
     ).serve()
@@ -312,7 +326,9 @@ def _serve_gunicorn(bind: str, workers: int, server: dict[str, Any]) -> None:
         def load(self):  # type: ignore[no-untyped-def]
             # Each worker builds its own app: database pools and Redis clients are not
             # shared across fork.
-            return _app()
+            from idp import create_server_app
+
+            return create_server_app()
 
     Gunicorn().run()
 

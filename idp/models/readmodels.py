@@ -180,11 +180,12 @@ def load_token_and_member(
 ) -> tuple[TokenRecord | None, MemberView | None]:
     """The token whose `column` equals `digest`, and its member.
 
-    `read_only` (userinfo): outside a transaction (autocommit) when none is open yet, so that
-    PostgreSQL sees one statement instead of BEGIN, SELECT and ROLLBACK.
+    `read_only` (userinfo): on PostgreSQL, outside a transaction (autocommit) when none is
+    open yet, so that the server sees one statement instead of BEGIN, SELECT and ROLLBACK.
+    (SQLite's transactions cost nothing to begin; switching its isolation level does.)
     """
     real = session() if isinstance(session, scoped_session) else session
-    if read_only and not real.in_transaction():
+    if read_only and not real.in_transaction() and real.get_bind().dialect.name == "postgresql":
         conn = session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
     else:
         conn = session.connection()
