@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, g, request
-from flask.sessions import SecureCookieSessionInterface
 from flask_babel import get_locale
 from flask_wtf.csrf import CSRFError
 
@@ -43,21 +42,6 @@ def select_locale() -> str:
     return cookie if cookie in supported else "ko"
 
 
-class PageSessionInterface(SecureCookieSessionInterface):
-    """The signed cookie session holds only our pages' CSRF token.
-
-    Protocol endpoints never read it, so they skip decoding and verifying the cookie that a
-    browser-based client may still send along (a tenth of a userinfo request otherwise).
-    """
-
-    protocol_paths = frozenset({"/token", "/userinfo", "/introspect", "/revoke"})
-
-    def open_session(self, app: Flask, request: Any) -> Any:
-        if request.path in self.protocol_paths:
-            return self.null_session_class()
-        return super().open_session(app, request)
-
-
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Application factory: settings -> extensions -> provider -> blueprints."""
     settings = load_settings(overrides)
@@ -83,7 +67,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         MAX_CONTENT_LENGTH=64 * 1024,
     )
     compile_catalogs()
-    app.session_interface = PageSessionInterface()
     db.init_app(app)
     csrf.init_app(app)
     babel.init_app(app, locale_selector=select_locale)
@@ -104,9 +87,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
     _register_hooks(app)
-    from idp.oidc.published import PublishedDocuments
+    from idp.oidc.lanes import Lanes
 
-    app.wsgi_app = PublishedDocuments(app)  # type: ignore[method-assign]
+    app.wsgi_app = Lanes(app)  # type: ignore[method-assign]
     logging.getLogger("idp").setLevel(logging.INFO)
     return app
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 import time
+from contextvars import ContextVar
 from dataclasses import asdict, dataclass
 from functools import cached_property
 from typing import Any, cast
@@ -54,8 +55,18 @@ def provider() -> Provider:
     return p
 
 
+# The HTTP request of a protocol endpoint served outside Flask's request cycle (lanes.py).
+_lane_request: ContextVar[Any] = ContextVar("idp_lane_request", default=None)
+
+
+def http_request() -> Any:
+    """The current HTTP request: Flask's on pages, the lane's on protocol endpoints."""
+    lane = _lane_request.get()
+    return lane if lane is not None else request
+
+
 def client_ip() -> str:
-    return request.remote_addr or "unknown"
+    return http_request().remote_addr or "unknown"
 
 
 def query_client(client_id: str) -> RegisteredClient | None:
@@ -403,7 +414,8 @@ class KotraAuthorizationServer(AuthorizationServer):
         if isinstance(oauth_request, OAuth2Request):
             return oauth_request
         # The issuer, not the Host header, names the endpoint (and its transport security).
-        return _FlaskRequest(request, provider().issuer + request.path)
+        current = http_request()
+        return _FlaskRequest(current, provider().issuer + current.path)
 
 
 def build_server(app: Any) -> tuple[AuthorizationServer, BearerTokenValidator]:

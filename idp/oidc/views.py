@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import secrets
 from typing import Any
 
@@ -14,13 +13,10 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
 from idp.models.clients import RegisteredClient
-from idp.models.readmodels import load_token_and_member
-from idp.models.tokens import token_hash
 from idp.oidc import authorize as pipeline
 from idp.oidc.jwts import decode_id_token_hint, hint_audience
 from idp.oidc.logout import end_session
 from idp.oidc.server import client_ip, provider, query_client
-from idp.services.claims import user_claims
 
 bp = Blueprint("oidc", __name__)
 
@@ -55,83 +51,6 @@ def authorize() -> BaseResponse:
     )
     if new:
         set_browser_cookie(resp, browser)
-    return resp
-
-
-@bp.post("/token")
-def token() -> BaseResponse:
-    """RFC 6749 §3.2: the token endpoint."""
-    server = current_app.extensions["authlib.server"]
-    resp: Response = server.create_token_response()
-    if resp.status_code == 200:
-        db.session.commit()
-    else:
-        db.session.rollback()
-    resp.headers.update(NO_STORE)  # RFC 6749 §5.1
-    return resp
-
-
-@bp.route("/userinfo", methods=["GET", "POST"])
-def userinfo() -> BaseResponse:
-    """OIDC Core §5.3: claims about the member, limited to the token's scope.
-
-    The bearer token comes in the Authorization header (RFC 6750 §2.1) or, on POST, in the
-    form body (§2.2); never in the query string.
-    """
-    realm = provider().issuer
-    header = request.headers.get("Authorization", "")
-    body_token = request.form.get("access_token") if request.method == "POST" else None
-    if header and body_token:
-        return _bearer_error(realm, "invalid_request", 400)  # §2: one method only
-    if header:
-        scheme, _, token_string = header.partition(" ")
-        if scheme.lower() != "bearer" or not token_string.strip():
-            return _bearer_error(realm, "invalid_request", 400)
-    elif body_token:
-        token_string = body_token
-    else:
-        # §3.1: no credentials -> a bare challenge, without an error code.
-        return Response(status=401, headers={"WWW-Authenticate": f'Bearer realm="{realm}"'})
-    validator = current_app.extensions["authlib.bearer_validator"]
-    tok, member = load_token_and_member(
-        db.session, "access_token_hash", token_hash(token_string.strip()), read_only=True
-    )
-    try:
-        validator.validate_token(tok, ["openid"], None)
-    except OAuth2Error as error:
-        if error.error == "insufficient_scope":
-            return _bearer_error(realm, "insufficient_scope", 403)
-        return _bearer_error(realm, "invalid_token", 401)
-    if tok is None or member is None or not member.is_active:
-        return _bearer_error(realm, "invalid_token", 401)
-    claims = user_claims(member, tok.scope, provider().entitlements)
-    resp = Response(json.dumps(claims), mimetype="application/json")
-    resp.headers.update(NO_STORE)
-    return resp
-
-
-def _bearer_error(realm: str, code: str, status: int) -> Response:
-    return Response(
-        json.dumps({"error": code}), status, mimetype="application/json",
-        headers={"WWW-Authenticate": f'Bearer realm="{realm}", error="{code}"', **NO_STORE},
-    )
-
-
-@bp.post("/introspect")
-def introspect() -> BaseResponse:
-    """RFC 7662 token introspection."""
-    server = current_app.extensions["authlib.server"]
-    resp: Response = server.create_endpoint_response("introspection")
-    resp.headers.update(NO_STORE)
-    return resp
-
-
-@bp.post("/revoke")
-def revoke() -> BaseResponse:
-    """RFC 7009 token revocation."""
-    server = current_app.extensions["authlib.server"]
-    resp: Response = server.create_endpoint_response("revocation")
-    resp.headers.update(NO_STORE)
     return resp
 
 

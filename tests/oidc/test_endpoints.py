@@ -194,3 +194,12 @@ def test_userinfo_accepts_the_token_in_a_post_body_but_not_twice(client, rp):
     assert both.status_code == 400
     query = client.get("/userinfo", query_string={"access_token": tokens["access_token"]})
     assert query.status_code == 401
+
+
+def test_protocol_endpoints_answer_wrong_methods_and_huge_bodies_in_json(client, rp):
+    wrong = client.get("/token")
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "POST"
+    assert wrong.get_json() == {"error": "invalid_request"}
+    huge = client.post("/token", data={"grant_type": "client_credentials", "x": "y" * 70000},
+                       headers=rp.auth_header())
+    assert huge.status_code == 413 and huge.get_json() == {"error": "invalid_request"}

@@ -1,0 +1,119 @@
+"""What is served in front of Flask's request cycle.
+
+- Discovery (OIDC Discovery 1.0 §4) and the JWKS (RFC 7517): the same bytes for everyone.
+- The protocol endpoints of endpoints.py: an app context (database session, settings) and a
+  werkzeug Request, but no cookie session, URL routing, CSRF or page hooks.
+Everything else goes on to Flask.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from werkzeug.exceptions import HTTPException
+from werkzeug.wrappers import Request, Response
+
+from idp.oidc import endpoints
+from idp.oidc.discovery import provider_metadata
+from idp.oidc.server import _lane_request
+
+log = logging.getLogger(__name__)
+
+DISCOVERY_PATH = "/.well-known/openid-configuration"
+JWKS_PATH = "/jwks"
+
+ROUTES: dict[str, tuple[frozenset[str], Callable[[Request], Response]]] = {
+    "/token": (frozenset({"POST"}), endpoints.token),
+    "/userinfo": (frozenset({"GET", "POST"}), endpoints.userinfo),
+    "/introspect": (frozenset({"POST"}), endpoints.introspect),
+    "/revoke": (frozenset({"POST"}), endpoints.revoke),
+}
+
+
+class LaneRequest(Request):
+    max_content_length = 64 * 1024  # protocol requests are small; refuse anything else early
+
+
+def _json_error(status: int, error: str, extra: dict[str, str] | None = None) -> Response:
+    return Response(json.dumps({"error": error}), status, mimetype="application/json",
+                    headers={"Cache-Control": "no-store", **(extra or {})})
+
+
+class Lanes:
+    def __init__(self, flask_app: Any) -> None:
+        self._app = flask_app
+        self._next = flask_app.wsgi_app
+        self._discovery: dict[str, bytes] = {}
+
+    def _discovery_json(self) -> bytes:
+        settings = self._app.config["IDP_SETTINGS"]
+        issuer = settings["issuer"]
+        body = self._discovery.get(issuer)
+        if body is None:
+            body = json.dumps(provider_metadata(issuer, settings["keys"]["allowed_algs"])).encode()
+            self._discovery[issuer] = body
+        return body
+
+    def _jwks_json(self) -> bytes:
+        keys = self._app.extensions["idp"].keys
+        snap = keys.fresh()
+        if snap is None:
+            from idp.extensions import db
+
+            with self._app.app_context():
+                snap = keys.snapshot(db.session)
+        body: bytes = snap.jwks_json
+        return body
+
+    def _document(self, body: bytes, max_age: int, start_response: Callable[..., Any]
+                  ) -> Iterable[bytes]:
+        start_response("200 OK", [
+            ("Content-Type", "application/json"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", f"public, max-age={max_age}"),
+            ("Access-Control-Allow-Origin", "*"),
+            ("X-Content-Type-Options", "nosniff"),
+        ])
+        return [body]
+
+    def _protocol(self, route: tuple[frozenset[str], Callable[[Request], Response]],
+                  environ: dict[str, Any]) -> Response:
+        methods, handler = route
+        req = LaneRequest(environ)
+        if req.method not in methods:
+            return _json_error(405, "invalid_request", {"Allow": ", ".join(sorted(methods))})
+        token = _lane_request.set(req)
+        try:
+            with self._app.app_context():  # its teardown returns the database session
+                try:
+                    return handler(req)
+                except HTTPException as exc:  # e.g. 413 from form parsing
+                    return _json_error(exc.code or 400, "invalid_request")
+                except Exception:
+                    log.exception("unhandled error on %s", req.path)
+                    from idp.extensions import db
+
+                    db.session.rollback()
+                    return _json_error(500, "server_error")
+        finally:
+            _lane_request.reset(token)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        path = environ.get("PATH_INFO", "")
+        route = ROUTES.get(path)
+        if route is not None:
+            resp = self._protocol(route, environ)
+            resp.headers["X-Content-Type-Options"] = "nosniff"
+            result: Iterable[bytes] = resp(environ, start_response)
+            return result
+        if environ.get("REQUEST_METHOD") == "GET":
+            if path == DISCOVERY_PATH:
+                return self._document(self._discovery_json(), 3600, start_response)
+            if path == JWKS_PATH:
+                return self._document(self._jwks_json(), 300, start_response)
+        passed: Iterable[bytes] = self._next(environ, start_response)
+        return passed
