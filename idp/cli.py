@@ -178,7 +178,8 @@ def clients() -> None:
               type=click.Choice(["client_secret_basic", "client_secret_post", "none"]))
 @click.option("--first-party", is_flag=True, help="A KOTRA site: no consent screen.")
 @click.option("--no-pkce", is_flag=True, help="Do not require PKCE (confidential only).")
-@click.option("--id-token-alg", default="RS256", type=click.Choice(["RS256", "ES256"]))
+@click.option("--id-token-alg", default=None, type=click.Choice(["RS256", "ES256"]),
+              help="ID token signing algorithm (default: config [keys] default_alg).")
 @json_option
 def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tuple[str, ...],
                 backchannel_logout_uri: str | None, grant_types: tuple[str, ...],
@@ -197,7 +198,8 @@ def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tup
                 backchannel_logout_uri=backchannel_logout_uri, grant_types=list(grant_types),
                 token_endpoint_auth_method=token_endpoint_auth_method,
                 first_party=first_party, require_pkce=not no_pkce,
-                id_token_signed_response_alg=id_token_alg,
+                id_token_signed_response_alg=id_token_alg
+                or app.config["IDP_SETTINGS"]["keys"]["default_alg"],
             )
         except InvalidInput as exc:
             _fail(as_json, f"{exc.field}: {exc.message}")

@@ -15,14 +15,15 @@ from typing import Any, cast
 from sqlalchemy import Table, and_, bindparam, select
 from sqlalchemy.orm import scoped_session
 
-from idp.models.base import DbSession
+from idp.models.base import DbSession, utcnow
 from idp.models.members import Affiliation, Company, Member
-from idp.models.tokens import Token
+from idp.models.tokens import AuthorizationCode, Token
 
 _tokens = cast(Table, Token.__table__)
 _members = cast(Table, Member.__table__)
 _affiliations = cast(Table, Affiliation.__table__)
 _companies = cast(Table, Company.__table__)
+_codes = cast(Table, AuthorizationCode.__table__)
 
 
 @dataclass(frozen=True)
@@ -193,3 +194,55 @@ def load_token_and_member(
     if row is None:
         return None, None
     return _token_from(row), _member_from(row)
+
+
+@dataclass(frozen=True)
+class CodeRecord:
+    """A row of `authorization_codes`, with authlib's AuthorizationCodeMixin methods."""
+
+    code_hash: str
+    client_id: str
+    member_id: int
+    redirect_uri: str
+    scope: str
+    nonce: str | None
+    code_challenge: str | None
+    code_challenge_method: str | None
+    sid: str | None
+    auth_time: int
+    acr: str | None
+    amr: list[str] | None
+    expires_at: dt.datetime
+    used_at: dt.datetime | None
+
+    def get_redirect_uri(self) -> str:
+        return self.redirect_uri
+
+    def get_scope(self) -> str:
+        return self.scope
+
+    def get_nonce(self) -> str | None:
+        return self.nonce
+
+    def get_auth_time(self) -> int:
+        return self.auth_time
+
+    def get_acr(self) -> str | None:
+        return self.acr
+
+    def get_amr(self) -> list[str] | None:
+        return self.amr
+
+    def is_expired(self) -> bool:
+        return self.expires_at <= utcnow()
+
+
+_CODE_NAMES = [f.name for f in fields(CodeRecord)]
+_CODE_BY_HASH = select(*(getattr(_codes.c, name) for name in _CODE_NAMES)).where(
+    _codes.c.code_hash == bindparam("digest")
+)
+
+
+def load_code(session: DbSession, digest: str) -> CodeRecord | None:
+    row = session.connection().execute(_CODE_BY_HASH, {"digest": digest}).first()
+    return None if row is None else CodeRecord(**{n: getattr(row, n) for n in _CODE_NAMES})

@@ -35,8 +35,10 @@ from idp.models import AuthorizationCode, Token
 from idp.models.base import utcnow
 from idp.models.clients import RegisteredClient
 from idp.models.readmodels import (
+    CodeRecord,
     MemberView,
     TokenRecord,
+    load_code,
     load_member,
     load_token,
     load_token_and_member,
@@ -79,6 +81,7 @@ _tokens = cast(Table, Token.__table__)
 _codes = cast(Table, AuthorizationCode.__table__)
 # Prepared Core statements for the hot paths (compiled once, no ORM bookkeeping).
 TOKEN_INSERT = insert(_tokens)
+CODE_INSERT = insert(_codes)
 ROTATE_REFRESH = (
     update(_tokens)
     .where(_tokens.c.id == bindparam("token_id"), _tokens.c.rotated_at.is_(None))
@@ -168,29 +171,28 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def save_authorization_code(self, code: str, oauth_request: Any) -> None:
         data = oauth_request.payload.data
         sso = oauth_request.sso
-        db.session.add(
-            AuthorizationCode(
-                code_hash=token_hash(code),
-                client_id=oauth_request.client.client_id,
-                member_id=oauth_request.user.id,
-                redirect_uri=oauth_request.payload.redirect_uri,
-                scope=oauth_request.scope or "",
-                nonce=data.get("nonce"),
-                code_challenge=data.get("code_challenge"),
-                code_challenge_method=data.get("code_challenge_method"),
-                sid=sso.sid,
-                auth_time=sso.auth_time,
-                acr=sso.acr,
-                amr=sso.amr,
-                expires_at=utcnow()
-                + dt.timedelta(seconds=provider().settings["tokens"]["code_ttl"]),
-            )
-        )
+        db.session.connection().execute(CODE_INSERT, dict(
+            code_hash=token_hash(code),
+            client_id=oauth_request.client.client_id,
+            member_id=oauth_request.user.id,
+            redirect_uri=oauth_request.payload.redirect_uri,
+            scope=oauth_request.scope or "",
+            nonce=data.get("nonce"),
+            code_challenge=data.get("code_challenge"),
+            code_challenge_method=data.get("code_challenge_method"),
+            sid=sso.sid,
+            auth_time=sso.auth_time,
+            acr=sso.acr,
+            amr=sso.amr,
+            created_at=utcnow(),
+            expires_at=utcnow() + dt.timedelta(seconds=provider().settings["tokens"]["code_ttl"]),
+            used_at=None,
+        ))
 
     def query_authorization_code(
         self, code: str, client: RegisteredClient
-    ) -> AuthorizationCode | None:
-        row = db.session.get(AuthorizationCode, token_hash(code))
+    ) -> CodeRecord | None:
+        row = load_code(db.session, token_hash(code))
         if row is None or row.client_id != client.client_id:
             return None
         if row.used_at is not None:
@@ -206,7 +208,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             return None
         return row
 
-    def delete_authorization_code(self, authorization_code: AuthorizationCode) -> None:
+    def delete_authorization_code(self, authorization_code: CodeRecord) -> None:
         # Atomic claim: of two concurrent exchanges of one code, exactly one succeeds.
         result = db.session.connection().execute(
             CLAIM_CODE, {"b_code_hash": authorization_code.code_hash, "now": utcnow()}
@@ -214,7 +216,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
         if result.rowcount != 1:
             raise InvalidGrantError("Invalid 'code' in request.")
 
-    def authenticate_user(self, authorization_code: AuthorizationCode) -> MemberView | None:
+    def authenticate_user(self, authorization_code: CodeRecord) -> MemberView | None:
         member = load_member(db.session, authorization_code.member_id)
         return member if member is not None and member.is_active else None
 
@@ -298,7 +300,7 @@ class OpenIDCode(oidc_grants.OpenIDCode):
             "exp": now + p.settings["tokens"]["id_token_ttl"],
         }
 
-    def get_authorization_code_claims(self, authorization_code: AuthorizationCode) -> dict:
+    def get_authorization_code_claims(self, authorization_code: CodeRecord) -> dict:
         claims = super().get_authorization_code_claims(authorization_code)
         if authorization_code.sid:
             claims["sid"] = authorization_code.sid

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import secrets
+from dataclasses import dataclass
+from typing import cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, bindparam, select, update
 
 from idp.errors import AlreadyExists, InvalidCredentials, InvalidInput, LoginThrottled
 from idp.models import Affiliation, Company, Member, MemberType
@@ -66,6 +68,21 @@ def affiliate(
     return affiliation
 
 
+_members = cast(Table, Member.__table__)
+# Sign-in reads four columns, not the member with its company (the ORM's joined load).
+_LOGIN_LOOKUP = select(
+    _members.c.id, _members.c.login_id, _members.c.password_hash, _members.c.status
+).where(_members.c.login_id == bindparam("k"))
+
+
+@dataclass(frozen=True)
+class SignedIn:
+    """Who a successful sign-in proved to be."""
+
+    member_id: int
+    login_id: str | None
+
+
 def authenticate_password(
     session: DbSession,
     passwords: Passwords,
@@ -75,7 +92,7 @@ def authenticate_password(
     password: str,
     ip: str,
     client_id: str | None = None,
-) -> Member:
+) -> SignedIn:
     """Return the member whose ID and password match, or raise.
 
     Raises LoginThrottled before any hash is computed when the account or the IP must wait,
@@ -93,9 +110,9 @@ def authenticate_password(
         session.commit()
         raise
 
-    member = session.scalar(select(Member).where(Member.login_id == key)) if key else None
+    member = session.connection().execute(_LOGIN_LOOKUP, {"k": key}).first() if key else None
     ok = passwords.verify(member.password_hash if member else None, password)
-    if not ok or member is None or not member.is_active:
+    if not ok or member is None or member.status != "active":
         locked = throttle.record_failure(account=key, ip=ip)
         audit.record(
             session, "login.failure", member_id=member.id if member else None,
@@ -107,10 +124,13 @@ def authenticate_password(
         session.commit()
         raise InvalidCredentials()
 
+    values: dict[str, object] = {"last_login_at": utcnow()}
     if passwords.needs_rehash(member.password_hash or ""):
-        member.password_hash = passwords.hash(password)
-    member.last_login_at = utcnow()
+        values["password_hash"] = passwords.hash(password)
+    session.connection().execute(
+        update(_members).where(_members.c.id == member.id).values(**values)
+    )
     throttle.reset(account=key)
     audit.record(session, "login.success", member_id=member.id, client_id=client_id, ip=ip,
                  method="pwd")
-    return member
+    return SignedIn(member_id=member.id, login_id=member.login_id)

@@ -114,10 +114,10 @@ def login_submit(uid: str) -> BaseResponse:
         return _render_login(ia, form, 401, _("아이디 또는 비밀번호가 일치하지 않습니다."))
 
     previous = p.sessions.get(_sso_cookie())
-    if previous is not None and previous.member_id != member.id:
+    if previous is not None and previous.member_id != member.member_id:
         end_session(p, db.session, previous, ip=client_ip(), reason="other_member_login")
         previous = None
-    handle, sess = p.sessions.login(previous, member_id=member.id, acr=ACR_PASSWORD,
+    handle, sess = p.sessions.login(previous, member_id=member.member_id, acr=ACR_PASSWORD,
                                      amr=["pwd"])
     db.session.commit()  # the login stands whatever the authorization request turns into
     ia.login_at = time.time()
