@@ -8,7 +8,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from flask import Flask, g, request
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from flask_wtf.csrf import CSRFError
 
 from idp.config import PROJECT_ROOT, load_settings
@@ -119,6 +119,20 @@ def _register_hooks(app: Flask) -> None:
     from flask import Response, render_template
 
     app.jinja_env.globals["get_locale"] = get_locale
+
+    def translations() -> Any:
+        # Flask-Babel resolves the domain, locale and catalog at every call; a page makes
+        # dozens of calls, so keep the catalog for the rest of the request.
+        cached = getattr(request, "_idp_translations", None)
+        if cached is None:
+            cached = request._idp_translations = get_translations()  # type: ignore[attr-defined]
+        return cached
+
+    app.jinja_env.install_gettext_callables(  # type: ignore[attr-defined]
+        gettext=lambda s: translations().ugettext(s),
+        ngettext=lambda s, p, n: translations().ungettext(s, p, n),
+        newstyle=True,
+    )
 
     @app.template_global()
     def lang_url(code: str) -> str:
