@@ -1,4 +1,4 @@
-"""Protocol endpoints: discovery, JWKS, authorize, token, userinfo, introspect, revoke, logout."""
+"""Browser-facing protocol endpoints: authorize and logout (the rest live in endpoints.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from authlib.oauth2 import OAuth2Error
 from flask import Blueprint, Response, current_app, redirect, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.wrappers import Response as BaseResponse
+from wtforms.validators import ValidationError
 
 from idp.extensions import db
 from idp.models.clients import RegisteredClient
@@ -21,7 +22,7 @@ from idp.oidc.server import client_ip, provider, query_client
 bp = Blueprint("oidc", __name__)
 
 BROWSER_COOKIE = "idp_browser"
-NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
+
 
 def browser_id() -> tuple[str, bool]:
     value = request.cookies.get(BROWSER_COOKIE)
@@ -117,10 +118,8 @@ def logout_confirm() -> BaseResponse:
     """The user's confirmation of a logout that a relying party could not prove."""
     try:
         validate_csrf(request.form.get("csrf_token"))
-    except CSRFError:
-        return pipeline.error_page("invalid_request", "CSRF")
-    except Exception:  # noqa: BLE001 — flask_wtf raises ValidationError for a bad token
-        return pipeline.error_page("invalid_request", "CSRF")
+    except (CSRFError, ValidationError):  # flask_wtf raises ValidationError for a bad token
+        return pipeline.error_page("csrf", "CSRF")
     params = {k: v for k, v in request.form.items() if k != "csrf_token"}
     _, _, target, error = _logout_target(params)
     if error:

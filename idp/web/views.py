@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 from authlib.oauth2.rfc6749 import AccessDeniedError
@@ -26,6 +27,7 @@ from idp.oidc import authorize as pipeline
 from idp.oidc.logout import end_session
 from idp.oidc.server import client_ip, provider, query_client
 from idp.oidc.views import BROWSER_COOKIE
+from idp.services import audit
 from idp.services.claims import ACR_PASSWORD
 from idp.services.members import authenticate_password
 from idp.services.sessions import Interaction
@@ -178,8 +180,6 @@ def consent_page(uid: str) -> BaseResponse:
                                    scope=scope))
         else:
             consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
-        from idp.services import audit
-
         audit.record(db.session, "consent.granted", member_id=sess.member_id,
                      client_id=client.client_id, ip=client_ip(), scope=scope)
         ia.params["_consented"] = "1"
@@ -230,6 +230,4 @@ def readyz() -> BaseResponse:
     except Exception as exc:  # noqa: BLE001
         checks["store"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
-    import json
-
     return Response(json.dumps(checks), 200 if ok else 503, mimetype="application/json")
