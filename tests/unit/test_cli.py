@@ -1,0 +1,59 @@
+"""The `idp` command's JSON contract, as scripts call it."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from idp.cli import main
+
+
+def _run(args, database_url, input=None):
+    env = {"IDP_ENV": "testing", "IDP_DATABASE_URL": database_url}
+    result = CliRunner().invoke(main, args, input=input, env=env)
+    return result
+
+
+def test_clients_add_prints_id_and_secret_once(migrated):
+    result = _run(["clients", "add", "--name", "Seminar site", "--redirect-uri",
+                   "https://seminar.example/cb", "--redirect-uri", "https://seminar.example/cb2",
+                   "--post-logout-redirect-uri", "https://seminar.example/",
+                   "--backchannel-logout-uri", "https://seminar.example/bcl",
+                   "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+                   "--token-endpoint-auth-method", "client_secret_post", "--first-party",
+                   "--json"], migrated)
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) == {"client_id", "client_secret"} and len(data["client_secret"]) >= 40
+    listed = json.loads(_run(["clients", "list", "--json"], migrated).output)
+    row = next(c for c in listed if c["client_id"] == data["client_id"])
+    assert row["redirect_uris"] == ["https://seminar.example/cb", "https://seminar.example/cb2"]
+    assert data["client_secret"] not in json.dumps(listed)
+    assert _run(["clients", "remove", data["client_id"], "--json"], migrated).exit_code == 0
+
+
+def test_clients_add_refuses_a_non_loopback_http_redirect(migrated):
+    result = _run(["clients", "add", "--name", "x", "--redirect-uri", "http://evil.example/cb",
+                   "--grant-type", "authorization_code", "--json"], migrated)
+    assert result.exit_code == 1 and "error" in json.loads(result.output.splitlines()[0])
+
+
+def test_members_add_reads_the_password_from_stdin(migrated):
+    result = _run(["members", "add", "--login-id", "cliuser01", "--name", "홍길동", "--email",
+                   "c@example.com", "--password-stdin", "--json"], migrated,
+                  input="Cli!password9\n")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.output)["login_id"] == "cliuser01"
+    weak = _run(["members", "add", "--login-id", "cliuser02", "--name", "x", "--email",
+                 "c@example.com", "--password-stdin", "--json"], migrated, input="weak\n")
+    assert weak.exit_code == 1 and "password" in json.loads(weak.output.splitlines()[0])["error"]
+
+
+def test_keys_rotate_and_list(migrated):
+    _run(["keys", "rotate", "--alg", "ES256", "--json"], migrated)
+    rotated = json.loads(_run(["keys", "rotate", "--alg", "ES256", "--json"], migrated).output)
+    keys = json.loads(_run(["keys", "list", "--json"], migrated).output)
+    new = next(k for k in keys if k["kid"] == rotated["rotated"][0])
+    assert new["retired_at"] is None and new["alg"] == "ES256"
+    assert any(k["alg"] == "ES256" and k["retired_at"] for k in keys)

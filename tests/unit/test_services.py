@@ -1,0 +1,125 @@
+"""Services with no web in the way: policy, hashing, throttle, claims, config."""
+
+from __future__ import annotations
+
+import pytest
+
+from idp.config import load_settings
+from idp.errors import InvalidInput, LoginThrottled
+from idp.services.claims import EntitlementMatrix, acr_satisfies
+from idp.services.passwords import PasswordPolicy, Passwords
+from idp.services.throttle import Throttle, ThrottleRule
+
+
+class MemoryStore:
+    def __init__(self):
+        self.data = {}
+
+    def get(self, key):
+        return self.data.get(key)
+
+    def put(self, key, value, ttl):
+        self.data[key] = dict(value)
+
+    def delete(self, key):
+        self.data.pop(key, None)
+
+    def ping(self):
+        return True
+
+
+@pytest.mark.parametrize("login_id", ["abc12", "a" * 21 + "1", "abcdefgh", "12345678", "abc 123",
+                                      "한글아이디123"])
+def test_login_id_policy_refuses(login_id):
+    with pytest.raises(InvalidInput):
+        PasswordPolicy().check_login_id(login_id)
+
+
+def test_login_id_policy_normalises_case():
+    assert PasswordPolicy().check_login_id("Kotra2026") == "kotra2026"
+
+
+@pytest.mark.parametrize("password", ["Short!1a", "nodigits!!ab", "NoSymbol123", "12345678!!",
+                                      "x1!" * 11])
+def test_password_policy_refuses(password):
+    with pytest.raises(InvalidInput):
+        PasswordPolicy().check_password(password)
+
+
+def test_argon2id_hash_verify_and_rehash_when_parameters_change():
+    weak = Passwords({"time_cost": 1, "memory_kib": 1024, "parallelism": 1, "hash_len": 32,
+                      "salt_len": 16})
+    stored = weak.hash("Correct!horse9")
+    assert stored.startswith("$argon2id$")
+    assert weak.verify(stored, "Correct!horse9") and not weak.verify(stored, "wrong")
+    assert not weak.verify(None, "Correct!horse9")  # unknown account: still one hash, False
+    stronger = Passwords({"time_cost": 2, "memory_kib": 1024, "parallelism": 1,
+                          "hash_len": 32, "salt_len": 16})
+    assert stronger.needs_rehash(stored) and not weak.needs_rehash(stored)
+
+
+def test_throttle_delays_then_locks_then_forgives():
+    clock = [0.0]
+    rule = ThrottleRule(delay_after=2, delay_base=1, delay_max=8, lock_after=5,
+                        lock_seconds=100, window_seconds=300)
+    throttle = Throttle(MemoryStore(), {"account": rule}, clock=lambda: clock[0])
+    for _ in range(2):
+        throttle.check(account="a")
+        throttle.record_failure(account="a")
+    with pytest.raises(LoginThrottled) as early:
+        throttle.check(account="a")
+    assert not early.value.locked and early.value.retry_after >= 1
+    clock[0] += 1.5
+    throttle.check(account="a")
+    for _ in range(3):
+        clock[0] += 10
+        locked = throttle.record_failure(account="a")
+    assert locked == ["account"]
+    with pytest.raises(LoginThrottled) as lock:
+        throttle.check(account="a")
+    assert lock.value.locked
+    clock[0] += 101
+    throttle.check(account="a")
+    throttle.reset(account="a")
+    throttle.check(account="a")
+
+
+def test_entitlement_matrix_follows_spec_section_2():
+    settings = load_settings({}, environ={"IDP_ENV": "testing"})
+    matrix = EntitlementMatrix(settings["entitlements"])
+
+    class M:
+        def __init__(self, member_type, method=None):
+            self.member_type = member_type
+            self.affiliation = type("A", (), {"method": method})() if method else None
+
+    simple = matrix.for_member(M("simple"))
+    assert "other_service_application" not in simple and "seminar_application" in simple
+    approval = matrix.for_member(M("general", "approval_password"))
+    assert "approve_employees" in approval and "service_mileage" not in approval
+    cert = matrix.for_member(M("general", "certificate"))
+    assert {"service_mileage", "company_info_edit", "approve_employees"} <= set(cert)
+    assert "approve_employees" not in matrix.for_member(M("general"))
+
+
+def test_acr_values_are_satisfied_by_an_equal_or_stronger_class():
+    assert acr_satisfies("urn:kotra:acr:password", ["urn:kotra:acr:password"])
+    assert not acr_satisfies("urn:kotra:acr:password", ["urn:kotra:acr:certificate"])
+    assert acr_satisfies("urn:kotra:acr:certificate", ["urn:kotra:acr:password"])
+    assert acr_satisfies("urn:kotra:acr:password", ["unknown-value"])
+
+
+def test_environment_overrides_settings_with_their_types():
+    settings = load_settings({}, environ={
+        "IDP_ENV": "testing", "IDP_ISSUER": "https://login.example/", "IDP_SERVER_WORKERS": "7",
+        "IDP_DATABASE_URL": "sqlite:///x.db", "IDP_KEYS_ALLOWED_ALGS": "ES256",
+    })
+    assert settings["issuer"] == "https://login.example"
+    assert settings["server"]["workers"] == 7
+    assert settings["database_url"] == "sqlite:///x.db"
+    assert settings["keys"]["allowed_algs"] == ["ES256"]
+
+
+def test_production_refuses_to_start_without_a_secret_key():
+    with pytest.raises(RuntimeError):
+        load_settings({}, environ={"IDP_ENV": "production"})
