@@ -148,11 +148,17 @@ class KeyRing:
         signing: dict[str, RSAKey | ECKey] = {}
         public: dict[str, RSAKey | ECKey] = {}
         jwks = []
+        # Publish before use: a new key signs only once every process's cached JWKS can list
+        # it (older than the cache period); until then its predecessor goes on signing.
+        ripe = utcnow() - dt.timedelta(seconds=self._cache_seconds)
+        chosen: dict[str, SigningKey] = {}
+        for row in rows:  # newest first
+            if row.alg not in chosen or (chosen[row.alg].created_at > ripe
+                                         and row.created_at <= ripe):
+                chosen[row.alg] = row
+        for alg, row in chosen.items():
+            signing[alg] = _import(alg, self._cipher.decrypt(row.private_key_encrypted), row.kid)
         for row in rows:
-            if row.retired_at is None and row.alg not in signing:
-                signing[row.alg] = _import(
-                    row.alg, self._cipher.decrypt(row.private_key_encrypted), row.kid
-                )
             params: Any = {"kid": row.kid, "alg": row.alg, "use": "sig"}
             cls = RSAKey if row.alg == "RS256" else ECKey
             public[row.kid] = cls.import_key(row.public_jwk, params)

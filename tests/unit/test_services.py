@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 
 from idp.config import load_settings
@@ -123,3 +125,28 @@ def test_environment_overrides_settings_with_their_types():
 def test_production_refuses_to_start_without_a_secret_key():
     with pytest.raises(RuntimeError):
         load_settings({}, environ={"IDP_ENV": "production"})
+
+
+def test_a_new_key_is_published_before_it_signs(app):
+    from idp.extensions import db
+    from idp.services.keys import KeyRing, rotate_key
+
+    with app.app_context():
+        p = app.extensions["idp"]
+        from sqlalchemy import update
+
+        from idp.models import SigningKey
+        from idp.models.base import utcnow
+
+        hour_ago = utcnow() - dt.timedelta(hours=1)
+        db.session.execute(update(SigningKey).values(created_at=hour_ago))
+        ring = KeyRing(p.cipher, cache_seconds=30, keep_retired_seconds=3900)
+        old = ring.signing_key(db.session, "ES256").kid
+        new = rotate_key(db.session, p.cipher, alg="ES256")
+        db.session.commit()
+        ring.invalidate()
+        snap = ring.snapshot(db.session)
+        assert snap.signing["ES256"].kid == old  # other processes may not list `new` yet
+        assert {old, new} <= set(snap.public)  # but every JWKS from now on does
+        immediate = KeyRing(p.cipher, cache_seconds=0, keep_retired_seconds=3900)
+        assert immediate.signing_key(db.session, "ES256").kid == new
