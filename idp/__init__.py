@@ -90,6 +90,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.oidc.lanes import Lanes
 
     app.wsgi_app = Lanes(app)  # type: ignore[method-assign]
+    hops = settings["server"]["trusted_proxies"]
+    if hops:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        # The client address (throttling, audit) from X-Forwarded-For, set by our proxies.
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
     logging.getLogger("idp").setLevel(logging.INFO)
     return app
 
@@ -139,7 +145,7 @@ def _register_hooks(app: Flask) -> None:
         """The current page in another language (keeps the other query parameters)."""
         args = request.args.to_dict()
         args["lang"] = code
-        return request.path + "?" + urlencode(args)
+        return "?" + urlencode(args)  # relative to the current page: never another host
 
     @app.after_request
     def security_headers(resp: Response) -> Response:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
@@ -21,6 +22,19 @@ def _app():  # type: ignore[no-untyped-def]
     from idp import create_app
 
     return create_app()
+
+
+@contextmanager
+def _context(app: Any) -> Iterator[None]:
+    """An app context that returns and closes its database connections on the way out."""
+    from idp.extensions import db as sqla
+
+    with app.app_context():
+        try:
+            yield
+        finally:
+            sqla.session.remove()
+            sqla.engine.dispose()
 
 
 def _emit(as_json: bool, data: Any, human: str | Callable[[], str]) -> None:
@@ -61,7 +75,7 @@ def db_upgrade(as_json: bool) -> None:
     app = _app()
     settings = app.config["IDP_SETTINGS"]
     upgrade(settings["database_url"])
-    with app.app_context():
+    with _context(app):
         p = app.extensions["idp"]
         created = ensure_keys(sqla.session, p.cipher, algs=settings["keys"]["allowed_algs"],
                               rsa_bits=settings["keys"]["rsa_bits"])
@@ -78,7 +92,7 @@ def db_purge(as_json: bool) -> None:
     from idp.services.maintenance import purge_expired
 
     app = _app()
-    with app.app_context():
+    with _context(app):
         counts = purge_expired(sqla.session, app.extensions["idp"].store)
         sqla.session.commit()
     _emit(as_json, counts, lambda: ", ".join(f"{k}: {v}" for k, v in counts.items()))
@@ -101,7 +115,7 @@ def demo_seed(clients_file: str | None, as_json: bool) -> None:
     from idp.extensions import db as sqla
 
     app = _app()
-    with app.app_context():
+    with _context(app):
         result = seed(sqla.session, app.extensions["idp"],
                       Path(clients_file) if clients_file else DEMO_CLIENTS_FILE)
 
@@ -131,7 +145,7 @@ def keys_rotate(alg: str | None, as_json: bool) -> None:
     app = _app()
     settings = app.config["IDP_SETTINGS"]
     algs = [alg] if alg else settings["keys"]["allowed_algs"]
-    with app.app_context():
+    with _context(app):
         p = app.extensions["idp"]
         try:
             kids = [rotate_key(sqla.session, p.cipher, alg=a,
@@ -151,7 +165,7 @@ def keys_list(as_json: bool) -> None:
     from idp.models import SigningKey
 
     app = _app()
-    with app.app_context():
+    with _context(app):
         rows = sqla.session.scalars(
             select(SigningKey).order_by(SigningKey.created_at.desc(), SigningKey.id.desc())
         ).all()
@@ -190,7 +204,7 @@ def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tup
     from idp.services.clients import add_client
 
     app = _app()
-    with app.app_context():
+    with _context(app):
         try:
             client, secret = add_client(
                 sqla.session, name=name, redirect_uris=list(redirect_uris),
@@ -218,7 +232,7 @@ def clients_list(as_json: bool) -> None:
     from idp.models import OAuthClient
 
     app = _app()
-    with app.app_context():
+    with _context(app):
         data: list[dict[str, Any]] = [
             {"client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris,
                  "grant_types": c.grant_types, "auth_method": c.token_endpoint_auth_method,
@@ -238,7 +252,7 @@ def clients_remove(client_id: str, as_json: bool) -> None:
     from idp.services.clients import remove_client
 
     app = _app()
-    with app.app_context():
+    with _context(app):
         if not remove_client(sqla.session, client_id):
             _fail(as_json, f"no client {client_id}")
             return
@@ -266,7 +280,7 @@ def members_add(login_id: str, name: str, email: str | None, password_stdin: boo
 
     password = sys.stdin.readline().rstrip("\r\n")
     app = _app()
-    with app.app_context():
+    with _context(app):
         p = app.extensions["idp"]
         try:
             member = add_member(sqla.session, p.passwords, p.policy, login_id=login_id,

@@ -12,7 +12,8 @@ import time
 from typing import Any, Protocol, cast
 
 import redis
-from sqlalchemy import Table, bindparam, delete, select
+from sqlalchemy import Table, bindparam, select
+from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,6 +26,10 @@ class Store(Protocol):
     def put(self, key: str, value: dict[str, Any], ttl: int) -> None: ...
 
     def delete(self, key: str) -> None: ...
+
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        """Store only if absent (atomically); True when this call stored it."""
+        ...
 
     def ping(self) -> bool: ...
 
@@ -39,7 +44,7 @@ class DatabaseStore:
     _select = select(_table.c.value, _table.c.expires_at).where(
         _table.c.key == bindparam("k")
     )
-    _delete = delete(_table).where(_table.c.key == bindparam("k"))
+    _delete = sql_delete(_table).where(_table.c.key == bindparam("k"))
 
     def __init__(self, session_factory: Any) -> None:
         self._session = session_factory
@@ -76,9 +81,27 @@ class DatabaseStore:
     def delete(self, key: str) -> None:
         self._conn().execute(self._delete, {"k": key})
 
+    _inserts = {"sqlite": sqlite_insert(_table).on_conflict_do_nothing(),
+                "postgresql": pg_insert(_table).on_conflict_do_nothing()}
+    _delete_expired = sql_delete(_table).where(
+        _table.c.key == bindparam("k"), _table.c.expires_at <= bindparam("now")
+    )
+
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        # A concurrent transaction holding the same key makes this INSERT wait for it, so
+        # callers that add, work and delete in one transaction run one after the other.
+        conn = self._conn()
+        now = time.time()
+        conn.execute(self._delete_expired, {"k": key, "now": now})
+        result = conn.execute(self._inserts[conn.dialect.name], {
+            "key": key, "value": json.dumps(value, separators=(",", ":")),
+            "expires_at": now + ttl,
+        })
+        return bool(result.rowcount == 1)
+
     def purge_expired(self) -> int:
         result = self._conn().execute(
-            delete(self._table).where(self._table.c.expires_at <= time.time())
+            sql_delete(self._table).where(self._table.c.expires_at <= time.time())
         )
         return int(result.rowcount or 0)
 
@@ -106,6 +129,10 @@ class RedisStore:
 
     def delete(self, key: str) -> None:
         self._redis.delete(self._prefix + key)
+
+    def add(self, key: str, value: dict[str, Any], ttl: int) -> bool:
+        return bool(self._redis.set(self._prefix + key, json.dumps(value), ex=max(1, int(ttl)),
+                                    nx=True))
 
     def ping(self) -> bool:
         return bool(self._redis.ping())

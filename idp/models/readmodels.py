@@ -110,6 +110,7 @@ class TokenRecord:
     client_id: str
     member_id: int | None
     scope: str
+    refresh_scope: str | None
     access_token_hash: str
     refresh_token_hash: str | None
     family_id: str

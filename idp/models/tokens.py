@@ -74,7 +74,11 @@ class Token(Base):
     member_id: Mapped[int | None] = mapped_column(
         ForeignKey("members.id", ondelete="CASCADE"), index=True
     )
+    # Scope of the access token (may be narrower than the grant on a refresh).
     scope: Mapped[str] = mapped_column(String(500), default="")
+    # Scope of the grant the refresh token carries: RFC 6749 §6 keeps it whole across
+    # rotations even when one refresh asked for less.
+    refresh_scope: Mapped[str | None] = mapped_column(String(500))
     access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     family_id: Mapped[str] = mapped_column(String(64), index=True)

@@ -13,6 +13,7 @@ pipeline again. Every way of signing in that later capabilities add ends in that
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -20,7 +21,12 @@ from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error, OAuth2Request
 from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
-from authlib.oidc.core.errors import ConsentRequiredError, LoginRequiredError
+from authlib.oidc.core.errors import (
+    ConsentRequiredError,
+    LoginRequiredError,
+    RequestNotSupportedError,
+    RequestURINotSupportedError,
+)
 from flask import Response, current_app, redirect, render_template, url_for
 from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
@@ -33,6 +39,8 @@ from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
 from idp.services.claims import acr_satisfies
 from idp.services.sessions import Interaction, SsoSession
+
+_MAX_AGE = re.compile(r"[0-9]{1,10}")
 
 # RFC 6749 §3.1: these must not appear more than once.
 SINGLE_VALUED = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
@@ -78,6 +86,17 @@ def handle_oauth_error(error: OAuth2Error, params: dict[str, str]) -> BaseRespon
     return error_page(error.error, error.description)
 
 
+def check_unsupported(params: dict[str, str], redirect_uri: str) -> None:
+    """OIDC Core §6: request objects are not supported (discovery says so); say it."""
+    if "request" in params:
+        raise RequestNotSupportedError(redirect_uri=redirect_uri)
+    if "request_uri" in params:
+        raise RequestURINotSupportedError(redirect_uri=redirect_uri)
+    if params.get("response_mode", "query") != "query":
+        raise InvalidRequestError("only response_mode=query is supported",
+                                  redirect_uri=redirect_uri)
+
+
 def check_prompt(params: dict[str, str], redirect_uri: str) -> set[str]:
     prompts = set(params.get("prompt", "").split())
     if "none" in prompts and len(prompts) > 1:
@@ -92,7 +111,7 @@ def parse_max_age(params: dict[str, str], redirect_uri: str) -> int | None:
     raw = params.get("max_age")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit():
+    if not _MAX_AGE.fullmatch(raw):  # ASCII digits only, and not absurdly long
         raise InvalidRequestError("max_age must be a non-negative integer",
                                   redirect_uri=redirect_uri)
     return int(raw)
@@ -176,6 +195,7 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
     try:
         grant = server.get_consent_grant(request=req, end_user=member)
         redirect_uri = grant.redirect_uri
+        check_unsupported(params, redirect_uri)
         prompts = check_prompt(params, redirect_uri)
         check_login(params, prompts, sess, member, interaction, redirect_uri)
         assert sess is not None and member is not None
@@ -209,4 +229,7 @@ def flatten(values: Any) -> dict[str, str] | OAuth2Error:
     for name in SINGLE_VALUED:
         if len(values.getlist(name)) > 1:
             return InvalidRequestError(f"Multiple '{name}' in request.")
-    return {k: v for k, v in values.items() if not k.startswith("_")}
+    params = {k: v for k, v in values.items() if not k.startswith("_")}
+    if any("\x00" in k or "\x00" in v for k, v in params.items()):
+        return InvalidRequestError("NUL characters are not allowed")
+    return params

@@ -32,12 +32,13 @@ def decode_id_token_hint(p: Provider, session: DbSession, value: str) -> dict[st
     except (JoseError, ValueError, UnicodeError):
         return None
     alg, kid = header.get("alg"), header.get("kid")
-    if alg not in ALLOWED_ALGS:
+    if not isinstance(alg, str) or alg not in ALLOWED_ALGS or not isinstance(kid, str):
         return None
-    key = p.keys.snapshot(session).public.get(kid or "")
-    if key is None:
-        p.keys.invalidate()
-        key = p.keys.snapshot(session).public.get(kid or "")
+    if header.get("typ") == "logout+jwt":  # a logout token is never an ID token
+        return None
+    key = p.keys.snapshot(session).public.get(kid)
+    if key is None and p.keys.may_reload():  # a key rotated in the last moments
+        key = p.keys.snapshot(session).public.get(kid)
     if key is None or key.alg != alg:
         return None
     try:
@@ -46,6 +47,8 @@ def decode_id_token_hint(p: Provider, session: DbSession, value: str) -> dict[st
         return None
     claims = dict(token.claims)
     if claims.get("iss") != p.issuer or not claims.get("sub") or not claims.get("aud"):
+        return None
+    if "events" in claims or not isinstance(claims["sub"], str):
         return None
     return claims
 

@@ -42,6 +42,14 @@ def _json_error(status: int, error: str, extra: dict[str, str] | None = None) ->
                     headers={"Cache-Control": "no-store", **(extra or {})})
 
 
+def _has_nul(req: Request) -> bool:
+    """NUL can be in no parameter (and PostgreSQL text cannot store one)."""
+    if "\x00" in req.headers.get("Authorization", ""):
+        return True
+    return any("\x00" in k or "\x00" in v for k, v in req.form.items(multi=True)) or any(
+        "\x00" in k or "\x00" in v for k, v in req.args.items(multi=True))
+
+
 class Lanes:
     def __init__(self, flask_app: Any) -> None:
         self._app = flask_app
@@ -89,9 +97,14 @@ class Lanes:
         try:
             with self._app.app_context():  # its teardown returns the database session
                 try:
+                    if _has_nul(req):
+                        return _json_error(400, "invalid_request")
                     return handler(req)
                 except HTTPException as exc:  # e.g. 413 from form parsing
                     return _json_error(exc.code or 400, "invalid_request")
+                except UnicodeDecodeError:  # client credentials that are not UTF-8
+                    return _json_error(401, "invalid_client",
+                                       {"WWW-Authenticate": 'Basic realm="token"'})
                 except Exception:
                     log.exception("unhandled error on %s", req.path)
                     from idp.extensions import db

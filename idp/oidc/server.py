@@ -12,7 +12,7 @@ import datetime as dt
 import secrets
 import time
 from contextvars import ContextVar
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from functools import cached_property
 from typing import Any, cast
 
@@ -113,6 +113,7 @@ def save_token(token: dict[str, Any], oauth_request: Any) -> None:
         client_id=oauth_request.client.client_id,
         member_id=oauth_request.user.id if oauth_request.user else None,
         scope=token.get("scope", ""),
+        refresh_scope=(previous.scope if previous else token.get("scope", "")) if refresh else None,
         access_token_hash=token_hash(token["access_token"]),
         refresh_token_hash=token_hash(refresh) if refresh else None,
         family_id=previous.family_id if previous else secrets.token_hex(16),
@@ -230,19 +231,27 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         row, self._member = load_token_and_member(
             db.session, "refresh_token_hash", token_hash(refresh_token)
         )
-        if row is None:
-            return None
+        client = self.request.client
+        if row is None or client is None or row.client_id != client.client_id:
+            return None  # another client's token: refused, and no lever on its family
         if row.rotated_at is not None and row.revoked_at is None:
             # RFC 9700 §4.14.2: a rotated refresh token presented again means one of two
             # parties holds a stolen copy; revoke the whole family.
-            count = revoke_where(Token.family_id == row.family_id)
-            audit.record(
-                db.session, "token.refresh_reuse", member_id=row.member_id,
-                client_id=row.client_id, ip=client_ip(), tokens_revoked=count,
-            )
-            db.session.commit()
+            self._revoke_family(row, "presented again after rotation")
             return None
-        return row if row.is_refresh_usable() else None
+        if not row.is_refresh_usable() or self._member is None or not self._member.is_active:
+            return None
+        # Validate and reissue against the scope of the grant, not of the last access token.
+        return replace(row, scope=row.refresh_scope or row.scope)
+
+    def _revoke_family(self, row: TokenRecord, reason: str) -> None:
+        db.session.rollback()
+        count = revoke_where(Token.family_id == row.family_id)
+        audit.record(
+            db.session, "token.refresh_reuse", member_id=row.member_id,
+            client_id=row.client_id, ip=client_ip(), tokens_revoked=count, reason=reason,
+        )
+        db.session.commit()
 
     def authenticate_user(self, refresh_token: TokenRecord) -> MemberView | None:
         member = self._member  # read with the token, in one query
@@ -252,7 +261,10 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
         result = db.session.connection().execute(
             ROTATE_REFRESH, {"token_id": refresh_token.id, "now": int(time.time())}
         )
-        if result.rowcount != 1:  # a concurrent refresh with the same token won
+        if result.rowcount != 1:
+            # A concurrent refresh with the same token won: two holders of one token is the
+            # theft signal of RFC 9700 §4.14.2, whichever of them came second.
+            self._revoke_family(refresh_token, "presented twice at once")
             raise InvalidGrantError()
 
 
@@ -357,6 +369,11 @@ class KotraRevocationEndpoint(RevocationEndpoint):
 class KotraIntrospectionEndpoint(IntrospectionEndpoint):
     CLIENT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
 
+    def check_params(self, request: Any, client: Any) -> None:
+        # RFC 7662 §2.1: an unknown token_type_hint only widens the search.
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         return _find_token(token_string)
 
@@ -367,13 +384,14 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
         return token.client_id == client.client_id or client.first_party
 
     def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
+        refresh = isinstance(token, RefreshTokenRecord)
         payload: dict[str, Any] = {
             "active": True,
             "client_id": token.client_id,
-            "token_type": "Bearer",
-            "scope": token.scope,
+            "token_type": "refresh_token" if refresh else "Bearer",
+            "scope": (token.refresh_scope or token.scope) if refresh else token.scope,
             "iat": token.issued_at,
-            "exp": token.access_expires_at,
+            "exp": token.refresh_expires_at if refresh else token.access_expires_at,
             "iss": provider().issuer,
         }
         if token.member_id is not None:
@@ -394,11 +412,12 @@ class KotraBearerTokenValidator(BearerTokenValidator):
 
 
 class _CachedPayload(FlaskOAuth2Payload):
-    """Authlib re-reads `request.values` at every access; read it once per request."""
+    """The form body of a token, introspection or revocation request (RFC 6749 §3.2: their
+    parameters travel in the body, never the query), read once: Authlib reads it often."""
 
     @cached_property
     def data(self) -> Any:
-        return self._request.values
+        return self._request.form
 
 
 class _FlaskRequest(FlaskOAuth2Request):

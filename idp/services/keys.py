@@ -122,6 +122,15 @@ class KeyRing:
     def invalidate(self) -> None:
         self._snapshot = None
 
+    def may_reload(self, min_interval: float = 5.0) -> bool:
+        """Drop the cache for an unknown kid, at most every `min_interval` seconds (so that
+        forged kids cannot make every request re-read and decrypt the key set)."""
+        snap = self._snapshot
+        if snap is not None and time.monotonic() - snap.loaded_at < min_interval:
+            return False
+        self._snapshot = None
+        return True
+
     def fresh(self) -> KeySetSnapshot | None:
         """The cached key set if still fresh (no database access), else None."""
         snap = self._snapshot

@@ -102,6 +102,8 @@ def authenticate_password(
     key = login_id.strip().lower()
     try:
         throttle.check(account=key, ip=ip)
+        if not throttle.begin("account", key):
+            raise LoginThrottled(retry_after=1, locked=False)  # an attempt is in flight
     except LoginThrottled as exc:
         audit.record(
             session, "login.throttled", client_id=client_id, ip=ip,
@@ -109,7 +111,15 @@ def authenticate_password(
         )
         session.commit()
         raise
+    try:
+        return _verify(session, passwords, throttle, key=key, password=password, ip=ip,
+                       client_id=client_id)
+    finally:
+        throttle.end("account", key)
 
+
+def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, *, key: str,
+            password: str, ip: str, client_id: str | None) -> SignedIn:
     member = session.connection().execute(_LOGIN_LOOKUP, {"k": key}).first() if key else None
     ok = passwords.verify(member.password_hash if member else None, password)
     if not ok or member is None or member.status != "active":
@@ -121,6 +131,7 @@ def authenticate_password(
         for kind in locked:
             audit.record(session, "login.locked", member_id=member.id if member else None,
                          ip=ip, key=kind)
+        throttle.end("account", key)  # released inside the transaction it commits with
         session.commit()
         raise InvalidCredentials()
 

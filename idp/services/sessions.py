@@ -72,9 +72,11 @@ class SsoSessions:
         return handle, sess
 
     def _save(self, sess: SsoSession, *, index: bool = True) -> None:
-        self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), self.ttl)
+        # The session lives `ttl` from the login; later saves never extend it.
+        ttl = max(1, int(sess.auth_time + self.ttl - time.time()))
+        self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), ttl)
         if index:  # the sid -> handle index changes only with the handle
-            self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, self.ttl)
+            self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, ttl)
 
     def get(self, handle: str | None) -> SsoSession | None:
         if not handle:

@@ -77,6 +77,17 @@ class Throttle:
             self._store.put(key, state, ttl)
         return newly_locked
 
+    def begin(self, kind: str, value: str, ttl: int = 10) -> bool:
+        """Claim the right to verify one attempt for this key; False if one is in flight.
+
+        Checking before a slow hash and counting after it leaves a window in which parallel
+        guesses all pass the check; attempts on one key therefore run one at a time.
+        """
+        return self._store.add(self._key(f"busy-{kind}", value), {"t": self._clock()}, ttl)
+
+    def end(self, kind: str, value: str) -> None:
+        self._store.delete(self._key(f"busy-{kind}", value))
+
     def reset(self, **keys: str) -> None:
         for kind, value in keys.items():
             self._store.delete(self._key(kind, value))

@@ -157,3 +157,15 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json() == {"database": "ok", "store": "ok"}
+
+
+def test_attempts_on_one_account_are_verified_one_at_a_time(app):
+    """A second attempt while one is being verified is refused (no parallel guessing)."""
+    with app.app_context():
+        throttle = app.extensions["idp"].throttle
+        assert throttle.begin("account", "member01")
+        assert not throttle.begin("account", "member01")
+        assert throttle.begin("account", "member02")  # other accounts are not held up
+        throttle.end("account", "member01")
+        assert throttle.begin("account", "member01")
+        db.session.rollback()
