@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import time
 
 from sqlalchemy import DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,6 +17,8 @@ def token_hash(value: str) -> str:
 
 
 class AuthorizationCode(Base):
+    """Read back as readmodels.CodeRecord, which carries Authlib's methods."""
+
     __tablename__ = "authorization_codes"
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -36,29 +37,6 @@ class AuthorizationCode(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime)
     used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
-    # -- authlib AuthorizationCodeMixin / OIDC AuthorizationCodeMixin -----------------------
-
-    def get_redirect_uri(self) -> str:
-        return self.redirect_uri
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_nonce(self) -> str | None:
-        return self.nonce
-
-    def get_auth_time(self) -> int:
-        return self.auth_time
-
-    def get_acr(self) -> str | None:
-        return self.acr
-
-    def get_amr(self) -> list[str] | None:
-        return self.amr
-
-    def is_expired(self) -> bool:
-        return self.expires_at <= utcnow()
-
 
 class Token(Base):
     """One access token and, for user grants, its refresh token.
@@ -68,6 +46,7 @@ class Token(Base):
     """
 
     __tablename__ = "tokens"
+    # Read back as readmodels.TokenRecord, which carries Authlib's TokenMixin methods.
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
@@ -94,31 +73,6 @@ class Token(Base):
     revoked_at: Mapped[int | None] = mapped_column()
 
     __table_args__ = (Index("ix_tokens_member_client", "member_id", "client_id"),)
-
-    # -- authlib TokenMixin ----------------------------------------------------------------
-
-    def check_client(self, client) -> bool:  # type: ignore[no-untyped-def]
-        return self.client_id == client.get_client_id()
-
-    def get_scope(self) -> str:
-        return self.scope
-
-    def get_expires_in(self) -> int:
-        return self.access_expires_at - self.issued_at
-
-    def is_expired(self) -> bool:
-        return self.access_expires_at <= time.time()
-
-    def is_revoked(self) -> bool:
-        return self.revoked_at is not None
-
-    def is_refresh_usable(self) -> bool:
-        return (
-            self.refresh_token_hash is not None
-            and self.revoked_at is None
-            and self.rotated_at is None
-            and (self.refresh_expires_at or 0) > time.time()
-        )
 
 
 __all__ = ["AuthorizationCode", "Token", "token_hash", "epoch"]

@@ -100,10 +100,16 @@ def authenticate_password(
     message). Commits the throttle state and the audit event in every outcome.
     """
     key = login_id.strip().lower()
+    single_flight = False
     try:
-        throttle.check(account=key, ip=ip)
-        if not throttle.begin("account", key):
-            raise LoginThrottled(retry_after=1, locked=False)  # an attempt is in flight
+        failures = throttle.check(account=key, ip=ip)
+        # An account that has failed recently verifies one attempt at a time, so parallel
+        # guesses cannot all pass the check above; one that has not (the common case, and
+        # a shared account signing in from several places) is not held up.
+        if failures["account"]:
+            if not throttle.begin("account", key):
+                raise LoginThrottled(retry_after=1, locked=False)  # an attempt is in flight
+            single_flight = True
     except LoginThrottled as exc:
         audit.record(
             session, "login.throttled", client_id=client_id, ip=ip,
@@ -115,7 +121,8 @@ def authenticate_password(
         return _verify(session, passwords, throttle, key=key, password=password, ip=ip,
                        client_id=client_id)
     finally:
-        throttle.end("account", key)
+        if single_flight:
+            throttle.end("account", key)
 
 
 def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, *, key: str,
@@ -131,7 +138,7 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, *, key
         for kind in locked:
             audit.record(session, "login.locked", member_id=member.id if member else None,
                          ip=ip, key=kind)
-        throttle.end("account", key)  # released inside the transaction it commits with
+        throttle.end("account", key)  # (if held) released in the transaction it commits with
         session.commit()
         raise InvalidCredentials()
 

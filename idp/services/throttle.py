@@ -41,12 +41,15 @@ class Throttle:
         digest = hashlib.sha256(value.encode()).hexdigest()[:32]
         return f"throttle:{kind}:{digest}"
 
-    def check(self, **keys: str) -> None:
-        """Raise LoginThrottled if any of the keys (kind=value) may not try now."""
+    def check(self, **keys: str) -> dict[str, int]:
+        """Raise LoginThrottled if any of the keys (kind=value) may not try now; else return
+        the recent failures of each."""
         now = self._clock()
+        failures_by_kind = {}
         for kind, value in keys.items():
             rule = self._rules[kind]
             state = self._store.get(self._key(kind, value))
+            failures_by_kind[kind] = int(state.get("failures", 0)) if state else 0
             if not state:
                 continue
             if state.get("locked_until", 0) > now:
@@ -57,6 +60,7 @@ class Throttle:
                 wait = state.get("last", 0) + delay - now
                 if wait > 0:
                     raise LoginThrottled(int(wait) + 1, locked=False)
+        return failures_by_kind
 
     def record_failure(self, **keys: str) -> list[str]:
         """Count a failure for each key; return the kinds that just became locked."""
@@ -81,7 +85,7 @@ class Throttle:
         """Claim the right to verify one attempt for this key; False if one is in flight.
 
         Checking before a slow hash and counting after it leaves a window in which parallel
-        guesses all pass the check; attempts on one key therefore run one at a time.
+        guesses all pass the check; once a key has failures, its attempts run one at a time.
         """
         return self._store.add(self._key(f"busy-{kind}", value), {"t": self._clock()}, ttl)
 
