@@ -75,9 +75,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.wiring import build_provider
 
     app.extensions["idp"] = build_provider(settings)
-    server, bearer_validator = build_server(app)
-    app.extensions["authlib.server"] = server
-    app.extensions["authlib.bearer_validator"] = bearer_validator
+    app.extensions["authlib.server"] = build_server(app)
 
     from idp.oidc.views import bp as oidc_bp
     from idp.web.views import bp as web_bp

@@ -8,7 +8,7 @@ import hashlib
 from sqlalchemy import DateTime, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.models.base import Base, JSONText, epoch, utcnow
+from idp.models.base import Base, JSONText, utcnow
 
 
 def token_hash(value: str) -> str:
@@ -74,5 +74,3 @@ class Token(Base):
 
     __table_args__ = (Index("ix_tokens_member_client", "member_id", "client_id"),)
 
-
-__all__ = ["AuthorizationCode", "Token", "token_hash", "epoch"]

@@ -20,7 +20,6 @@ from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Request
 from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
-from authlib.oauth2.rfc6750 import BearerTokenValidator
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -102,7 +101,7 @@ def new_bearer_secret(*_args: Any, **_kwargs: Any) -> str:
 def save_token(token: dict[str, Any], oauth_request: Any) -> None:
     """Persist hashes of a freshly issued token (added to the request's transaction)."""
     now = int(time.time())
-    code: AuthorizationCode | None = oauth_request.authorization_code
+    code: CodeRecord | None = oauth_request.authorization_code
     previous: TokenRecord | None = oauth_request.refresh_token
     refresh = token.get("refresh_token")
     ttl = provider().settings["tokens"]
@@ -406,11 +405,6 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
         return payload
 
 
-class KotraBearerTokenValidator(BearerTokenValidator):
-    def authenticate_token(self, token_string: str) -> TokenRecord | None:
-        return load_token(db.session, "access_token_hash", token_hash(token_string))
-
-
 class _CachedPayload(FlaskOAuth2Payload):
     """The form body of a token, introspection or revocation request (RFC 6749 §3.2: their
     parameters travel in the body, never the query), read once: Authlib reads it often."""
@@ -439,7 +433,7 @@ class KotraAuthorizationServer(AuthorizationServer):
         return _FlaskRequest(current, provider().issuer + current.path)
 
 
-def build_server(app: Any) -> tuple[AuthorizationServer, BearerTokenValidator]:
+def build_server(app: Any) -> AuthorizationServer:
     tokens = app.config["IDP_SETTINGS"]["tokens"]
     app.config["OAUTH2_ACCESS_TOKEN_GENERATOR"] = new_bearer_secret
     app.config["OAUTH2_REFRESH_TOKEN_GENERATOR"] = new_bearer_secret
@@ -455,4 +449,4 @@ def build_server(app: Any) -> tuple[AuthorizationServer, BearerTokenValidator]:
     server.register_endpoint(KotraRevocationEndpoint)
     server.register_endpoint(KotraIntrospectionEndpoint)
     server.register_extension(KotraIssuerParameter())
-    return server, KotraBearerTokenValidator()
+    return server

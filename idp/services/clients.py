@@ -127,6 +127,3 @@ class ClientDirectory:
         if self._ttl > 0:
             self._cache[client_id] = (now, snapshot)
         return snapshot
-
-    def forget(self, client_id: str) -> None:
-        self._cache.pop(client_id, None)

@@ -20,7 +20,3 @@ class GeneralLoginForm(FlaskForm):
 
 class ConsentForm(FlaskForm):
     pass
-
-
-class LogoutConfirmForm(FlaskForm):
-    pass

@@ -89,11 +89,17 @@ def test_session_handle_rotates_at_each_login(client, rp):
     assert client.get_cookie("idp_sso").value != handle1
 
 
-def test_growing_delay_then_lock_for_an_account(app, client, rp):
+@pytest.fixture()
+def clock(app):
+    """The throttle's clock, moved by hand: [now]."""
+    now = [1000.0]
+    app.extensions["idp"].throttle._clock = lambda: now[0]
+    return now
+
+
+def test_growing_delay_then_lock_for_an_account(app, client, rp, clock):
     location = _login_page(client, rp)
     settings = app.config["IDP_SETTINGS"]["throttle"]
-    clock = [1000.0]
-    app.extensions["idp"].throttle._clock = lambda: clock[0]
     for _ in range(settings["account_delay_after"]):
         assert _post(client, location, "member01", "Wrong!pass123").status_code == 401
     # the next attempt comes too early: refused before any password check, even a right one
@@ -111,11 +117,9 @@ def test_growing_delay_then_lock_for_an_account(app, client, rp):
     assert _post(client, location, "member01", PASSWORD).status_code == 303
 
 
-def test_unknown_ids_are_throttled_like_real_ones(app, client, rp):
+def test_unknown_ids_are_throttled_like_real_ones(app, client, rp, clock):
     location = _login_page(client, rp)
     settings = app.config["IDP_SETTINGS"]["throttle"]
-    clock = [1000.0]
-    app.extensions["idp"].throttle._clock = lambda: clock[0]
     for _ in range(settings["account_delay_after"]):
         _post(client, location, "ghostuser1", "Wrong!pass123")
     assert _post(client, location, "ghostuser1", "Wrong!pass123").status_code == 429
