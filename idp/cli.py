@@ -35,6 +35,7 @@ def _context(app: Any) -> Iterator[None]:
         finally:
             sqla.session.remove()
             sqla.engine.dispose()
+            app.extensions["idp"].store.close()
 
 
 def _emit(as_json: bool, data: Any, human: str | Callable[[], str]) -> None:

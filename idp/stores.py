@@ -33,6 +33,10 @@ class Store(Protocol):
 
     def ping(self) -> bool: ...
 
+    def close(self) -> None:
+        """Release connections (end of a process or of a test)."""
+        ...
+
 
 class DatabaseStore:
     """Rows of `kv_store`, written in the caller's transaction (its service commits).
@@ -109,6 +113,9 @@ class DatabaseStore:
         self._conn().execute(select(1))
         return True
 
+    def close(self) -> None:
+        pass  # the database session is closed with the app context
+
 
 class RedisStore:
     def __init__(self, url: str, prefix: str = "idp:") -> None:
@@ -136,3 +143,6 @@ class RedisStore:
 
     def ping(self) -> bool:
         return bool(self._redis.ping())
+
+    def close(self) -> None:
+        self._redis.close()

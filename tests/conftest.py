@@ -116,6 +116,7 @@ def app(base_settings: dict[str, Any]) -> Iterator[Any]:
     with app.app_context():
         db.session.remove()
         db.engine.dispose()  # no pooled connection outlives the test (ResourceWarning)
+    app.extensions["idp"].store.close()
 
 
 @pytest.fixture()

@@ -58,7 +58,11 @@ def shared_services() -> dict[str, str]:
     try:
         import redis
 
-        redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3).ping()
+        client = redis.Redis.from_url(redis_url, socket_connect_timeout=3, socket_timeout=3)
+        try:
+            client.ping()
+        finally:
+            client.close()
     except Exception as exc:  # noqa: BLE001
         problems.append(f"Redis at {redis_url}: {type(exc).__name__}: {exc}")
     require_service("PostgreSQL+Redis", not problems, "; ".join(problems))
