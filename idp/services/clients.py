@@ -62,7 +62,8 @@ def add_client(
         _check_uri("post_logout_redirect_uri", uri)
     if backchannel_logout_uri:
         _check_uri("backchannel_logout_uri", backchannel_logout_uri)
-    client_id = client_id or secrets.token_urlsafe(18)
+    # Hex: no leading "-" that a command line would take for an option.
+    client_id = client_id or secrets.token_hex(16)
     if session.scalar(select(OAuthClient.id).where(OAuthClient.client_id == client_id)):
         raise AlreadyExists("client_id")
     secret = None if token_endpoint_auth_method == "none" else secrets.token_urlsafe(32)
