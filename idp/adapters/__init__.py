@@ -1,0 +1,1 @@
+"""Adapters for the ports of idp/services/ports.py: a real one and an emulator or fake each."""
