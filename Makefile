@@ -6,7 +6,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test lint bench clean a11y-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -25,7 +25,14 @@ lint: install
 	$(BIN)/ruff check idp clients tests bench
 	$(BIN)/mypy
 
-test: lint
+# axe-core for the browser tests' accessibility checks (skipped with a reason without npm).
+AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
+$(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
+	-command -v npm >/dev/null && npm ci --prefix tests/browser/axe --no-audit --no-fund -q
+
+a11y-tools: $(AXE)
+
+test: lint a11y-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install

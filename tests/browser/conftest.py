@@ -76,6 +76,7 @@ class Stack:
     site1: str
     site2: str
     tmp: Path
+    env: dict[str, str] = field(default_factory=dict)
     members: dict[str, str] = field(default_factory=dict)
     procs: list[tuple[str, subprocess.Popen[bytes], IO[bytes], Path]] = field(
         default_factory=list)
@@ -154,7 +155,7 @@ def stack(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
     })
     config_path = tmp / "demo_clients.e2e.json"
     stack = Stack(issuer=issuer, site1=f"http://127.0.0.1:{port1}",
-                  site2=f"http://127.0.0.1:{port2}", tmp=tmp)
+                  site2=f"http://127.0.0.1:{port2}", tmp=tmp, env=env)
 
     _run([IDP, "db", "upgrade", "--json"], env)
     try:

@@ -1,0 +1,129 @@
+"""Accessibility: every page and state of the provider passes axe-core's WCAG 2.1 AA rules.
+
+A public agency's pages must meet KWCAG 2.2 (WCAG 2.1 AA). axe-core (npm, installed into
+tests/browser/axe by `.ci/run` and by `make test` when npm is present) runs inside the real
+page in Chromium; any violation fails the test with its rule, impact and the offending nodes.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import re
+import secrets
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import pytest
+
+from tests.browser.conftest import IDP, _run
+from tests.conftest import require_service
+
+Stack = Any
+AXE_JS = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
+# The rule sets of WCAG 2.0/2.1 at levels A and AA (what KWCAG 2.2 asks).
+WCAG_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    if not AXE_JS.exists():
+        require_service("axe-core", False,
+                        "run `npm ci --prefix tests/browser/axe` (needs npm)")
+    return AXE_JS.read_text(encoding="utf-8")
+
+
+def assert_accessible(page: Any, axe_source: str, state: str) -> None:
+    """Run axe-core in the page (through the DevTools protocol: the page's CSP allows no
+    inline script, and none is needed) and fail on any WCAG A/AA violation."""
+    page.evaluate(axe_source)
+    result = page.evaluate(
+        "async (tags) => { const r = await axe.run(document, {runOnly: {type: 'tag', "
+        "values: tags}}); return r.violations.map(v => ({id: v.id, impact: v.impact, "
+        "help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 5)})); }",
+        WCAG_TAGS,
+    )
+    assert result == [], f"{state} ({page.url}):\n{json.dumps(result, ensure_ascii=False, indent=1)}"
+
+
+def _authorize_url(stack: Stack, client_id: str, redirect_uri: str, **extra: str) -> str:
+    verifier = secrets.token_urlsafe(48)
+    challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest()).rstrip(
+        b"=").decode()
+    params = {"response_type": "code", "client_id": client_id, "redirect_uri": redirect_uri,
+              "scope": "openid profile email", "state": secrets.token_urlsafe(8),
+              "nonce": secrets.token_urlsafe(8), "code_challenge": challenge,
+              "code_challenge_method": "S256", **extra}
+    return f"{stack.issuer}/authorize?{urlencode(params)}"
+
+
+@pytest.fixture(scope="module")
+def third_party(stack: Stack) -> dict[str, str]:
+    """A relying party that is not KOTRA's own: its users see the consent page."""
+    redirect_uri = "http://127.0.0.1:9/cb"  # never reached: the test stops at consent
+    registered = _run([IDP, "clients", "add", "--name", "외부 협력 사이트", "--redirect-uri",
+                       redirect_uri, "--grant-type", "authorization_code", "--json"],
+                      stack.env)
+    return {"client_id": registered["client_id"], "redirect_uri": redirect_uri}
+
+
+def _sign_in(page: Any, login_id: str, password: str) -> None:
+    page.locator("#login_id").fill(login_id)
+    page.locator("#password").fill(password)
+    page.locator("form button[type=submit]").click()
+
+
+def test_login_page_every_tab_language_and_error(context: Any, stack: Stack,
+                                                 axe_source: str) -> None:
+    page = context.new_page()
+    page.goto(stack.site1 + "/")
+    page.get_by_role("link", name="로그인", exact=True).click()
+    page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
+    login_url = page.url.split("?")[0]
+    assert_accessible(page, axe_source, "login page, 일반회원 tab")
+    for tab in ("simple", "company"):
+        page.goto(f"{login_url}?tab={tab}")
+        assert_accessible(page, axe_source, f"login page, {tab} tab")
+    page.goto(f"{login_url}?lang=en")
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert_accessible(page, axe_source, "login page in English")
+    page.goto(f"{login_url}?lang=ko")
+    _sign_in(page, "nosuchuser77", "Wrong!pass123")
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "login page with the error message")
+
+
+def test_consent_logout_and_home_pages(context: Any, stack: Stack, axe_source: str,
+                                       third_party: dict[str, str]) -> None:
+    page = context.new_page()
+    page.goto(stack.issuer + "/")
+    assert_accessible(page, axe_source, "home, signed out")
+
+    page.goto(_authorize_url(stack, third_party["client_id"], third_party["redirect_uri"]))
+    page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
+    _sign_in(page, "demouser1", stack.members["demouser1"])
+    page.wait_for_url(re.compile(r"/consent"))
+    assert_accessible(page, axe_source, "consent page")
+
+    page.goto(stack.issuer + "/")
+    assert_accessible(page, axe_source, "home, signed in")
+
+    page.goto(stack.issuer + "/logout")  # no id_token_hint: the user is asked to confirm
+    assert page.get_by_role("button", name="로그아웃").is_visible()
+    assert_accessible(page, axe_source, "logout confirmation")
+    page.get_by_role("button", name="로그아웃").click()
+    page.wait_for_load_state()
+    assert_accessible(page, axe_source, "logged out")
+
+
+@pytest.mark.parametrize("path", [
+    "/authorize?client_id=unknown-client&response_type=code",  # error page, no redirect
+    "/interaction/expired-or-unknown",                         # interaction expired
+    "/no-such-page",                                           # 404
+])
+def test_error_pages(context: Any, stack: Stack, axe_source: str, path: str) -> None:
+    page = context.new_page()
+    page.goto(stack.issuer + path)
+    assert_accessible(page, axe_source, f"error page {path}")
