@@ -45,7 +45,8 @@ def assert_accessible(page: Any, axe_source: str, state: str) -> None:
         "help: v.help, nodes: v.nodes.map(n => n.html).slice(0, 5)})); }",
         WCAG_TAGS,
     )
-    assert result == [], f"{state} ({page.url}):\n{json.dumps(result, ensure_ascii=False, indent=1)}"
+    details = json.dumps(result, ensure_ascii=False, indent=1)
+    assert result == [], f"{state} ({page.url}):\n{details}"
 
 
 def _authorize_url(stack: Stack, client_id: str, redirect_uri: str, **extra: str) -> str:
