@@ -3,7 +3,8 @@
 KOTRA claims, released under the `kotra` scope (documented in docs/claims.md):
 - `kotra_member_type`: "general" | "simple" | "company_manager"
 - `kotra_company`: {business_number, name, affiliation_method, affiliated_at}; absent when the
-  member has no affiliation
+  member has no affiliation. For a company manager: {business_number, name, role: "manager"}
+  of the company it manages (members.managed_company_id)
 - `kotra_entitlements`: the services the member may use, from the permission matrix (SPEC §2)
 """
 

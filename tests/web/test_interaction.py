@@ -207,3 +207,10 @@ def test_claims_without_an_acr_requirement_change_nothing(client, rp):
                    '{"id_token": {"acr": {"essential": true}}}'):
         tokens = rp.tokens(client, claims=claims)
         assert _claims(tokens["id_token"])["acr"] == ACR_PASSWORD
+
+
+def test_discovery_announces_the_claims_parameter_and_the_acr_classes(client):
+    meta = client.get("/.well-known/openid-configuration").get_json()
+    assert meta["claims_parameter_supported"] is True
+    assert meta["acr_values_supported"] == [ACR_PASSWORD, "urn:kotra:acr:federated",
+                                            ACR_IDENTITY, ACR_CERTIFICATE]

@@ -93,3 +93,27 @@ def test_the_password_page_needs_a_session(app, client, rp):
     login_page = rp.authorize(client).headers["Location"]
     resp = client.get(login_page + "/password")
     assert resp.status_code == 303 and resp.headers["Location"] == login_page
+
+
+def test_an_operator_flags_and_unflags_a_member_from_the_command_line(app, base_settings):
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    env = {"IDP_ENV": "testing", "IDP_DATABASE_URL": base_settings["database_url"]}
+    TestRP.create(app)
+
+    def run(*args):
+        return CliRunner().invoke(main, ["members", "require-password-change", *args, "--json"],
+                                  env=env)
+
+    def flagged():
+        with app.app_context():
+            db.session.remove()
+            return db.session.scalar(select(Member.password_change_required).where(
+                Member.login_id == "member01"))
+
+    assert run("Member01").exit_code == 0 and flagged() is True
+    assert run("member01", "--off").exit_code == 0 and flagged() is False
+    missing = run("nobody01")
+    assert missing.exit_code == 1 and "no member" in missing.output
