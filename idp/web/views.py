@@ -1,4 +1,5 @@
-"""The login page (three tabs), consent, and the resumption of the authorization request."""
+"""The login page (three tabs), the steps after it (a required password change, consent), and
+the resumption of the authorization request. Each ends in idp/web/interaction."""
 
 from __future__ import annotations
 
@@ -196,6 +197,9 @@ def password_change_page(uid: str) -> BaseResponse:
     sess = current_session()
     if sess is None:
         return redirect(url_for("web.login_page", uid=uid), 303)
+    member = db.session.get(Member, sess.member_id)
+    if member is None or not member.password_change_required:
+        return redirect(url_for("web.resume", uid=uid), 303)  # nothing to change here
     form = PasswordChangeForm()
     message = None
     if request.method == "POST":

@@ -117,3 +117,11 @@ def test_an_operator_flags_and_unflags_a_member_from_the_command_line(app, base_
     assert run("member01", "--off").exit_code == 0 and flagged() is False
     missing = run("nobody01")
     assert missing.exit_code == 1 and "no member" in missing.output
+
+
+def test_the_password_page_of_an_unflagged_member_just_resumes(app, client):
+    rp = TestRP.create(app, first_party=False)
+    consent = rp.login(client, rp.authorize(client).headers["Location"]).headers["Location"]
+    resp = client.get(consent.replace("/consent", "/password"))
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/resume")
+    assert client.get(resp.headers["Location"]).headers["Location"] == consent
