@@ -151,8 +151,8 @@ def _register_hooks(app: Flask) -> None:
             resp.headers.update(HTML_SECURITY_HEADERS)
             lang = request.args.get("lang")
             if lang in ("ko", "en"):
-                resp.set_cookie("idp_lang", lang, max_age=365 * 86400, samesite="Lax",
-                                httponly=True)
+                from idp.cookies import cookies  # Secure on https: one place for all cookies
+                cookies().lang.set(resp, lang)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
         return resp
 

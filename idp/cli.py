@@ -295,6 +295,28 @@ def members_add(login_id: str, name: str, email: str | None, password_stdin: boo
     _emit(as_json, data, f"member {data['login_id']} created (sub {data['sub']})")
 
 
+@members.command("require-password-change")
+@click.argument("login_id")
+@click.option("--off", is_flag=True, help="Withdraw the requirement.")
+@json_option
+def members_require_password_change(login_id: str, off: bool, as_json: bool) -> None:
+    """Make the member choose a new password at the next login, before any site gets a code."""
+    from idp.extensions import db as sqla
+    from idp.services.password_change import require_password_change
+
+    app = _app()
+    with _context(app):
+        try:
+            member = require_password_change(sqla.session, login_id=login_id, required=not off)
+        except InvalidInput:
+            _fail(as_json, f"no member has the login ID {login_id!r}: check it with the "
+                           "member, or create one with 'idp members add'")
+            return
+        data = {"login_id": member.login_id, "password_change_required": not off}
+    _emit(as_json, data, f"member {login_id}: password change "
+                         + ("no longer required" if off else "required at the next login"))
+
+
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default from config [server]).")
 @click.option("--workers", type=int, default=None)

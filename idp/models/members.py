@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 
-from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint
+from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from idp.models.base import Base, utcnow
@@ -43,6 +43,10 @@ class Member(Base):
     # Changes of profile data (OIDC `updated_at`); a login is not one.
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Set by an operator: the next login must choose a new password before any site gets a
+    # code (the password_change step of idp/oidc/authorize.STEPS).
+    password_change_required: Mapped[bool] = mapped_column(default=False,
+                                                           server_default=false())
 
     # For a company manager: the company this principal manages (SPEC §1, 기업정보 관리자).
     managed_company_id: Mapped[int | None] = mapped_column(

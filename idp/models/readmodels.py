@@ -24,6 +24,8 @@ _members = cast(Table, Member.__table__)
 _affiliations = cast(Table, Affiliation.__table__)
 _companies = cast(Table, Company.__table__)
 _codes = cast(Table, AuthorizationCode.__table__)
+# A company manager's company (members.managed_company_id), beside an affiliation's company.
+_managed = _companies.alias("managed_companies")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,9 @@ class MemberView:
     status: str
     updated_at: dt.datetime
     affiliation: AffiliationView | None
+    password_change_required: bool = False
+    # For a company manager (기업정보 관리자): the company this principal manages.
+    managed_company: CompanyView | None = None
 
     @property
     def is_active(self) -> bool:
@@ -64,16 +69,20 @@ _MEMBER_COLUMNS = [
         _members.c.id, _members.c.subject, _members.c.member_type, _members.c.login_id,
         _members.c.name, _members.c.email, _members.c.email_verified, _members.c.phone,
         _members.c.phone_verified, _members.c.status, _members.c.updated_at,
+        _members.c.password_change_required,
     )),
     _affiliations.c.method.label("a_method"),
     _affiliations.c.established_at.label("a_established_at"),
     _companies.c.business_number.label("c_business_number"),
     _companies.c.name.label("c_name"),
+    _managed.c.business_number.label("mc_business_number"),
+    _managed.c.name.label("mc_name"),
 ]
 _MEMBER_JOIN = _members.outerjoin(
     _affiliations,
     and_(_affiliations.c.member_id == _members.c.id, _affiliations.c.revoked_at.is_(None)),
-).outerjoin(_companies, _companies.c.id == _affiliations.c.company_id)
+).outerjoin(_companies, _companies.c.id == _affiliations.c.company_id
+).outerjoin(_managed, _managed.c.id == _members.c.managed_company_id)
 _MEMBER_BY_ID = (
     select(*_MEMBER_COLUMNS).select_from(_MEMBER_JOIN)
     .where(_members.c.id == bindparam("member_id"))
@@ -88,12 +97,16 @@ def _member_from(row: Any) -> MemberView | None:
         affiliation = AffiliationView(
             row.a_method, row.a_established_at, CompanyView(row.c_business_number, row.c_name)
         )
+    managed = None
+    if row.mc_business_number is not None:
+        managed = CompanyView(row.mc_business_number, row.mc_name)
     return MemberView(
         id=row.m_id, subject=row.m_subject, member_type=row.m_member_type,
         login_id=row.m_login_id, name=row.m_name, email=row.m_email,
         email_verified=bool(row.m_email_verified), phone=row.m_phone,
         phone_verified=bool(row.m_phone_verified), status=row.m_status,
-        updated_at=row.m_updated_at, affiliation=affiliation,
+        updated_at=row.m_updated_at, affiliation=affiliation, managed_company=managed,
+        password_change_required=bool(row.m_password_change_required),
     )
 
 

@@ -2,19 +2,26 @@
 
     validate_request      client, redirect_uri (exact), response_type, scope, PKCE, nonce
     check_prompt          prompt=none|login|consent|select_account, and their combinations
-    check_login           no session, prompt=login, max_age, acr_values, id_token_hint
-    check_consent         third-party clients without a remembered consent, prompt=consent
+    requested_acr         acr_values, and the `acr` claim requested as essential (claims)
+    check_login           no session, prompt=login, max_age, acr, id_token_hint
+    check_steps           interstitial steps in the order of STEPS: a forced password
+                          change, then consent (third-party clients, prompt=consent)
     issue_code            code bound to client, redirect_uri, PKCE challenge, nonce and sid
 
 A check that needs the user starts (or continues) an *interaction*: the pending request is
-kept server-side, the user signs in or consents on our pages, and `resume()` runs the same
-pipeline again. Every way of signing in that later capabilities add ends in that resume.
+kept server-side, the user signs in or completes a step on our pages, and the same pipeline
+runs again. Every way of signing in ends in idp/web/interaction.finish_login, which records
+the login on the interaction and runs the pipeline; every step page ends in
+idp/web/interaction.step_done.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
 from typing import Any
 
 from authlib.common.urls import add_params_to_uri
@@ -23,6 +30,7 @@ from authlib.oauth2.rfc6749 import InvalidRequestError
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
+    InteractionRequiredError,
     LoginRequiredError,
     RequestNotSupportedError,
     RequestURINotSupportedError,
@@ -37,7 +45,8 @@ from idp.models.clients import RegisteredClient
 from idp.models.readmodels import MemberView, load_member
 from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
-from idp.services.claims import acr_satisfies
+from idp.services.claims import AcrRequest
+from idp.services.login import LoginMethods
 from idp.services.sessions import Interaction, SsoSession
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
@@ -47,11 +56,30 @@ SINGLE_VALUED = ("response_type", "client_id", "redirect_uri", "scope", "state",
                  "code_challenge", "code_challenge_method", "prompt", "max_age")
 
 
+# The app's registered login methods (idp/services/login.py), kept in app.extensions.
+LOGIN_METHODS = "idp.login_methods"
+
+
 class NeedsInteraction(Exception):
     """The pipeline cannot finish without the user: send them to `step`."""
 
     def __init__(self, step: str) -> None:
         self.step = step
+
+
+class UnmetAuthenticationRequirementsError(OAuth2Error):
+    """No login we offer reaches the essential `acr` the relying party requires.
+
+    OpenID Connect Core Error Code unmet_authentication_requirements 1.0 §1 (Final, 2022),
+    for the failed authentication of OpenID Connect Core 1.0 §5.5.1.1.
+    """
+
+    error = "unmet_authentication_requirements"
+
+
+def login_methods() -> LoginMethods:
+    methods: LoginMethods = current_app.extensions.setdefault(LOGIN_METHODS, LoginMethods())
+    return methods
 
 
 def oauth_request(params: dict[str, str]) -> OAuth2Request:
@@ -117,6 +145,40 @@ def parse_max_age(params: dict[str, str], redirect_uri: str) -> int | None:
     return int(raw)
 
 
+def requested_acr(params: dict[str, str], redirect_uri: str) -> AcrRequest:
+    """The authentication context the request asks for.
+
+    `acr_values` (OIDC Core §3.1.2.1) is voluntary. The `claims` parameter (§5.5) may ask for
+    the ID token's `acr` with `value`/`values`; with `"essential": true` it is a requirement
+    (§5.5.1.1). Only the `acr` member is acted on; other requested claims follow the scope.
+    """
+    values = tuple(params.get("acr_values", "").split())
+    raw = params.get("claims")
+    if not raw:
+        return AcrRequest(values)
+    try:
+        claims = json.loads(raw)
+    except (ValueError, RecursionError):
+        raise InvalidRequestError("claims is not valid JSON", redirect_uri=redirect_uri) from None
+    id_token = claims.get("id_token") if isinstance(claims, dict) else None
+    if not isinstance(claims, dict) or not isinstance(id_token, dict | None):
+        raise InvalidRequestError("claims must be a JSON object of objects",
+                                  redirect_uri=redirect_uri)
+    acr = (id_token or {}).get("acr")
+    if acr is None:  # absent, or null: the claim in the default manner (§5.5.1)
+        return AcrRequest(values)
+    if not isinstance(acr, dict):
+        raise InvalidRequestError("claims: acr must be null or an object",
+                                  redirect_uri=redirect_uri)
+    wanted = acr.get("values", [acr["value"]] if "value" in acr else None)
+    if wanted is None:
+        return AcrRequest(values)
+    if not isinstance(wanted, list) or not all(isinstance(v, str) for v in wanted):
+        raise InvalidRequestError("claims: acr values must be strings",
+                                  redirect_uri=redirect_uri)
+    return AcrRequest(tuple(wanted), essential=acr.get("essential") is True)
+
+
 def check_login(
     params: dict[str, str],
     prompts: set[str],
@@ -124,9 +186,15 @@ def check_login(
     member: MemberView | None,
     interaction: Interaction | None,
     redirect_uri: str,
+    wanted: AcrRequest,
 ) -> None:
-    """Raise NeedsInteraction('login') or login_required when a (new) login is needed."""
-    fresh = interaction is not None and interaction.login_at is not None
+    """Raise NeedsInteraction('login') or an error when a (new) login is needed.
+
+    A login inside this interaction satisfies prompt=login, select_account and max_age (the
+    user has just authenticated); the authentication context it reached must still meet the
+    request's when some login method could meet it.
+    """
+    fresh = sess is not None and interaction is not None and interaction.fresh_login(sess.sid)
     max_age = parse_max_age(params, redirect_uri)
     reason = None
     if sess is None or member is None:
@@ -137,8 +205,15 @@ def check_login(
         reason = "prompt"
     elif max_age is not None and time.time() - sess.auth_time > max_age:
         reason = "max_age"
-    elif not acr_satisfies(sess.acr, params.get("acr_values", "").split()):
+    if reason is None and sess is not None and not wanted.met_by(sess.acr):
         reason = "acr"
+    if reason is not None and not login_methods().can_meet(wanted):
+        if wanted.essential:
+            # §5.5.1.1: an essential acr no login can reach is a failed authentication.
+            raise UnmetAuthenticationRequirementsError(
+                "no available login method reaches the requested acr", redirect_uri=redirect_uri)
+        if reason == "acr":
+            reason = None  # voluntary: the issued acr tells the relying party what it got
     hint = params.get("id_token_hint")
     if hint and reason is None:
         claims = decode_id_token_hint(provider(), db.session, hint)
@@ -162,19 +237,57 @@ def has_consent(member: MemberView, client: RegisteredClient, scope: str) -> boo
     return granted is not None and set(scope.split()) <= set(granted.split())
 
 
-def check_consent(
-    prompts: set[str], member: MemberView, client: RegisteredClient, scope: str,
-    interaction: Interaction | None, redirect_uri: str,
-) -> None:
-    if client.first_party:
-        return
-    consented_now = interaction is not None and interaction.params.get("_consented") == "1"
-    if consented_now:
-        return
-    if "consent" in prompts or not has_consent(member, client, scope):
-        if "none" in prompts:
-            raise ConsentRequiredError(redirect_uri=redirect_uri)
-        raise NeedsInteraction("consent")
+@dataclass(frozen=True)
+class StepContext:
+    """What an interstitial step decides on: who signed in, for which client and scope."""
+
+    member: MemberView
+    client: RegisteredClient
+    scope: str
+    prompts: set[str]
+
+
+def needs_password_change(ctx: StepContext) -> bool:
+    """An operator flagged the member: a new password before any site gets a code."""
+    return ctx.member.password_change_required
+
+
+def needs_consent(ctx: StepContext) -> bool:
+    """Third-party clients without a remembered consent, or prompt=consent (OIDC Core §3.1.2.1)."""
+    if ctx.client.first_party:
+        return False
+    return "consent" in ctx.prompts or not has_consent(ctx.member, ctx.client, ctx.scope)
+
+
+@dataclass(frozen=True)
+class Step:
+    """An interstitial step between login and the code: a page that resumes when done."""
+
+    name: str  # recorded in Interaction.done by idp/web/interaction.step_done
+    endpoint: str  # the page (Flask endpoint, takes `uid`)
+    needed: Callable[[StepContext], bool]
+    # The answer under prompt=none, which forbids any page (OIDC Core §3.1.2.6).
+    without_ui: type[OAuth2Error]
+
+
+# In this order, after the login and before the code is issued.
+STEPS: tuple[Step, ...] = (
+    Step("password_change", "web.password_change_page", needs_password_change,
+         InteractionRequiredError),
+    Step("consent", "web.consent_page", needs_consent, ConsentRequiredError),
+)
+STEP_ENDPOINTS = {"login": "web.login_page", **{step.name: step.endpoint for step in STEPS}}
+
+
+def check_steps(ctx: StepContext, interaction: Interaction | None, redirect_uri: str) -> None:
+    """Raise NeedsInteraction for the first step still needed and not done here."""
+    done = interaction.done if interaction is not None else []
+    for step in STEPS:
+        if step.name in done or not step.needed(ctx):
+            continue
+        if "none" in ctx.prompts:
+            raise step.without_ui(redirect_uri=redirect_uri)
+        raise NeedsInteraction(step.name)
 
 
 def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
@@ -197,23 +310,28 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
         redirect_uri = grant.redirect_uri
         check_unsupported(params, redirect_uri)
         prompts = check_prompt(params, redirect_uri)
-        check_login(params, prompts, sess, member, interaction, redirect_uri)
+        wanted = requested_acr(params, redirect_uri)
+        check_login(params, prompts, sess, member, interaction, redirect_uri, wanted)
         assert sess is not None and member is not None
         client: RegisteredClient = req.client
-        check_consent(prompts, member, client, req.scope or "", interaction, redirect_uri)
+        check_steps(StepContext(member, client, req.scope or "", prompts), interaction,
+                    redirect_uri)
     except NeedsInteraction as need:
         if interaction is None:
             interaction = p.interactions.start(params, browser)
         else:
-            p.interactions.save(interaction)  # keeps login_at / consent for the next step
+            p.interactions.save(interaction)  # keeps the login and the steps done
         db.session.commit()
-        endpoint = "web.login_page" if need.step == "login" else "web.consent_page"
-        return redirect(url_for(endpoint, uid=interaction.uid), 303)
+        return redirect(url_for(STEP_ENDPOINTS[need.step], uid=interaction.uid), 303)
     except OAuth2Error as error:
         db.session.rollback()
+        if interaction is not None:
+            p.interactions.finish(interaction)  # the request has its answer
+            db.session.commit()
         return handle_oauth_error(error, params)
 
-    req.sso = sess
+    # An essential acr is answered with one of the requested values (OIDC Core §5.5.1.1).
+    req.sso = replace(sess, acr=wanted.issued(sess.acr))
     p.sessions.add_client(sess, client.client_id)
     response: BaseResponse = server.create_authorization_response(
         request=req, grant_user=member, grant=grant

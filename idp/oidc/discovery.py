@@ -34,7 +34,8 @@ def provider_metadata(issuer: str, allowed_algs: list[str]) -> dict[str, Any]:
         ],
         "code_challenge_methods_supported": ["S256"],
         "claims_supported": CLAIMS_SUPPORTED,
-        "claims_parameter_supported": False,
+        # Acted on for the ID token's `acr` (OIDC Core §5.5.1.1); other claims follow scope.
+        "claims_parameter_supported": True,
         "request_parameter_supported": False,
         # The spec default is true; say explicitly that request_uri is not supported.
         "request_uri_parameter_supported": False,

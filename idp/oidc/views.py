@@ -7,11 +7,12 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error
-from flask import Blueprint, Response, current_app, redirect, render_template, request
+from flask import Blueprint, Response, redirect, render_template, request
 from flask_wtf.csrf import CSRFError, validate_csrf
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms.validators import ValidationError
 
+from idp.cookies import cookies
 from idp.extensions import db
 from idp.models.clients import RegisteredClient
 from idp.oidc import authorize as pipeline
@@ -21,22 +22,13 @@ from idp.oidc.server import client_ip, provider, query_client
 
 bp = Blueprint("oidc", __name__)
 
-BROWSER_COOKIE = "idp_browser"
 
 
 def browser_id() -> tuple[str, bool]:
-    value = request.cookies.get(BROWSER_COOKIE)
+    value = cookies().browser.read()
     if value and len(value) < 100:
         return value, False
     return secrets.token_urlsafe(24), True
-
-
-def set_browser_cookie(resp: BaseResponse, value: str) -> None:
-    p = provider()
-    resp.set_cookie(
-        BROWSER_COOKIE, value, max_age=p.settings["session"]["interaction_ttl"] * 4,
-        httponly=True, secure=current_app.config["SESSION_COOKIE_SECURE"], samesite="Lax",
-    )
 
 
 @bp.route("/authorize", methods=["GET", "POST"])
@@ -46,12 +38,9 @@ def authorize() -> BaseResponse:
     if isinstance(params, OAuth2Error):
         return pipeline.error_page(params.error, params.description)
     browser, new = browser_id()
-    resp = pipeline.run(
-        params, browser=browser,
-        sso_handle=request.cookies.get(provider().settings["session"]["cookie_name"]),
-    )
+    resp = pipeline.run(params, browser=browser, sso_handle=cookies().sso.read())
     if new:
-        set_browser_cookie(resp, browser)
+        cookies().browser.set(resp, browser)
     return resp
 
 
@@ -82,8 +71,7 @@ def _logout_target(params: dict[str, str]) -> tuple[RegisteredClient | None, dic
 
 def _finish_logout(params: dict[str, str], target: str | None) -> BaseResponse:
     p = provider()
-    handle = request.cookies.get(p.settings["session"]["cookie_name"])
-    sess = p.sessions.get(handle)
+    sess = p.sessions.get(cookies().sso.read())
     if sess is not None:
         end_session(p, db.session, sess, ip=client_ip(), reason="rp_initiated")
     if target:
@@ -91,7 +79,7 @@ def _finish_logout(params: dict[str, str], target: str | None) -> BaseResponse:
         resp = redirect(add_params_to_uri(target, [("state", state)] if state else []), 303)
     else:
         resp = Response(render_template("oidc/logged_out.html"))
-    resp.delete_cookie(p.settings["session"]["cookie_name"])
+    cookies().sso.delete(resp)
     return resp
 
 
@@ -103,7 +91,7 @@ def logout() -> BaseResponse:
     client, claims, target, error = _logout_target(params)
     if error:
         return pipeline.error_page("invalid_request", error)
-    sess = p.sessions.get(request.cookies.get(p.settings["session"]["cookie_name"]))
+    sess = p.sessions.get(cookies().sso.read())
     # A valid hint for the current session proves the RP asks for this user's logout;
     # anything else is confirmed by the user (§2: protects against forced logout).
     if sess is None or (claims is not None and claims.get("sid") == sess.sid):

@@ -29,6 +29,8 @@ EVENTS = frozenset(
         "client.added",
         "client.removed",
         "member.added",
+        "member.password_change_required",
+        "member.password_changed",
         "consent.granted",
     }
 )

@@ -3,13 +3,15 @@
 KOTRA claims, released under the `kotra` scope (documented in docs/claims.md):
 - `kotra_member_type`: "general" | "simple" | "company_manager"
 - `kotra_company`: {business_number, name, affiliation_method, affiliated_at}; absent when the
-  member has no affiliation
+  member has no affiliation. For a company manager: {business_number, name, role: "manager"}
+  of the company it manages (members.managed_company_id)
 - `kotra_entitlements`: the services the member may use, from the permission matrix (SPEC §2)
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from idp.models import Member, MemberType
@@ -31,13 +33,64 @@ CLAIMS_SUPPORTED = sorted(
     | {c for claims in SCOPE_CLAIMS.values() for c in claims}
 )
 
-# Authentication context classes, weakest first; acr_values is satisfied by an equal or
-# stronger class. amr values follow RFC 8176.
+# Authentication context classes (OIDC Core §2 `acr`), weakest first: the one place that
+# names them and orders them. A request for a class is met by that class or a stronger one.
+# amr values follow RFC 8176.
 ACR_PASSWORD = "urn:kotra:acr:password"
+ACR_FEDERATED = "urn:kotra:acr:federated"
 ACR_IDENTITY = "urn:kotra:acr:identity-verification"
 ACR_CERTIFICATE = "urn:kotra:acr:certificate"
-ACR_LEVELS = {ACR_PASSWORD: 1, "urn:kotra:acr:federated": 1, ACR_IDENTITY: 2, ACR_CERTIFICATE: 3}
+ACR_LEVELS: dict[str, int] = {
+    ACR_PASSWORD: 1, ACR_FEDERATED: 1, ACR_IDENTITY: 2, ACR_CERTIFICATE: 3,
+}
 
+
+def acr_level(acr: str | None) -> int:
+    """The strength of an authentication context class (0: none we know)."""
+    return ACR_LEVELS.get(acr or "", 0)
+
+
+@dataclass(frozen=True)
+class AcrRequest:
+    """The authentication context a relying party asked for.
+
+    `acr_values` (OIDC Core §3.1.2.1) is voluntary: the login is asked to reach it, and the
+    ID token's `acr` tells the relying party what it got. The `acr` claim requested as
+    essential with `values` through the `claims` parameter (§5.5.1.1) is a requirement: a
+    login that cannot reach it is a failed authentication.
+    """
+
+    values: tuple[str, ...] = ()
+    essential: bool = False
+
+    @property
+    def needed(self) -> str | None:
+        """The weakest requested class we know (reaching any one requested value is enough)."""
+        known = [v for v in self.values if v in ACR_LEVELS]
+        return min(known, key=acr_level) if known else None
+
+    def met_by(self, acr: str | None) -> bool:
+        needed = self.needed
+        if needed is None:
+            # Nothing we know was asked: a voluntary request is met by any login; an essential
+            # one can never be (we cannot issue a value we do not define).
+            return not (self.essential and self.values)
+        return acr_level(acr) >= acr_level(needed)
+
+    def reachable(self, acrs: Iterable[str]) -> bool:
+        """Whether a login by one of the methods reaching `acrs` would meet the request."""
+        return any(self.met_by(acr) for acr in acrs)
+
+    def issued(self, acr: str) -> str:
+        """The `acr` to issue for a login that reached `acr`.
+
+        For an essential request the value must be one of the requested values (§5.5.1.1):
+        the strongest requested class the login meets. Otherwise the login's own class.
+        """
+        if not self.essential:
+            return acr
+        met = [v for v in self.values if v in ACR_LEVELS and acr_level(v) <= acr_level(acr)]
+        return max(met, key=acr_level) if met else acr
 
 def member_kind(member: Member | MemberView) -> str:
     """The column of the permission matrix this member falls in."""
@@ -64,7 +117,14 @@ class EntitlementMatrix:
         return list(self._by_kind.get(member_kind(member), []))
 
 
-def company_claim(member: Member | MemberView) -> dict[str, Any] | None:
+def company_claim(member: MemberView) -> dict[str, Any] | None:
+    """`kotra_company`: the company a company manager manages, or a member's affiliation."""
+    if member.member_type == MemberType.COMPANY_MANAGER:
+        managed = member.managed_company
+        if managed is None:
+            return None
+        return {"business_number": managed.business_number, "name": managed.name,
+                "role": "manager"}
     affiliation = member.affiliation
     if affiliation is None:
         return None
@@ -77,7 +137,7 @@ def company_claim(member: Member | MemberView) -> dict[str, Any] | None:
 
 
 def user_claims(
-    member: Member | MemberView, scope: str, matrix: EntitlementMatrix
+    member: MemberView, scope: str, matrix: EntitlementMatrix
 ) -> dict[str, Any]:
     """Claims for the userinfo response and the ID token, limited to the granted scope."""
     scopes = set(scope.split())
@@ -103,8 +163,5 @@ def user_claims(
 
 
 def acr_satisfies(current: str | None, requested: Iterable[str]) -> bool:
-    """Whether the session's acr meets any of the requested values (OIDC Core §3.1.2.1)."""
-    wanted = [ACR_LEVELS[v] for v in requested if v in ACR_LEVELS]
-    if not wanted:
-        return True  # unknown values are voluntary: the issued acr tells the RP what it got
-    return ACR_LEVELS.get(current or "", 0) >= min(wanted)
+    """Whether `current` meets voluntary `acr_values` (OIDC Core §3.1.2.1)."""
+    return AcrRequest(tuple(requested)).met_by(current)

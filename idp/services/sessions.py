@@ -106,16 +106,33 @@ class SsoSessions:
 
 @dataclass
 class Interaction:
+    """A pending authorization request and what the user has done for it so far."""
+
     uid: str
     params: dict[str, str]
     browser: str
     created: float
-    # Set once a login succeeded inside this interaction (prompt=login/max_age satisfied).
+    # The login that happened inside this interaction (idp/web/interaction.finish_login):
+    # when, in which SSO session, and the authentication context class it reached. It
+    # satisfies prompt=login and max_age for this request; the acr still has to meet the
+    # request's.
     login_at: float | None = None
+    login_sid: str | None = None
+    login_acr: str | None = None
+    # Interstitial steps completed (consent, password change: idp/oidc/authorize.STEPS).
+    done: list[str] = field(default_factory=list)
+
+    def record_login(self, *, at: float, sid: str, acr: str) -> None:
+        self.login_at, self.login_sid, self.login_acr = at, sid, acr
+
+    def fresh_login(self, sid: str) -> bool:
+        """Whether the session `sid` signed in inside this interaction."""
+        return self.login_at is not None and self.login_sid == sid
 
     def to_dict(self) -> dict[str, Any]:
         return {"params": self.params, "browser": self.browser, "created": self.created,
-                "login_at": self.login_at}
+                "login_at": self.login_at, "login_sid": self.login_sid,
+                "login_acr": self.login_acr, "done": self.done}
 
 
 class Interactions:

@@ -3,7 +3,7 @@
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length, Regexp
+from wtforms.validators import DataRequired, EqualTo, Length, Regexp
 
 # No control characters in what a person types (PostgreSQL text cannot even store NUL).
 PRINTABLE = Regexp(r"^[^\x00-\x1f\x7f]*$")
@@ -20,3 +20,12 @@ class GeneralLoginForm(FlaskForm):
 
 class ConsentForm(FlaskForm):
     pass
+
+
+class PasswordChangeForm(FlaskForm):
+    """A new password an operator required (the policy itself is checked by the service)."""
+
+    new_password = PasswordField(_l("새 비밀번호"),
+                                 validators=[DataRequired(), Length(max=128), PRINTABLE])
+    confirm = PasswordField(_l("새 비밀번호 확인"),
+                            validators=[DataRequired(), EqualTo("new_password")])

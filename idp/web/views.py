@@ -1,57 +1,69 @@
-"""The login page (three tabs), consent, and the resumption of the authorization request."""
+"""The login page (three tabs), the steps after it (a required password change, consent), and
+the resumption of the authorization request. Each ends in idp/web/interaction."""
 
 from __future__ import annotations
 
 import json
-import time
 
-from authlib.oauth2.rfc6749 import AccessDeniedError
-from flask import (
-    Blueprint,
-    Response,
-    current_app,
-    g,
-    redirect,
-    render_template,
-    request,
-    url_for,
-)
+from authlib.oauth2.rfc6749 import AccessDeniedError, OAuth2Error
+from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from sqlalchemy import select, text
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp.errors import InvalidCredentials, LoginThrottled
+from idp.cookies import cookies
+from idp.errors import InvalidCredentials, InvalidInput, LoginThrottled
 from idp.extensions import db
 from idp.models import Consent, Member, OAuthClient
 from idp.oidc import authorize as pipeline
-from idp.oidc.logout import end_session
 from idp.oidc.server import client_ip, provider, query_client
-from idp.oidc.views import BROWSER_COOKIE
 from idp.services import audit
-from idp.services.claims import ACR_PASSWORD
+from idp.services.claims import (
+    ACR_CERTIFICATE,
+    ACR_FEDERATED,
+    ACR_IDENTITY,
+    ACR_PASSWORD,
+    AcrRequest,
+)
+from idp.services.login import PASSWORD
 from idp.services.members import authenticate_password
+from idp.services.password_change import PasswordUnchanged, change_required_password
 from idp.services.sessions import Interaction
-from idp.web.forms import ConsentForm, GeneralLoginForm
+from idp.web.forms import ConsentForm, GeneralLoginForm, PasswordChangeForm
+from idp.web.interaction import (
+    current_interaction,
+    current_session,
+    finish_login,
+    register_login_method,
+    step_done,
+)
 
 bp = Blueprint("web", __name__)
+register_login_method(bp, PASSWORD)  # the 일반회원 tab below
 
-REMEMBER_ID_COOKIE = "idp_remember_id"
 LOGIN_TABS = ("general", "simple", "company")
-
-
-def _interaction(uid: str) -> Interaction | None:
-    ia = provider().interactions.get(uid, request.cookies.get(BROWSER_COOKIE))
-    if ia is not None:
-        g.ui_locales = ia.params.get("ui_locales")
-    return ia
+# How the login page names the authentication context a relying party asked for.
+ACR_LABELS = {
+    ACR_PASSWORD: _l("아이디·비밀번호 로그인"),
+    ACR_FEDERATED: _l("SNS 간편로그인"),
+    ACR_IDENTITY: _l("간편인증(본인확인)"),
+    ACR_CERTIFICATE: _l("공동인증서"),
+}
 
 
 def _expired() -> BaseResponse:
     return Response(render_template("oidc/error.html", error="interaction_expired"), 400)
 
 
-def _sso_cookie() -> str | None:
-    return request.cookies.get(provider().settings["session"]["cookie_name"])
+def _needed_acr(ia: Interaction) -> str | None:
+    """The authentication context the pending request asks for, when a login here can reach
+    it (a voluntary class nothing reaches is not asked of the user)."""
+    try:
+        wanted = pipeline.requested_acr(ia.params, ia.params.get("redirect_uri", ""))
+    except OAuth2Error:
+        return None  # the pipeline answers a malformed request; the page just shows no level
+    return wanted.needed if pipeline.login_methods().can_meet(wanted) else None
 
 
 def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
@@ -60,9 +72,14 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
     if tab not in LOGIN_TABS:
         tab = "general"
     client = query_client(ia.params.get("client_id", ""))
+    needed = _needed_acr(ia)
     resp = Response(render_template(
         "login/login.html", form=form, ia=ia, tab=tab, client=client, message=message,
         tabs=provider().settings["features"]["login_tabs"],
+        needed_acr=ACR_LABELS.get(needed or ""),
+        # a login here reached less than the request needs: say that a stronger one is needed
+        step_up=needed is not None and ia.login_acr is not None
+        and not AcrRequest((needed,)).met_by(ia.login_acr),
     ), status)
     return resp
 
@@ -70,11 +87,11 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
 @bp.get("/interaction/<uid>")
 def login_page(uid: str) -> BaseResponse:
     """The KOTRA login page (manual §6): 일반회원 / 간편회원 / 기업정보 관리 tabs."""
-    ia = _interaction(uid)
+    ia = current_interaction(uid)
     if ia is None:
         return _expired()
     form = GeneralLoginForm()
-    remembered = request.cookies.get(REMEMBER_ID_COOKIE)
+    remembered = cookies().remember_id.read()
     form.login_id.data = ia.params.get("login_hint") or remembered or ""
     form.remember_id.data = bool(remembered)
     return _render_login(ia, form)
@@ -82,8 +99,8 @@ def login_page(uid: str) -> BaseResponse:
 
 @bp.post("/interaction/<uid>/login")
 def login_submit(uid: str) -> BaseResponse:
-    """Password sign-in; on success 303 to the resumption of the authorization request."""
-    ia = _interaction(uid)
+    """Password sign-in; on success 303 to the client (or the next step) via finish_login."""
+    ia = current_interaction(uid)
     if ia is None:
         return _expired()
     p = provider()
@@ -115,50 +132,32 @@ def login_submit(uid: str) -> BaseResponse:
         # One message for an unknown ID and a wrong password (no account enumeration).
         return _render_login(ia, form, 401, _("아이디 또는 비밀번호가 일치하지 않습니다."))
 
-    previous = p.sessions.get(_sso_cookie())
-    if previous is not None and previous.member_id != member.member_id:
-        end_session(p, db.session, previous, ip=client_ip(), reason="other_member_login")
-        previous = None
-    handle, sess = p.sessions.login(previous, member_id=member.member_id, acr=ACR_PASSWORD,
-                                     amr=["pwd"])
-    db.session.commit()  # the login stands whatever the authorization request turns into
-    ia.login_at = time.time()
-    # Resume the authorization request right away: the answer is the client's redirect (or
-    # the consent step), as a 303 so the browser never re-POSTs the credentials.
-    resp = pipeline.run(ia.params, browser=request.cookies.get(BROWSER_COOKIE, ""),
-                        sso_handle=handle, interaction=ia, sess=sess)
-    if resp.status_code in (301, 302, 307, 308):
-        resp.status_code = 303
-    settings = p.settings["session"]
-    resp.set_cookie(settings["cookie_name"], handle, httponly=True, samesite="Lax",
-                    secure=current_app.config["SESSION_COOKIE_SECURE"])
+    resp = finish_login(ia, member, acr=PASSWORD.acr, amr=list(PASSWORD.amr))
     if form.remember_id.data:
-        resp.set_cookie(REMEMBER_ID_COOKIE, member.login_id or "", httponly=True,
-                        samesite="Lax", secure=current_app.config["SESSION_COOKIE_SECURE"],
-                        max_age=settings["remember_id_days"] * 86400)
+        cookies().remember_id.set(resp, member.login_id or "")
     else:
-        resp.delete_cookie(REMEMBER_ID_COOKIE)
+        cookies().remember_id.delete(resp)
     return resp
 
 
 @bp.get("/interaction/<uid>/resume")
 def resume(uid: str) -> BaseResponse:
     """Run the authorization pipeline again now that the user has signed in or consented."""
-    ia = _interaction(uid)
+    ia = current_interaction(uid)
     if ia is None:
         return _expired()
-    return pipeline.run(ia.params, browser=request.cookies.get(BROWSER_COOKIE, ""),
-                        sso_handle=_sso_cookie(), interaction=ia)
+    return pipeline.run(ia.params, browser=cookies().browser.read() or "",
+                        sso_handle=cookies().sso.read(), interaction=ia)
 
 
 @bp.route("/interaction/<uid>/consent", methods=["GET", "POST"])
 def consent_page(uid: str) -> BaseResponse:
     """Consent for third-party clients (first-party KOTRA sites skip it)."""
-    ia = _interaction(uid)
+    ia = current_interaction(uid)
     if ia is None:
         return _expired()
     p = provider()
-    sess = p.sessions.get(_sso_cookie())
+    sess = current_session()
     client = query_client(ia.params.get("client_id", ""))
     if sess is None or client is None:
         return redirect(url_for("web.login_page", uid=uid), 303)
@@ -182,19 +181,53 @@ def consent_page(uid: str) -> BaseResponse:
             consent.scope = " ".join(sorted(set(consent.scope.split()) | set(scope.split())))
         audit.record(db.session, "consent.granted", member_id=sess.member_id,
                      client_id=client.client_id, ip=client_ip(), scope=scope)
-        ia.params["_consented"] = "1"
-        p.interactions.save(ia)
-        db.session.commit()
-        return redirect(url_for("web.resume", uid=uid), 303)
+        return step_done(ia, "consent")
     member = db.session.get(Member, sess.member_id)
     return Response(render_template("oidc/consent.html", form=form, ia=ia, client=client,
                                     scopes=scope.split(), member=member))
 
 
+@bp.route("/interaction/<uid>/password", methods=["GET", "POST"])
+def password_change_page(uid: str) -> BaseResponse:
+    """The new password an operator requires before this member's next site sign-in."""
+    ia = current_interaction(uid)
+    if ia is None:
+        return _expired()
+    p = provider()
+    sess = current_session()
+    if sess is None:
+        return redirect(url_for("web.login_page", uid=uid), 303)
+    member = db.session.get(Member, sess.member_id)
+    if member is None or not member.password_change_required:
+        return redirect(url_for("web.resume", uid=uid), 303)  # nothing to change here
+    form = PasswordChangeForm()
+    message = None
+    if request.method == "POST":
+        if not form.validate_on_submit():
+            message = _("새 비밀번호를 두 번 똑같이 입력해 주세요.")
+        else:
+            try:
+                change_required_password(
+                    db.session, p.passwords, p.policy, member_id=sess.member_id,
+                    new_password=form.new_password.data or "", ip=client_ip())
+            except PasswordUnchanged:
+                db.session.rollback()
+                message = _("현재 비밀번호와 다른 비밀번호를 입력해 주세요.")
+            except InvalidInput:
+                db.session.rollback()
+                message = _("비밀번호는 영문, 숫자, 특수문자를 모두 포함해 %(min)d~%(max)d자로 "
+                            "입력해 주세요.", min=p.policy.password_min,
+                            max=p.policy.password_max)
+            else:
+                return step_done(ia, "password_change")
+    return Response(render_template("login/password_change.html", form=form, ia=ia,
+                                    message=message), 400 if message else 200)
+
+
 @bp.get("/")
 def home() -> BaseResponse:
     """A landing page: who is signed in here, and a way to sign out."""
-    sess = provider().sessions.get(_sso_cookie())
+    sess = current_session()
     member = db.session.get(Member, sess.member_id) if sess else None
     clients: list[OAuthClient] = []
     if sess and sess.clients:

@@ -163,9 +163,9 @@ def test_third_party_client_asks_consent_once(app, client):
         assert db.session.scalar(select(Consent.scope)) == "openid profile email kotra"
     again = rp.authorize(client)
     assert again.status_code == 302  # remembered
-    forced = rp.authorize(client, prompt="consent")
-    assert "/consent" in client.get(forced.headers["Location"]).request.path or (
-        forced.status_code == 303)
+    forced = rp.authorize(client, prompt="consent")  # asked again although remembered
+    assert forced.status_code == 303 and forced.headers["Location"].endswith("/consent")
+    assert "정보 제공 동의" in client.get(forced.headers["Location"]).get_data(as_text=True)
 
 
 def test_denied_consent_returns_access_denied(app, client):

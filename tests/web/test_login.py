@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import threading
+import time
+
 import pytest
 from sqlalchemy import select
 
@@ -34,11 +37,17 @@ def test_login_page_has_the_three_tabs_in_korean(client, rp):
         assert label in html
 
 
-@pytest.mark.parametrize("tab", ["simple", "company"])
-def test_other_tabs_render_without_breaking(client, rp, tab):
+@pytest.mark.parametrize(("tab", "notice"), [
+    ("simple", "SNS 간편로그인은 준비 중입니다."),
+    ("company", "기업정보 관리 로그인은 준비 중입니다."),
+])
+def test_other_tabs_render_without_breaking(client, rp, tab, notice):
     resp = client.get(_login_page(client, rp) + f"?tab={tab}")
+    html = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert "준비 중" in resp.get_data(as_text=True)
+    # the tab's own content and "coming soon" notice, not the general tab's
+    assert f'id="tab-{tab}"' in html and notice in html
+    assert 'id="tab-general"' not in html and "간편인증 로그인은 준비 중입니다." not in html
 
 
 def test_login_page_in_english_via_ui_locales(client, rp):
@@ -66,7 +75,9 @@ def test_login_without_csrf_token_is_refused(client, rp):
     location = _login_page(client, rp)
     resp = client.post(location + "/login", data={"login_id": "member01", "password": PASSWORD})
     assert resp.status_code == 400
-    assert "SSO" not in resp.headers.get("Set-Cookie", "")
+    assert not any(c.startswith("idp_sso=") for c in resp.headers.getlist("Set-Cookie"))
+    assert client.get_cookie("idp_sso") is None
+    assert rp.authorize(client).status_code == 303  # still signed out: the login page
 
 
 def test_successful_login_is_303_and_sets_a_hardened_cookie(client, rp):
@@ -163,13 +174,41 @@ def test_health_and_readiness(client):
     assert ready.status_code == 200 and ready.get_json() == {"database": "ok", "store": "ok"}
 
 
-def test_attempts_on_one_account_are_verified_one_at_a_time(app):
-    """A second attempt while one is being verified is refused (no parallel guessing)."""
-    with app.app_context():
-        throttle = app.extensions["idp"].throttle
-        assert throttle.begin("account", "member01")
-        assert not throttle.begin("account", "member01")
-        assert throttle.begin("account", "member02")  # other accounts are not held up
-        throttle.end("account", "member01")
-        assert throttle.begin("account", "member01")
-        db.session.rollback()
+def test_attempts_on_one_account_are_verified_one_at_a_time(app, client, rp, monkeypatch):
+    """Parallel guesses at an account that has failed never run their hashes side by side."""
+    location = _login_page(client, rp)
+    assert _post(client, location, "member01", "Wrong!pass123").status_code == 401
+    action, hidden = form_fields(client.get(location).get_data(as_text=True))
+    passwords = app.extensions["idp"].passwords
+    verify = passwords.verify
+    lock, active, peak = threading.Lock(), [0], [0]
+
+    def slow_verify(password_hash, password):
+        with lock:
+            active[0] += 1
+            peak[0] = max(peak[0], active[0])
+        try:
+            time.sleep(0.2)  # long enough for the other requests to arrive meanwhile
+            return verify(password_hash, password)
+        finally:
+            with lock:
+                active[0] -= 1
+
+    monkeypatch.setattr(passwords, "verify", slow_verify)
+    statuses: list[int] = []
+
+    def guess() -> None:
+        browser = app.test_client()  # the same browser (cookies), another connection
+        for name in ("idp_browser", "idp_csrf"):
+            browser.set_cookie(name, client.get_cookie(name).value)
+        resp = browser.post(action, data={**hidden, "login_id": "member01",
+                                          "password": "Wrong!pass123"})
+        statuses.append(resp.status_code)
+
+    threads = [threading.Thread(target=guess) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(set(statuses)) <= [401, 429] and len(statuses) == 4
+    assert peak[0] == 1

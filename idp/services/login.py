@@ -1,0 +1,49 @@
+"""The ways of signing in an app offers, and what each one proves.
+
+Each login method (password today; 간편인증, SNS, company password, certificate, legacy
+conversion later) registers here the authentication context class (`acr`) and methods
+(`amr`, RFC 8176) a successful login by it reaches. The authorization pipeline reads the
+registry to know which classes a fresh login could reach at all: an essential `acr` that no
+registered method reaches ends the request (unmet_authentication_requirements) instead of
+showing a login page that cannot help. Every method ends in idp/web/interaction.finish_login.
+
+    methods = LoginMethods()
+    methods.register(LoginMethod("certificate", ACR_CERTIFICATE, ("swk",)))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from idp.services.claims import ACR_PASSWORD, AcrRequest
+
+
+@dataclass(frozen=True)
+class LoginMethod:
+    name: str
+    acr: str
+    amr: tuple[str, ...]
+
+
+PASSWORD = LoginMethod("password", ACR_PASSWORD, ("pwd",))
+
+
+class LoginMethods:
+    """The login methods registered with one app, in registration order."""
+
+    def __init__(self) -> None:
+        self._methods: dict[str, LoginMethod] = {}
+
+    def register(self, method: LoginMethod) -> None:
+        self._methods[method.name] = method
+
+    def __iter__(self) -> Iterator[LoginMethod]:
+        return iter(self._methods.values())
+
+    def __getitem__(self, name: str) -> LoginMethod:
+        return self._methods[name]
+
+    def can_meet(self, wanted: AcrRequest) -> bool:
+        """Whether a login by some registered method would meet `wanted`."""
+        return wanted.reachable(m.acr for m in self)
