@@ -37,6 +37,7 @@ from idp.models.clients import RegisteredClient
 from idp.models.readmodels import MemberView, load_member
 from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
+from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.claims import acr_satisfies
 from idp.services.sessions import Interaction, SsoSession
 
@@ -92,7 +93,7 @@ def check_unsupported(params: dict[str, str], redirect_uri: str) -> None:
         raise RequestNotSupportedError(redirect_uri=redirect_uri)
     if "request_uri" in params:
         raise RequestURINotSupportedError(redirect_uri=redirect_uri)
-    if params.get("response_mode", "query") != "query":
+    if params.get("response_mode", RESPONSE_MODES[0]) not in RESPONSE_MODES:
         raise InvalidRequestError("only response_mode=query is supported",
                                   redirect_uri=redirect_uri)
 
@@ -101,7 +102,7 @@ def check_prompt(params: dict[str, str], redirect_uri: str) -> set[str]:
     prompts = set(params.get("prompt", "").split())
     if "none" in prompts and len(prompts) > 1:
         raise InvalidRequestError("prompt=none cannot be combined", redirect_uri=redirect_uri)
-    unknown = prompts - {"none", "login", "consent", "select_account"}
+    unknown = prompts - set(PROMPT_VALUES)
     if unknown:
         raise InvalidRequestError("unsupported prompt value", redirect_uri=redirect_uri)
     return prompts

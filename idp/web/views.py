@@ -62,7 +62,6 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
     client = query_client(ia.params.get("client_id", ""))
     resp = Response(render_template(
         "login/login.html", form=form, ia=ia, tab=tab, client=client, message=message,
-        tabs=provider().settings["features"]["login_tabs"],
     ), status)
     return resp
 

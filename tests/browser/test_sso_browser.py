@@ -165,7 +165,7 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
     assert resp.status == 200
     csp = resp.header_value("content-security-policy") or ""
     assert "frame-ancestors 'none'" in csp, csp
-    assert resp.header_value("referrer-policy") == "no-referrer"
+    assert resp.header_value("referrer-policy") == "same-origin"
 
     page.locator("#login_id").fill(E2E_LOGIN_ID)
     page.locator("#password").fill(stack.members[E2E_LOGIN_ID] + "x")
@@ -175,7 +175,7 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
     assert resp.status == 401
     csp = resp.header_value("content-security-policy") or ""
     assert "frame-ancestors 'none'" in csp, csp
-    assert resp.header_value("referrer-policy") == "no-referrer"
+    assert resp.header_value("referrer-policy") == "same-origin"
     alert = page.get_by_role("alert")
     assert alert.inner_text().strip() == GENERIC_LOGIN_ERROR
     assert page.locator("#password").input_value() == ""  # never echoed back
