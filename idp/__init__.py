@@ -42,12 +42,12 @@ _CSP_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
 def form_action_policy(target: str | None) -> str:
     """CSP `form-action` for a page whose form may end in a redirect to `target`.
 
-    Chromium applies form-action to every redirect that follows a form submission (CSP2
-    §7.10), and the login, consent and logout forms answer with a 303 that leads to the
-    relying party (its redirect_uri or post_logout_redirect_uri): that origin is allowed
-    beside 'self' on those pages, and only there. A relying party whose callback redirects
-    on to yet another origin would be stopped by the browser; keep the callback's redirect
-    on its own origin.
+    Chromium applies form-action (CSP Level 3, a navigation directive) to every redirect that
+    follows a form submission too, and the login, consent and logout forms answer with a 303
+    that leads to the relying party (its redirect_uri or post_logout_redirect_uri): that
+    origin is allowed beside 'self' on those pages, and only there. A relying party whose
+    callback redirects on to yet another origin would be stopped by the browser; keep the
+    callback's redirect on its own origin.
     """
     if not target:
         return "form-action 'self'"

@@ -432,5 +432,7 @@ def create_sqlite_file(database_url: str) -> Path | None:
         fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
     except FileExistsError:
         return path
+    except OSError:
+        return None  # e.g. a missing folder: SQLite names the problem when it connects
     os.close(fd)
     return path

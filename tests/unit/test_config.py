@@ -63,7 +63,7 @@ def test_production_refuses_an_unsafe_secret(secret, says):
 
 def test_a_secret_written_in_any_config_file_is_published(tmp_path, monkeypatch):
     (tmp_path / "default.toml").write_bytes((config.CONFIG_DIR / "default.toml").read_bytes())
-    (tmp_path / "staging.toml").write_text('secret_key = "%s"\n' % STRONG)
+    (tmp_path / "staging.toml").write_text(f'secret_key = "{STRONG}"\n')
     monkeypatch.setattr(config, "CONFIG_DIR", tmp_path)
     assert STRONG in config.published_secrets()
     assert "published" in _problems(PRODUCTION)[0]
@@ -214,3 +214,9 @@ def test_serve_refuses_to_start_on_bad_settings():
     result = CliRunner().invoke(main, ["serve"], env={"IDP_ENV": "", "IDP_SECRET_KEY": ""})
     assert result.exit_code == 2
     assert "secret_key (IDP_SECRET_KEY): missing" in result.output
+
+
+def test_a_database_file_in_a_missing_folder_is_left_to_sqlite(tmp_path):
+    assert config.create_sqlite_file(f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}") is None
+    assert config.create_sqlite_file("sqlite://") is None
+    assert config.create_sqlite_file("postgresql+psycopg://u@h/db") is None
