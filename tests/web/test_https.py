@@ -109,6 +109,17 @@ def test_login_when_a_trusted_proxy_forwards_the_scheme(proxied_app):
     # The scheme was honoured: without a Referer the strict https check refuses.
     _, page = _login_page(web, rp, prompt="login", **FORWARDED)
     assert _submit(web, page, referer=None, **FORWARDED).status_code == 400
+    assert "203.0.113.7" in _audit_ips(proxied_app)  # and the forwarded address
+
+
+def _audit_ips(app: Any) -> set[str | None]:
+    from sqlalchemy import select
+
+    from idp.extensions import db
+    from idp.models import AuditEvent
+
+    with app.app_context():
+        return set(db.session.scalars(select(AuditEvent.ip)))
 
 
 def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(app, client, rp):
@@ -118,14 +129,8 @@ def test_a_forwarded_scheme_from_an_untrusted_peer_is_ignored(app, client, rp):
     done = _submit(client, page, referer=None, **FORWARDED)
     assert done.status_code == 303, done.get_data(as_text=True)[:500]
     # ...and the client address is the peer's, not the forwarded one.
-    with app.app_context():
-        from sqlalchemy import select
-
-        from idp.extensions import db
-        from idp.models import AuditEvent
-
-        ips = set(db.session.scalars(select(AuditEvent.ip)))
-    assert "203.0.113.7" not in ips
+    ips = _audit_ips(app)
+    assert "127.0.0.1" in ips and "203.0.113.7" not in ips
 
 
 def test_hsts_only_when_the_issuer_is_https(https_app, client, rp):
