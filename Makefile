@@ -1,6 +1,7 @@
 # kotra-idp. Two commands set everything up on a fresh machine with python3 and make:
-#   make run    provider + two demo KOTRA sites on SQLite with demo data
-#   make test   lint, type-check and the whole test suite
+#   make run    provider + two demo KOTRA sites on SQLite with demo data (IDP_ENV=development)
+#   make test   lint, type-check and the whole test suite (IDP_ENV=testing)
+# Without IDP_ENV the provider starts as production (it then needs IDP_SECRET_KEY etc.).
 PY ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -16,6 +17,7 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+run: export IDP_ENV := development
 run: install
 	$(BIN)/idp db upgrade
 	$(BIN)/idp demo seed
@@ -32,6 +34,7 @@ $(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
 
 a11y-tools: $(AXE)
 
+test: export IDP_ENV := testing
 test: lint a11y-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 

@@ -296,7 +296,10 @@ run_ours() {
 
   export IDP_ENV="$BENCH_IDP_ENV"
   export IDP_ISSUER="http://127.0.0.1:$OUR_PORT"
-  export IDP_SECRET_KEY="bench-secret-key-not-for-production"
+  # A fresh random secret per run: production refuses any secret written in the repository
+  # (the databases are emptied per run, so nothing encrypted with a previous one remains).
+  IDP_SECRET_KEY="$(python3 -c 'import secrets; print(secrets.token_urlsafe(32))')"
+  export IDP_SECRET_KEY
   [ -n "$BENCH_SIG_ALG" ] && export IDP_KEYS_DEFAULT_ALG="$BENCH_SIG_ALG"
   case "$backend" in
     sqlite)

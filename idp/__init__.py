@@ -4,33 +4,86 @@ from __future__ import annotations
 
 import gc
 import logging
+import re
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import urlencode, urlsplit
 
-from flask import Flask, g, request
+from flask import Flask, before_render_template, g, request
 from flask_babel import get_locale, get_translations
 from flask_wtf.csrf import CSRFError
 
-from idp.config import PROJECT_ROOT, load_settings
+from idp.config import PROJECT_ROOT, create_sqlite_file, load_settings
 from idp.extensions import babel, csrf, db
 from idp.i18n import compile_catalogs
+from idp.protocol import UI_LOCALES
 
+# The page's own resources only. `form-action` is added per response (form_action_policy).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
+)
 # Pages a relying party never frames and whose URLs carry nothing for a third party.
 HTML_SECURITY_HEADERS = {
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-        "frame-ancestors 'none'; base-uri 'none'; object-src 'none'"
-    ),
-    "Referrer-Policy": "no-referrer",
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY + "; form-action 'self'",
+    # same-origin, not no-referrer: our own form POSTs must carry a Referer, which Flask-WTF
+    # requires over https (WTF_CSRF_SSL_STRICT); other sites still learn nothing (the
+    # interaction's URL stays with us).
+    "Referrer-Policy": "same-origin",
     "X-Frame-Options": "DENY",
     "X-Content-Type-Options": "nosniff",
     "Cache-Control": "no-store",
 }
+# RFC 6797 §6.1: one year; sent only when the issuer is https (browsers ignore it over http).
+HSTS = "max-age=31536000"
+# What a CSP host-source can express of an origin (CSP3 §2.3.1): no IPv6 literal, no userinfo.
+_CSP_ORIGIN = re.compile(r"https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?")
+
+
+def form_action_policy(target: str | None) -> str:
+    """CSP `form-action` for a page whose form may end in a redirect to `target`.
+
+    Chromium applies form-action (CSP Level 3, a navigation directive) to every redirect that
+    follows a form submission too, and the login, consent and logout forms answer with a 303
+    that leads to the relying party (its redirect_uri or post_logout_redirect_uri): that
+    origin is allowed beside 'self' on those pages, and only there. A relying party whose
+    callback redirects on to yet another origin would be stopped by the browser; keep the
+    callback's redirect on its own origin.
+    """
+    if not target:
+        return "form-action 'self'"
+    parts = urlsplit(target)
+    origin = f"{parts.scheme}://{parts.netloc}"
+    if not _CSP_ORIGIN.fullmatch(origin):
+        origin = f"{parts.scheme}:" if parts.scheme in ("http", "https") else ""
+    return f"form-action 'self' {origin}".rstrip()
+
+
+def _form_target(context: dict[str, Any]) -> str | None:
+    """Where the form of a page being rendered may lead, from its template context: the
+    pending authorization request's redirect_uri (login, consent), or a logout's registered
+    post_logout_redirect_uri (logout confirmation)."""
+    ia = context.get("ia")
+    params = getattr(ia, "params", None)
+    if isinstance(params, dict):
+        return params.get("redirect_uri")
+    client, logout = context.get("client"), context.get("params")
+    if client is not None and isinstance(logout, dict):
+        target = logout.get("post_logout_redirect_uri")
+        if target and target in getattr(client, "post_logout_redirect_uris", ()):
+            return str(target)
+    return None
+
+
+def _remember_form_target(sender: Flask, template: Any, context: dict[str, Any],
+                          **extra: Any) -> None:
+    target = _form_target(context)
+    if target:
+        g.form_target = target
 
 
 def select_locale() -> str:
     """ui_locales of the pending request, then ?lang=, then the cookie; Korean first."""
-    supported = ("ko", "en")
+    supported = UI_LOCALES
     explicit = request.args.get("lang")
     if explicit in supported:
         return explicit
@@ -45,6 +98,7 @@ def select_locale() -> str:
 def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     """Application factory: settings -> extensions -> provider -> blueprints."""
     settings = load_settings(overrides)
+    create_sqlite_file(settings["database_url"])  # owner-only, before SQLite creates it
     app = Flask(
         __name__,
         template_folder=str(PROJECT_ROOT / "templates"),
@@ -63,6 +117,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(secure),
         WTF_CSRF_TIME_LIMIT=settings["session"]["interaction_ttl"],
+        # Over https (TLS at the app, or X-Forwarded-Proto from a trusted proxy) a form POST
+        # must also carry a same-origin Referer: a second line behind the token and SameSite
+        # (Referrer-Policy: same-origin lets browsers send it).
+        WTF_CSRF_SSL_STRICT=True,
+        IDP_HSTS=settings["issuer"].startswith("https://"),
         BABEL_TRANSLATION_DIRECTORIES=str(PROJECT_ROOT / "idp" / "translations"),
         MAX_CONTENT_LENGTH=64 * 1024,
     )
@@ -92,8 +151,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
 
-        # The client address (throttling, audit) from X-Forwarded-For, set by our proxies.
-        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops)  # type: ignore[method-assign]
+        # The client address (throttling, audit) from X-Forwarded-For and the scheme
+        # (request.is_secure) from X-Forwarded-Proto, as set by our own proxies only.
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops)
     logging.getLogger("idp").setLevel(logging.INFO)
     return app
 
@@ -145,10 +206,16 @@ def _register_hooks(app: Flask) -> None:
         args["lang"] = code
         return "?" + urlencode(args)  # relative to the current page: never another host
 
+    before_render_template.connect(_remember_form_target, app)
+
     @app.after_request
     def security_headers(resp: Response) -> Response:
+        if app.config["IDP_HSTS"]:
+            resp.headers["Strict-Transport-Security"] = HSTS
         if resp.mimetype == "text/html":
             resp.headers.update(HTML_SECURITY_HEADERS)
+            resp.headers["Content-Security-Policy"] = (
+                f"{CONTENT_SECURITY_POLICY}; {form_action_policy(g.get('form_target'))}")
             lang = request.args.get("lang")
             if lang in ("ko", "en"):
                 from idp.cookies import cookies  # Secure on https: one place for all cookies

@@ -15,13 +15,24 @@ from typing import Any
 import click
 from sqlalchemy import select
 
+from idp.config import ConfigError
 from idp.errors import IdpError, InvalidInput
+from idp.protocol import CLIENT_AUTH_METHODS, SIGNING_ALGS
 
 
 def _app():  # type: ignore[no-untyped-def]
     from idp import create_app
 
-    return create_app()
+    try:
+        return create_app()
+    except ConfigError as exc:
+        _config_failure(exc)
+
+
+def _config_failure(exc: ConfigError) -> None:
+    """Settings that do not pass: every problem on stderr, no traceback, exit status 2."""
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(2)
 
 
 @contextmanager
@@ -136,7 +147,8 @@ def keys() -> None:
 
 
 @keys.command("rotate")
-@click.option("--alg", default=None, help="RS256 or ES256 (default: every allowed alg).")
+@click.option("--alg", default=None, help=f"{' or '.join(SIGNING_ALGS)} "
+              "(default: every alg of [keys] allowed_algs).")
 @json_option
 def keys_rotate(alg: str | None, as_json: bool) -> None:
     """Add a new signing key; the previous one stays published until its tokens expire."""
@@ -147,6 +159,11 @@ def keys_rotate(alg: str | None, as_json: bool) -> None:
     settings = app.config["IDP_SETTINGS"]
     algs = [alg] if alg else settings["keys"]["allowed_algs"]
     with _context(app):
+        if alg and alg not in settings["keys"]["allowed_algs"]:
+            _fail(as_json, f"{alg} is not in [keys] allowed_algs "
+                           f"({', '.join(settings['keys']['allowed_algs'])}): it would sign "
+                           "nothing; enable it there first")
+            return
         p = app.extensions["idp"]
         try:
             kids = [rotate_key(sqla.session, p.cipher, alg=a,
@@ -190,10 +207,10 @@ def clients() -> None:
 @click.option("--backchannel-logout-uri", default=None)
 @click.option("--grant-type", "grant_types", multiple=True, required=True)
 @click.option("--token-endpoint-auth-method", default="client_secret_basic",
-              type=click.Choice(["client_secret_basic", "client_secret_post", "none"]))
+              type=click.Choice(CLIENT_AUTH_METHODS))
 @click.option("--first-party", is_flag=True, help="A KOTRA site: no consent screen.")
 @click.option("--no-pkce", is_flag=True, help="Do not require PKCE (confidential only).")
-@click.option("--id-token-alg", default=None, type=click.Choice(["RS256", "ES256"]),
+@click.option("--id-token-alg", default=None, type=click.Choice(SIGNING_ALGS),
               help="ID token signing algorithm (default: config [keys] default_alg).")
 @json_option
 def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tuple[str, ...],
@@ -215,6 +232,7 @@ def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tup
                 first_party=first_party, require_pkce=not no_pkce,
                 id_token_signed_response_alg=id_token_alg
                 or app.config["IDP_SETTINGS"]["keys"]["default_alg"],
+                allowed_algs=app.config["IDP_SETTINGS"]["keys"]["allowed_algs"],
             )
         except InvalidInput as exc:
             _fail(as_json, f"{exc.field}: {exc.message}")
@@ -326,7 +344,11 @@ def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
     """Run the provider: one process per worker, each building its own app."""
     from idp.config import load_settings
 
-    server = load_settings()["server"]
+    try:
+        server = load_settings()["server"]
+    except ConfigError as exc:
+        _config_failure(exc)
+        return
     bind = bind or server["bind"]
     workers = workers or server["workers"]
     engine = engine or server["engine"]

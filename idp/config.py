@@ -1,19 +1,191 @@
 """Settings: config/default.toml, an overlay per environment, then IDP_* environment variables.
 
+`load_settings` returns a plain dict with the keys of config/default.toml (the code reads
+`settings["tokens"]["code_ttl"]`), after checking every value once, at start-up: the type of
+each setting is the type of its default, and RULES add the ranges, choices and formats. Every
+wrong value is named in one ConfigError, so a deployment is fixed in one go.
+
+IDP_ENV names the environment; without it the provider runs as production, which refuses a
+missing, short or published secret and an issuer that is neither https nor loopback.
+
 Pure code: no Flask imports, so the CLI and the tests read settings the same way as the app.
 """
 
 from __future__ import annotations
 
 import copy
+import difflib
+import ipaddress
+import logging
 import os
+import re
 import tomllib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
+
+from idp.protocol import SIGNING_ALGS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 CONFIG_DIR = PROJECT_ROOT / "config"
 INSTANCE_DIR = PROJECT_ROOT / "instance"
+
+PRODUCTION = "production"
+# development: `make run` on a laptop; testing: the test suite. Each has an overlay file.
+ENVIRONMENTS = (PRODUCTION, "development", "testing")
+MIN_SECRET_LENGTH = 32
+# Secrets that are (or were) in this repository: anyone holding a copy of the database could
+# decrypt the signing keys with them. The current overlay files' secrets are added at load.
+PUBLISHED_SECRETS = frozenset({
+    "dev-only-secret-key-change-me-0123456789",
+    "testing-secret-key-0123456789abcdef",
+    "bench-secret-key-not-for-production",
+})
+# IDP_* variables that are not settings (read by the test suite and `make bench`).
+NON_SETTING_VARIABLES = frozenset({"IDP_ENV", "IDP_REQUIRE_SERVICES", "IDP_TEST_ARTIFACTS"})
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+DATABASE_BACKENDS = ("sqlite", "postgresql")
+
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"0", "false", "no", "off"})
+_COOKIE_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # RFC 6265 §4.1.1 token
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(RuntimeError):
+    """Settings the provider must not start with; `problems` names each of them."""
+
+    def __init__(self, env: str, problems: list[str]) -> None:
+        self.problems = problems
+        lines = "\n".join(f"  - {p}" for p in problems)
+        super().__init__(f"invalid settings (IDP_ENV={env}); fix and start again:\n{lines}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Rules beyond the type: each returns None when the value is good, else what is wrong.
+
+Check = Callable[[Any], str | None]
+
+
+def _at_least(low: int) -> Check:
+    return lambda v: None if v >= low else f"must be at least {low}, got {v!r}"
+
+
+def _greater_than(low: float) -> Check:
+    return lambda v: None if v > low else f"must be greater than {low}, got {v!r}"
+
+
+def _one_of(*choices: str) -> Check:
+    return lambda v: None if v in choices else f"must be one of {', '.join(choices)}; got {v!r}"
+
+
+def _subset_of(*choices: str) -> Check:
+    def check(values: list[str]) -> str | None:
+        unknown = [v for v in values if v not in choices]
+        if not values or unknown:
+            return f"must name one or more of {', '.join(choices)}; got {values!r}"
+        return None
+    return check
+
+
+def _issuer(value: str) -> str | None:
+    # OIDC Discovery §3 / RFC 8414 §2: scheme, host, optional port and path; no query/fragment.
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        return f"must be an absolute http(s) URL; got {value!r}"
+    if parts.query or parts.fragment or "?" in value or "#" in value:
+        return f"must have no query or fragment; got {value!r}"
+    return None
+
+
+def _database_url(value: str) -> str | None:
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    if value == "":
+        return None  # SQLite in instance/
+    try:
+        backend = make_url(value).get_backend_name()
+    except ArgumentError:
+        return f"is not a database URL (e.g. postgresql+psycopg://user@host/db); got {value!r}"
+    if backend not in DATABASE_BACKENDS:
+        return f"must be a {' or '.join(DATABASE_BACKENDS)} URL; got {backend!r}"
+    return None
+
+
+def _redis_url(value: str) -> str | None:
+    if value == "" or urlsplit(value).scheme in REDIS_URL_SCHEMES:
+        return None
+    return f"must be empty or a {'/'.join(REDIS_URL_SCHEMES)}:// URL; got {value!r}"
+
+
+def _bind(value: str) -> str | None:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or int(port) > 65535:
+        return f"must be host:port (e.g. 127.0.0.1:5000); got {value!r}"
+    return None
+
+
+def _cookie_name(value: str) -> str | None:
+    return None if _COOKIE_NAME.fullmatch(value) else f"is not a cookie name: {value!r}"
+
+
+# "section.key" (or "section.*") -> extra checks. The type comes from config/default.toml.
+RULES: dict[str, Check] = {
+    "issuer": _issuer,
+    "database_url": _database_url,
+    "redis_url": _redis_url,
+    "server.bind": _bind,
+    "server.engine": _one_of("granian", "gunicorn"),
+    "server.workers": _at_least(1),
+    "server.threads": _at_least(1),
+    "server.trusted_proxies": _at_least(0),
+    "tokens.*": _at_least(1),
+    "keys.default_alg": _one_of(*SIGNING_ALGS),
+    "keys.allowed_algs": _subset_of(*SIGNING_ALGS),
+    "keys.rsa_bits": _at_least(2048),  # RFC 7518 §3.3
+    "keys.cache_seconds": _at_least(0),
+    "clients.cache_seconds": _at_least(0),
+    "session.ttl": _at_least(1),
+    "session.interaction_ttl": _at_least(1),
+    "session.cookie_name": _cookie_name,
+    "session.remember_id_days": _at_least(0),
+    "argon2.time_cost": _at_least(1),
+    "argon2.memory_kib": _at_least(8),
+    "argon2.parallelism": _at_least(1),
+    "argon2.hash_len": _at_least(16),
+    "argon2.salt_len": _at_least(8),
+    "password_policy.*": _at_least(1),
+    "throttle.*": _at_least(0),
+    "throttle.account_lock_after": _at_least(1),
+    "throttle.ip_lock_after": _at_least(1),
+    "throttle.lock_seconds": _at_least(1),
+    "throttle.window_seconds": _at_least(1),
+    "backchannel_logout.timeout": _greater_than(0),
+    "backchannel_logout.max_workers": _at_least(1),
+}
+# Settings whose type is wider than their default's.
+BOOL_OR_AUTO = frozenset({"session.cookie_secure"})
+NUMBER = frozenset({"backchannel_logout.timeout"})
+
+
+def env_variable(path: str) -> str:
+    """The environment variable of a setting: tokens.code_ttl -> IDP_TOKENS_CODE_TTL."""
+    return "IDP_" + path.replace(".", "_").upper()
+
+
+def _paths(settings: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Dotted path -> value of every leaf setting (sections are one level deep)."""
+    out: dict[str, Any] = {}
+    for key, value in settings.items():
+        path = prefix + key
+        if isinstance(value, dict) and not prefix:
+            out.update(_paths(value, path + "."))
+        else:
+            out[path] = value
+    return out
 
 
 def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
@@ -26,53 +198,241 @@ def _merge(base: dict[str, Any], overlay: dict[str, Any]) -> dict[str, Any]:
     return merged
 
 
-def _parse_env_value(raw: str, current: Any) -> Any:
-    """Read an environment string as the type of the setting it overrides."""
-    if isinstance(current, bool):
-        return raw.strip().lower() in {"1", "true", "yes", "on"}
-    if isinstance(current, int):
-        return int(raw)
-    if isinstance(current, float):
-        return float(raw)
-    if isinstance(current, list):
-        return [part.strip() for part in raw.split(",") if part.strip()]
-    return raw
+def _unknown(layer: dict[str, Any], defaults: dict[str, Any], source: str) -> list[str]:
+    problems = []
+    for key, value in layer.items():
+        if key not in defaults:
+            problems.append(f"{key}: not a setting (in {source})")
+        elif isinstance(defaults[key], dict) and key != "entitlements":
+            if not isinstance(value, dict):
+                problems.append(f"{key}: must be a section (in {source})")
+                continue
+            problems += [f"{key}.{sub}: not a setting (in {source})"
+                         for sub in value if sub not in defaults[key]]
+    return problems
 
 
-def _apply_env(settings: dict[str, Any], environ: dict[str, str]) -> None:
-    for key, value in list(settings.items()):
-        if isinstance(value, dict):
-            for sub_key, sub_value in value.items():
-                env_name = f"IDP_{key}_{sub_key}".upper()
-                if env_name in environ:
-                    value[sub_key] = _parse_env_value(environ[env_name], sub_value)
+def _parse_bool(raw: str) -> bool | None:
+    word = raw.strip().lower()
+    return True if word in _TRUE else False if word in _FALSE else None
+
+
+def _parse_env_value(path: str, raw: str, default: Any) -> tuple[Any, str | None]:
+    """An environment string as the type of the setting it overrides, or a problem."""
+    where = f"{path} ({env_variable(path)})"
+    if path in BOOL_OR_AUTO and raw.strip().lower() == "auto":
+        return "auto", None
+    if isinstance(default, bool) or path in BOOL_OR_AUTO:
+        parsed = _parse_bool(raw)
+        if parsed is None:
+            return None, f"{where}: must be true or false; got {raw!r}"
+        return parsed, None
+    try:
+        if isinstance(default, float) or path in NUMBER:
+            return float(raw), None
+        if isinstance(default, int):
+            return int(raw), None
+    except ValueError:
+        return None, f"{where}: must be a number; got {raw!r}"
+    if isinstance(default, list):
+        return [part.strip() for part in raw.split(",") if part.strip()], None
+    return raw, None
+
+
+def _apply_env(settings: dict[str, Any], defaults: dict[str, Any], environ: dict[str, str],
+               problems: list[str]) -> None:
+    for path, default in _paths(defaults).items():
+        name = env_variable(path)
+        if name not in environ:
+            continue
+        value, problem = _parse_env_value(path, environ[name], default)
+        if problem:
+            problems.append(problem)
+            continue
+        section, _, key = path.rpartition(".")
+        (settings[section] if section else settings)[key] = value
+
+
+def _typos(defaults: dict[str, Any], environ: dict[str, str]) -> list[str]:
+    """IDP_* variables that are no setting but look like one (a typo is otherwise silent)."""
+    known = {env_variable(p) for p in _paths(defaults)} | NON_SETTING_VARIABLES
+    warnings = []
+    for name in sorted(environ):
+        if name.startswith("IDP_") and name not in known:
+            close = difflib.get_close_matches(name, known, n=1, cutoff=0.85)
+            if close:
+                warnings.append(f"{name} is not a setting; did you mean {close[0]}?")
+    return warnings
+
+
+def _type_problem(path: str, value: Any, default: Any) -> str | None:
+    if path in BOOL_OR_AUTO:
+        ok, wanted = isinstance(value, bool) or value == "auto", "true, false or \"auto\""
+    elif isinstance(default, bool):
+        ok, wanted = isinstance(value, bool), "true or false"
+    elif isinstance(default, float) or path in NUMBER:
+        ok, wanted = isinstance(value, int | float) and not isinstance(value, bool), "a number"
+    elif isinstance(default, int):
+        ok, wanted = isinstance(value, int) and not isinstance(value, bool), "an integer"
+    elif isinstance(default, str):
+        ok, wanted = isinstance(value, str), "a string"
+    elif isinstance(default, list):
+        ok = isinstance(value, list) and all(isinstance(v, str) for v in value)
+        wanted = "a list of strings"
+    else:
+        return None
+    return None if ok else f"must be {wanted}; got {value!r}"
+
+
+def _rule(path: str) -> Check | None:
+    section = path.partition(".")[0]
+    return RULES.get(path) or RULES.get(f"{section}.*")
+
+
+def _validate(settings: dict[str, Any], defaults: dict[str, Any]) -> list[str]:
+    problems = []
+    flat_defaults = _paths(defaults)
+    for path, value in _paths(settings).items():
+        where = f"{path} ({env_variable(path)})"
+        if path.startswith("entitlements."):
+            default: Any = []
+        elif path in flat_defaults:
+            default = flat_defaults[path]
         else:
-            env_name = f"IDP_{key}".upper()
-            if env_name in environ:
-                settings[key] = _parse_env_value(environ[env_name], value)
+            continue  # reported as unknown already
+        problem = _type_problem(path, value, default)
+        if problem is None and (check := _rule(path)) is not None:
+            problem = check(value)
+        if problem:
+            problems.append(f"{where}: {problem}")
+    keys, policy = settings.get("keys"), settings.get("password_policy")
+    if not isinstance(keys, dict) or not isinstance(policy, dict):
+        return problems  # a section replaced by a value: named as such already
+    if (isinstance(keys.get("allowed_algs"), list) and keys.get("default_alg") in SIGNING_ALGS
+            and keys["default_alg"] not in keys["allowed_algs"]):
+        problems.append(f"keys.default_alg (IDP_KEYS_DEFAULT_ALG): {keys['default_alg']} is not "
+                        f"in keys.allowed_algs {keys['allowed_algs']}")
+    for low, high in (("login_id_min", "login_id_max"), ("password_min", "password_max")):
+        if isinstance(policy.get(low), int) and isinstance(policy.get(high), int) and \
+                policy[low] > policy[high]:
+            problems.append(f"password_policy.{low}: must not exceed password_policy.{high}")
+    return problems
+
+
+def is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def published_secrets() -> frozenset[str]:
+    """PUBLISHED_SECRETS and every secret_key written in a file of config/."""
+    found = set(PUBLISHED_SECRETS)
+    for path in CONFIG_DIR.glob("*.toml"):
+        with open(path, "rb") as fh:
+            value = tomllib.load(fh).get("secret_key")
+        if isinstance(value, str) and value:
+            found.add(value)
+    return frozenset(found)
+
+
+def _production_problems(settings: dict[str, Any]) -> list[str]:
+    problems = []
+    secret = settings["secret_key"]
+    hint = ("set IDP_SECRET_KEY to a random value of at least "
+            f"{MIN_SECRET_LENGTH} characters, e.g. from "
+            "`python3 -c 'import secrets; print(secrets.token_urlsafe(32))'`")
+    if not isinstance(secret, str):
+        pass  # named by the type check
+    elif not secret:
+        problems.append(f"secret_key (IDP_SECRET_KEY): missing; {hint}")
+    elif len(secret) < MIN_SECRET_LENGTH:
+        problems.append(f"secret_key (IDP_SECRET_KEY): too short ({len(secret)} characters); "
+                        f"{hint}")
+    elif secret in published_secrets():
+        problems.append("secret_key (IDP_SECRET_KEY): this value is published in the "
+                        f"kotra-idp repository and protects nothing; {hint}")
+    issuer = settings["issuer"]
+    if isinstance(issuer, str) and _issuer(issuer) is None:
+        parts = urlsplit(issuer)
+        if parts.scheme != "https" and not is_loopback(parts.hostname):
+            problems.append(f"issuer (IDP_ISSUER): must be https in production (http only on "
+                            f"a loopback address); got {issuer!r}")
+    return problems
 
 
 def load_settings(
     overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
 ) -> dict[str, Any]:
-    """Return the merged settings; `overrides` (tests) win over everything."""
+    """Return the checked settings; `overrides` (tests) win over everything.
+
+    Raises ConfigError naming every wrong value.
+    """
     environ = dict(os.environ if environ is None else environ)
+    env_name = environ.get("IDP_ENV") or PRODUCTION
+    if env_name not in ENVIRONMENTS:
+        raise ConfigError(env_name, [f"IDP_ENV: must be one of {', '.join(ENVIRONMENTS)} "
+                                     f"(unset: {PRODUCTION}); got {env_name!r}"])
     with open(CONFIG_DIR / "default.toml", "rb") as fh:
-        settings = tomllib.load(fh)
-    env_name = environ.get("IDP_ENV", "development")
+        defaults = tomllib.load(fh)
+    settings = copy.deepcopy(defaults)
+    problems: list[str] = []
     overlay_path = CONFIG_DIR / f"{env_name}.toml"
     if overlay_path.exists():
         with open(overlay_path, "rb") as fh:
-            settings = _merge(settings, tomllib.load(fh))
-    _apply_env(settings, environ)
+            overlay = tomllib.load(fh)
+        problems += _unknown(overlay, defaults, overlay_path.name)
+        settings = _merge(settings, overlay)
+    _apply_env(settings, defaults, environ, problems)
+    for warning in _typos(defaults, environ):
+        log.warning(warning)
     if overrides:
+        problems += _unknown(overrides, defaults, "overrides")
         settings = _merge(settings, overrides)
+    if isinstance(settings["issuer"], str):
+        settings["issuer"] = settings["issuer"].rstrip("/")
+    problems += _validate(settings, defaults)
+    if not settings["secret_key"] and env_name != PRODUCTION:
+        problems.append("secret_key (IDP_SECRET_KEY): missing")
+    if env_name == PRODUCTION:
+        problems += _production_problems(settings)
+    if problems:
+        raise ConfigError(env_name, problems)
     if not settings["database_url"]:
-        INSTANCE_DIR.mkdir(exist_ok=True)
+        _private_dir(INSTANCE_DIR)
         settings["database_url"] = f"sqlite:///{INSTANCE_DIR / 'idp.sqlite3'}"
-    settings["issuer"] = settings["issuer"].rstrip("/")
-    if not settings["secret_key"]:
-        if settings["require_secret_key"]:
-            raise RuntimeError("IDP_SECRET_KEY must be set (see config/default.toml)")
     settings["env"] = env_name
     return settings
+
+
+def _private_dir(path: Path) -> None:
+    """Create `path` readable by its owner only (it holds the database and client secrets)."""
+    path.mkdir(mode=0o700, exist_ok=True)
+    if path.stat().st_mode & 0o077:
+        path.chmod(0o700)
+
+
+def create_sqlite_file(database_url: str) -> Path | None:
+    """Create a missing SQLite database file readable by the owner only (0600) before SQLite
+    does (it would follow the umask, usually 0644); its journal and WAL files take the same
+    mode. Returns the file's path, None for other databases and in-memory SQLite."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:" \
+            or url.database.startswith("file:"):
+        return None
+    path = Path(url.database)
+    try:
+        fd = os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+    except FileExistsError:
+        return path
+    except OSError:
+        return None  # e.g. a missing folder: SQLite names the problem when it connects
+    os.close(fd)
+    return path

@@ -60,7 +60,8 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
                 post_logout_redirect_uris=[f"{base}/"],
                 backchannel_logout_uri=f"{base}/backchannel-logout",
                 grant_types=["authorization_code", "refresh_token"],
-                first_party=True,
+                first_party=True, id_token_signed_response_alg=p.settings["keys"]["default_alg"],
+                allowed_algs=p.settings["keys"]["allowed_algs"],
             )
         else:
             secret = reset_secret(session, client)

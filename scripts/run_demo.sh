@@ -2,6 +2,9 @@
 # Start the provider and the two demo KOTRA sites; Ctrl-C stops all three.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# The laptop demo: the development overlay (a public secret, http on 127.0.0.1). Without
+# IDP_ENV the provider would start as production and refuse it.
+export IDP_ENV=development
 pids=()
 cleanup() { kill "${pids[@]}" 2>/dev/null || true; wait 2>/dev/null || true; }
 trap cleanup EXIT INT TERM

@@ -18,7 +18,9 @@ from typing import Any
 import pytest
 from sqlalchemy import create_engine, text
 
-os.environ.setdefault("IDP_ENV", "testing")
+# The suite names its environment (fast argon2, a test secret); without IDP_ENV the provider
+# would start as production and refuse the test secret.
+os.environ["IDP_ENV"] = "testing"
 
 from idp import create_app  # noqa: E402
 from idp.extensions import db  # noqa: E402

@@ -47,6 +47,7 @@ from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
 from idp.services.claims import AcrRequest
 from idp.services.login import LoginMethods
+from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.sessions import Interaction, SsoSession
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
@@ -120,7 +121,7 @@ def check_unsupported(params: dict[str, str], redirect_uri: str) -> None:
         raise RequestNotSupportedError(redirect_uri=redirect_uri)
     if "request_uri" in params:
         raise RequestURINotSupportedError(redirect_uri=redirect_uri)
-    if params.get("response_mode", "query") != "query":
+    if params.get("response_mode", RESPONSE_MODES[0]) not in RESPONSE_MODES:
         raise InvalidRequestError("only response_mode=query is supported",
                                   redirect_uri=redirect_uri)
 
@@ -129,7 +130,7 @@ def check_prompt(params: dict[str, str], redirect_uri: str) -> set[str]:
     prompts = set(params.get("prompt", "").split())
     if "none" in prompts and len(prompts) > 1:
         raise InvalidRequestError("prompt=none cannot be combined", redirect_uri=redirect_uri)
-    unknown = prompts - {"none", "login", "consent", "select_account"}
+    unknown = prompts - set(PROMPT_VALUES)
     if unknown:
         raise InvalidRequestError("unsupported prompt value", redirect_uri=redirect_uri)
     return prompts

@@ -4,10 +4,22 @@ from __future__ import annotations
 
 from typing import Any
 
+from idp.protocol import (
+    CLIENT_AUTH_METHODS,
+    CODE_CHALLENGE_METHODS,
+    CONFIDENTIAL_AUTH_METHODS,
+    GRANT_TYPES,
+    PROMPT_VALUES,
+    RESPONSE_MODES,
+    RESPONSE_TYPES,
+    UI_LOCALES,
+)
 from idp.services.claims import ACR_LEVELS, CLAIMS_SUPPORTED, SCOPES_SUPPORTED
 
 
 def provider_metadata(issuer: str, allowed_algs: list[str]) -> dict[str, Any]:
+    """The metadata, from the constants the endpoints check (idp/protocol.py) and the
+    algorithms the operator enabled ([keys] allowed_algs)."""
     return {
         "issuer": issuer,
         "authorization_endpoint": f"{issuer}/authorize",
@@ -18,21 +30,15 @@ def provider_metadata(issuer: str, allowed_algs: list[str]) -> dict[str, Any]:
         "introspection_endpoint": f"{issuer}/introspect",
         "end_session_endpoint": f"{issuer}/logout",
         "scopes_supported": SCOPES_SUPPORTED,
-        "response_types_supported": ["code"],
-        "response_modes_supported": ["query"],
-        "grant_types_supported": ["authorization_code", "refresh_token", "client_credentials"],
+        "response_types_supported": list(RESPONSE_TYPES),
+        "response_modes_supported": list(RESPONSE_MODES),
+        "grant_types_supported": list(GRANT_TYPES),
         "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": allowed_algs,
-        "token_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "none",
-        ],
-        "revocation_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post", "none",
-        ],
-        "introspection_endpoint_auth_methods_supported": [
-            "client_secret_basic", "client_secret_post",
-        ],
-        "code_challenge_methods_supported": ["S256"],
+        "id_token_signing_alg_values_supported": list(allowed_algs),
+        "token_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
+        "revocation_endpoint_auth_methods_supported": list(CLIENT_AUTH_METHODS),
+        "introspection_endpoint_auth_methods_supported": list(CONFIDENTIAL_AUTH_METHODS),
+        "code_challenge_methods_supported": list(CODE_CHALLENGE_METHODS),
         "claims_supported": CLAIMS_SUPPORTED,
         # Acted on for the ID token's `acr` (OIDC Core §5.5.1.1); other claims follow scope.
         "claims_parameter_supported": True,
@@ -42,8 +48,8 @@ def provider_metadata(issuer: str, allowed_algs: list[str]) -> dict[str, Any]:
         "require_request_uri_registration": False,
         "authorization_response_iss_parameter_supported": True,
         "acr_values_supported": list(ACR_LEVELS),
-        "prompt_values_supported": ["none", "login", "consent", "select_account"],
-        "ui_locales_supported": ["ko", "en"],
+        "prompt_values_supported": list(PROMPT_VALUES),
+        "ui_locales_supported": list(UI_LOCALES),
         "claims_locales_supported": ["ko"],
         "frontchannel_logout_supported": False,
         "backchannel_logout_supported": True,

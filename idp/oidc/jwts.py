@@ -17,7 +17,6 @@ from idp.models.base import DbSession
 from idp.models.clients import RegisteredClient
 from idp.wiring import Provider
 
-ALLOWED_ALGS = ["RS256", "ES256"]
 BACKCHANNEL_EVENT = "http://schemas.openid.net/event/backchannel-logout"
 
 
@@ -32,7 +31,8 @@ def decode_id_token_hint(p: Provider, session: DbSession, value: str) -> dict[st
     except (JoseError, ValueError, UnicodeError):
         return None
     alg, kid = header.get("alg"), header.get("kid")
-    if not isinstance(alg, str) or alg not in ALLOWED_ALGS or not isinstance(kid, str):
+    if not isinstance(alg, str) or alg not in p.settings["keys"]["allowed_algs"] \
+            or not isinstance(kid, str):
         return None
     if header.get("typ") == "logout+jwt":  # a logout token is never an ID token
         return None
@@ -53,6 +53,14 @@ def decode_id_token_hint(p: Provider, session: DbSession, value: str) -> dict[st
     return claims
 
 
+def client_signing_alg(p: Provider, client: OAuthClient | RegisteredClient) -> str | None:
+    """The algorithm of the client's ID tokens (its registration, else [keys] default_alg),
+    or None when the provider no longer signs with it ([keys] allowed_algs changed since)."""
+    keys = p.settings["keys"]
+    alg = client.id_token_signed_response_alg or keys["default_alg"]
+    return alg if alg in keys["allowed_algs"] else None
+
+
 def hint_audience(claims: dict[str, Any]) -> list[str]:
     aud = claims.get("aud")
     return [aud] if isinstance(aud, str) else list(aud or [])
@@ -62,7 +70,8 @@ def make_logout_token(
     p: Provider, session: DbSession, client: OAuthClient | RegisteredClient, *, sub: str, sid: str
 ) -> str:
     """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sid, sub; no nonce."""
-    alg = client.id_token_signed_response_alg or p.settings["keys"]["default_alg"]
+    # A client registered with an algorithm since disabled still gets its logout token.
+    alg = client_signing_alg(p, client) or p.settings["keys"]["default_alg"]
     key = p.keys.signing_key(session, alg)
     now = int(time.time())
     claims = {

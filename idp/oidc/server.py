@@ -19,7 +19,12 @@ from typing import Any, cast
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Request
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    UnauthorizedClientError,
+    grants,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -43,12 +48,11 @@ from idp.models.readmodels import (
     load_token_and_member,
 )
 from idp.models.tokens import token_hash
+from idp.oidc.jwts import client_signing_alg
+from idp.protocol import CLIENT_AUTH_METHODS, CODE_CHALLENGE_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.services import audit
 from idp.services.claims import user_claims
 from idp.wiring import Provider
-
-CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
-CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
 
 
 def provider() -> Provider:
@@ -141,7 +145,7 @@ def revoke_where(*conditions: Any) -> int:
 class S256CodeChallenge(CodeChallenge):
     """RFC 7636 limited to S256 (RFC 9700 §2.1.1: `plain` must not be used)."""
 
-    SUPPORTED_CODE_CHALLENGE_METHOD = ["S256"]
+    SUPPORTED_CODE_CHALLENGE_METHOD = list(CODE_CHALLENGE_METHODS)
     # Without code_challenge_method the RFC default is "plain", which is refused.
     DEFAULT_CODE_CHALLENGE_METHOD = "plain"
 
@@ -154,7 +158,7 @@ class S256CodeChallenge(CodeChallenge):
                 "PKCE is required: send code_challenge with code_challenge_method=S256",
                 redirect_uri=redirect_uri,
             )
-        if challenge and data.get("code_challenge_method", "plain") != "S256":
+        if challenge and data.get("code_challenge_method", "plain") not in CODE_CHALLENGE_METHODS:
             raise InvalidRequestError(
                 "Only code_challenge_method=S256 is supported", redirect_uri=redirect_uri
             )
@@ -292,7 +296,11 @@ class OpenIDCode(oidc_grants.OpenIDCode):
         return False
 
     def get_client_algorithm(self, client: RegisteredClient) -> str:
-        return client.id_token_signed_response_alg or provider().settings["keys"]["default_alg"]
+        alg = client_signing_alg(provider(), client)
+        if alg is None:  # registered before the operator disabled it: no key signs it
+            raise UnauthorizedClientError(
+                "the client's id_token_signed_response_alg is not enabled on this provider")
+        return alg
 
     def resolve_client_private_key(self, client: RegisteredClient) -> Any:
         return provider().keys.signing_key(db.session, self.get_client_algorithm(client))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
@@ -12,10 +13,8 @@ from idp.errors import AlreadyExists, InvalidInput
 from idp.models import OAuthClient
 from idp.models.base import DbSession
 from idp.models.clients import RegisteredClient, hash_client_secret
+from idp.protocol import CLIENT_AUTH_METHODS, GRANT_TYPES, SIGNING_ALGS
 from idp.services import audit
-
-GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
-AUTH_METHODS = {"client_secret_basic", "client_secret_post", "none"}
 
 
 def _check_uri(field: str, uri: str) -> None:
@@ -41,21 +40,28 @@ def add_client(
     id_token_signed_response_alg: str = "RS256",
     client_id: str | None = None,
     scope: str = "openid profile email phone kotra",
+    allowed_algs: Sequence[str] = SIGNING_ALGS,
 ) -> tuple[OAuthClient, str | None]:
-    """Register a client; return it with its secret in clear (shown once, stored hashed)."""
+    """Register a client; return it with its secret in clear (shown once, stored hashed).
+
+    `allowed_algs`: the algorithms the provider signs with ([keys] allowed_algs).
+    """
     if not name.strip():
         raise InvalidInput("name", "required")
-    unknown = set(grant_types) - GRANT_TYPES
+    unknown = set(grant_types) - set(GRANT_TYPES)
     if not grant_types or unknown:
-        raise InvalidInput("grant_type", f"choose from {sorted(GRANT_TYPES)}")
-    if token_endpoint_auth_method not in AUTH_METHODS:
-        raise InvalidInput("token_endpoint_auth_method", f"choose from {sorted(AUTH_METHODS)}")
+        raise InvalidInput("grant_type", f"choose from {', '.join(GRANT_TYPES)}")
+    if token_endpoint_auth_method not in CLIENT_AUTH_METHODS:
+        raise InvalidInput("token_endpoint_auth_method",
+                           f"choose from {', '.join(CLIENT_AUTH_METHODS)}")
     if "authorization_code" in grant_types and not redirect_uris:
         raise InvalidInput("redirect_uri", "required for authorization_code")
     if token_endpoint_auth_method == "none" and "client_credentials" in grant_types:
         raise InvalidInput("grant_type", "a public client cannot use client_credentials")
-    if id_token_signed_response_alg not in {"RS256", "ES256"}:
-        raise InvalidInput("id_token_signed_response_alg", "RS256 or ES256")
+    if id_token_signed_response_alg not in allowed_algs:
+        raise InvalidInput("id_token_signed_response_alg",
+                           f"this provider signs with {' or '.join(allowed_algs)} only "
+                           "([keys] allowed_algs)")
     for uri in redirect_uris:
         _check_uri("redirect_uri", uri)
     for uri in post_logout_redirect_uris or []:

@@ -24,9 +24,12 @@ from sqlalchemy import select
 
 from idp.models import SigningKey
 from idp.models.base import DbSession, utcnow
+from idp.protocol import SIGNING_ALGS
 from idp.services import audit
 
-SUPPORTED_ALGS = ("RS256", "ES256")
+# The key type of each algorithm (RFC 7518 §3.3 RSASSA-PKCS1-v1_5, §3.4 ECDSA P-256).
+KEY_TYPES: dict[str, type[RSAKey] | type[ECKey]] = {"RS256": RSAKey, "ES256": ECKey}
+assert set(KEY_TYPES) == set(SIGNING_ALGS)
 
 
 class KeyCipher:
@@ -57,14 +60,14 @@ def _generate(alg: str, kid: str, rsa_bits: int) -> RSAKey | ECKey:
     raise ValueError(f"unsupported signing algorithm {alg!r}")
 
 
-def _import(alg: str, pem: bytes, kid: str) -> RSAKey | ECKey:
+def _import(alg: str, key: bytes | dict[str, Any], kid: str) -> RSAKey | ECKey:
     params: Any = {"kid": kid, "alg": alg, "use": "sig"}
-    return RSAKey.import_key(pem, params) if alg == "RS256" else ECKey.import_key(pem, params)
+    return KEY_TYPES[alg].import_key(key, params)
 
 
 def rotate_key(session: DbSession, cipher: KeyCipher, *, alg: str, rsa_bits: int = 2048) -> str:
     """Add a new active key for `alg`, retire the previous one; return the new kid."""
-    if alg not in SUPPORTED_ALGS:
+    if alg not in SIGNING_ALGS:
         raise ValueError(f"unsupported signing algorithm {alg!r}")
     now = utcnow()
     for previous in session.scalars(
@@ -168,9 +171,7 @@ class KeyRing:
         for alg, row in chosen.items():
             signing[alg] = _import(alg, self._cipher.decrypt(row.private_key_encrypted), row.kid)
         for row in rows:
-            params: Any = {"kid": row.kid, "alg": row.alg, "use": "sig"}
-            cls = RSAKey if row.alg == "RS256" else ECKey
-            public[row.kid] = cls.import_key(row.public_jwk, params)
+            public[row.kid] = _import(row.alg, row.public_jwk, row.kid)
             jwks.append(row.public_jwk)
         document = {"keys": jwks}
         return KeySetSnapshot(signing, public, document, json.dumps(document).encode(),

@@ -75,7 +75,6 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
     needed = _needed_acr(ia)
     resp = Response(render_template(
         "login/login.html", form=form, ia=ia, tab=tab, client=client, message=message,
-        tabs=provider().settings["features"]["login_tabs"],
         needed_acr=ACR_LABELS.get(needed or ""),
         # a login here reached less than the request needs: say that a stronger one is needed
         step_up=needed is not None and ia.login_acr is not None

@@ -165,7 +165,9 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
     assert resp.status == 200
     csp = resp.header_value("content-security-policy") or ""
     assert "frame-ancestors 'none'" in csp, csp
-    assert resp.header_value("referrer-policy") == "no-referrer"
+    # Forms post to us, and their 303 may lead to the pending request's redirect_uri only.
+    assert csp.endswith(f"; form-action 'self' {stack.site1}"), csp
+    assert resp.header_value("referrer-policy") == "same-origin"
 
     page.locator("#login_id").fill(E2E_LOGIN_ID)
     page.locator("#password").fill(stack.members[E2E_LOGIN_ID] + "x")
@@ -173,9 +175,13 @@ def test_wrong_password_generic_message_and_security_headers(context: Any, stack
         page.locator("form button[type=submit]").click()
     resp = posted.value
     assert resp.status == 401
+    # The browser sent the Referer the https CSRF check needs (Referrer-Policy: same-origin).
+    referer = resp.request.header_value("referer") or ""
+    assert referer.startswith(stack.issuer + "/interaction/"), referer
     csp = resp.header_value("content-security-policy") or ""
     assert "frame-ancestors 'none'" in csp, csp
-    assert resp.header_value("referrer-policy") == "no-referrer"
+    assert csp.endswith(f"; form-action 'self' {stack.site1}"), csp
+    assert resp.header_value("referrer-policy") == "same-origin"
     alert = page.get_by_role("alert")
     assert alert.inner_text().strip() == GENERIC_LOGIN_ERROR
     assert page.locator("#password").input_value() == ""  # never echoed back

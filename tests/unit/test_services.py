@@ -115,6 +115,7 @@ def test_environment_overrides_settings_with_their_types():
     settings = load_settings({}, environ={
         "IDP_ENV": "testing", "IDP_ISSUER": "https://login.example/", "IDP_SERVER_WORKERS": "7",
         "IDP_DATABASE_URL": "sqlite:///x.db", "IDP_KEYS_ALLOWED_ALGS": "ES256",
+        "IDP_KEYS_DEFAULT_ALG": "ES256",
     })
     assert settings["issuer"] == "https://login.example"
     assert settings["server"]["workers"] == 7
