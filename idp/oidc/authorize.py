@@ -45,9 +45,9 @@ from idp.models.clients import RegisteredClient
 from idp.models.readmodels import MemberView, load_member
 from idp.oidc.jwts import decode_id_token_hint
 from idp.oidc.server import provider
+from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.claims import AcrRequest
 from idp.services.login import LoginMethods
-from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.sessions import Interaction, SsoSession
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
