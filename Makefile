@@ -24,6 +24,7 @@ run: install
 lint: install
 	$(BIN)/ruff check idp clients tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -29,7 +29,9 @@ def load_client_config(site: int, path: str) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="KOTRA demo relying party")
+    parser = argparse.ArgumentParser(
+        prog="python -m clients.demo_site", description="KOTRA demo relying party"
+    )
     parser.add_argument("--site", type=int, choices=(1, 2), required=True)
     parser.add_argument("--port", type=int)
     parser.add_argument("--issuer", default=DEFAULT_ISSUER)
