@@ -67,7 +67,8 @@ def build_throttle(settings: dict[str, Any], store: Store) -> Throttle:
 #                                              "fake": FakeBusinessRegistry}
 #     class FakeBusinessRegistry:
 #         emulator = True  # never in production
-# Real adapters need not declare anything (no `emulator` attribute means real).
+# Real adapters need not declare anything (no `emulator` attribute means real). Name the
+# setting `section.key` so that the error's IDP_SECTION_KEY is the variable config.py reads.
 ADAPTERS: dict[str, dict[str, type]] = {}
 
 
