@@ -26,6 +26,7 @@ run: install
 lint: install
 	$(BIN)/ruff check idp clients tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-logo --no-cache
 
 # axe-core for the browser tests' accessibility checks (skipped with a reason without npm).
 AXE := tests/browser/axe/node_modules/axe-core/axe.min.js

@@ -85,8 +85,14 @@ class DatabaseStore:
     def delete(self, key: str) -> None:
         self._conn().execute(self._delete, {"k": key})
 
-    _inserts = {"sqlite": sqlite_insert(_table).on_conflict_do_nothing(),
-                "postgresql": pg_insert(_table).on_conflict_do_nothing()}
+    # preserve_rowcount: SQLAlchemy keeps an INSERT's rowcount only when asked (psycopg
+    # answered -1 without it, so `add` was always False on PostgreSQL).
+    _inserts = {
+        "sqlite": sqlite_insert(_table).on_conflict_do_nothing()
+        .execution_options(preserve_rowcount=True),
+        "postgresql": pg_insert(_table).on_conflict_do_nothing()
+        .execution_options(preserve_rowcount=True),
+    }
     _delete_expired = sql_delete(_table).where(
         _table.c.key == bindparam("k"), _table.c.expires_at <= bindparam("now")
     )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,7 +59,70 @@ def build_throttle(settings: dict[str, Any], store: Store) -> Throttle:
     return Throttle(store, {"account": account, "ip": ip})
 
 
+# Adapters picked from configuration, by the setting that picks them: {setting: {value: class}}.
+# An emulator or fake declares itself with a class attribute, and a production start that
+# would pick one refuses to start (issue 5). A later port adds one line here and builds its
+# adapter with `pick_adapter`, e.g.
+#     ADAPTERS["business_registry.adapter"] = {"nts": NtsBusinessRegistry,
+#                                              "fake": FakeBusinessRegistry}
+#     class FakeBusinessRegistry:
+#         emulator = True  # never in production
+# Real adapters need not declare anything (no `emulator` attribute means real). Name the
+# setting `section.key` so that the error's IDP_SECTION_KEY is the variable config.py reads.
+ADAPTERS: dict[str, dict[str, type]] = {}
+
+
+class EmulatorInProduction(RuntimeError):
+    """IDP_ENV=production with an emulator or fake picked for an outside system."""
+
+
+def _setting(settings: Mapping[str, Any], path: str) -> Any:
+    value: Any = settings
+    for part in path.split("."):
+        if not isinstance(value, Mapping) or part not in value:
+            return None
+        value = value[part]
+    return value
+
+
+def _env_name(path: str) -> str:
+    return "IDP_" + path.replace(".", "_").upper()
+
+
+def pick_adapter(settings: Mapping[str, Any], setting: str,
+                 adapters: Mapping[str, Mapping[str, type]] | None = None) -> type:
+    """The adapter class that `setting` names, among those registered for it."""
+    choices = (ADAPTERS if adapters is None else adapters)[setting]
+    name = _setting(settings, setting)
+    if name not in choices:
+        raise ValueError(f"{setting} ({_env_name(setting)}) = {name!r}: "
+                         f"choose one of {', '.join(sorted(choices))}")
+    return choices[name]
+
+
+def refuse_emulators_in_production(settings: Mapping[str, Any],
+                                   adapters: Mapping[str, Mapping[str, type]] | None = None
+                                   ) -> None:
+    """Raise EmulatorInProduction, naming each setting to change, when a production start
+    would pick an emulator. Runs before any adapter is built. Without `env` it assumes
+    production: a missing setting must not let an emulator through."""
+    if settings.get("env", "production") != "production":
+        return
+    registered = ADAPTERS if adapters is None else adapters
+    wrong = []
+    for setting, choices in sorted(registered.items()):
+        picked = choices.get(_setting(settings, setting))
+        if picked is not None and getattr(picked, "emulator", False):
+            real = sorted(n for n, c in choices.items() if not getattr(c, "emulator", False))
+            wrong.append(f"{setting} ({_env_name(setting)}) picks the emulator "
+                         f"{picked.__name__}: set it to {' or '.join(real) or 'a real adapter'}")
+    if wrong:
+        raise EmulatorInProduction(
+            "refusing to start in production with an emulator: " + "; ".join(wrong))
+
+
 def build_provider(settings: dict[str, Any]) -> Provider:
+    refuse_emulators_in_production(settings)
     store = build_store(settings)
     cipher = KeyCipher(settings["secret_key"])
     tokens = settings["tokens"]

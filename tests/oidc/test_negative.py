@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from sqlalchemy import select, update
@@ -269,11 +268,31 @@ def test_public_client_needs_pkce_and_cannot_use_client_credentials(app, client)
         "invalid_client", "unauthorized_client")
 
 
-def test_error_description_is_ascii(client, rp):
-    resp = rp.authorize(client, prompt="none")
-    location = resp.headers["Location"]
-    query = parse_qs(urlsplit(location).query)
-    assert all(v.isascii() for values in query.values() for v in values)
+# RFC 6749 §4.1.2.1: error_description is limited to %x20-21 / %x23-5B / %x5D-7E.
+_DESCRIPTION_CHARS = {chr(c) for c in range(0x20, 0x7F)} - {'"', "\\"}
+
+
+@pytest.mark.parametrize("extra", [
+    {"response_type": "코드"},  # Authlib quotes response_type in its description
+    {"response_type": 'code"'},
+    {"response_type": "code\\"},
+    {"prompt": "없음"},
+    {"max_age": "십"},
+    {"code_challenge_method": "평문"},
+    {"response_mode": "조각"},
+])
+def test_error_description_is_ascii(client, rp, extra):
+    resp = rp.authorize(client, **extra)
+    assert resp.status_code == 302
+    params = callback_params(resp.headers["Location"], REDIRECT_URI)
+    assert params["error"] in ("unsupported_response_type", "invalid_request")
+    assert params["state"] == rp.last["state"]
+    assert set(params.get("error_description", "")) <= _DESCRIPTION_CHARS
+
+
+def test_unquotable_response_type_with_unverified_redirect_uri_never_redirects(client, rp):
+    resp = rp.authorize(client, response_type="코드", redirect_uri="https://evil.example/cb")
+    assert resp.status_code == 400 and "Location" not in resp.headers
 
 
 def test_token_response_is_not_cacheable(client, rp):

@@ -51,9 +51,18 @@ def test_members_add_reads_the_password_from_stdin(migrated):
 
 
 def test_keys_rotate_and_list(migrated):
-    _run(["keys", "rotate", "--alg", "ES256", "--json"], migrated)
-    rotated = json.loads(_run(["keys", "rotate", "--alg", "ES256", "--json"], migrated).output)
+    # Self-contained: both keys are made here, whatever keys earlier tests left behind.
+    first = _run(["keys", "rotate", "--alg", "ES256", "--json"], migrated)
+    assert first.exit_code == 0, first.output
+    second = _run(["keys", "rotate", "--alg", "ES256", "--json"], migrated)
+    assert second.exit_code == 0, second.output
+    old_kid = json.loads(first.output)["rotated"][0]
+    new_kid = json.loads(second.output)["rotated"][0]
+    assert old_kid != new_kid
     keys = json.loads(_run(["keys", "list", "--json"], migrated).output)
-    new = next(k for k in keys if k["kid"] == rotated["rotated"][0])
-    assert new["retired_at"] is None and new["alg"] == "ES256"
-    assert any(k["alg"] == "ES256" and k["retired_at"] for k in keys)
+    by_kid = {k["kid"]: k for k in keys}
+    assert by_kid[new_kid]["alg"] == "ES256" and by_kid[new_kid]["retired_at"] is None
+    assert by_kid[old_kid]["retired_at"] is not None  # the rotation retired the first key
+    es256 = [k for k in keys if k["alg"] == "ES256"]
+    assert es256[0]["kid"] == new_kid  # newest first
+    assert [k["kid"] for k in es256 if k["retired_at"] is None] == [new_kid]  # one active key
