@@ -5,11 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannelSender
+from idp.adapters.clock import SystemClock
 from idp.extensions import db
+from idp.services.backchannel import BackchannelOutbox, OutboxSettings
 from idp.services.claims import EntitlementMatrix
 from idp.services.clients import ClientDirectory
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.passwords import PasswordPolicy, Passwords
+from idp.services.ports import BackchannelSender
+from idp.services.revocation import Revoker
 from idp.services.sessions import Interactions, SsoSessions
 from idp.services.throttle import Throttle, ThrottleRule
 from idp.stores import DatabaseStore, RedisStore, Store
@@ -30,6 +35,9 @@ class Provider:
     cipher: KeyCipher
     entitlements: EntitlementMatrix
     clients: ClientDirectory
+    # Back-channel logout tokens waiting for the worker, and the one way to end sessions.
+    outbox: BackchannelOutbox
+    revocation: Revoker
 
     @property
     def issuer(self) -> str:
@@ -58,17 +66,35 @@ def build_throttle(settings: dict[str, Any], store: Store) -> Throttle:
     return Throttle(store, {"account": account, "ip": ip})
 
 
+def build_backchannel_sender(settings: dict[str, Any]) -> BackchannelSender:
+    section = settings["backchannel_logout"]
+    if section["sender"] == "http":
+        return HttpBackchannelSender(timeout=section["timeout"])
+    if section["sender"] == "recording" and settings.get("env") == "testing":
+        return RecordingBackchannelSender()
+    raise RuntimeError(
+        f"backchannel_logout.sender = {section['sender']!r}: use \"http\" (\"recording\", a "
+        "fake that tells no relying party, exists for IDP_ENV=testing only)"
+    )
+
+
 def build_provider(settings: dict[str, Any]) -> Provider:
     store = build_store(settings)
     cipher = KeyCipher(settings["secret_key"])
     tokens = settings["tokens"]
+    clock = SystemClock()
+    sessions = SsoSessions(store, settings["session"]["ttl"])
+    outbox = BackchannelOutbox(
+        build_backchannel_sender(settings), clock,
+        OutboxSettings.from_settings(settings["backchannel_logout"]),
+    )
     return Provider(
         settings=settings,
         store=store,
         passwords=Passwords(settings["argon2"]),
         policy=PasswordPolicy(**settings["password_policy"]),
         throttle=build_throttle(settings, store),
-        sessions=SsoSessions(store, settings["session"]["ttl"]),
+        sessions=sessions,
         interactions=Interactions(store, settings["session"]["interaction_ttl"]),
         keys=KeyRing(
             cipher,
@@ -78,4 +104,6 @@ def build_provider(settings: dict[str, Any]) -> Provider:
         cipher=cipher,
         entitlements=EntitlementMatrix(settings["entitlements"]),
         clients=ClientDirectory(settings["clients"]["cache_seconds"]),
+        outbox=outbox,
+        revocation=Revoker(sessions, outbox, clock),
     )

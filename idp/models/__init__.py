@@ -3,6 +3,7 @@
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
+from idp.models.outbox import BackchannelLogout
 from idp.models.security import AuditEvent, Consent, KeyValue, SigningKey
 from idp.models.tokens import AuthorizationCode, Token
 
@@ -11,6 +12,7 @@ __all__ = [
     "AffiliationMethod",
     "AuditEvent",
     "AuthorizationCode",
+    "BackchannelLogout",
     "Base",
     "Company",
     "Consent",
