@@ -3,7 +3,7 @@
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
-from idp.models.security import AuditEvent, Consent, KeyValue, SigningKey
+from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
 from idp.models.tokens import AuthorizationCode, Token
 
 __all__ = [
@@ -15,6 +15,7 @@ __all__ = [
     "Company",
     "Consent",
     "KeyValue",
+    "KeyValueSetMember",
     "Member",
     "MemberType",
     "OAuthClient",
