@@ -15,5 +15,7 @@ def alembic_config(database_url: str) -> Config:
     return cfg
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
+def upgrade(database_url: str, revision: str = "heads") -> None:
+    # "heads": revisions written in parallel from one parent form branches until they are
+    # chained; every branch is applied (with one chain, the same as "head").
     command.upgrade(alembic_config(database_url), revision)

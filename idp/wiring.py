@@ -13,7 +13,7 @@ from idp.services.claims import EntitlementMatrix
 from idp.services.clients import ClientDirectory
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.passwords import PasswordPolicy, Passwords
-from idp.services.ports import BackchannelSender
+from idp.services.ports import BackchannelSender, Clock
 from idp.services.revocation import Revoker
 from idp.services.sessions import Interactions, SsoSessions
 from idp.services.throttle import Throttle, ThrottleRule
@@ -25,6 +25,7 @@ class Provider:
     """Everything the views need, built once per app."""
 
     settings: dict[str, Any]
+    clock: Clock
     store: Store
     passwords: Passwords
     policy: PasswordPolicy
@@ -45,12 +46,13 @@ class Provider:
 
 
 def build_store(settings: dict[str, Any]) -> Store:
+    """Redis when `redis_url` is set (a plain or a Sentinel URL), else the database."""
     if settings["redis_url"]:
         return RedisStore(settings["redis_url"])
     return DatabaseStore(lambda: db.session)
 
 
-def build_throttle(settings: dict[str, Any], store: Store) -> Throttle:
+def build_throttle(settings: dict[str, Any], store: Store, clock: Clock) -> Throttle:
     t = settings["throttle"]
     account = ThrottleRule(
         delay_after=t["account_delay_after"], delay_base=t["account_delay_base"],
@@ -63,7 +65,7 @@ def build_throttle(settings: dict[str, Any], store: Store) -> Throttle:
         lock_after=t["ip_lock_after"], lock_seconds=t["lock_seconds"],
         window_seconds=t["window_seconds"],
     )
-    return Throttle(store, {"account": account, "ip": ip})
+    return Throttle(store, {"account": account, "ip": ip}, clock)
 
 
 def build_backchannel_sender(settings: dict[str, Any]) -> BackchannelSender:
@@ -78,22 +80,36 @@ def build_backchannel_sender(settings: dict[str, Any]) -> BackchannelSender:
     )
 
 
-def build_provider(settings: dict[str, Any]) -> Provider:
+def build_sessions(settings: dict[str, Any], store: Store, clock: Clock) -> SsoSessions:
+    return SsoSessions(store, settings["session"]["ttl"], clock)
+
+
+def use_clock(p: Provider, clock: Clock) -> None:
+    """Rebuild what keeps time with another clock (tests move a FakeClock)."""
+    p.clock = clock
+    p.throttle = build_throttle(p.settings, p.store, clock)
+    p.sessions = build_sessions(p.settings, p.store, clock)
+    p.outbox.clock = clock
+    p.revocation = Revoker(p.sessions, p.outbox, clock)
+
+
+def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Provider:
+    clock = clock or SystemClock()
     store = build_store(settings)
     cipher = KeyCipher(settings["secret_key"])
     tokens = settings["tokens"]
-    clock = SystemClock()
-    sessions = SsoSessions(store, settings["session"]["ttl"])
+    sessions = build_sessions(settings, store, clock)
     outbox = BackchannelOutbox(
         build_backchannel_sender(settings), clock,
         OutboxSettings.from_settings(settings["backchannel_logout"]),
     )
     return Provider(
         settings=settings,
+        clock=clock,
         store=store,
         passwords=Passwords(settings["argon2"]),
         policy=PasswordPolicy(**settings["password_policy"]),
-        throttle=build_throttle(settings, store),
+        throttle=build_throttle(settings, store, clock),
         sessions=sessions,
         interactions=Interactions(store, settings["session"]["interaction_ttl"]),
         keys=KeyRing(

@@ -4,7 +4,7 @@ from idp.models.base import Base
 from idp.models.clients import OAuthClient
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
-from idp.models.security import AuditEvent, Consent, KeyValue, SigningKey
+from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
 from idp.models.tokens import AuthorizationCode, Token
 
 __all__ = [
@@ -17,6 +17,7 @@ __all__ = [
     "Company",
     "Consent",
     "KeyValue",
+    "KeyValueSetMember",
     "Member",
     "MemberType",
     "OAuthClient",

@@ -111,11 +111,11 @@ class Revoker:
         member = session.get(Member, member_id)
         if member is None:
             raise UnknownMember(member_id)
-        live = self.sessions.for_member(member_id)  # type: ignore[attr-defined]  # wip-b
+        live = self.sessions.for_member(member_id)
         clients: set[str] = set()
         for sess in live:
+            self.sessions.end(sess)  # refreshes sess.clients to every RP it reached
             clients.update(sess.clients)
-            self.sessions.end(sess)
         codes = self._delete_codes(session, AuthorizationCode.member_id == member_id)
         where = Token.member_id == member_id
         clients |= self._token_clients(session, where)
