@@ -130,12 +130,14 @@ class Revoker:
     def lock_member(self, session: DbSession, member_id: int, *, reason: str = "operator_lock",
                     ip: str | None = None, actor: str | None = None) -> Revocation:
         """Lock the account (no sign-in, no token works: both check the status) and revoke
-        everything it holds."""
+        everything it holds. Another inactive status (a withdrawal) is kept as it is: unlock
+        must never bring such an account back."""
         member = session.get(Member, member_id)
         if member is None:
             raise UnknownMember(member_id)
         previous = member.status
-        member.status = MEMBER_LOCKED
+        if previous == MEMBER_ACTIVE:
+            member.status = MEMBER_LOCKED
         audit.record(session, "member.locked", member_id=member_id, ip=ip, reason=reason,
                      actor=actor, previous_status=previous)
         return self.revoke_member(session, member_id, reason=reason, ip=ip, actor=actor)

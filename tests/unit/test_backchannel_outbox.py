@@ -7,6 +7,7 @@ every round deterministic: nothing sleeps, the worker's rounds are `drain_backch
 from __future__ import annotations
 
 import json
+import threading
 from typing import Any
 
 import pytest
@@ -186,3 +187,30 @@ def test_the_fake_sender_is_refused_outside_the_tests():
     for env in ("production", "development"):
         with pytest.raises(RuntimeError, match="backchannel_logout.sender"):
             build_backchannel_sender({"backchannel_logout": section, "env": env})
+
+
+def test_parallel_workers_send_each_delivery_exactly_once(app, outbox):
+    """Four workers drain one queue at once (SKIP LOCKED on PostgreSQL, the claim UPDATE on
+    SQLite): every row is sent, none twice."""
+    sender, _clock = outbox
+    site = TestRP.create(app, backchannel_logout_uri=URI, member=False)
+    with app.app_context():
+        for n in range(40):
+            app.extensions["idp"].outbox.enqueue(
+                db.session, client_ids=[site.client_id], member_id=None, sub=f"sub-{n}",
+                sid=f"sid-{n}", reason="test")
+        db.session.commit()
+    start = threading.Barrier(4)
+    reports: list[int] = []
+
+    def worker() -> None:
+        start.wait()
+        reports.append(drain_backchannel(app).delivered)
+
+    threads = [threading.Thread(target=worker) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sum(reports) == 40 and len(sender.sent) == 40
+    assert _queued(app) == 0
