@@ -142,3 +142,16 @@ def test_unknown_member_and_unlock_of_an_active_member_are_refused(app):
             p.revocation.lock_member(db.session, 999_999)
         with pytest.raises(NotLocked):
             p.revocation.unlock_member(db.session, _member_id(app, "member01"))
+
+
+def test_lock_keeps_a_withdrawn_status_so_unlock_cannot_revive_it(app):
+    TestRP.create(app)
+    member_id = _member_id(app, "member01")
+    p = app.extensions["idp"]
+    with app.app_context():
+        db.session.get(Member, member_id).status = "withdrawn"
+        db.session.commit()
+        p.revocation.lock_member(db.session, member_id)
+        assert db.session.get(Member, member_id).status == "withdrawn"
+        with pytest.raises(NotLocked):
+            p.revocation.unlock_member(db.session, member_id)
