@@ -74,8 +74,8 @@ class Revoker:
         and unexchanged codes; its relying parties are those its tokens were issued to.
 
         A session still live is left alone (None): it is another browser's, and
-        RP-Initiated Logout 1.0 §2 ends the session of the browser that asks. So is a sid
-        that is not the member's own (None as well).
+        RP-Initiated Logout 1.0 §2 ends the session of the browser that asks. Tokens and
+        codes match the hint's member as well as its sid: a hint reaches no one else's.
         """
         member_id = session.scalar(select(Member.id).where(Member.subject == subject))
         if member_id is None or self.sessions.by_sid(sid) is not None:
