@@ -8,18 +8,20 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 from typing import Any
 
 import pytest
 from joserfc import jwt
 from joserfc.jwk import KeySet
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from idp.adapters.backchannel import RecordingBackchannelSender
 from idp.adapters.clock import FakeClock
 from idp.extensions import db
 from idp.models import AuditEvent, BackchannelLogout
-from idp.oidc.logout import drain_backchannel
+from idp.oidc.logout import drain_backchannel, start_backchannel_worker
 from idp.services.ports import BackchannelDelivery
 from idp.wiring import build_backchannel_sender
 from tests.conftest import make_app
@@ -214,3 +216,32 @@ def test_parallel_workers_send_each_delivery_exactly_once(app, outbox):
         thread.join(timeout=60)
     assert sum(reports) == 40 and len(sender.sent) == 40
     assert _queued(app) == 0
+
+
+def test_the_worker_thread_survives_a_failed_round_and_delivers_later(app, client, outbox,
+                                                                      monkeypatch):
+    """A round that fails (the database cut off) is logged; the rows wait for the next one."""
+    sender, _clock = outbox
+    p = app.extensions["idp"]
+    p.settings["backchannel_logout"]["poll_seconds"] = 0.05
+    real_drain = p.outbox.drain
+    failures = []
+
+    def flaky_drain(session: Any, sign: Any) -> Any:
+        if not failures:
+            failures.append(1)
+            raise OperationalError("SELECT", {}, Exception("connection refused"))
+        return real_drain(session, sign)
+
+    monkeypatch.setattr(p.outbox, "drain", flaky_drain)
+    _sign_in_and_log_out(app, client)
+    worker = start_backchannel_worker(app)
+    assert worker is not None
+    try:
+        deadline = time.monotonic() + 10
+        while not sender.sent and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert failures == [1] and len(sender.sent) == 1
+        assert worker.is_alive()
+    finally:
+        worker.stop(timeout=10)
