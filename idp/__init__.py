@@ -165,10 +165,16 @@ def create_server_app() -> Flask:
     Everything built at start-up (modules, metadata, compiled templates) is moved out of the
     garbage collector's generations (`gc.freeze`): the collector then only walks what requests
     allocate, a tenth of the CPU of a userinfo request otherwise.
+
+    Each process also runs the back-channel logout worker, a thread that delivers queued
+    logout tokens outside the requests (`backchannel_logout.worker`).
     """
+    from idp.oidc.logout import start_backchannel_worker
+
     app = create_app()
     gc.collect()
     gc.freeze()
+    start_backchannel_worker(app)
     return app
 
 

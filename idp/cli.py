@@ -335,6 +335,125 @@ def members_require_password_change(login_id: str, off: bool, as_json: bool) -> 
                          + ("no longer required" if off else "required at the next login"))
 
 
+def _find_member(session: Any, login_id: str) -> Any:
+    from idp.models import Member
+
+    return session.scalar(select(Member).where(Member.login_id == login_id.strip().lower()))
+
+
+def _no_member(as_json: bool, login_id: str) -> None:
+    _fail(as_json, f"no member has the login ID {login_id!r}: check it (login IDs are "
+                   "case-insensitive; company managers and simple members have none)")
+
+
+def _revocation_data(login_id: str, done: Any) -> dict[str, Any]:
+    return {"login_id": login_id, "sessions_ended": done.sessions,
+            "tokens_revoked": done.tokens, "codes_revoked": done.codes,
+            "backchannel_queued": done.notified}
+
+
+def _revocation_text(data: dict[str, Any]) -> str:
+    queued = ", ".join(data["backchannel_queued"]) or "none"
+    return (f"{data['login_id']}: {data['sessions_ended']} session(s) ended, "
+            f"{data['tokens_revoked']} token(s) and {data['codes_revoked']} code(s) revoked; "
+            f"back-channel logout queued for: {queued}")
+
+
+@members.command("revoke-sessions")
+@click.argument("login_id")
+@json_option
+def members_revoke_sessions(login_id: str, as_json: bool) -> None:
+    """End every session of a member: SSO sessions, tokens, codes; tell the sites."""
+    from idp.extensions import db as sqla
+
+    app = _app()
+    with _context(app):
+        member = _find_member(sqla.session, login_id)
+        if member is None:
+            _no_member(as_json, login_id)
+            return
+        done = app.extensions["idp"].revocation.revoke_member(
+            sqla.session, member.id, reason="operator_revoke", actor="cli")
+        data = _revocation_data(member.login_id, done)
+    _emit(as_json, data, lambda: _revocation_text(data))
+
+
+@members.command("lock")
+@click.argument("login_id")
+@json_option
+def members_lock(login_id: str, as_json: bool) -> None:
+    """Lock a member: no sign-in, no token works, every session is ended."""
+    from idp.extensions import db as sqla
+
+    app = _app()
+    with _context(app):
+        member = _find_member(sqla.session, login_id)
+        if member is None:
+            _no_member(as_json, login_id)
+            return
+        done = app.extensions["idp"].revocation.lock_member(
+            sqla.session, member.id, reason="operator_lock", actor="cli")
+        data = {**_revocation_data(member.login_id, done), "status": "locked"}
+    _emit(as_json, data, lambda: "locked; " + _revocation_text(data))
+
+
+@members.command("unlock")
+@click.argument("login_id")
+@json_option
+def members_unlock(login_id: str, as_json: bool) -> None:
+    """Let a locked member sign in again."""
+    from idp.extensions import db as sqla
+    from idp.services.revocation import NotLocked
+
+    app = _app()
+    with _context(app):
+        member = _find_member(sqla.session, login_id)
+        if member is None:
+            _no_member(as_json, login_id)
+            return
+        try:
+            app.extensions["idp"].revocation.unlock_member(sqla.session, member.id,
+                                                           actor="cli")
+        except NotLocked as exc:
+            _fail(as_json, f"{member.login_id} is not locked (status: {exc}); nothing to do")
+            return
+        data = {"login_id": member.login_id, "status": "active"}
+    _emit(as_json, data, f"{data['login_id']} unlocked: the member can sign in again")
+
+
+@main.group()
+def jobs() -> None:
+    """Background work: delivering back-channel logout tokens."""
+
+
+@jobs.command("run")
+@click.option("--once", is_flag=True,
+              help="Deliver what is due now and exit (cron); else run until interrupted.")
+@json_option
+def jobs_run(once: bool, as_json: bool) -> None:
+    """Send queued back-channel logout tokens (every `idp serve` process does it too)."""
+    from idp.extensions import db as sqla
+    from idp.oidc.logout import BackchannelWorker, drain_backchannel
+
+    app = _app()
+    try:
+        if not once:
+            click.echo("delivering back-channel logout tokens; Ctrl-C stops", err=True)
+            try:
+                BackchannelWorker(app).run()  # in this thread, until interrupted
+            except KeyboardInterrupt:
+                pass
+            return
+        report = drain_backchannel(app)
+    finally:
+        with app.app_context():
+            sqla.engine.dispose()
+        app.extensions["idp"].store.close()
+    data = {"delivered": report.delivered, "retrying": report.retrying,
+            "gave_up": report.gave_up, "dropped": report.dropped}
+    _emit(as_json, data, lambda: ", ".join(f"{k}: {v}" for k, v in data.items()))
+
+
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default from config [server]).")
 @click.option("--workers", type=int, default=None)

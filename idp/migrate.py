@@ -16,4 +16,6 @@ def alembic_config(database_url: str) -> Config:
 
 
 def upgrade(database_url: str, revision: str = "head") -> None:
+    # "head", not "heads": the revisions form one chain, and a second head (two revisions
+    # written from one parent) must fail loudly rather than be applied in either order.
     command.upgrade(alembic_config(database_url), revision)

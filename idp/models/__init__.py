@@ -3,7 +3,8 @@
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
-from idp.models.security import AuditEvent, Consent, KeyValue, SigningKey
+from idp.models.outbox import BackchannelLogout
+from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
 from idp.models.tokens import AuthorizationCode, Token
 
 __all__ = [
@@ -11,10 +12,12 @@ __all__ = [
     "AffiliationMethod",
     "AuditEvent",
     "AuthorizationCode",
+    "BackchannelLogout",
     "Base",
     "Company",
     "Consent",
     "KeyValue",
+    "KeyValueSetMember",
     "Member",
     "MemberType",
     "OAuthClient",

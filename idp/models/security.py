@@ -61,3 +61,16 @@ class KeyValue(Base):
     expires_at: Mapped[float] = mapped_column()
 
     __table_args__ = (Index("ix_kv_store_expires_at", "expires_at"),)
+
+
+class KeyValueSetMember(Base):
+    """Embedded-mode sets (a session's relying parties, a member's sessions): one row per
+    member, each with its own expiry, so adding and removing are single statements."""
+
+    __tablename__ = "kv_set"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    member: Mapped[str] = mapped_column(String(200), primary_key=True)
+    expires_at: Mapped[float] = mapped_column()
+
+    __table_args__ = (Index("ix_kv_set_expires_at", "expires_at"),)

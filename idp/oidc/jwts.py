@@ -67,9 +67,13 @@ def hint_audience(claims: dict[str, Any]) -> list[str]:
 
 
 def make_logout_token(
-    p: Provider, session: DbSession, client: OAuthClient | RegisteredClient, *, sub: str, sid: str
+    p: Provider, session: DbSession, client: OAuthClient | RegisteredClient, *, sub: str,
+    sid: str | None,
 ) -> str:
-    """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sid, sub; no nonce."""
+    """Back-Channel Logout 1.0 §2.4: iss, aud, iat, exp, jti, events, sub, sid; no nonce.
+
+    Without `sid` the token means every session of `sub` at the relying party.
+    """
     # A client registered with an algorithm since disabled still gets its logout token.
     alg = client_signing_alg(p, client) or p.settings["keys"]["default_alg"]
     key = p.keys.signing_key(session, alg)
@@ -81,8 +85,9 @@ def make_logout_token(
         "exp": now + p.settings["tokens"]["logout_token_ttl"],
         "jti": secrets.token_urlsafe(16),
         "sub": sub,
-        "sid": sid,
         "events": {BACKCHANNEL_EVENT: {}},
     }
+    if sid is not None:
+        claims["sid"] = sid
     header = {"alg": alg, "kid": key.kid, "typ": "logout+jwt"}
     return jwt.encode(header, claims, key, algorithms=[alg])

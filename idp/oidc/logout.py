@@ -1,73 +1,93 @@
 """Ending an SSO session: RP-Initiated Logout 1.0 and Back-Channel Logout 1.0.
 
-Ending a session revokes the tokens issued in it and POSTs a signed logout token to every
-relying party that took part and registered a `backchannel_logout_uri` (§2.5 of the latter).
+Ending a session revokes the tokens issued in it and queues a signed logout token for every
+relying party that took part and registered a `backchannel_logout_uri` (§2.5 of the
+latter). The work is the revocation service's (idp/services/revocation.py); the tokens are
+delivered by the outbox worker below, outside the user's request (idp/services/backchannel.py).
 """
 
 from __future__ import annotations
 
 import logging
-from concurrent.futures import ThreadPoolExecutor
+import threading
+from typing import Any
 
-import requests
-from sqlalchemy import select
-
-from idp.models import Member, OAuthClient, Token
+from idp.models import OAuthClient
 from idp.models.base import DbSession
 from idp.oidc.jwts import make_logout_token
-from idp.oidc.server import revoke_where
-from idp.services import audit
+from idp.services.backchannel import DrainReport, LogoutTokenSigner
+from idp.services.revocation import Revocation
 from idp.services.sessions import SsoSession
 from idp.wiring import Provider
 
 log = logging.getLogger(__name__)
 
 
-def _post_logout_token(uri: str, token: str, timeout: float) -> bool:
-    try:
-        resp = requests.post(
-            uri,
-            data={"logout_token": token},
-            timeout=timeout,
-            allow_redirects=False,  # §2.5: the RP answers directly; never follow elsewhere
-            headers={"Cache-Control": "no-store"},
-        )
-    except requests.RequestException as exc:
-        log.warning("back-channel logout to %s failed: %s", uri, exc)
-        return False
-    if resp.status_code not in (200, 204):
-        log.warning("back-channel logout to %s answered %s", uri, resp.status_code)
-        return False
-    return True
-
-
 def end_session(
     p: Provider, session: DbSession, sess: SsoSession, *, ip: str | None, reason: str
-) -> dict[str, bool]:
-    """End `sess` everywhere; commit; return {client_id: notified?} for back-channel RPs."""
-    member = session.get(Member, sess.member_id)
-    p.sessions.end(sess)
-    revoked = revoke_where(Token.sid == sess.sid)
-    audit.record(session, "logout", member_id=sess.member_id, ip=ip, sid=sess.sid,
-                 reason=reason, tokens_revoked=revoked, clients=sess.clients)
-    clients = session.scalars(
-        select(OAuthClient).where(
-            OAuthClient.client_id.in_(sess.clients),
-            OAuthClient.backchannel_logout_uri.is_not(None),
-        )
-    ).all() if sess.clients else []
-    jobs = []
-    if member is not None:
-        for client in clients:
-            token = make_logout_token(p, session, client, sub=member.subject, sid=sess.sid)
-            jobs.append((client.client_id, client.backchannel_logout_uri or "", token))
-    session.commit()
-    if not jobs:
-        return {}
-    settings = p.settings["backchannel_logout"]
-    with ThreadPoolExecutor(max_workers=settings["max_workers"]) as pool:
-        futures = {
-            cid: pool.submit(_post_logout_token, uri, tok, settings["timeout"])
-            for cid, uri, tok in jobs
-        }
-        return {cid: f.result() for cid, f in futures.items()}
+) -> Revocation:
+    """End `sess` everywhere and commit; its relying parties are told by the worker."""
+    return p.revocation.end_session(session, sess, reason=reason, ip=ip)
+
+
+def logout_token_signer(p: Provider) -> LogoutTokenSigner:
+    def sign(session: DbSession, client: OAuthClient, sub: str, sid: str | None) -> str:
+        return make_logout_token(p, session, client, sub=sub, sid=sid)
+
+    return sign
+
+
+def drain_backchannel(app: Any) -> DrainReport:
+    """Deliver every logout token due now (`idp jobs run --once`, the worker, tests)."""
+    from idp.extensions import db
+
+    p: Provider = app.extensions["idp"]
+    with app.app_context():
+        try:
+            return p.outbox.drain(db.session, logout_token_signer(p))
+        finally:
+            db.session.remove()
+
+
+class BackchannelWorker(threading.Thread):
+    """Drains the outbox in the background of a server process (a daemon thread).
+
+    Wakes at once for logouts made in this process and every `poll_seconds` for the rest;
+    a database that is down only delays it (the rows wait).
+    """
+
+    def __init__(self, app: Any) -> None:
+        super().__init__(name="backchannel-logout", daemon=True)
+        self._app = app
+        self._stopping = threading.Event()
+        p: Provider = app.extensions["idp"]
+        self._outbox = p.outbox
+        self._poll = float(p.settings["backchannel_logout"]["poll_seconds"])
+
+    def run(self) -> None:
+        failures = 0
+        while not self._stopping.is_set():
+            try:
+                drain_backchannel(self._app)
+                failures = 0
+            except Exception:  # noqa: BLE001 — keep the worker alive; the rows stay queued
+                failures += 1
+                log.exception("back-channel logout worker: round failed")
+            # After failures (database down), back off up to a minute between rounds.
+            self._outbox.wait(min(60.0, self._poll * 2 ** min(failures, 6)))
+
+    def stop(self, timeout: float | None = None) -> None:
+        self._stopping.set()
+        self._outbox.wake()
+        self.join(timeout)
+
+
+def start_backchannel_worker(app: Any) -> BackchannelWorker | None:
+    """Start the worker thread of this process unless `backchannel_logout.worker` is off."""
+    p: Provider = app.extensions["idp"]
+    if not p.settings["backchannel_logout"]["worker"]:
+        return None
+    worker = BackchannelWorker(app)
+    worker.start()
+    app.extensions["idp.backchannel_worker"] = worker
+    return worker

@@ -69,11 +69,18 @@ def _logout_target(params: dict[str, str]) -> tuple[RegisteredClient | None, dic
     return client, claims, target, None
 
 
-def _finish_logout(params: dict[str, str], target: str | None) -> BaseResponse:
+def _finish_logout(params: dict[str, str], target: str | None,
+                   claims: dict[str, Any] | None) -> BaseResponse:
     p = provider()
     sess = p.sessions.get(cookies().sso.read())
     if sess is not None:
         end_session(p, db.session, sess, ip=client_ip(), reason="rp_initiated")
+    hinted = claims.get("sid") if claims is not None else None
+    if claims is not None and isinstance(hinted, str) and (sess is None or hinted != sess.sid):
+        # The hint names a session this browser no longer has (it expired): what it left
+        # behind ends too — refresh tokens, unexchanged codes, the RPs' sessions.
+        p.revocation.end_expired_sid(db.session, subject=claims["sub"], sid=hinted,
+                                     reason="rp_initiated", ip=client_ip())
     if target:
         state = params.get("state")
         resp = redirect(add_params_to_uri(target, [("state", state)] if state else []), 303)
@@ -95,7 +102,7 @@ def logout() -> BaseResponse:
     # A valid hint for the current session proves the RP asks for this user's logout;
     # anything else is confirmed by the user (§2: protects against forced logout).
     if sess is None or (claims is not None and claims.get("sid") == sess.sid):
-        return _finish_logout(params, target)
+        return _finish_logout(params, target, claims)
     return Response(render_template(
         "oidc/logout_confirm.html", params=params, client=client,
     ))
@@ -109,9 +116,9 @@ def logout_confirm() -> BaseResponse:
     except (CSRFError, ValidationError):  # flask_wtf raises ValidationError for a bad token
         return pipeline.error_page("csrf", "CSRF")
     params = {k: v for k, v in request.form.items() if k != "csrf_token"}
-    _, _, target, error = _logout_target(params)
+    _, claims, target, error = _logout_target(params)
     if error:
         return pipeline.error_page("invalid_request", error)
     if request.form.get("decision") != "logout":
         return Response(render_template("oidc/logged_out.html", cancelled=True))
-    return _finish_logout(params, target)
+    return _finish_logout(params, target, claims)

@@ -32,6 +32,13 @@ EVENTS = frozenset(
         "member.password_change_required",
         "member.password_changed",
         "consent.granted",
+        # Member-wide revocation and the operator's lock (idp/services/revocation.py).
+        "member.revoked",
+        "member.locked",
+        "member.unlocked",
+        # Back-channel logout deliveries that failed (retried) or were given up.
+        "backchannel.failed",
+        "backchannel.gave_up",
     }
 )
 

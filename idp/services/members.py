@@ -13,7 +13,7 @@ from idp.models import Affiliation, Company, Member, MemberType
 from idp.models.base import DbSession, utcnow
 from idp.services import audit
 from idp.services.passwords import PasswordPolicy, Passwords
-from idp.services.throttle import Throttle
+from idp.services.throttle import Attempt, Throttle, ip_bucket
 
 
 def new_subject() -> str:
@@ -95,21 +95,16 @@ def authenticate_password(
 ) -> SignedIn:
     """Return the member whose ID and password match, or raise.
 
-    Raises LoginThrottled before any hash is computed when the account or the IP must wait,
-    and InvalidCredentials for an unknown ID and a wrong password alike (same work, same
-    message). Commits the throttle state and the audit event in every outcome.
+    The attempt is counted against the account and the client IP (an IPv6 address by its
+    /64) *before* the hash, and committed, so parallel guesses see each other: at most the
+    lock threshold's worth are ever verified. Raises LoginThrottled before any hash is
+    computed when the account or the IP must wait, and InvalidCredentials for an unknown ID
+    and a wrong password alike (same work, same message). Commits the throttle state and the
+    audit event in every outcome but success (the caller commits the login with its session).
     """
     key = login_id.strip().lower()
-    single_flight = False
     try:
-        failures = throttle.check(account=key, ip=ip)
-        # An account that has failed recently verifies one attempt at a time, so parallel
-        # guesses cannot all pass the check above; one that has not (the common case, and
-        # a shared account signing in from several places) is not held up.
-        if failures["account"]:
-            if not throttle.begin("account", key):
-                raise LoginThrottled(retry_after=1, locked=False)  # an attempt is in flight
-            single_flight = True
+        attempt = throttle.reserve(account=key, ip=ip_bucket(ip))
     except LoginThrottled as exc:
         audit.record(
             session, "login.throttled", client_id=client_id, ip=ip,
@@ -117,20 +112,17 @@ def authenticate_password(
         )
         session.commit()
         raise
-    try:
-        return _verify(session, passwords, throttle, key=key, password=password, ip=ip,
-                       client_id=client_id)
-    finally:
-        if single_flight:
-            throttle.end("account", key)
+    session.commit()  # the reservation is seen by every other attempt before the slow hash
+    return _verify(session, passwords, throttle, attempt, key=key, password=password, ip=ip,
+                   client_id=client_id)
 
 
-def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, *, key: str,
-            password: str, ip: str, client_id: str | None) -> SignedIn:
+def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attempt: Attempt, *,
+            key: str, password: str, ip: str, client_id: str | None) -> SignedIn:
     member = session.connection().execute(_LOGIN_LOOKUP, {"k": key}).first() if key else None
     ok = passwords.verify(member.password_hash if member else None, password)
     if not ok or member is None or member.status != "active":
-        locked = throttle.record_failure(account=key, ip=ip)
+        locked = throttle.failed(attempt)
         audit.record(
             session, "login.failure", member_id=member.id if member else None,
             client_id=client_id, ip=ip, reason="password" if member else "unknown_id",
@@ -138,7 +130,6 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, *, key
         for kind in locked:
             audit.record(session, "login.locked", member_id=member.id if member else None,
                          ip=ip, key=kind)
-        throttle.end("account", key)  # (if held) released in the transaction it commits with
         session.commit()
         raise InvalidCredentials()
 
@@ -148,7 +139,7 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, *, key
     session.connection().execute(
         update(_members).where(_members.c.id == member.id).values(**values)
     )
-    throttle.reset(account=key)
+    throttle.succeeded(attempt, forgive=("account",))
     audit.record(session, "login.success", member_id=member.id, client_id=client_id, ip=ip,
                  method="pwd")
     return SignedIn(member_id=member.id, login_id=member.login_id)

@@ -13,6 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from idp.services.ports import Clock
 from idp.stores import Store
 
 
@@ -28,26 +29,37 @@ class SsoSession:
     auth_time: int
     acr: str
     amr: list[str]
+    # The relying parties that took part (for back-channel logout), read from the store's
+    # set of the session; kept in the store as a set so that parallel sign-ins all count.
     clients: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sid": self.sid, "member_id": self.member_id, "auth_time": self.auth_time,
-            "acr": self.acr, "amr": self.amr, "clients": self.clients,
+            "acr": self.acr, "amr": self.amr,
         }
 
 
 class SsoSessions:
-    def __init__(self, store: Store, ttl: int) -> None:
+    """The SSO sessions, and two indexes over them kept in the same store:
+
+    - `sso:{handle hash}` the session; `sso-sid:{sid}` the handle of a `sid`;
+    - `sso-clients:{sid}` the set of relying parties of the session (atomic additions);
+    - `sso-member:{member id}` the set of handle hashes of a member's sessions, each entry
+      expiring with its session (member-wide revocation finds them with `for_member`).
+    """
+
+    def __init__(self, store: Store, ttl: int, clock: Clock) -> None:
         self._store = store
         self.ttl = ttl
+        self._clock = clock
 
     def create(self, *, member_id: int, acr: str, amr: list[str]) -> tuple[str, SsoSession]:
         """Start a new session (a new handle at every login: no session fixation)."""
         handle = secrets.token_urlsafe(32)
         sess = SsoSession(
             handle_hash=_h(handle), sid=secrets.token_urlsafe(16), member_id=member_id,
-            auth_time=int(time.time()), acr=acr, amr=amr,
+            auth_time=int(self._clock.now()), acr=acr, amr=amr,
         )
         self._save(sess)
         return handle, sess
@@ -63,20 +75,27 @@ class SsoSessions:
         if previous is None or previous.member_id != member_id:
             return self.create(member_id=member_id, acr=acr, amr=amr)
         self._store.delete(f"sso:{previous.handle_hash}")
+        self._store.set_remove(_member_key(member_id), previous.handle_hash)
         handle = secrets.token_urlsafe(32)
         sess = SsoSession(
             handle_hash=_h(handle), sid=previous.sid, member_id=member_id,
-            auth_time=int(time.time()), acr=acr, amr=amr, clients=list(previous.clients),
+            auth_time=int(self._clock.now()), acr=acr, amr=amr,
+            clients=list(self._store.set_members(_clients_key(previous.sid))),
         )
         self._save(sess)
         return handle, sess
 
-    def _save(self, sess: SsoSession, *, index: bool = True) -> None:
+    def _remaining(self, sess: SsoSession) -> float:
         # The session lives `ttl` from the login; later saves never extend it.
-        ttl = max(1, int(sess.auth_time + self.ttl - time.time()))
+        return max(1, sess.auth_time + self.ttl - self._clock.now())
+
+    def _save(self, sess: SsoSession) -> None:
+        ttl = self._remaining(sess)
         self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), ttl)
-        if index:  # the sid -> handle index changes only with the handle
-            self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, ttl)
+        self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, ttl)
+        self._store.set_add(_member_key(sess.member_id), sess.handle_hash, ttl)
+        for client_id in sess.clients:  # a rotated session lives longer: so do its entries
+            self._store.set_add(_clients_key(sess.sid), client_id, ttl)
 
     def get(self, handle: str | None) -> SsoSession | None:
         if not handle:
@@ -85,23 +104,54 @@ class SsoSessions:
 
     def _by_hash(self, handle_hash: str) -> SsoSession | None:
         data = self._store.get(f"sso:{handle_hash}")
-        if data is None:
+        if data is None or data["auth_time"] + self.ttl <= self._clock.now():
             return None
-        return SsoSession(handle_hash=handle_hash, **data)
+        legacy = data.pop("clients", [])  # sessions saved before the set existed
+        clients = self._store.set_members(_clients_key(data["sid"])) | set(legacy)
+        return SsoSession(handle_hash=handle_hash, clients=sorted(clients), **data)
 
     def by_sid(self, sid: str) -> SsoSession | None:
         ref = self._store.get(f"sso-sid:{sid}")
         return self._by_hash(ref["h"]) if ref else None
 
+    def for_member(self, member_id: int) -> list[SsoSession]:
+        """Every live SSO session of a member (oldest login first), for member-wide
+        revocation; entries of sessions gone meanwhile are dropped from the index."""
+        found = []
+        for handle_hash in self._store.set_members(_member_key(member_id)):
+            sess = self._by_hash(handle_hash)
+            if sess is None or sess.member_id != member_id:
+                self._store.set_remove(_member_key(member_id), handle_hash)
+            else:
+                found.append(sess)
+        return sorted(found, key=lambda s: (s.auth_time, s.sid))
+
     def add_client(self, sess: SsoSession, client_id: str) -> None:
-        """Remember a relying party that took part, for back-channel logout."""
+        """Remember a relying party that took part, for back-channel logout.
+
+        One atomic set addition: parallel sign-ins at several sites (a browser restoring its
+        tabs) are all remembered, where a read-modify-write of the session lost some."""
         if client_id not in sess.clients:
+            self._store.set_add(_clients_key(sess.sid), client_id, self._remaining(sess))
             sess.clients.append(client_id)
-            self._save(sess, index=False)
 
     def end(self, sess: SsoSession) -> None:
+        """End the session; `sess.clients` is refreshed to every relying party it reached,
+        including any that joined after `sess` was read."""
+        sess.clients = sorted(self._store.set_members(_clients_key(sess.sid))
+                              | set(sess.clients))
         self._store.delete(f"sso:{sess.handle_hash}")
         self._store.delete(f"sso-sid:{sess.sid}")
+        self._store.delete(_clients_key(sess.sid))
+        self._store.set_remove(_member_key(sess.member_id), sess.handle_hash)
+
+
+def _clients_key(sid: str) -> str:
+    return f"sso-clients:{sid}"
+
+
+def _member_key(member_id: int) -> str:
+    return f"sso-member:{member_id}"
 
 
 @dataclass

@@ -6,6 +6,7 @@ Screenshots go to the `artifacts_dir` folder (IDP_TEST_ARTIFACTS, default /tmp/i
 from __future__ import annotations
 
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -100,8 +101,14 @@ def test_sso_across_two_sites_and_backchannel_logout(context: Any, stack: Stack,
     assert page.get_by_text("로그아웃되었습니다.").is_visible()
     assert page.get_by_role("link", name="로그인", exact=True).is_visible()
 
-    # Site 1 was told over the back channel: reloading shows it signed out.
+    # Site 1 was told over the back channel, by the provider's worker right after the
+    # logout (outside the logout request): reloading within two seconds shows it signed out.
+    deadline = time.monotonic() + 2.0
     page.goto(stack.site1 + "/")
+    while (not page.get_by_role("link", name="로그인", exact=True).is_visible()
+           and time.monotonic() < deadline):
+        page.wait_for_timeout(100)
+        page.goto(stack.site1 + "/")
     assert page.get_by_role("link", name="로그인", exact=True).is_visible(), stack.logs()
     assert page.get_by_text("환영합니다").count() == 0, stack.logs()
     page.screenshot(path=artifacts_dir / "site1_after_logout.png", full_page=True)

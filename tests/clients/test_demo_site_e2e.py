@@ -12,6 +12,7 @@ from werkzeug.serving import make_server
 
 from clients.demo_site import create_app as create_site
 from idp.extensions import db
+from idp.oidc.logout import drain_backchannel
 from idp.services.clients import add_client
 from tests.conftest import free_port
 from tests.helpers import PASSWORD, add_test_member, form_fields
@@ -61,7 +62,7 @@ def _follow(browser: requests.Session, url: str) -> requests.Response:
     raise AssertionError("too many redirects")
 
 
-def test_sso_and_back_channel_logout_across_the_demo_sites(sites):
+def test_sso_and_back_channel_logout_across_the_demo_sites(app, sites):
     site1, site2 = sites
     browser = requests.Session()
     home1 = _follow(browser, f"{site1}/login")
@@ -75,5 +76,6 @@ def test_sso_and_back_channel_logout_across_the_demo_sites(sites):
 
     logout = browser.post(f"{site2}/logout", allow_redirects=False, timeout=10)
     _follow(browser, urljoin(f"{site2}/", logout.headers["Location"]))
+    assert drain_backchannel(app).delivered == 2  # the worker's round (no thread here)
     after = browser.get(f"{site1}/", timeout=10)
     assert "김승인" not in after.text  # site 1 heard the back-channel logout token

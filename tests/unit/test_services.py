@@ -1,4 +1,4 @@
-"""Services with no web in the way: policy, hashing, throttle, claims, config."""
+"""Services with no web in the way: policy, hashing, claims, config (throttle: test_throttle)."""
 
 from __future__ import annotations
 
@@ -7,27 +7,9 @@ import datetime as dt
 import pytest
 
 from idp.config import load_settings
-from idp.errors import InvalidInput, LoginThrottled
+from idp.errors import InvalidInput
 from idp.services.claims import EntitlementMatrix, acr_satisfies
 from idp.services.passwords import PasswordPolicy, Passwords
-from idp.services.throttle import Throttle, ThrottleRule
-
-
-class MemoryStore:
-    def __init__(self):
-        self.data = {}
-
-    def get(self, key):
-        return self.data.get(key)
-
-    def put(self, key, value, ttl):
-        self.data[key] = dict(value)
-
-    def delete(self, key):
-        self.data.pop(key, None)
-
-    def ping(self):
-        return True
 
 
 @pytest.mark.parametrize("login_id", ["abc12", "a" * 21 + "1", "abcdefgh", "12345678", "abc 123",
@@ -58,32 +40,6 @@ def test_argon2id_hash_verify_and_rehash_when_parameters_change():
     stronger = Passwords({"time_cost": 2, "memory_kib": 1024, "parallelism": 1,
                           "hash_len": 32, "salt_len": 16})
     assert stronger.needs_rehash(stored) and not weak.needs_rehash(stored)
-
-
-def test_throttle_delays_then_locks_then_forgives():
-    clock = [0.0]
-    rule = ThrottleRule(delay_after=2, delay_base=1, delay_max=8, lock_after=5,
-                        lock_seconds=100, window_seconds=300)
-    throttle = Throttle(MemoryStore(), {"account": rule}, clock=lambda: clock[0])
-    for _ in range(2):
-        throttle.check(account="a")
-        throttle.record_failure(account="a")
-    with pytest.raises(LoginThrottled) as early:
-        throttle.check(account="a")
-    assert not early.value.locked and early.value.retry_after >= 1
-    clock[0] += 1.5
-    throttle.check(account="a")
-    for _ in range(3):
-        clock[0] += 10
-        locked = throttle.record_failure(account="a")
-    assert locked == ["account"]
-    with pytest.raises(LoginThrottled) as lock:
-        throttle.check(account="a")
-    assert lock.value.locked
-    clock[0] += 101
-    throttle.check(account="a")
-    throttle.reset(account="a")
-    throttle.check(account="a")
 
 
 def test_entitlement_matrix_follows_spec_section_2():

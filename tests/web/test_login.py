@@ -8,8 +8,10 @@ import time
 import pytest
 from sqlalchemy import select
 
+from idp.adapters.clock import FakeClock
 from idp.extensions import db
 from idp.models import AuditEvent
+from idp.wiring import use_clock
 from tests.helpers import PASSWORD, REDIRECT_URI, form_fields
 
 
@@ -102,10 +104,10 @@ def test_session_handle_rotates_at_each_login(client, rp):
 
 @pytest.fixture()
 def clock(app):
-    """The throttle's clock, moved by hand: [now]."""
-    now = [1000.0]
-    app.extensions["idp"].throttle._clock = lambda: now[0]
-    return now
+    """The provider's clock, moved by hand."""
+    fake = FakeClock()
+    use_clock(app.extensions["idp"], fake)
+    return fake
 
 
 def test_growing_delay_then_lock_for_an_account(app, client, rp, clock):
@@ -117,14 +119,14 @@ def test_growing_delay_then_lock_for_an_account(app, client, rp, clock):
     early = _post(client, location, "member01", PASSWORD)
     assert early.status_code == 429 and "Retry-After" in early.headers
     for _ in range(settings["account_lock_after"] - settings["account_delay_after"]):
-        clock[0] += settings["account_delay_max"] + 1
+        clock.advance(settings["account_delay_max"] + 1)
         assert _post(client, location, "member01", "Wrong!pass123").status_code == 401
-    clock[0] += settings["account_delay_max"] + 1
+    clock.advance(settings["account_delay_max"] + 1)
     locked = _post(client, location, "member01", PASSWORD)
     assert locked.status_code == 429
     assert "분 후 다시 시도해 주세요" in locked.get_data(as_text=True)
     assert _events(app, "login.locked")
-    clock[0] += settings["lock_seconds"] + 1
+    clock.advance(settings["lock_seconds"] + 1)
     assert _post(client, location, "member01", PASSWORD).status_code == 303
 
 
@@ -142,7 +144,7 @@ def test_ip_lock_after_many_failures_across_accounts(app, client, rp):
     p = app.extensions["idp"]
     from idp.wiring import build_throttle
 
-    p.throttle = build_throttle(app.config["IDP_SETTINGS"], p.store)
+    p.throttle = build_throttle(app.config["IDP_SETTINGS"], p.store, p.clock)
     for i in range(5):
         _post(client, location, f"spray{i:04d}x", "Wrong!pass123")
     assert _post(client, location, "member01", PASSWORD).status_code == 429
