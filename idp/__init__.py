@@ -172,9 +172,21 @@ def _register_hooks(app: Flask) -> None:
     def too_large(exc: Exception) -> tuple[str, int]:
         return render_template("oidc/error.html", error="too_large"), 413
 
+    # A dependency that is down (idp/faults.py) answers 503 with Retry-After, never 500.
+    from idp.faults import OUTAGE_TYPES, unavailable_dependency
+    from idp.web.unavailable import handle_outage, unavailable_page
+
+    for kind in OUTAGE_TYPES:
+        app.register_error_handler(kind, handle_outage)
+
     @app.errorhandler(500)
-    def server_error(exc: Exception) -> tuple[str, int]:
-        db.session.rollback()
+    def server_error(exc: Exception) -> Any:
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001, S110 — a connection already gone: nothing to undo
+            pass
+        if unavailable_dependency(getattr(exc, "original_exception", None) or exc):
+            return unavailable_page()  # an outage that escaped a view (a hook, a teardown)
         try:
             return render_template("oidc/error.html", error="server_error"), 500
         except Exception:  # noqa: BLE001 — the page of last resort must not fail
