@@ -12,13 +12,17 @@ from __future__ import annotations
 import os
 import shutil
 import sqlite3
+import threading
+import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, urljoin, urlsplit
 
 import pytest
 import redis
+import requests
 import sqlalchemy.exc
 from psycopg import OperationalError as PsycopgOperationalError
 from sqlalchemy import func, select
@@ -28,7 +32,7 @@ from idp.extensions import db
 from idp.faults import RETRY_AFTER_SECONDS, unavailable_dependency
 from idp.migrate import upgrade
 from idp.models import AuditEvent, Token
-from tests.conftest import make_app, require_service
+from tests.conftest import free_port, make_app, require_service
 from tests.faultproxy import CuttableProxy
 from tests.helpers import PASSWORD, TestRP, callback_params, form_fields
 
@@ -254,6 +258,98 @@ def test_store_outage_answers_503_and_recovers(proxied: Any) -> None:
     assert again.status_code == 302 and "code" in parse_qs(urlsplit(
         again.headers["Location"]).query)
     assert web.get("/readyz").status_code == 200
+
+
+class _Traffic:
+    """Relying parties and browsers going through whole logins over HTTP, in threads."""
+
+    def __init__(self, base: str, rp: TestRP, tokens: dict[str, Any]) -> None:
+        self.base, self.rp, self.tokens = base, rp, tokens
+        self.stop = threading.Event()
+        self.statuses: Counter[int] = Counter()
+        self.errors: list[str] = []
+        self._lock = threading.Lock()
+
+    def _seen(self, step: str, resp: requests.Response) -> bool:
+        """Record an answer; False ends this round (an outage, or something unexpected)."""
+        with self._lock:
+            self.statuses[resp.status_code] += 1
+            if resp.status_code >= 500 and (resp.status_code != 503
+                                            or resp.headers.get("Retry-After") != RETRY_AFTER):
+                self.errors.append(f"{step}: {resp.status_code} {resp.text[:200]}")
+        return resp.status_code < 500
+
+    def _round(self, http: requests.Session) -> None:
+        rp, base = self.rp, self.base
+        bearer = _bearer(self.tokens["access_token"])
+        if not self._seen("userinfo", http.get(base + "/userinfo", headers=bearer)):
+            return
+        if not self._seen("jwks", http.get(base + "/jwks")):
+            return
+        http.cookies.clear()
+        params = rp.authorize_params()
+        verifier = rp.last["verifier"]
+        resp = http.get(base + "/authorize", params=params, allow_redirects=False)
+        if not self._seen("authorize", resp) or resp.status_code != 303:
+            return  # (a temporarily_unavailable redirect to the client is a 302)
+        page = http.get(urljoin(base, resp.headers["Location"]))
+        if not self._seen("login page", page):
+            return
+        action, hidden = form_fields(page.text)
+        resp = http.post(urljoin(page.url, action), allow_redirects=False, data={
+            **hidden, "login_id": rp.login_id, "password": PASSWORD})
+        if not self._seen("login", resp) or resp.status_code != 303:
+            return
+        back = parse_qs(urlsplit(resp.headers["Location"]).query)
+        if "code" not in back:
+            return
+        self._seen("token", http.post(base + "/token", headers=rp.auth_header(), data={
+            "grant_type": "authorization_code", "code": back["code"][0],
+            "redirect_uri": rp.redirect_uri, "code_verifier": verifier}))
+
+    def run(self) -> None:
+        with requests.Session() as http:
+            while not self.stop.is_set():
+                try:
+                    self._round(http)
+                except requests.RequestException as exc:
+                    with self._lock:
+                        self.errors.append(f"transport: {exc}")
+
+
+@pytest.mark.scaleout
+def test_no_server_error_under_load_while_dependencies_go_down(proxied: Any) -> None:
+    """As measured in the issue: steady traffic while the database, then Redis, is cut."""
+    from werkzeug.serving import make_server
+
+    app, pg_proxy, redis_proxy = proxied
+    rp = TestRP.create(app)
+    tokens = rp.tokens(app.test_client())
+    server = make_server("127.0.0.1", free_port(), app, threaded=True)
+    serving = threading.Thread(target=server.serve_forever, daemon=True)
+    serving.start()
+    traffic = _Traffic(f"http://127.0.0.1:{server.server_port}", rp, tokens)
+    workers = [threading.Thread(target=traffic.run) for _ in range(6)]
+    try:
+        for worker in workers:
+            worker.start()
+        for proxy in (pg_proxy, redis_proxy):
+            time.sleep(0.5)
+            proxy.cut()
+            time.sleep(1.0)
+            proxy.restore()
+        time.sleep(0.5)
+        recovered = traffic.statuses[200]
+        time.sleep(1.0)
+    finally:
+        traffic.stop.set()
+        for worker in workers:
+            worker.join(timeout=15)
+        server.shutdown()
+        serving.join(timeout=5)
+    assert traffic.errors == []
+    assert traffic.statuses[503] > 0, traffic.statuses  # the outages were seen
+    assert traffic.statuses[200] > recovered  # and traffic went on after them
 
 
 # --- SQLite (embedded mode): the database file goes away ------------------------------------
