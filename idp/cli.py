@@ -67,7 +67,6 @@ _FIELDS: dict[str, tuple[str, str]] = {
     "password": ("--password-stdin", "Send a stronger password on standard input"),
     "email": ("--email", "Give a valid address or leave the option out"),
     "name": ("--name", "Give a name"),
-    "client_id": ("client_id", "Use another client_id"),
     "redirect_uri": ("--redirect-uri", "Fix the URI"),
     "post_logout_redirect_uri": ("--post-logout-redirect-uri", "Fix the URI"),
     "backchannel_logout_uri": ("--backchannel-logout-uri", "Fix the URI"),

@@ -78,6 +78,52 @@ def test_outages_are_told_from_bugs(exc: Exception, expected: str | None) -> Non
     assert unavailable_dependency(exc) == expected
 
 
+# --- the mapping at both edges: outages 503, bugs still 500 ------------------------------
+
+def _raiser(exc: Exception) -> Any:
+    def view(*args: Any) -> Any:
+        raise exc
+    return view
+
+
+@pytest.mark.parametrize(("exc", "status"), [
+    (redis.exceptions.ConnectionError("Connection closed by server."), 503),
+    (_wrapped(PsycopgOperationalError("connection refused")), 503),
+    (_wrapped(sqlite3.OperationalError("no such table: members")), 500),
+    (sqlalchemy.exc.IntegrityError("INSERT", {}, Exception("duplicate key")), 500),
+    (KeyError("bug"), 500),
+])
+def test_pages_answer_503_for_outages_and_500_for_bugs(
+    base_settings: dict[str, Any], exc: Exception, status: int,
+) -> None:
+    app = make_app(base_settings)
+    app.config["TESTING"] = False  # production error handling: bugs become the 500 page
+    app.add_url_rule("/boom", "boom", _raiser(exc))
+    try:
+        resp = app.test_client().get("/boom")
+        assert resp.status_code == status
+        assert resp.mimetype == "text/html"
+        assert ("Retry-After" in resp.headers) == (status == 503)
+    finally:
+        _dispose(app)
+
+
+@pytest.mark.parametrize(("exc", "status", "error"), [
+    (redis.exceptions.TimeoutError("Timeout reading from socket"), 503, "server_error"),
+    (sqlalchemy.exc.TimeoutError("QueuePool limit reached"), 503, "server_error"),
+    (ValueError("bug"), 500, "server_error"),
+])
+def test_protocol_endpoints_answer_503_for_outages_and_500_for_bugs(
+    app: Any, monkeypatch: pytest.MonkeyPatch, exc: Exception, status: int, error: str,
+) -> None:
+    from idp.oidc import lanes
+
+    monkeypatch.setitem(lanes.ROUTES, "/userinfo", (frozenset({"GET"}), _raiser(exc)))
+    resp = app.test_client().get("/userinfo")
+    assert (resp.status_code, resp.get_json()["error"]) == (status, error)
+    assert resp.headers.get("Retry-After") == (RETRY_AFTER if status == 503 else None)
+
+
 # --- helpers ------------------------------------------------------------------------------
 
 def _assert_unavailable_page(resp: Any, english: bool = False) -> None:

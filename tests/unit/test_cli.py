@@ -37,7 +37,11 @@ def test_clients_add_prints_id_and_secret_once(migrated):
 def test_clients_add_refuses_a_non_loopback_http_redirect(migrated):
     result = _run(["clients", "add", "--name", "x", "--redirect-uri", "http://evil.example/cb",
                    "--grant-type", "authorization_code", "--json"], migrated)
-    assert result.exit_code == 1 and "error" in json.loads(result.output.splitlines()[0])
+    refusal = json.loads(result.stdout)
+    assert result.exit_code == 1 and refusal["error"] == "invalid_input"
+    assert refusal["field"] == "redirect_uri" and refusal["message"] == (
+        "redirect_uri is not valid: http is allowed for loopback hosts only: "
+        "http://evil.example/cb. Fix the URI (--redirect-uri).")
 
 
 def test_members_add_reads_the_password_from_stdin(migrated):
