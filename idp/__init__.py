@@ -173,11 +173,17 @@ def _register_hooks(app: Flask) -> None:
         return render_template("oidc/error.html", error="too_large"), 413
 
     # A dependency that is down (idp/faults.py) answers 503 with Retry-After, never 500.
-    from idp.faults import OUTAGE_TYPES, unavailable_dependency
+    from idp.faults import OUTAGE_TYPES, remove_session, unavailable_dependency
     from idp.web.unavailable import handle_outage, unavailable_page
 
     for kind in OUTAGE_TYPES:
         app.register_error_handler(kind, handle_outage)
+
+    @app.teardown_appcontext
+    def end_session(exc: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (registered earlier), which then finds
+        # nothing left to close.
+        remove_session(db.session)
 
     @app.errorhandler(500)
     def server_error(exc: Exception) -> Any:

@@ -11,12 +11,15 @@ No Flask here: the classification is pure and usable from services and the CLI.
 
 from __future__ import annotations
 
+import logging
 import sqlite3
-from typing import Literal
+from typing import Any, Literal
 
 import psycopg
 import redis.exceptions
 import sqlalchemy.exc
+
+log = logging.getLogger(__name__)
 
 Dependency = Literal["database", "store"]
 
@@ -83,3 +86,20 @@ def unavailable_dependency(exc: BaseException) -> Dependency | None:
             return found
         current = current.__cause__ or current.__context__
     return None
+
+
+def remove_session(session: Any) -> None:
+    """End a request's database session (its app context's teardown).
+
+    Closing rolls back what is left open. When the connection broke after the response was
+    made (the database went down in between), that rollback fails: the answer already given
+    stands, so the failure is logged and the broken connection, invalidated by now, is
+    dropped, instead of turning a finished request into a 500.
+    """
+    try:
+        session.remove()
+    except Exception as exc:
+        if unavailable_dependency(exc) is None:
+            raise
+        log.warning("database connection lost at the end of a request: %s", type(exc).__name__)
+        session.remove()

@@ -306,6 +306,34 @@ def test_store_outage_answers_503_and_recovers(proxied: Any) -> None:
     assert web.get("/readyz").status_code == 200
 
 
+@pytest.mark.scaleout
+def test_a_connection_lost_after_the_answer_leaves_the_answer_alone(
+    proxied: Any, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The database goes down between a view's last query and the end of its request: the
+    rollback at teardown fails, and the answer already made must still go out (found by the
+    load test below: a login page answered 500 that way)."""
+    from werkzeug.wrappers import Response
+
+    from idp.oidc import lanes
+
+    app, pg_proxy, _ = proxied
+
+    def read_then_lose_the_database(*args: Any) -> Response:
+        db.session.execute(select(func.count()).select_from(Token))
+        pg_proxy.cut()
+        return Response("answered")
+
+    app.add_url_rule("/probe", "probe", read_then_lose_the_database)
+    monkeypatch.setitem(lanes.ROUTES, "/userinfo",
+                        (frozenset({"GET"}), read_then_lose_the_database))
+    for path in ("/probe", "/userinfo"):  # a page, and the protocol lane
+        resp = app.test_client().get(path)
+        assert (resp.status_code, resp.get_data(as_text=True)) == (200, "answered")
+        pg_proxy.restore()
+    assert app.test_client().get("/readyz").status_code == 200
+
+
 class _Traffic:
     """Relying parties and browsers going through whole logins over HTTP, in threads."""
 
