@@ -10,6 +10,7 @@ from urllib.parse import urlencode
 from flask import Flask, g, request
 from flask_babel import get_locale, get_translations
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.engine import make_url
 
 from idp.config import PROJECT_ROOT, load_settings
 from idp.extensions import babel, csrf, db
@@ -111,12 +112,21 @@ def create_server_app() -> Flask:
     return app
 
 
+DATABASE_CONNECT_TIMEOUT = 5  # seconds
+
+
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
     # No pre-ping: it costs a round trip per request; stale connections are recycled instead
     # and a failed one is discarded by the pool on error.
-    return {"pool_recycle": 300, "pool_size": 5, "max_overflow": 5}
+    options: dict[str, Any] = {"pool_recycle": 300, "pool_size": 5, "max_overflow": 5}
+    if "connect_timeout" not in make_url(url).query:
+        # A database that does not answer (a hung host, a dropped route) fails the request in
+        # seconds, as a 503 (idp/faults.py), instead of holding the worker for the TCP
+        # timeout (minutes). A connect_timeout in the URL wins.
+        options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+    return options
 
 
 def _register_hooks(app: Flask) -> None:

@@ -2,7 +2,9 @@
 
 The app under test talks to PostgreSQL or Redis through it. `cut()` closes every open
 connection and stops listening (new connections are refused), as a crashed or restarted server
-looks from the client; `restore()` listens again on the same port.
+looks from the client; `restore()` listens again on the same port. `freeze()` is a server
+that stopped answering (a hung host, a dropped route): new connections are accepted and then
+hear nothing.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ class CuttableProxy:
         self._listener: socket.socket | None = None
         self._stop = threading.Event()
         self._acceptor: threading.Thread | None = None
+        self._frozen = False
+        self._held: list[socket.socket] = []
         self.port = 0
 
     def start(self) -> CuttableProxy:
@@ -44,6 +48,10 @@ class CuttableProxy:
                 continue
             except OSError:
                 return
+            if self._frozen:
+                with self._lock:
+                    self._held.append(client)
+                continue
             try:
                 upstream = socket.create_connection(self._target, timeout=5)
             except OSError:
@@ -89,9 +97,21 @@ class CuttableProxy:
         for sock in live:
             self._drop(sock)
 
+    def freeze(self) -> None:
+        """New connections are accepted and never answered (connections already open are
+        left alone: close them first if the test needs only new ones)."""
+        self._frozen = True
+
     def restore(self) -> None:
         """The server is back, on the same address."""
-        self.start()
+        self._frozen = False
+        with self._lock:
+            held, self._held = self._held, []
+        for sock in held:
+            sock.close()
+        if self._listener is None:
+            self.start()
 
     def close(self) -> None:
+        self.restore()
         self.cut()

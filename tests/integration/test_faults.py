@@ -334,6 +334,43 @@ def test_a_connection_lost_after_the_answer_leaves_the_answer_alone(
     assert app.test_client().get("/readyz").status_code == 200
 
 
+def test_postgresql_connections_have_a_connect_timeout_unless_the_url_sets_one() -> None:
+    from idp import DATABASE_CONNECT_TIMEOUT, _engine_options
+
+    assert _engine_options("postgresql+psycopg://db.internal/idp")["connect_args"] == {
+        "connect_timeout": DATABASE_CONNECT_TIMEOUT}
+    assert "connect_args" not in _engine_options(
+        "postgresql+psycopg://db.internal/idp?connect_timeout=2")
+
+
+@pytest.mark.scaleout
+def test_a_database_that_stops_answering_is_a_503_within_the_connect_timeout(
+    app: Any, base_settings: dict[str, Any], scaleout_urls: tuple[str, str],
+) -> None:
+    pg = make_url(scaleout_urls[0])
+    proxy = CuttableProxy(pg.host or "127.0.0.1", pg.port or 5432).start()
+    hung = make_app(base_settings, database_url=pg.set(host="127.0.0.1", port=proxy.port)
+                    .update_query_dict({"connect_timeout": "1"})
+                    .render_as_string(hide_password=False))
+    try:
+        rp = TestRP.create(hung)
+        web = hung.test_client()
+        tokens = rp.tokens(web)
+        proxy.freeze()
+        with hung.app_context():
+            db.engine.dispose()  # from here on every request needs a new connection
+        started = time.monotonic()
+        _assert_unavailable_json(web.get("/userinfo", headers=_bearer(tokens["access_token"])))
+        _assert_unavailable_page(rp.authorize(hung.test_client()))
+        # Two connect timeouts (libpq waits at least 2 s), not the TCP timeout (minutes).
+        assert time.monotonic() - started < 8
+        proxy.restore()
+        assert web.get("/userinfo", headers=_bearer(tokens["access_token"])).status_code == 200
+    finally:
+        proxy.close()
+        _dispose(hung)
+
+
 class _Traffic:
     """Relying parties and browsers going through whole logins over HTTP, in threads."""
 
