@@ -3,8 +3,9 @@
 An outage is not a bug: the request is answered 503 with Retry-After (a page, or JSON on the
 protocol endpoints), never 500, and the transaction is rolled back so that nothing is half
 written. The pool discards the broken connections, so the first request after the dependency
-is back succeeds. The mapping to responses lives at the edges (idp/__init__.py for pages,
-idp/oidc/lanes.py for the protocol endpoints); the classification lives here, once.
+is back succeeds. The mapping to responses lives at the edges (idp/web/unavailable.py, the
+Flask error handler registered in idp/__init__.py, for pages and /authorize; idp/oidc/lanes.py
+for the protocol endpoints and the JWKS); the classification lives here, once.
 
 No Flask here: the classification is pure and usable from services and the CLI.
 """
@@ -61,8 +62,9 @@ def _classify_one(exc: BaseException) -> Dependency | None:
             return "database"
         return _classify_one(exc.orig) if exc.orig is not None else None
     if isinstance(exc, psycopg.OperationalError):
-        # Connection refused or lost, server shutting down, too many connections,
-        # statement cancelled: all "try again later" (class 08, 53, 57 SQLSTATEs).
+        # Connection refused or lost (SQLSTATE class 08), too many connections (53), server
+        # shutting down or statement cancelled (57), deadlock or serialization failure (40),
+        # lock timeout (55P03): all "try again later".
         return "database"
     if isinstance(exc, sqlite3.OperationalError):
         message = str(exc).lower()
