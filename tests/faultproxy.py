@@ -102,16 +102,19 @@ class CuttableProxy:
         left alone: close them first if the test needs only new ones)."""
         self._frozen = True
 
-    def restore(self) -> None:
-        """The server is back, on the same address."""
+    def _release_held(self) -> None:
         self._frozen = False
         with self._lock:
             held, self._held = self._held, []
         for sock in held:
             sock.close()
+
+    def restore(self) -> None:
+        """The server is back, on the same address."""
+        self._release_held()
         if self._listener is None:
             self.start()
 
     def close(self) -> None:
-        self.restore()
+        self._release_held()
         self.cut()
