@@ -11,6 +11,7 @@ from urllib.parse import urlencode, urlsplit
 from flask import Flask, before_render_template, g, request
 from flask_babel import get_locale, get_translations
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.engine import make_url
 
 from idp.config import PROJECT_ROOT, create_sqlite_file, load_settings
 from idp.extensions import babel, csrf, db
@@ -178,12 +179,21 @@ def create_server_app() -> Flask:
     return app
 
 
+DATABASE_CONNECT_TIMEOUT = 5  # seconds
+
+
 def _engine_options(url: str) -> dict[str, Any]:
     if url.startswith("sqlite"):
         return {"connect_args": {"timeout": 15}}
     # No pre-ping: it costs a round trip per request; stale connections are recycled instead
     # and a failed one is discarded by the pool on error.
-    return {"pool_recycle": 300, "pool_size": 5, "max_overflow": 5}
+    options: dict[str, Any] = {"pool_recycle": 300, "pool_size": 5, "max_overflow": 5}
+    if "connect_timeout" not in make_url(url).query:
+        # A database that does not answer (a hung host, a dropped route) fails the request in
+        # seconds, as a 503 (idp/faults.py), instead of holding the worker for the TCP
+        # timeout (minutes). A connect_timeout in the URL wins.
+        options["connect_args"] = {"connect_timeout": DATABASE_CONNECT_TIMEOUT}
+    return options
 
 
 def _register_hooks(app: Flask) -> None:
@@ -245,9 +255,27 @@ def _register_hooks(app: Flask) -> None:
     def too_large(exc: Exception) -> tuple[str, int]:
         return render_template("oidc/error.html", error="too_large"), 413
 
+    # A dependency that is down (idp/faults.py) answers 503 with Retry-After, never 500.
+    from idp.faults import OUTAGE_TYPES, remove_session, unavailable_dependency
+    from idp.web.unavailable import handle_outage, unavailable_page
+
+    for kind in OUTAGE_TYPES:
+        app.register_error_handler(kind, handle_outage)
+
+    @app.teardown_appcontext
+    def end_session(exc: BaseException | None) -> None:
+        # Runs before Flask-SQLAlchemy's own teardown (registered earlier), which then finds
+        # nothing left to close.
+        remove_session(db.session)
+
     @app.errorhandler(500)
-    def server_error(exc: Exception) -> tuple[str, int]:
-        db.session.rollback()
+    def server_error(exc: Exception) -> Any:
+        try:
+            db.session.rollback()
+        except Exception:  # noqa: BLE001, S110 — a connection already gone: nothing to undo
+            pass
+        if unavailable_dependency(getattr(exc, "original_exception", None) or exc):
+            return unavailable_page()  # an outage that escaped a view (a hook, a teardown)
         try:
             return render_template("oidc/error.html", error="server_error"), 500
         except Exception:  # noqa: BLE001 — the page of last resort must not fail

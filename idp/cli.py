@@ -16,7 +16,7 @@ import click
 from sqlalchemy import select
 
 from idp.config import ConfigError
-from idp.errors import IdpError, InvalidInput
+from idp.errors import AlreadyExists, IdpError, InvalidInput
 from idp.protocol import CLIENT_AUTH_METHODS, SIGNING_ALGS
 
 
@@ -56,11 +56,53 @@ def _emit(as_json: bool, data: Any, human: str | Callable[[], str]) -> None:
         click.echo(human() if callable(human) else human)
 
 
-def _fail(as_json: bool, message: str) -> None:
+def _fail(as_json: bool, message: str, *, error: str | None = None,
+          field: str | None = None) -> None:
+    """Exit 1 saying what is wrong and what to do.
+
+    With --json, stdout gets {"error": code, "message": sentence, "field": option} (the code
+    is the message itself for callers that give none); stderr always gets the sentence.
+    """
     if as_json:
-        click.echo(json.dumps({"error": message}, ensure_ascii=False))
+        data = {"error": error or message, "message": message}
+        if field:
+            data["field"] = field
+        click.echo(json.dumps(data, ensure_ascii=False))
     click.echo(f"error: {message}", err=True)
     sys.exit(1)
+
+
+# The option behind each field a service may refuse, and what the operator can do about it.
+_FIELDS: dict[str, tuple[str, str]] = {
+    "login_id": ("--login-id", "Choose another login ID"),
+    "password": ("--password-stdin", "Send a stronger password on standard input"),
+    "email": ("--email", "Give a valid address or leave the option out"),
+    "name": ("--name", "Give a name"),
+    "redirect_uri": ("--redirect-uri", "Fix the URI"),
+    "post_logout_redirect_uri": ("--post-logout-redirect-uri", "Fix the URI"),
+    "backchannel_logout_uri": ("--backchannel-logout-uri", "Fix the URI"),
+    "grant_type": ("--grant-type", "Give one or more supported grant types"),
+    "token_endpoint_auth_method": ("--token-endpoint-auth-method", "Choose a supported method"),
+    "id_token_signed_response_alg": ("--id-token-alg", "Choose RS256 or ES256"),
+}
+
+
+def _refuse(as_json: bool, exc: IdpError, values: dict[str, Any] | None = None) -> None:
+    """_fail with a sentence for a service's refusal (InvalidInput, AlreadyExists, ...)."""
+    values = values or {}
+    if isinstance(exc, InvalidInput):
+        field, code = exc.field, "invalid_input"
+        shown = f" {values[field]!r}" if values.get(field) and field != "password" else ""
+        problem = f"{field}{shown} is not valid: {exc.message.rstrip('.')}"
+    elif isinstance(exc, AlreadyExists):
+        field, code = str(exc), "already_exists"
+        shown = f" {values[field]!r}" if values.get(field) else ""
+        problem = f"{field}{shown} is already taken"
+    else:
+        field, code, problem = "", type(exc).__name__, str(exc) or type(exc).__name__
+    option, remedy = _FIELDS.get(field, ("", ""))
+    message = problem + (f". {remedy} ({option})." if remedy else ".")
+    _fail(as_json, message, error=code, field=field or None)
 
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
@@ -234,8 +276,8 @@ def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tup
                 or app.config["IDP_SETTINGS"]["keys"]["default_alg"],
                 allowed_algs=app.config["IDP_SETTINGS"]["keys"]["allowed_algs"],
             )
-        except InvalidInput as exc:
-            _fail(as_json, f"{exc.field}: {exc.message}")
+        except IdpError as exc:
+            _refuse(as_json, exc)
             return
         sqla.session.commit()
         data = {"client_id": client.client_id, "client_secret": secret}
@@ -273,7 +315,8 @@ def clients_remove(client_id: str, as_json: bool) -> None:
     app = _app()
     with _context(app):
         if not remove_client(sqla.session, client_id):
-            _fail(as_json, f"no client {client_id}")
+            _fail(as_json, f"no client has the client_id {client_id!r}. See `idp clients list` "
+                  "for the registered ones.", error="not_found", field="client_id")
             return
         sqla.session.commit()
     _emit(as_json, {"removed": client_id}, f"removed {client_id}")
@@ -305,8 +348,7 @@ def members_add(login_id: str, name: str, email: str | None, password_stdin: boo
             member = add_member(sqla.session, p.passwords, p.policy, login_id=login_id,
                                 name=name, email=email, password=password)
         except IdpError as exc:
-            _fail(as_json, str(exc) if not isinstance(exc, InvalidInput)
-                  else f"{exc.field}: {exc.message}")
+            _refuse(as_json, exc, {"login_id": login_id, "email": email})
             return
         sqla.session.commit()
         data = {"login_id": member.login_id, "sub": member.subject}
@@ -327,8 +369,7 @@ def members_require_password_change(login_id: str, off: bool, as_json: bool) -> 
         try:
             member = require_password_change(sqla.session, login_id=login_id, required=not off)
         except InvalidInput:
-            _fail(as_json, f"no member has the login ID {login_id!r}: check it with the "
-                           "member, or create one with 'idp members add'")
+            _no_member(as_json, login_id)
             return
         data = {"login_id": member.login_id, "password_change_required": not off}
     _emit(as_json, data, f"member {login_id}: password change "
@@ -343,7 +384,8 @@ def _find_member(session: Any, login_id: str) -> Any:
 
 def _no_member(as_json: bool, login_id: str) -> None:
     _fail(as_json, f"no member has the login ID {login_id!r}: check it (login IDs are "
-                   "case-insensitive; company managers and simple members have none)")
+                   "case-insensitive; company managers and simple members have none)",
+          error="not_found", field="login_id")
 
 
 def _revocation_data(login_id: str, done: Any) -> dict[str, Any]:

@@ -48,7 +48,11 @@ class AuditEvent(Base):
     member_id: Mapped[int | None] = mapped_column()
     client_id: Mapped[str | None] = mapped_column(String(64))
     ip: Mapped[str | None] = mapped_column(String(64))
+    # The event's particulars as one JSON object (never a JSON string holding JSON).
     detail: Mapped[dict | None] = mapped_column(JSONText)
+
+    # A member's own trail, newest first (per-member audit views, withdrawal).
+    __table_args__ = (Index("ix_audit_events_member_at", "member_id", "at"),)
 
 
 class KeyValue(Base):

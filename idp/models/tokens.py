@@ -23,7 +23,10 @@ class AuthorizationCode(Base):
 
     code_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64))
-    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
+    # Indexed: deleting a member (withdrawal, inactivity) cascades here.
+    member_id: Mapped[int] = mapped_column(
+        ForeignKey("members.id", ondelete="CASCADE"), index=True
+    )
     redirect_uri: Mapped[str] = mapped_column(String(500))
     scope: Mapped[str] = mapped_column(String(500))
     nonce: Mapped[str | None] = mapped_column(String(255))
@@ -50,9 +53,9 @@ class Token(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64), index=True)
-    member_id: Mapped[int | None] = mapped_column(
-        ForeignKey("members.id", ondelete="CASCADE"), index=True
-    )
+    # No index of its own: ix_tokens_member_client leads with it (lookups and the cascade
+    # use that one), and every token insert would pay for a second.
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"))
     # Scope of the access token (may be narrower than the grant on a refresh).
     scope: Mapped[str] = mapped_column(String(500), default="")
     # Scope of the grant the refresh token carries: RFC 6749 §6 keeps it whole across

@@ -16,6 +16,7 @@ from typing import Any
 from werkzeug.exceptions import HTTPException
 from werkzeug.wrappers import Request, Response
 
+from idp.faults import RETRY_AFTER_SECONDS, unavailable_dependency
 from idp.oidc import endpoints
 from idp.oidc.discovery import provider_metadata
 from idp.oidc.server import _lane_request
@@ -40,6 +41,28 @@ class LaneRequest(Request):
 def _json_error(status: int, error: str, extra: dict[str, str] | None = None) -> Response:
     return Response(json.dumps({"error": error}), status, mimetype="application/json",
                     headers={"Cache-Control": "no-store", **(extra or {})})
+
+
+def _unavailable() -> Response:
+    """503 while the database or the store is down (idp/faults.py).
+
+    RFC 6749 §5.2 has no code for this; `server_error` is what the authorization endpoint
+    would send (§4.1.2.1), and the status and Retry-After (RFC 9110 §15.6.4, §10.2.3) tell a
+    client that it may simply retry.
+    """
+    return Response(
+        json.dumps({"error": "server_error",
+                    "error_description": "temporarily unavailable, retry later"}),
+        503, mimetype="application/json",
+        headers={"Cache-Control": "no-store", "Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
+
+
+def _rollback(session: Any) -> None:
+    try:
+        session.rollback()  # nothing half-written; the pool discards a broken connection
+    except Exception:  # noqa: BLE001, S110 — the connection is gone already
+        pass
 
 
 def _has_nul(req: Request) -> bool:
@@ -105,11 +128,16 @@ class Lanes:
                 except UnicodeDecodeError:  # client credentials that are not UTF-8
                     return _json_error(401, "invalid_client",
                                        {"WWW-Authenticate": 'Basic realm="token"'})
-                except Exception:
-                    log.exception("unhandled error on %s", req.path)
+                except Exception as exc:
                     from idp.extensions import db
 
-                    db.session.rollback()
+                    _rollback(db.session)
+                    dependency = unavailable_dependency(exc)
+                    if dependency is not None:
+                        log.warning("%s unavailable on %s: %s", dependency, req.path,
+                                    type(exc).__name__)
+                        return _unavailable()
+                    log.exception("unhandled error on %s", req.path)
                     return _json_error(500, "server_error")
         finally:
             _lane_request.reset(token)
@@ -127,6 +155,16 @@ class Lanes:
             if path == DISCOVERY_PATH:
                 return self._document(self._discovery_json(), 3600, start_response)
             if path == JWKS_PATH:
-                return self._document(self._jwks_json(), 300, start_response)
+                try:
+                    body = self._jwks_json()
+                except Exception as exc:
+                    if unavailable_dependency(exc) is None:
+                        raise
+                    log.warning("database unavailable on %s: %s", path, type(exc).__name__)
+                    resp = _unavailable()
+                    resp.headers["X-Content-Type-Options"] = "nosniff"
+                    unavailable: Iterable[bytes] = resp(environ, start_response)
+                    return unavailable
+                return self._document(body, 300, start_response)
         passed: Iterable[bytes] = self._next(environ, start_response)
         return passed

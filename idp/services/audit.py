@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import Any, cast
 
@@ -43,6 +42,17 @@ EVENTS = frozenset(
 )
 
 
+def _plain(value: Any) -> Any:
+    """`value` made of JSON types only: anything else (a datetime, an enum) as its str()."""
+    if value is None or isinstance(value, str | int | float | bool):
+        return value
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple | set | frozenset):
+        return [_plain(v) for v in value]
+    return str(value)
+
+
 # A Core INSERT: events are written on hot paths (every login), never read back there.
 _INSERT = insert(cast(Table, AuditEvent.__table__))
 
@@ -61,7 +71,9 @@ def record(
         raise ValueError(f"unknown audit event {event!r}")
     session.connection().execute(
         _INSERT,
+        # The column's type (JSONText) encodes the object once; encoding it here as well
+        # stored a JSON string holding JSON (issue 11, finding 9).
         {"at": utcnow(), "event": event, "member_id": member_id, "client_id": client_id,
-         "ip": ip, "detail": json.dumps(detail, default=str) if detail else None},
+         "ip": ip, "detail": _plain(detail) if detail else None},
     )
     log.info("audit %s member=%s client=%s ip=%s %s", event, member_id, client_id, ip, detail)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 
+import pytest
 from click.testing import CliRunner
 
 from idp.cli import main
@@ -36,7 +37,11 @@ def test_clients_add_prints_id_and_secret_once(migrated):
 def test_clients_add_refuses_a_non_loopback_http_redirect(migrated):
     result = _run(["clients", "add", "--name", "x", "--redirect-uri", "http://evil.example/cb",
                    "--grant-type", "authorization_code", "--json"], migrated)
-    assert result.exit_code == 1 and "error" in json.loads(result.output.splitlines()[0])
+    refusal = json.loads(result.stdout)
+    assert result.exit_code == 1 and refusal["error"] == "invalid_input"
+    assert refusal["field"] == "redirect_uri" and refusal["message"] == (
+        "redirect_uri is not valid: http is allowed for loopback hosts only: "
+        "http://evil.example/cb. Fix the URI (--redirect-uri).")
 
 
 def test_members_add_reads_the_password_from_stdin(migrated):
@@ -47,7 +52,57 @@ def test_members_add_reads_the_password_from_stdin(migrated):
     assert json.loads(result.output)["login_id"] == "cliuser01"
     weak = _run(["members", "add", "--login-id", "cliuser02", "--name", "x", "--email",
                  "c@example.com", "--password-stdin", "--json"], migrated, input="weak\n")
-    assert weak.exit_code == 1 and "password" in json.loads(weak.output.splitlines()[0])["error"]
+    refusal = json.loads(weak.stdout)
+    assert weak.exit_code == 1 and refusal["field"] == "password"
+    assert refusal["error"] == "invalid_input" and "Send a stronger password" in refusal["message"]
+    assert "weak" not in weak.stdout + weak.stderr  # a password is never echoed
+
+
+def _add_member(database_url, login_id, email="c@example.com", *extra):
+    return _run(["members", "add", "--login-id", login_id, "--name", "홍길동", "--email", email,
+                 "--password-stdin", *extra], database_url, input="Cli!password9\n")
+
+
+def test_a_taken_login_id_says_so_and_what_to_do(migrated):
+    assert _add_member(migrated, "takenid01", "c@example.com", "--json").exit_code == 0
+    again = _add_member(migrated, "TakenID01", "c@example.com", "--json")
+    assert again.exit_code == 1
+    assert json.loads(again.stdout) == {
+        "error": "already_exists", "field": "login_id",
+        "message": "login_id 'TakenID01' is already taken. Choose another login ID "
+                   "(--login-id).",
+    }
+    human = _add_member(migrated, "takenid01")
+    assert human.exit_code == 1 and human.stdout == ""
+    assert human.stderr == ("error: login_id 'takenid01' is already taken. Choose another "
+                            "login ID (--login-id).\n")
+
+
+def test_an_invalid_login_id_says_what_is_allowed(migrated):
+    result = _add_member(migrated, "ab", "c@example.com", "--json")
+    refusal = json.loads(result.stdout)
+    assert result.exit_code == 1 and refusal["field"] == "login_id"
+    assert refusal["message"].startswith("login_id 'ab' is not valid: 6-20 letters and digits.")
+
+
+@pytest.mark.parametrize("email", ["a@b@c", "<script>@x", "a\x01@b.example", "a@b", "no-at-sign",
+                                   "a b@example.com", "a@example.com\n", "x" * 250 + "@ex.com"])
+def test_members_add_refuses_a_malformed_email(migrated, email):
+    result = _add_member(migrated, "mailuser01", email, "--json")
+    refusal = json.loads(result.stdout)
+    assert result.exit_code == 1, result.output
+    assert refusal["error"] == "invalid_input" and refusal["field"] == "email"
+    assert refusal["message"].startswith(f"email {email!r} is not valid: ")
+    assert refusal["message"].endswith("Give a valid address or leave the option out (--email).")
+
+
+def test_a_missing_client_says_where_to_look(migrated):
+    result = _run(["clients", "remove", "0123abcd", "--json"], migrated)
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {
+        "error": "not_found", "field": "client_id",
+        "message": "no client has the client_id '0123abcd'. See `idp clients list` for the "
+                   "registered ones."}
 
 
 def test_keys_rotate_and_list(migrated):
