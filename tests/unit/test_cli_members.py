@@ -67,8 +67,9 @@ def test_lock_and_unlock(app, client, migrated):
 def test_an_unknown_login_id_is_a_clear_error(app, migrated, command):
     result = _run(["members", command, "nobody99", "--json"], migrated)
     assert result.exit_code == 1
-    error = json.loads(result.output.splitlines()[0])["error"]
-    assert "no member has the login ID 'nobody99'" in error
+    data = json.loads(result.output.splitlines()[0])
+    assert data["error"] == "not_found" and data["field"] == "login_id"
+    assert "no member has the login ID 'nobody99'" in data["message"]
 
 
 def test_jobs_run_once_delivers_what_is_queued(app, client, migrated):
