@@ -1,4 +1,4 @@
-"""Redis as docs/operations.md tells to run it, on private ports: SSO sessions survive a
+"""Redis as docs/redis.md tells to run it, on private ports: SSO sessions survive a
 restart (append-only file) and a failover (Sentinel promotes the replica; the store follows
 through its `redis+sentinel://` URL without a restart of the provider).
 
