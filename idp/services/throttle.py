@@ -136,9 +136,10 @@ class Throttle:
                     # Earlier attempts are still being verified; should they all fail, the
                     # last of them locks the key.
                     raise LoginThrottled(1, locked=False)
-                res.failures = self._store.count(res.key("failures"))
-                if rule.delay(res.failures):
-                    self._wait_turn(res, rule, now)
+                if rule.delay_base:  # (a rule without delays needs no count here)
+                    res.failures = self._store.count(res.key("failures"))
+                    if rule.delay(res.failures):
+                        self._wait_turn(res, rule, now)
         except LoginThrottled:
             self._give_back(counted)
             raise
@@ -173,7 +174,11 @@ class Throttle:
         """The attempt succeeded: it gives its attempt back; the kinds in `forgive` that had
         failures start a new period (a success is no reason to forgive a shared IP)."""
         for res in attempt.reservations:
-            if res.kind in forgive and res.failures:
+            if res.kind not in forgive:
+                continue
+            failures = res.failures if self._rules[res.kind].delay_base else self._store.count(
+                res.key("failures"))
+            if failures:
                 self._new_period(res, 0.0)
         self._give_back(attempt.reservations)
 

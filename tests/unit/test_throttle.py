@@ -161,3 +161,10 @@ def test_one_ipv6_prefix_is_one_key():
     with pytest.raises(LoginThrottled):
         throttle.reserve(ip=ip_bucket("2001:db8:1:2:aaaa::1"))
     throttle.reserve(ip=ip_bucket("2001:db8:1:3::1"))  # the next /64 is someone else
+
+
+def test_success_forgives_a_kind_whose_rule_has_no_delay():
+    throttle, _ = _throttle(NO_DELAY)
+    _fail(throttle, account="a")
+    throttle.succeeded(throttle.reserve(account="a"))
+    assert throttle.failures("account", "a") == 0
