@@ -44,7 +44,7 @@ PUBLISHED_SECRETS = frozenset({
 })
 # IDP_* variables that are not settings (read by the test suite and `make bench`).
 NON_SETTING_VARIABLES = frozenset({"IDP_ENV", "IDP_REQUIRE_SERVICES", "IDP_TEST_ARTIFACTS"})
-REDIS_URL_SCHEMES = ("redis", "rediss", "unix")
+REDIS_URL_SCHEMES = ("redis", "rediss", "unix", "redis+sentinel", "rediss+sentinel")
 DATABASE_BACKENDS = ("sqlite", "postgresql")
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -116,7 +116,16 @@ def _database_url(value: str) -> str | None:
 
 
 def _redis_url(value: str) -> str | None:
-    if value == "" or urlsplit(value).scheme in REDIS_URL_SCHEMES:
+    scheme = urlsplit(value).scheme
+    if scheme.endswith("+sentinel"):
+        from idp.stores import parse_sentinel_url
+
+        try:
+            parse_sentinel_url(value)
+        except ValueError as exc:
+            return f"is not a usable Sentinel URL: {exc}"
+        return None
+    if value == "" or scheme in REDIS_URL_SCHEMES:
         return None
     return f"must be empty or a {'/'.join(REDIS_URL_SCHEMES)}:// URL; got {value!r}"
 

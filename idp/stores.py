@@ -348,6 +348,7 @@ def redis_client(url: str) -> redis.Redis:
 # A set is a sorted set scored by each member's expiry (milliseconds, Redis server time), so
 # members expire one by one; the key itself expires with its longest-lived member.
 _SET_ADD = """
+redis.replicate_commands()  -- writes after TIME: replicate effects (default from Redis 5)
 local t = redis.call('TIME')
 local now = t[1] * 1000 + math.floor(t[2] / 1000)
 redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)

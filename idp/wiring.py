@@ -12,6 +12,7 @@ from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
 from idp.services.claims import EntitlementMatrix
 from idp.services.clients import ClientDirectory
+from idp.services.flows import Flows
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.ports import BackchannelSender, Clock
@@ -40,6 +41,8 @@ class Provider:
     # Back-channel logout tokens waiting for the worker, and the one way to end sessions.
     outbox: BackchannelOutbox
     revocation: Revoker
+    # Server-side state of multi-step flows (sign-up, SNS, certificate challenges).
+    flows: Flows
 
     @property
     def issuer(self) -> str:
@@ -154,6 +157,7 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.sessions = build_sessions(p.settings, p.store, clock)
     p.outbox.clock = clock
     p.revocation = Revoker(p.sessions, p.outbox, clock)
+    p.flows = Flows(p.store, clock)
 
 
 def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Provider:
@@ -186,4 +190,5 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         clients=ClientDirectory(settings["clients"]["cache_seconds"]),
         outbox=outbox,
         revocation=Revoker(sessions, outbox, clock),
+        flows=Flows(store, clock),
     )

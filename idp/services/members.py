@@ -118,7 +118,7 @@ def authenticate_password(
     lock threshold's worth are ever verified. Raises LoginThrottled before any hash is
     computed when the account or the IP must wait, and InvalidCredentials for an unknown ID
     and a wrong password alike (same work, same message). Commits the throttle state and the
-    audit event in every outcome but success (the caller commits the login with its session).
+    audit event in every outcome.
     """
     key = login_id.strip().lower()
     try:
@@ -160,4 +160,5 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attemp
     throttle.succeeded(attempt, forgive=("account",))
     audit.record(session, "login.success", member_id=member.id, client_id=client_id, ip=ip,
                  method="pwd")
+    session.commit()  # (the counters' rows are not held while the caller starts the session)
     return SignedIn(member_id=member.id, login_id=member.login_id)

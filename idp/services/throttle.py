@@ -6,12 +6,19 @@ locked for `lock_seconds`. Keys are counted whether or not the account exists, s
 throttle itself reveals nothing. No sleeping in the server: a refused attempt is answered at
 once with the time to wait.
 
-Attempts are counted *before* the secret is verified, with one atomic increment per key
-(`Store.incr`): attempt number n is refused when n exceeds `lock_after`, so however many
-guesses arrive at once, at most `lock_after` of them are ever verified per lock period, and
-no count is lost. A failure keeps its reservation; a success gives it back (or forgives the
-key). Past `delay_after`, attempts on a key also run one at a time (`Store.add`), each after
-the delay since the previous failure.
+Two counters per key, each changed by one atomic increment (`Store.incr`), never read and
+written back:
+
+- *attempts*, counted before the secret is verified: attempt number n is refused when n
+  exceeds `lock_after`, so however many guesses arrive at once, at most `lock_after` are ever
+  verified per period and none goes uncounted. A failure keeps its attempt; a success gives it
+  back, so members sharing an account sign in at once without holding each other up;
+- *failures*, counted when a verification fails: the delays and the lock follow them, and
+  exactly one failure — the `lock_after`-th — locks the key.
+
+Past `delay_after` failures the attempts on a key also run one at a time (`Store.add`). A lock,
+an operator's reset and a success after failures start a new *period* of the key: fresh
+counters, while attempts still in flight from the old period settle in the old counters.
 
 The store's own expiry only collects garbage: whether a lock or a delay still applies is
 decided from the times kept in the values and the Clock, so tests move a FakeClock.
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import hashlib
 import ipaddress
+import secrets
 from dataclasses import dataclass, field
 
 from idp.errors import LoginThrottled
@@ -67,9 +75,13 @@ def ip_bucket(ip: str) -> str:
 class _Reservation:
     kind: str
     base: str  # the key's prefix in the store
-    epoch: str  # a served lock starts a fresh count: counters are per lock epoch
-    number: int = 0  # this attempt's number in the count
+    period: str  # the key's current period: its counters' suffix
+    number: int = 0  # this attempt's number among the period's attempts
+    failures: int = 0  # failures of the period when the attempt began
     in_flight: bool = False  # holds the key's one-attempt-at-a-time claim
+
+    def key(self, counter: str) -> str:
+        return f"{self.base}:{counter}:{self.period}"
 
 
 @dataclass
@@ -90,10 +102,18 @@ class Throttle:
         digest = hashlib.sha256(value.encode()).hexdigest()[:32]
         return f"throttle:{kind}:{digest}"
 
-    def _epoch(self, base: str) -> tuple[str, float]:
-        lock = self._store.get(f"{base}:lock")
-        until = float(lock["until"]) if lock else 0.0
-        return (f"{until:.6f}" if lock else "0"), until
+    def _period(self, base: str) -> tuple[str, float]:
+        """The key's current period and when its lock ends (0: no lock)."""
+        period = self._store.get(f"{base}:period")
+        if period is None:
+            return "0", 0.0
+        return str(period["id"]), float(period["until"])
+
+    def _new_period(self, res: _Reservation, until: float) -> None:
+        rule = self._rules[res.kind]
+        # Kept a window past the lock, longer than the counters it replaces.
+        self._store.put(f"{res.base}:period", {"id": secrets.token_hex(8), "until": until},
+                        rule.lock_seconds + rule.window_seconds)
 
     def reserve(self, **keys: str) -> Attempt:
         """Count an attempt for each key (kind=value) before verifying it; raise
@@ -102,24 +122,26 @@ class Throttle:
         attempt = Attempt()
         for kind, value in keys.items():
             base = self._base(kind, value)
-            epoch, until = self._epoch(base)
+            period, until = self._period(base)
             if until > now:
                 raise LoginThrottled(int(until - now) + 1, locked=True)
-            attempt.reservations.append(_Reservation(kind, base, epoch))
-        done: list[_Reservation] = []
+            attempt.reservations.append(_Reservation(kind, base, period))
+        counted: list[_Reservation] = []
         try:
             for res in attempt.reservations:
                 rule = self._rules[res.kind]
-                res.number = self._store.incr(self._count_key(res), rule.window_seconds)
-                done.append(res)
+                res.number = self._store.incr(res.key("attempts"), rule.window_seconds)
+                counted.append(res)
                 if res.number > rule.lock_after:
-                    # The earlier attempts are still being verified: the last of them locks
-                    # the key if it fails.
+                    # Earlier attempts are still being verified; should they all fail, the
+                    # last of them locks the key.
                     raise LoginThrottled(1, locked=False)
-                if rule.delay(res.number - 1):
-                    self._wait_turn(res, rule, now)
+                if rule.delay_base:  # (a rule without delays needs no count here)
+                    res.failures = self._store.count(res.key("failures"))
+                    if rule.delay(res.failures):
+                        self._wait_turn(res, rule, now)
         except LoginThrottled:
-            self._give_back(done)
+            self._give_back(counted)
             raise
         return attempt
 
@@ -128,41 +150,41 @@ class Throttle:
         if not self._store.add(f"{res.base}:in-flight", {"t": now}, IN_FLIGHT_SECONDS):
             raise LoginThrottled(1, locked=False)
         res.in_flight = True
-        last = self._store.get(self._last_key(res))
+        last = self._store.get(res.key("last"))
         if last:
-            wait = float(last["t"]) + rule.delay(res.number - 1) - now
+            wait = float(last["t"]) + rule.delay(res.failures) - now
             if wait > 0:
                 raise LoginThrottled(int(wait) + 1, locked=False)
 
     def failed(self, attempt: Attempt) -> list[str]:
-        """The attempt failed: it stays counted. Return the kinds that it locked."""
+        """The attempt failed: it stays counted, as a failure. Return the kinds it locked."""
         now = self._clock.now()
         newly_locked = []
         for res in attempt.reservations:
             rule = self._rules[res.kind]
-            self._store.put(self._last_key(res), {"t": now}, rule.window_seconds)
-            if res.number == rule.lock_after:
-                # The lock record outlives the lock by a window: its epoch keeps the count
-                # of the new period apart from the one that locked.
-                self._store.put(f"{res.base}:lock", {"until": now + rule.lock_seconds},
-                                rule.lock_seconds + rule.window_seconds)
+            self._store.put(res.key("last"), {"t": now}, rule.window_seconds)
+            failures = self._store.incr(res.key("failures"), rule.window_seconds)
+            if failures == rule.lock_after:
+                self._new_period(res, now + rule.lock_seconds)
                 newly_locked.append(res.kind)
         self._release(attempt.reservations)
         return newly_locked
 
     def succeeded(self, attempt: Attempt, *, forgive: tuple[str, ...] = ("account",)) -> None:
-        """The attempt succeeded: the kinds in `forgive` start afresh, the others get this
-        attempt back (a success is not a failure of the shared IP)."""
+        """The attempt succeeded: it gives its attempt back; the kinds in `forgive` that had
+        failures start a new period (a success is no reason to forgive a shared IP)."""
         for res in attempt.reservations:
-            if res.kind in forgive:
-                self._store.delete(self._count_key(res))
-                self._store.delete(self._last_key(res))
-        self._give_back([r for r in attempt.reservations if r.kind not in forgive])
-        self._release(attempt.reservations)
+            if res.kind not in forgive:
+                continue
+            failures = res.failures if self._rules[res.kind].delay_base else self._store.count(
+                res.key("failures"))
+            if failures:
+                self._new_period(res, 0.0)
+        self._give_back(attempt.reservations)
 
     def _give_back(self, reservations: list[_Reservation]) -> None:
         for res in reservations:
-            self._store.incr(self._count_key(res), self._rules[res.kind].window_seconds, -1)
+            self._store.incr(res.key("attempts"), self._rules[res.kind].window_seconds, -1)
         self._release(reservations)
 
     def _release(self, reservations: list[_Reservation]) -> None:
@@ -172,31 +194,26 @@ class Throttle:
                 res.in_flight = False
 
     def failures(self, kind: str, value: str) -> int:
+        """Failures counted against the key in its current period."""
+        base = self._base(kind, value)
+        period, _ = self._period(base)
+        return self._store.count(f"{base}:failures:{period}")
+
+    def attempts(self, kind: str, value: str) -> int:
         """Attempts counted against the key in its current period (failures and attempts
         being verified)."""
         base = self._base(kind, value)
-        epoch, _ = self._epoch(base)
-        return self._store.count(f"{base}:n:{epoch}")
+        period, _ = self._period(base)
+        return self._store.count(f"{base}:attempts:{period}")
 
     def locked_until(self, kind: str, value: str) -> float | None:
         """When the key's lock ends, if it is locked now."""
-        _, until = self._epoch(self._base(kind, value))
+        _, until = self._period(self._base(kind, value))
         return until if until > self._clock.now() else None
 
     def reset(self, **keys: str) -> None:
-        """Forget the keys' failures and lift their locks (an operator's unlock): a lock
-        that ends now starts a new, empty period."""
-        now = self._clock.now()
+        """Forget the keys' failures and lift their locks (an operator's unlock)."""
         for kind, value in keys.items():
-            base = self._base(kind, value)
-            rule = self._rules[kind]
-            self._store.put(f"{base}:lock", {"until": now}, rule.lock_seconds + rule.window_seconds)
-            self._store.delete(f"{base}:in-flight")
-
-    @staticmethod
-    def _count_key(res: _Reservation) -> str:
-        return f"{res.base}:n:{res.epoch}"
-
-    @staticmethod
-    def _last_key(res: _Reservation) -> str:
-        return f"{res.base}:last:{res.epoch}"
+            res = _Reservation(kind, self._base(kind, value), "")
+            self._new_period(res, 0.0)
+            self._store.delete(f"{res.base}:in-flight")

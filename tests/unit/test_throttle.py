@@ -83,13 +83,23 @@ def test_parallel_attempts_are_counted_before_verification():
     with ThreadPoolExecutor(12) as pool:
         attempts = [a for a in pool.map(guess, range(12)) if a is not None]
     assert len(attempts) == NO_DELAY.lock_after
-    assert throttle.failures("account", "a") == NO_DELAY.lock_after
-    assert throttle.failures("ip", "192.0.2.1") == NO_DELAY.lock_after  # refusals give back
+    assert throttle.attempts("account", "a") == NO_DELAY.lock_after
+    assert throttle.attempts("ip", "192.0.2.1") == NO_DELAY.lock_after  # refusals give back
     locked = [kind for a in attempts for kind in throttle.failed(a)]
     assert locked == ["account"]  # exactly once
+    assert throttle.failures("ip", "192.0.2.1") == NO_DELAY.lock_after
     with pytest.raises(LoginThrottled) as exc:
         throttle.reserve(account="a", ip="192.0.2.1")
     assert exc.value.locked
+
+
+def test_attempts_without_failures_run_at_once_and_give_their_count_back():
+    """Members sharing an account sign in from several places at the same moment."""
+    throttle, _ = _throttle()
+    attempts = [throttle.reserve(account="a", ip="192.0.2.1") for _ in range(RULE.lock_after)]
+    for attempt in attempts:
+        throttle.succeeded(attempt)
+    assert throttle.attempts("account", "a") == 0 and throttle.attempts("ip", "192.0.2.1") == 0
 
 
 def test_past_the_delay_threshold_attempts_run_one_at_a_time():
@@ -109,8 +119,8 @@ def test_success_forgives_the_account_and_gives_the_ip_its_attempt_back():
     throttle, _ = _throttle()
     _fail(throttle, account="a", ip="192.0.2.1")
     throttle.succeeded(throttle.reserve(account="a", ip="192.0.2.1"))
-    assert throttle.failures("account", "a") == 0
-    assert throttle.failures("ip", "192.0.2.1") == 1
+    assert throttle.failures("account", "a") == 0 and throttle.attempts("account", "a") == 0
+    assert throttle.failures("ip", "192.0.2.1") == 1 and throttle.attempts("ip", "192.0.2.1") == 1
 
 
 def test_reset_lifts_a_lock_and_starts_afresh():
@@ -151,3 +161,10 @@ def test_one_ipv6_prefix_is_one_key():
     with pytest.raises(LoginThrottled):
         throttle.reserve(ip=ip_bucket("2001:db8:1:2:aaaa::1"))
     throttle.reserve(ip=ip_bucket("2001:db8:1:3::1"))  # the next /64 is someone else
+
+
+def test_success_forgives_a_kind_whose_rule_has_no_delay():
+    throttle, _ = _throttle(NO_DELAY)
+    _fail(throttle, account="a")
+    throttle.succeeded(throttle.reserve(account="a"))
+    assert throttle.failures("account", "a") == 0

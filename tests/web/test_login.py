@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import threading
-import time
-
 import pytest
 from sqlalchemy import select
 
@@ -174,43 +171,3 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json() == {"database": "ok", "store": "ok"}
-
-
-def test_attempts_on_one_account_are_verified_one_at_a_time(app, client, rp, monkeypatch):
-    """Parallel guesses at an account that has failed never run their hashes side by side."""
-    location = _login_page(client, rp)
-    assert _post(client, location, "member01", "Wrong!pass123").status_code == 401
-    action, hidden = form_fields(client.get(location).get_data(as_text=True))
-    passwords = app.extensions["idp"].passwords
-    verify = passwords.verify
-    lock, active, peak = threading.Lock(), [0], [0]
-
-    def slow_verify(password_hash, password):
-        with lock:
-            active[0] += 1
-            peak[0] = max(peak[0], active[0])
-        try:
-            time.sleep(0.2)  # long enough for the other requests to arrive meanwhile
-            return verify(password_hash, password)
-        finally:
-            with lock:
-                active[0] -= 1
-
-    monkeypatch.setattr(passwords, "verify", slow_verify)
-    statuses: list[int] = []
-
-    def guess() -> None:
-        browser = app.test_client()  # the same browser (cookies), another connection
-        for name in ("idp_browser", "idp_csrf"):
-            browser.set_cookie(name, client.get_cookie(name).value)
-        resp = browser.post(action, data={**hidden, "login_id": "member01",
-                                          "password": "Wrong!pass123"})
-        statuses.append(resp.status_code)
-
-    threads = [threading.Thread(target=guess) for _ in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(timeout=30)
-    assert sorted(set(statuses)) <= [401, 429] and len(statuses) == 4
-    assert peak[0] == 1
