@@ -114,7 +114,7 @@ def test_every_wrong_value_is_named_in_one_error():
         "server.workers (IDP_SERVER_WORKERS)": "must be a number; got 'two'",
         "issuer (IDP_ISSUER)": "must be an absolute http(s) URL",
         "database_url (IDP_DATABASE_URL)": "is not a database URL",
-        "redis_url (IDP_REDIS_URL)": "must be empty or a redis/rediss/unix:// URL",
+        "redis_url (IDP_REDIS_URL)": "must be empty or a redis/rediss/unix/redis+sentinel",
         "server.bind (IDP_SERVER_BIND)": "must be host:port",
         "server.engine (IDP_SERVER_ENGINE)": "must be one of granian, gunicorn; got 'apache'",
         "tokens.code_ttl (IDP_TOKENS_CODE_TTL)": "must be at least 1, got -5",
