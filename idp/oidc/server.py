@@ -71,7 +71,9 @@ def client_ip() -> str:
 
 
 def query_client(client_id: str) -> RegisteredClient | None:
-    if not client_id:
+    # Client IDs are short hex strings; a NUL (from base64-decoded Basic credentials, say)
+    # cannot even be sent to PostgreSQL.
+    if not client_id or len(client_id) > 64 or "\x00" in client_id:
         return None
     return provider().clients.get(db.session, client_id)
 

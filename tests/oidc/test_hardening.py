@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 from typing import Any
 
@@ -120,3 +121,32 @@ def test_a_request_object_is_refused_before_the_parameters_it_would_carry(
         "client_id": rp.client_id, "redirect_uri": REDIRECT_URI, "state": "s1", name: value})
     params = callback_params(resp.headers["Location"], REDIRECT_URI)
     assert params["error"] == error and params["state"] == "s1"
+
+
+# Finding 6 (protocol endpoints, logout) ------------------------------------------------
+
+LANES = ["/userinfo", "/token", "/introspect", "/revoke"]
+
+
+@pytest.mark.parametrize("path", LANES)
+def test_a_multipart_part_without_a_name_is_invalid_request(client, rp, path):
+    body = b"--XX\r\nContent-Disposition: form-data\r\n\r\nvalue\r\n--XX--\r\n"
+    resp = client.post(path, data=body, content_type="multipart/form-data; boundary=XX",
+                       headers=rp.auth_header())
+    assert resp.status_code == 400 and resp.get_json() == {"error": "invalid_request"}
+
+
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+@pytest.mark.parametrize("credentials", [b"a\x00b:secret", b"id:se\x00cret", b"\x00:\x00"])
+def test_a_nul_inside_basic_credentials_is_invalid_client(client, rp, path, credentials):
+    raw = base64.b64encode(credentials).decode()
+    resp = client.post(path, data={"grant_type": "client_credentials", "token": "x"},
+                       headers={"Authorization": f"Basic {raw}"})
+    assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
+
+
+def test_a_nul_client_id_at_logout_is_a_clean_answer(client):
+    resp = client.get("/logout", query_string={"client_id": "\x00",
+                                               "post_logout_redirect_uri": "https://x/"})
+    assert resp.status_code == 400
+    assert client.get("/logout?client_id=%00").status_code < 500
