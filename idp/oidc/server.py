@@ -19,7 +19,12 @@ from typing import Any, cast
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Request
-from authlib.oauth2.rfc6749 import InvalidGrantError, InvalidRequestError, grants
+from authlib.oauth2.rfc6749 import (
+    InvalidGrantError,
+    InvalidRequestError,
+    InvalidScopeError,
+    grants,
+)
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -44,11 +49,13 @@ from idp.models.readmodels import (
 )
 from idp.models.tokens import token_hash
 from idp.services import audit
-from idp.services.claims import user_claims
+from idp.services.claims import SCOPES_SUPPORTED, user_claims
 from idp.wiring import Provider
 
 CLIENT_AUTH_METHODS = ["client_secret_basic", "client_secret_post", "none"]
 CONFIDENTIAL_AUTH_METHODS = ["client_secret_basic", "client_secret_post"]
+# Scopes that release a member's claims: only for grants with a member behind them.
+USER_SCOPES = frozenset(SCOPES_SUPPORTED)
 
 
 def provider() -> Provider:
@@ -270,7 +277,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4: a client acting for itself, never for a member."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        # The member scopes release a member's claims (OIDC Core §5.4); with no member
+        # behind the token they would only mislead a resource server (RFC 6749 §4.4.2, §5.2).
+        requested = set((self.request.payload.scope or "").split())
+        if requested & USER_SCOPES:
+            raise InvalidScopeError(
+                "Member scopes (openid, profile, email, phone, kotra) cannot be requested "
+                "with client_credentials.")
+        super().validate_requested_scope()
 
 
 class OpenIDCode(oidc_grants.OpenIDCode):
@@ -338,6 +357,12 @@ class RefreshTokenRecord(TokenRecord):
         return not self.is_refresh_usable()
 
 
+def token_client_exists(token: TokenRecord) -> bool:
+    """A removed client's tokens are dead even where revoking them at removal was missed
+    (another process's client cache, a token issued during the removal)."""
+    return query_client(token.client_id) is not None
+
+
 def _find_token(token_string: str) -> TokenRecord | None:
     """RFC 7009 §2.1 / RFC 7662 §2.1: the hint only orders the search; both kinds are tried."""
     digest = token_hash(token_string)
@@ -381,10 +406,13 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
     def check_permission(
         self, token: TokenRecord, client: RegisteredClient, oauth_request: Any
     ) -> bool:
-        # The client the token was issued to, and KOTRA's own services, may introspect.
-        return token.client_id == client.client_id or client.first_party
+        # RFC 7662 §4: the client the token was issued to, and the resource servers
+        # registered as such (not merely first-party sites), may introspect it.
+        return token.client_id == client.client_id or client.resource_server
 
     def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
+        if not token_client_exists(token):
+            return {"active": False}
         refresh = isinstance(token, RefreshTokenRecord)
         payload: dict[str, Any] = {
             "active": True,

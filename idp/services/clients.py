@@ -6,10 +6,10 @@ import secrets
 import time
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from idp.errors import AlreadyExists, InvalidInput
-from idp.models import OAuthClient
+from idp.models import AuthorizationCode, Consent, OAuthClient, Token
 from idp.models.base import DbSession
 from idp.models.clients import RegisteredClient, hash_client_secret
 from idp.services import audit
@@ -37,6 +37,7 @@ def add_client(
     backchannel_logout_uri: str | None = None,
     token_endpoint_auth_method: str = "client_secret_basic",
     first_party: bool = False,
+    resource_server: bool = False,
     require_pkce: bool = True,
     id_token_signed_response_alg: str = "RS256",
     client_id: str | None = None,
@@ -54,6 +55,9 @@ def add_client(
         raise InvalidInput("redirect_uri", "required for authorization_code")
     if token_endpoint_auth_method == "none" and "client_credentials" in grant_types:
         raise InvalidInput("grant_type", "a public client cannot use client_credentials")
+    if resource_server and token_endpoint_auth_method == "none":
+        # RFC 7662 §2.1: the introspection endpoint authenticates its callers.
+        raise InvalidInput("resource_server", "a public client cannot introspect tokens")
     if id_token_signed_response_alg not in {"RS256", "ES256"}:
         raise InvalidInput("id_token_signed_response_alg", "RS256 or ES256")
     for uri in redirect_uris:
@@ -78,6 +82,7 @@ def add_client(
         response_types=["code"] if "authorization_code" in grant_types else [],
         token_endpoint_auth_method=token_endpoint_auth_method,
         first_party=first_party,
+        resource_server=resource_server,
         # Public clients always need PKCE (RFC 9700 §2.1.1), whatever the flag says.
         require_pkce=require_pkce or token_endpoint_auth_method == "none",
         id_token_signed_response_alg=id_token_signed_response_alg,
@@ -90,11 +95,20 @@ def add_client(
 
 
 def remove_client(session: DbSession, client_id: str) -> bool:
+    """Remove a client with everything it holds: its tokens are revoked and its unused codes
+    deleted, so nothing issued to it works any more (userinfo, introspection, refresh)."""
     client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
     if client is None:
         return False
     session.delete(client)
-    audit.record(session, "client.removed", client_id=client_id)
+    revoked = session.execute(
+        update(Token).where(Token.client_id == client_id, Token.revoked_at.is_(None))
+        .values(revoked_at=int(time.time()))
+    )
+    session.execute(delete(AuthorizationCode).where(AuthorizationCode.client_id == client_id))
+    session.execute(delete(Consent).where(Consent.client_id == client_id))
+    audit.record(session, "client.removed", client_id=client_id,
+                 tokens_revoked=int(getattr(revoked, "rowcount", 0) or 0))
     return True
 
 

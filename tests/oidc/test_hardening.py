@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from idp.oidc.authorize import PARAMETER_LIMITS
-from tests.helpers import REDIRECT_URI, callback_params
+from tests.helpers import REDIRECT_URI, TestRP, callback_params
 
 
 def _interaction_bytes(app: Any, monkeypatch: pytest.MonkeyPatch) -> list[int]:
@@ -150,3 +150,117 @@ def test_a_nul_client_id_at_logout_is_a_clean_answer(client):
                                                "post_logout_redirect_uri": "https://x/"})
     assert resp.status_code == 400
     assert client.get("/logout?client_id=%00").status_code < 500
+
+
+# Finding 5 -----------------------------------------------------------------------------
+
+def _remove_without_revoking(app: Any, client_id: str) -> None:
+    """Only the registration goes (as when the removal ran in a process whose revocation
+    was missed, or a token was issued while it ran)."""
+    from sqlalchemy import delete
+
+    from idp.extensions import db
+    from idp.models import OAuthClient
+
+    with app.app_context():
+        db.session.execute(delete(OAuthClient).where(OAuthClient.client_id == client_id))
+        db.session.commit()
+
+
+def _remove(app: Any, client_id: str) -> None:
+    from idp.extensions import db
+    from idp.services.clients import remove_client
+
+    with app.app_context():
+        assert remove_client(db.session, client_id)
+        db.session.commit()
+
+
+@pytest.mark.parametrize("remove", [_remove, _remove_without_revoking])
+def test_tokens_of_a_removed_client_stop_working(app, client, rp, remove):
+    tokens = rp.tokens(client)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 200
+    api = TestRP.create(app, member=False, resource_server=True)
+    assert _introspect(client, api, tokens["access_token"])["active"] is True
+    remove(app, rp.client_id)
+    resp = client.get("/userinfo", headers=bearer)
+    assert resp.status_code == 401 and 'error="invalid_token"' in resp.headers["WWW-Authenticate"]
+    assert _introspect(client, api, tokens["access_token"]) == {"active": False}
+    assert _introspect(client, api, tokens["refresh_token"]) == {"active": False}
+
+
+def test_removing_a_client_revokes_its_tokens_and_deletes_its_codes(app, client, rp):
+    from sqlalchemy import func, select
+
+    from idp.extensions import db
+    from idp.models import AuthorizationCode, Token
+
+    rp.tokens(client)
+    rp.code_flow(client)  # an unused code
+    _remove(app, rp.client_id)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(AuthorizationCode)) == 0
+        assert db.session.scalar(select(func.count()).select_from(Token)
+                                 .where(Token.revoked_at.is_(None))) == 0
+
+
+def _introspect(client: Any, caller: Any, token: str) -> dict[str, Any]:
+    resp = client.post("/introspect", data={"token": token}, headers=caller.auth_header())
+    assert resp.status_code == 200, resp.get_data(as_text=True)
+    body: dict[str, Any] = resp.get_json()
+    return body
+
+
+def test_a_first_party_site_cannot_introspect_another_clients_tokens(app, client, rp):
+    tokens = rp.tokens(client)
+    other_site = TestRP.create(app, member=False, first_party=True)
+    assert _introspect(client, other_site, tokens["access_token"]) == {"active": False}
+    assert _introspect(client, rp, tokens["access_token"])["active"] is True  # its own
+
+
+def test_a_resource_server_may_introspect_any_clients_tokens(app, client, rp):
+    tokens = rp.tokens(client)
+    api = TestRP.create(app, member=False, first_party=False, resource_server=True)
+    intro = _introspect(client, api, tokens["access_token"])
+    assert intro["active"] is True and intro["client_id"] == rp.client_id
+
+
+def test_a_public_client_cannot_be_a_resource_server(app):
+    from idp.errors import InvalidInput
+
+    with pytest.raises(InvalidInput):
+        TestRP.create(app, auth_method="none", member=False, resource_server=True)
+
+
+@pytest.mark.parametrize("scope", ["openid", "profile", "email", "phone", "kotra",
+                                   "openid profile email phone kotra"])
+def test_client_credentials_cannot_obtain_member_scopes(client, rp, scope):
+    resp = client.post("/token", data={"grant_type": "client_credentials", "scope": scope},
+                       headers=rp.auth_header())
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_scope"
+
+
+def test_client_credentials_without_scope_still_works(client, rp):
+    resp = client.post("/token", data={"grant_type": "client_credentials"},
+                       headers=rp.auth_header())
+    assert resp.status_code == 200 and resp.get_json().get("scope", "") == ""
+
+
+def test_cli_registers_and_lists_a_resource_server(migrated):
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    env = {"IDP_ENV": "testing", "IDP_DATABASE_URL": migrated}
+    added = CliRunner().invoke(main, ["clients", "add", "--name", "Trade API",
+                                      "--grant-type", "client_credentials",
+                                      "--resource-server", "--json"], env=env)
+    assert added.exit_code == 0, added.output
+    client_id = json.loads(added.output)["client_id"]
+    listed = json.loads(CliRunner().invoke(main, ["clients", "list", "--json"], env=env).output)
+    row = next(c for c in listed if c["client_id"] == client_id)
+    assert row["resource_server"] is True and row["first_party"] is False
+    text = CliRunner().invoke(main, ["clients", "list"], env=env).output
+    assert f"{client_id}" in text and "resource_server" in text
+    CliRunner().invoke(main, ["clients", "remove", client_id], env=env)
