@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from urllib.parse import urlsplit
@@ -18,11 +19,31 @@ GRANT_TYPES = {"authorization_code", "refresh_token", "client_credentials"}
 AUTH_METHODS = {"client_secret_basic", "client_secret_post", "none"}
 
 
+# RFC 3986 §2: the characters a URI may hold (reserved, unreserved and "%" of escapes).
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_MAX_URI = 500  # the authorization_codes.redirect_uri column
+
+
 def _check_uri(field: str, uri: str) -> None:
+    """An absolute http(s) URI, exactly as it will be compared (RFC 9700 §4.1.3), or
+    InvalidInput saying what is wrong."""
+    if len(uri) > _MAX_URI:
+        raise InvalidInput(field, f"longer than {_MAX_URI} characters: {uri[:60]}...")
+    if not _URI_CHARS.fullmatch(uri):
+        raise InvalidInput(field, f"only URI characters are allowed (RFC 3986; percent-encode "
+                                  f"anything else, no spaces): {uri!r}")
+    if "#" in uri:  # an empty fragment ("cb#") too: RFC 6749 §3.1.2
+        raise InvalidInput(field, f"must not contain a fragment ('#'): {uri}")
     parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidInput(field, f"the port is not a number from 0 to 65535: {uri}")
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise InvalidInput(field, f"not an absolute http(s) URI with a host: {uri}")
+    if "@" in parts.netloc:
+        raise InvalidInput(field, f"must not contain a user name or password: {uri}")
     loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-    if parts.scheme not in {"https", "http"} or not parts.netloc or parts.fragment:
-        raise InvalidInput(field, f"not an absolute http(s) URI without fragment: {uri}")
     if parts.scheme == "http" and not loopback:
         raise InvalidInput(field, f"http is allowed for loopback hosts only: {uri}")
 

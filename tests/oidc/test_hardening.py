@@ -264,3 +264,38 @@ def test_cli_registers_and_lists_a_resource_server(migrated):
     text = CliRunner().invoke(main, ["clients", "list"], env=env).output
     assert f"{client_id}" in text and "resource_server" in text
     CliRunner().invoke(main, ["clients", "remove", client_id], env=env)
+
+
+# Finding 8 (redirect URIs) -------------------------------------------------------------
+
+@pytest.mark.parametrize("uri", [
+    "https://rp.example/cb#", "https://rp.example/cb#frag", "https://rp.example/c b",
+    "https://rp.example/cb\x01", "https://rp.example/한글", 'https://rp.example/"',
+    "https://rp.example/\\", "https://user:pw@rp.example/cb", "https://rp.example:99999/cb",
+    "https://rp.example:x/cb", "https:///cb", "https://rp.example/" + "a" * 500,
+    "rp.example/cb", "javascript:alert(1)", "http://rp.example/cb", " https://rp.example/cb",
+])
+@pytest.mark.parametrize("field", ["redirect_uris", "post_logout_redirect_uris",
+                                   "backchannel_logout_uri"])
+def test_malformed_client_uris_are_refused_at_registration(app, uri, field):
+    from idp.errors import InvalidInput
+    from idp.extensions import db
+    from idp.services.clients import add_client
+
+    value: Any = uri if field == "backchannel_logout_uri" else [uri]
+    with app.app_context(), pytest.raises(InvalidInput) as refused:
+        add_client(db.session, name="x", grant_types=["authorization_code"],
+                   **{"redirect_uris": ["https://rp.example/ok"], field: value})
+    assert refused.value.message
+
+
+@pytest.mark.parametrize("uri", ["https://rp.example/cb", "https://rp.example:8443/cb?x=1&y=%20",
+                                 "http://127.0.0.1:8080/cb", "http://localhost/cb",
+                                 "http://[::1]:5000/cb"])
+def test_well_formed_client_uris_are_accepted(app, uri):
+    from idp.extensions import db
+    from idp.services.clients import add_client
+
+    with app.app_context():
+        add_client(db.session, name="x", grant_types=["authorization_code"], redirect_uris=[uri])
+        db.session.rollback()
