@@ -8,6 +8,7 @@ many times per login, and the cycle cost as much as the work.
 from __future__ import annotations
 
 import json
+import re
 
 from flask import current_app
 from werkzeug.wrappers import Request, Response
@@ -20,9 +21,30 @@ from idp.services.claims import user_claims
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
 
+# RFC 9110 §11.6.2: credentials = auth-scheme [ 1*SP ( token68 / #auth-param ) ]; Basic
+# carries a token68 (RFC 7617 §2). Anything else would trip Authlib's parser.
+_CREDENTIALS = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+ +\S.*")
+_BASIC = re.compile(r"basic +[A-Za-z0-9+/]+=*", re.IGNORECASE)
+
+
+def _unparseable_client_credentials(req: Request) -> Response | None:
+    """A 401 invalid_client (RFC 6749 §5.2) for an Authorization header that is not one."""
+    header = req.headers.get("Authorization")
+    if header is None:
+        return None
+    if _CREDENTIALS.fullmatch(header) and (
+        not header[:6].lower().startswith("basic ") or _BASIC.fullmatch(header)
+    ):
+        return None
+    return Response(json.dumps({"error": "invalid_client"}), 401, mimetype="application/json",
+                    headers={"WWW-Authenticate": 'Basic realm="token"', **NO_STORE})
+
 
 def token(req: Request) -> Response:
     """RFC 6749 §3.2: the token endpoint (one transaction per request)."""
+    refused = _unparseable_client_credentials(req)
+    if refused is not None:
+        return refused
     server = current_app.extensions["authlib.server"]
     resp: Response = server.create_token_response()
     if resp.status_code == 200:
@@ -75,6 +97,9 @@ def _bearer_error(realm: str, code: str, status: int) -> Response:
 
 def introspect(req: Request) -> Response:
     """RFC 7662 token introspection."""
+    refused = _unparseable_client_credentials(req)
+    if refused is not None:
+        return refused
     server = current_app.extensions["authlib.server"]
     resp: Response = server.create_endpoint_response("introspection")
     resp.headers.update(NO_STORE)
@@ -83,6 +108,9 @@ def introspect(req: Request) -> Response:
 
 def revoke(req: Request) -> Response:
     """RFC 7009 token revocation."""
+    refused = _unparseable_client_credentials(req)
+    if refused is not None:
+        return refused
     server = current_app.extensions["authlib.server"]
     resp: Response = server.create_endpoint_response("revocation")
     resp.headers.update(NO_STORE)

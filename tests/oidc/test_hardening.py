@@ -299,3 +299,12 @@ def test_well_formed_client_uris_are_accepted(app, uri):
     with app.app_context():
         add_client(db.session, name="x", grant_types=["authorization_code"], redirect_uris=[uri])
         db.session.rollback()
+
+
+@pytest.mark.parametrize("path", ["/token", "/introspect", "/revoke"])
+@pytest.mark.parametrize("header", ["Basic ", " x", "Basic\x1cabc", "Basic YWJj\x85", " ",
+                                    "Basic a b", "Basic ***"])
+def test_an_unparseable_authorization_header_is_invalid_client(client, path, header):
+    resp = client.post(path, data={"grant_type": "client_credentials", "token": "x"},
+                       headers={"Authorization": header})
+    assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
