@@ -187,6 +187,23 @@ def test_documents_and_probes(fuzz, path, method, query):
         assert resp.status_code == 200 and isinstance(resp.get_json(), dict)
 
 
+@FUZZ
+@given(page=st.sampled_from(["/", "/interaction/{}", "/interaction/{}/resume",
+                             "/interaction/{}/consent", "/authorize", "/logout"]),
+       uid=st.binary(max_size=40), method=st.sampled_from(["GET", "POST"]),
+       cookies=st.dictionaries(st.sampled_from(["idp_browser", "idp_sso", "idp_lang",
+                                                "idp_remember_id", "session"]),
+                               st.binary(max_size=60), max_size=4))
+def test_pages_with_hostile_paths_and_cookies(fuzz, page, uid, method, cookies):
+    path = page.format(quote_from_bytes(uid, safe=""))
+    # What a server hands the application: a Cookie header of latin-1 text, no line breaks.
+    header = "; ".join(f"{k}={v.decode('latin-1')}" for k, v in cookies.items())
+    header = header.replace("\r", "").replace("\n", "")
+    resp = fuzz.app.test_client().open(path, method=method,
+                                       headers={"Cookie": header} if header else {})
+    assert resp.status_code < 500, resp.get_data(as_text=True)[:500]
+
+
 # Authorization endpoint ------------------------------------------------------------------
 
 AUTHORIZE_NAMES = ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
