@@ -376,6 +376,12 @@ def _find_token(token_string: str) -> TokenRecord | None:
 class KotraRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
 
+    def check_params(self, request: Any, client: Any) -> None:
+        # RFC 7009 §2.1: the hint only orders the search, and an unknown one widens it (Authlib
+        # answered 401 unsupported_token_type without a challenge).
+        if "token" not in request.form:
+            raise InvalidRequestError()
+
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         return _find_token(token_string)
 

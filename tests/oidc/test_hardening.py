@@ -308,3 +308,13 @@ def test_an_unparseable_authorization_header_is_invalid_client(client, path, hea
     resp = client.post(path, data={"grant_type": "client_credentials", "token": "x"},
                        headers={"Authorization": header})
     assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
+
+
+@pytest.mark.parametrize("hint", ["id_token", "x", "한글"])
+def test_revocation_with_an_unknown_token_type_hint_still_revokes(client, rp, hint):
+    tokens = rp.tokens(client)
+    resp = client.post("/revoke", data={"token": tokens["access_token"],
+                                        "token_type_hint": hint}, headers=rp.auth_header())
+    assert resp.status_code == 200
+    info = client.get("/userinfo", headers={"Authorization": f"Bearer {tokens['access_token']}"})
+    assert info.status_code == 401
