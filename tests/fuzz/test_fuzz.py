@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from tests.conftest import _clean, make_app
 from tests.helpers import PASSWORD, REDIRECT_URI, TestRP, form_fields
 
-EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "50"))
+EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
     max_examples=EXAMPLES, deadline=None, database=None,
     derandomize=os.environ.get("IDP_FUZZ_RANDOM") != "1",
