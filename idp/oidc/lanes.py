@@ -116,6 +116,7 @@ class Lanes:
                     return _json_error(500, "server_error")
         finally:
             _lane_request.reset(token)
+            req.close()  # file parts of a multipart body are spooled to temporary files
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:
