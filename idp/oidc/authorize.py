@@ -3,7 +3,7 @@
     verify_client         client_id and redirect_uri (exact match): until both are verified,
                           errors are shown to the user, never redirected (RFC 6749 §4.1.2.1)
     check_unsupported     request / request_uri / response_mode (OIDC Core §6, §3.1.2.6)
-    check_lengths         every kept parameter within its limit
+    check_values          every kept parameter within its limit, no NUL
     check_response_type   only `code`, checked here so no raw input reaches Authlib's errors
     validate_request      (Authlib) scope, PKCE, nonce
     check_prompt          prompt=none|login|consent|select_account, and their combinations
@@ -156,11 +156,15 @@ def check_unsupported(params: dict[str, str], redirect_uri: str) -> None:
                                   redirect_uri=redirect_uri)
 
 
-def check_lengths(params: dict[str, str], redirect_uri: str) -> None:
+def check_values(params: dict[str, str], redirect_uri: str) -> None:
+    """Every kept parameter within its limit, and no NUL (PostgreSQL text cannot hold one)."""
     for name, value in params.items():
         limit = PARAMETER_LIMITS.get(name)
         if limit is not None and len(value) > limit:
             raise InvalidRequestError(f"'{name}' is longer than {limit} characters",
+                                      redirect_uri=redirect_uri)
+        if "\x00" in value:
+            raise InvalidRequestError(f"'{name}' contains a NUL character",
                                       redirect_uri=redirect_uri)
 
 
@@ -184,7 +188,7 @@ def validate_request(params: dict[str, str]) -> str:
     """The checks that precede Authlib's: the verified redirect_uri, or an OAuth2Error."""
     client, redirect_uri = verify_client(params)
     check_unsupported(params, redirect_uri)
-    check_lengths(params, redirect_uri)
+    check_values(params, redirect_uri)
     check_response_type(params, client, redirect_uri)
     return redirect_uri
 
@@ -332,6 +336,4 @@ def flatten(values: Any) -> dict[str, str] | OAuth2Error:
     for name in REQUEST_OBJECT_PARAMETERS:
         if values.get(name):
             params[name] = "1"  # refused by check_unsupported; the object is never kept
-    if any("\x00" in v for v in params.values()):
-        return InvalidRequestError("NUL characters are not allowed")
     return params

@@ -27,8 +27,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tests.conftest import _clean, make_app
-from tests.helpers import PASSWORD, REDIRECT_URI, TestRP, form_fields
+from tests.helpers import PASSWORD, REDIRECT_URI, TestRP, add_test_member, form_fields
 
+LOGIN_FUZZ_MEMBER = "fuzzer07"
 EXAMPLES = int(os.environ.get("IDP_FUZZ_EXAMPLES", "100"))
 FUZZ = settings(
     max_examples=EXAMPLES, deadline=None, database=None,
@@ -131,6 +132,7 @@ def fuzz(base_settings: dict[str, Any]) -> Iterator[Fuzz]:
     public = TestRP.create(app, auth_method="none", member=False, name="Public")
     api = TestRP.create(app, first_party=False, member=False, resource_server=True,
                         grant_types=["client_credentials"], name="API")
+    add_test_member(app, LOGIN_FUZZ_MEMBER)
     tokens = rp.tokens(app.test_client())
     yield Fuzz(app, rp, third, public, api, tokens["access_token"], tokens["refresh_token"],
                tokens["id_token"])
@@ -212,7 +214,12 @@ AUTHORIZE_NAMES = ["response_type", "client_id", "redirect_uri", "scope", "state
                    "claims", "claims_locales", "request", "request_uri", "registration"]
 
 
-def authorize_overrides(fuzz_ids: list[str], id_token: str) -> st.SearchStrategy[dict[str, str]]:
+# Checked first: fuzzing them stops a request at the door, so they are fuzzed only now and then.
+FRONT = {"client_id", "redirect_uri", "response_type"}
+
+
+def authorize_overrides(fuzz_ids: list[str], id_token: str, *, front: bool
+                        ) -> st.SearchStrategy[dict[str, str]]:
     known: dict[str, st.SearchStrategy[str]] = {
         "response_type": value("code", "token", "id_token", "code id_token"),
         "client_id": value(*fuzz_ids),
@@ -225,18 +232,23 @@ def authorize_overrides(fuzz_ids: list[str], id_token: str) -> st.SearchStrategy
         "code_challenge_method": value("S256", "plain"),
         "response_mode": value("query", "fragment", "form_post"),
         "ui_locales": value("ko", "en", "ko-KR en"),
+        "nonce": value("n-0S6_WzA2Mj"),
+        "login_hint": value("member01"),
     }
-    optional = {name: known.get(name, value()) for name in AUTHORIZE_NAMES}
+    optional = {name: known.get(name, value()) for name in AUTHORIZE_NAMES
+                if front or name not in FRONT}
     return st.fixed_dictionaries({}, optional=optional)
 
 
 @st.composite
 def authorize_request(draw: Any, fuzz: Fuzz) -> dict[str, str]:
     rp = draw(st.sampled_from([fuzz.rp, fuzz.third, fuzz.public]))
+    front = draw(st.integers(0, 4)) == 0
     params: dict[str, str] = rp.authorize_params()
-    for name in draw(st.sets(st.sampled_from(list(params)), max_size=3)):
+    removable = [name for name in params if front or name not in FRONT]
+    for name in draw(st.sets(st.sampled_from(removable), max_size=2)):
         del params[name]
-    params.update(draw(authorize_overrides(fuzz.client_ids(), fuzz.id_token)))
+    params.update(draw(authorize_overrides(fuzz.client_ids(), fuzz.id_token, front=front)))
     params.update(draw(junk()))
     return params
 
@@ -272,9 +284,18 @@ def test_authorize_raw_bytes(fuzz, query, method):
 @given(data=st.data())
 def test_login_post(fuzz, data):
     """A pending request (itself fuzzed), then a fuzzed login form: a successful login runs
-    the rest of the pipeline (where a long nonce once reached PostgreSQL)."""
+    the rest of the pipeline (where a long nonce once reached PostgreSQL).
+
+    Its own member and addresses: the wrong passwords it sends lock only what it uses.
+    """
+    addr = f"10.{data.draw(st.integers(0, 255))}.{data.draw(st.integers(0, 255))}.1"
     web = fuzz.app.test_client()
-    params = data.draw(authorize_request(fuzz))
+    web.environ_base["REMOTE_ADDR"] = addr
+    if data.draw(st.booleans()):
+        params = data.draw(authorize_request(fuzz))
+    else:  # a valid request but for its nonce and state, which only the login's end stores
+        params = fuzz.rp.authorize_params(nonce=data.draw(value("n-0S6_WzA2Mj")),
+                                          state=data.draw(value("af0ifjsldkj")))
     resp = web.get("/authorize", query_string=params)
     location = resp.headers.get("Location", "")
     if resp.status_code != 303 or "/interaction/" not in location:
@@ -283,9 +304,9 @@ def test_login_post(fuzz, data):
     page = web.get(location)
     assert page.status_code == 200
     action, hidden = form_fields(page.get_data(as_text=True))
-    form = {**hidden, "login_id": fuzz.rp.login_id, "password": PASSWORD}
+    form = {**hidden, "login_id": LOGIN_FUZZ_MEMBER, "password": PASSWORD}
     form.update(data.draw(st.fixed_dictionaries({}, optional={
-        "login_id": value(fuzz.rp.login_id), "password": value(PASSWORD),
+        "login_id": value(LOGIN_FUZZ_MEMBER), "password": value(PASSWORD),
         "csrf_token": value(hidden.get("csrf_token", "")), "remember_id": value("y")})))
     form.update(data.draw(junk()))
     tab = data.draw(st.one_of(st.just(""), raw_query()))

@@ -332,3 +332,9 @@ def test_a_file_part_is_closed_after_a_protocol_request(client, rp, path):
                        headers=rp.auth_header())
     assert resp.status_code < 500
     gc.collect()
+
+
+@pytest.mark.parametrize("name", ["state", "nonce", "scope", "login_hint", "ui_locales"])
+def test_a_nul_in_a_parameter_after_the_client_is_verified_is_redirected(client, rp, name):
+    resp = rp.authorize(client, **{name: "a\x00b"})
+    assert callback_params(resp.headers["Location"], REDIRECT_URI)["error"] == "invalid_request"
