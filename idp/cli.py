@@ -251,13 +251,16 @@ def clients() -> None:
 @click.option("--token-endpoint-auth-method", default="client_secret_basic",
               type=click.Choice(CLIENT_AUTH_METHODS))
 @click.option("--first-party", is_flag=True, help="A KOTRA site: no consent screen.")
+@click.option("--resource-server", is_flag=True,
+              help="An API that may introspect tokens issued to other clients (RFC 7662).")
 @click.option("--no-pkce", is_flag=True, help="Do not require PKCE (confidential only).")
 @click.option("--id-token-alg", default=None, type=click.Choice(SIGNING_ALGS),
               help="ID token signing algorithm (default: config [keys] default_alg).")
 @json_option
 def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tuple[str, ...],
                 backchannel_logout_uri: str | None, grant_types: tuple[str, ...],
-                token_endpoint_auth_method: str, first_party: bool, no_pkce: bool,
+                token_endpoint_auth_method: str, first_party: bool, resource_server: bool,
+                no_pkce: bool,
                 id_token_alg: str, as_json: bool) -> None:
     """Register a client; prints its client_id and client_secret (the secret only now)."""
     from idp.extensions import db as sqla
@@ -271,7 +274,8 @@ def clients_add(name: str, redirect_uris: tuple[str, ...], post_logout_uris: tup
                 post_logout_redirect_uris=list(post_logout_uris),
                 backchannel_logout_uri=backchannel_logout_uri, grant_types=list(grant_types),
                 token_endpoint_auth_method=token_endpoint_auth_method,
-                first_party=first_party, require_pkce=not no_pkce,
+                first_party=first_party, resource_server=resource_server,
+                require_pkce=not no_pkce,
                 id_token_signed_response_alg=id_token_alg
                 or app.config["IDP_SETTINGS"]["keys"]["default_alg"],
                 allowed_algs=app.config["IDP_SETTINGS"]["keys"]["allowed_algs"],
@@ -297,11 +301,16 @@ def clients_list(as_json: bool) -> None:
         data: list[dict[str, Any]] = [
             {"client_id": c.client_id, "name": c.name, "redirect_uris": c.redirect_uris,
                  "grant_types": c.grant_types, "auth_method": c.token_endpoint_auth_method,
-                 "first_party": c.first_party, "require_pkce": c.require_pkce,
+                 "first_party": c.first_party, "resource_server": c.resource_server,
+                 "require_pkce": c.require_pkce,
                  "backchannel_logout_uri": c.backchannel_logout_uri}
                 for c in sqla.session.scalars(select(OAuthClient).order_by(OAuthClient.id))]
-    _emit(as_json, data, lambda: "\n".join(
-        f"{d['client_id']:<26} {d['name']}  {','.join(d['grant_types'])}" for d in data))
+    def line(d: dict[str, Any]) -> str:
+        roles = [r for r in ("first_party", "resource_server") if d[r]]
+        flags = f"  [{', '.join(roles)}]" if roles else ""
+        return f"{d['client_id']:<32} {d['name']}  {','.join(d['grant_types'])}{flags}"
+
+    _emit(as_json, data, lambda: "\n".join(line(d) for d in data))
 
 
 @clients.command("remove")

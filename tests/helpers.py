@@ -73,6 +73,7 @@ class TestRP:
                 db.session, name=kw.pop("name", "Test RP"), redirect_uris=[REDIRECT_URI],
                 post_logout_redirect_uris=["https://rp.example/bye"],
                 backchannel_logout_uri=kw.pop("backchannel_logout_uri", None),
+                resource_server=kw.pop("resource_server", False),
                 grant_types=kw.pop("grant_types", ["authorization_code", "refresh_token",
                                                    "client_credentials"]
                                    if auth_method != "none" else

@@ -7,7 +7,7 @@ import hashlib
 import hmac
 from dataclasses import dataclass, fields
 
-from sqlalchemy import DateTime, String
+from sqlalchemy import DateTime, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.models.base import Base, JSONText, utcnow
@@ -91,6 +91,9 @@ class OAuthClient(Base, ClientRules):
     )
     # KOTRA's own sites: no consent screen (the member consented at sign-up).
     first_party: Mapped[bool] = mapped_column(default=False)
+    # A resource server (an API) may introspect tokens issued to other clients (RFC 7662 §4:
+    # the endpoint limits who may); first_party does not imply it.
+    resource_server: Mapped[bool] = mapped_column(default=False, server_default=false())
     # RFC 9700 §2.1.1: PKCE required for every new client unless switched off explicitly.
     require_pkce: Mapped[bool] = mapped_column(default=True)
     id_token_signed_response_alg: Mapped[str] = mapped_column(String(10), default="RS256")
@@ -112,6 +115,7 @@ class RegisteredClient(ClientRules):
     scope: str
     token_endpoint_auth_method: str
     first_party: bool
+    resource_server: bool
     require_pkce: bool
     id_token_signed_response_alg: str
 

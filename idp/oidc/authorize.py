@@ -1,6 +1,11 @@
 """The authorization endpoint as a pipeline of small checks (OIDC Core §3.1.2).
 
-    validate_request      client, redirect_uri (exact), response_type, scope, PKCE, nonce
+    verify_client         client_id and redirect_uri (exact match): until both are verified,
+                          errors are shown to the user, never redirected (RFC 6749 §4.1.2.1)
+    check_unsupported     request / request_uri / response_mode (OIDC Core §6, §3.1.2.6)
+    check_values          every kept parameter within its limit, no NUL
+    check_response_type   only `code`, checked here so no raw input reaches Authlib's errors
+    validate_request      (Authlib) scope, PKCE, nonce
     check_prompt          prompt=none|login|consent|select_account, and their combinations
     requested_acr         acr_values, and the `acr` claim requested as essential (claims)
     check_login           no session, prompt=login, max_age, acr, id_token_hint
@@ -26,7 +31,12 @@ from typing import Any
 
 from authlib.common.urls import add_params_to_uri
 from authlib.oauth2 import OAuth2Error, OAuth2Request
-from authlib.oauth2.rfc6749 import InvalidRequestError
+from authlib.oauth2.rfc6749 import (
+    InvalidClientError,
+    InvalidRequestError,
+    UnauthorizedClientError,
+    UnsupportedResponseTypeError,
+)
 from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oidc.core.errors import (
     ConsentRequiredError,
@@ -44,7 +54,7 @@ from idp.models import Consent
 from idp.models.clients import RegisteredClient
 from idp.models.readmodels import MemberView, load_member
 from idp.oidc.jwts import decode_id_token_hint
-from idp.oidc.server import provider
+from idp.oidc.server import provider, query_client
 from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.claims import AcrRequest
 from idp.services.login import LoginMethods
@@ -55,6 +65,35 @@ _MAX_AGE = re.compile(r"[0-9]{1,10}")
 # RFC 6749 §3.1: these must not appear more than once.
 SINGLE_VALUED = ("response_type", "client_id", "redirect_uri", "scope", "state", "nonce",
                  "code_challenge", "code_challenge_method", "prompt", "max_age")
+
+# The parameters kept with a pending request, each with its longest accepted value (in
+# characters). RFC 6749 §3.1: unrecognised parameters are ignored, so nothing else is stored.
+# OIDC Core §3.1.2.1, RFC 7636 §4.3 (PKCE), OIDC Core §5.5 (claims) and §5.2 (claims_locales).
+# The limits follow the columns a value ends up in (nonce: 255, scope: 500, redirect_uri: 500,
+# code_challenge: 128 per RFC 7636 §4.1) or, for values only read, generous bounds.
+PARAMETER_LIMITS: dict[str, int] = {
+    "response_type": 64,
+    "client_id": 64,
+    "redirect_uri": 500,
+    "scope": 500,
+    "state": 2048,
+    "nonce": 255,
+    "code_challenge": 128,
+    "code_challenge_method": 16,
+    "response_mode": 32,
+    "prompt": 64,
+    "max_age": 10,
+    "display": 16,
+    "ui_locales": 64,
+    "claims_locales": 64,
+    "id_token_hint": 8192,
+    "login_hint": 255,
+    "acr_values": 255,
+    "claims": 2048,
+}
+# Request objects (OIDC Core §6) are refused before anything is stored: only their presence
+# is kept, whatever their size.
+REQUEST_OBJECT_PARAMETERS = ("request", "request_uri")
 
 
 # The app's registered login methods (idp/services/login.py), kept in app.extensions.
@@ -115,8 +154,28 @@ def handle_oauth_error(error: OAuth2Error, params: dict[str, str]) -> BaseRespon
     return error_page(error.error, error.description)
 
 
+def verify_client(params: dict[str, str]) -> tuple[RegisteredClient, str]:
+    """The client and its exactly registered redirect_uri (OIDC Core §3.1.2.1 makes it
+    REQUIRED); until both are verified an error goes to the user, never to a redirect."""
+    client_id = params.get("client_id", "")
+    if not client_id:
+        raise InvalidRequestError("Missing 'client_id' parameter.")
+    client = query_client(client_id) if len(client_id) <= PARAMETER_LIMITS["client_id"] else None
+    if client is None:
+        raise InvalidClientError(description="The client does not exist on this server.")
+    redirect_uri = params.get("redirect_uri", "")
+    if not redirect_uri:
+        raise InvalidRequestError("Missing 'redirect_uri' parameter.")
+    # The registered URIs are clean absolute URIs (services/clients.py): an exact match
+    # makes this one clean too. The value is never echoed (it may hold any character).
+    if not client.check_redirect_uri(redirect_uri):
+        raise InvalidRequestError("The redirect_uri is not registered for this client.")
+    return client, redirect_uri
+
+
 def check_unsupported(params: dict[str, str], redirect_uri: str) -> None:
-    """OIDC Core §6: request objects are not supported (discovery says so); say it."""
+    """OIDC Core §6, §3.1.2.6: request objects are not supported (discovery says so); say so
+    before anything else, since the other parameters may be inside the object."""
     if "request" in params:
         raise RequestNotSupportedError(redirect_uri=redirect_uri)
     if "request_uri" in params:
@@ -124,6 +183,43 @@ def check_unsupported(params: dict[str, str], redirect_uri: str) -> None:
     if params.get("response_mode", RESPONSE_MODES[0]) not in RESPONSE_MODES:
         raise InvalidRequestError("only response_mode=query is supported",
                                   redirect_uri=redirect_uri)
+
+
+def check_values(params: dict[str, str], redirect_uri: str) -> None:
+    """Every kept parameter within its limit, and no NUL (PostgreSQL text cannot hold one)."""
+    for name, value in params.items():
+        limit = PARAMETER_LIMITS.get(name)
+        if limit is not None and len(value) > limit:
+            raise InvalidRequestError(f"'{name}' is longer than {limit} characters",
+                                      redirect_uri=redirect_uri)
+        if "\x00" in value:
+            raise InvalidRequestError(f"'{name}' contains a NUL character",
+                                      redirect_uri=redirect_uri)
+
+
+def check_response_type(params: dict[str, str], client: RegisteredClient,
+                        redirect_uri: str) -> None:
+    """RFC 6749 §4.1.1, §4.1.2.1; only the code flow (discovery: response_types_supported)."""
+    response_type = params.get("response_type")
+    if not response_type:
+        raise InvalidRequestError("Missing 'response_type' parameter.",
+                                  redirect_uri=redirect_uri)
+    if response_type != "code":
+        raise UnsupportedResponseTypeError(
+            "code", description="Only response_type=code is supported.",
+            redirect_uri=redirect_uri)
+    if not client.check_response_type(response_type):
+        raise UnauthorizedClientError("The client is not registered for response_type=code.",
+                                      redirect_uri=redirect_uri)
+
+
+def validate_request(params: dict[str, str]) -> str:
+    """The checks that precede Authlib's: the verified redirect_uri, or an OAuth2Error."""
+    client, redirect_uri = verify_client(params)
+    check_unsupported(params, redirect_uri)
+    check_values(params, redirect_uri)
+    check_response_type(params, client, redirect_uri)
+    return redirect_uri
 
 
 def check_prompt(params: dict[str, str], redirect_uri: str) -> set[str]:
@@ -307,9 +403,9 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
         member = None
     req = oauth_request(params)
     try:
+        validate_request(params)
         grant = server.get_consent_grant(request=req, end_user=member)
         redirect_uri = grant.redirect_uri
-        check_unsupported(params, redirect_uri)
         prompts = check_prompt(params, redirect_uri)
         wanted = requested_acr(params, redirect_uri)
         check_login(params, prompts, sess, member, interaction, redirect_uri, wanted)
@@ -344,11 +440,19 @@ def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
 
 
 def flatten(values: Any) -> dict[str, str] | OAuth2Error:
-    """Request parameters as a dict; a repeated protocol parameter is an error."""
+    """The protocol parameters of a request as a dict (PARAMETER_LIMITS; the rest ignored).
+
+    A repeated protocol parameter is an error; an empty one counts as absent (RFC 6749 §3.1).
+    """
     for name in SINGLE_VALUED:
         if len(values.getlist(name)) > 1:
             return InvalidRequestError(f"Multiple '{name}' in request.")
-    params = {k: v for k, v in values.items() if not k.startswith("_")}
-    if any("\x00" in k or "\x00" in v for k, v in params.items()):
-        return InvalidRequestError("NUL characters are not allowed")
+    params: dict[str, str] = {}
+    for name in PARAMETER_LIMITS:
+        value = values.get(name)
+        if value:
+            params[name] = value
+    for name in REQUEST_OBJECT_PARAMETERS:
+        if values.get(name):
+            params[name] = "1"  # refused by check_unsupported; the object is never kept
     return params

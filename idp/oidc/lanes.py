@@ -65,12 +65,15 @@ def _rollback(session: Any) -> None:
         pass
 
 
-def _has_nul(req: Request) -> bool:
-    """NUL can be in no parameter (and PostgreSQL text cannot store one)."""
+def _malformed(req: Request) -> bool:
+    """A parameter no client sends: a NUL anywhere (PostgreSQL text cannot store one), or a
+    multipart part without a name (RFC 7578 §4.2 requires one)."""
     if "\x00" in req.headers.get("Authorization", ""):
         return True
-    return any("\x00" in k or "\x00" in v for k, v in req.form.items(multi=True)) or any(
-        "\x00" in k or "\x00" in v for k, v in req.args.items(multi=True))
+    for key, value in (*req.form.items(multi=True), *req.args.items(multi=True)):
+        if key is None or "\x00" in key or "\x00" in value:
+            return True
+    return False
 
 
 class Lanes:
@@ -120,7 +123,7 @@ class Lanes:
         try:
             with self._app.app_context():  # its teardown returns the database session
                 try:
-                    if _has_nul(req):
+                    if _malformed(req):
                         return _json_error(400, "invalid_request")
                     return handler(req)
                 except HTTPException as exc:  # e.g. 413 from form parsing
@@ -141,6 +144,7 @@ class Lanes:
                     return _json_error(500, "server_error")
         finally:
             _lane_request.reset(token)
+            req.close()  # file parts of a multipart body are spooled to temporary files
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
                  ) -> Iterable[bytes]:

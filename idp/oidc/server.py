@@ -23,6 +23,7 @@ from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
+    InvalidScopeError,
     UnauthorizedClientError,
     grants,
 )
@@ -53,8 +54,11 @@ from idp.models.tokens import token_hash
 from idp.oidc.jwts import client_signing_alg
 from idp.protocol import CLIENT_AUTH_METHODS, CODE_CHALLENGE_METHODS, CONFIDENTIAL_AUTH_METHODS
 from idp.services import audit
-from idp.services.claims import user_claims
+from idp.services.claims import SCOPES_SUPPORTED, user_claims
 from idp.wiring import Provider
+
+# Scopes that release a member's claims: only for grants with a member behind them.
+USER_SCOPES = frozenset(SCOPES_SUPPORTED)
 
 
 def provider() -> Provider:
@@ -77,7 +81,9 @@ def client_ip() -> str:
 
 
 def query_client(client_id: str) -> RegisteredClient | None:
-    if not client_id:
+    # Client IDs are short hex strings; a NUL (from base64-decoded Basic credentials, say)
+    # cannot even be sent to PostgreSQL.
+    if not client_id or len(client_id) > 64 or "\x00" in client_id:
         return None
     return provider().clients.get(db.session, client_id)
 
@@ -274,7 +280,19 @@ class RefreshTokenGrant(grants.RefreshTokenGrant):
 
 
 class ClientCredentialsGrant(grants.ClientCredentialsGrant):
+    """RFC 6749 §4.4: a client acting for itself, never for a member."""
+
     TOKEN_ENDPOINT_AUTH_METHODS = CONFIDENTIAL_AUTH_METHODS
+
+    def validate_requested_scope(self) -> None:
+        # The member scopes release a member's claims (OIDC Core §5.4); with no member
+        # behind the token they would only mislead a resource server (RFC 6749 §4.4.2, §5.2).
+        requested = set((self.request.payload.scope or "").split())
+        if requested & USER_SCOPES:
+            raise InvalidScopeError(
+                "Member scopes (openid, profile, email, phone, kotra) cannot be requested "
+                "with client_credentials.")
+        super().validate_requested_scope()
 
 
 class OpenIDCode(oidc_grants.OpenIDCode):
@@ -346,6 +364,12 @@ class RefreshTokenRecord(TokenRecord):
         return not self.is_refresh_usable()
 
 
+def token_client_exists(token: TokenRecord) -> bool:
+    """A removed client's tokens are dead even where revoking them at removal was missed
+    (another process's client cache, a token issued during the removal)."""
+    return query_client(token.client_id) is not None
+
+
 def _find_token(token_string: str) -> TokenRecord | None:
     """RFC 7009 §2.1 / RFC 7662 §2.1: the hint only orders the search; both kinds are tried."""
     digest = token_hash(token_string)
@@ -358,6 +382,12 @@ def _find_token(token_string: str) -> TokenRecord | None:
 
 class KotraRevocationEndpoint(RevocationEndpoint):
     CLIENT_AUTH_METHODS = CLIENT_AUTH_METHODS
+
+    def check_params(self, request: Any, client: Any) -> None:
+        # RFC 7009 §2.1: the hint only orders the search, and an unknown one widens it (Authlib
+        # answered 401 unsupported_token_type without a challenge).
+        if "token" not in request.form:
+            raise InvalidRequestError()
 
     def query_token(self, token_string: str, token_type_hint: str | None) -> TokenRecord | None:
         return _find_token(token_string)
@@ -389,10 +419,13 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
     def check_permission(
         self, token: TokenRecord, client: RegisteredClient, oauth_request: Any
     ) -> bool:
-        # The client the token was issued to, and KOTRA's own services, may introspect.
-        return token.client_id == client.client_id or client.first_party
+        # RFC 7662 §4: the client the token was issued to, and the resource servers
+        # registered as such (not merely first-party sites), may introspect it.
+        return token.client_id == client.client_id or client.resource_server
 
     def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
+        if not token_client_exists(token):
+            return {"active": False}
         refresh = isinstance(token, RefreshTokenRecord)
         payload: dict[str, Any] = {
             "active": True,

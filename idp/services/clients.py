@@ -2,26 +2,46 @@
 
 from __future__ import annotations
 
+import re
 import secrets
 import time
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from idp.errors import AlreadyExists, InvalidInput
-from idp.models import OAuthClient
+from idp.models import AuthorizationCode, Consent, OAuthClient, Token
 from idp.models.base import DbSession
 from idp.models.clients import RegisteredClient, hash_client_secret
 from idp.protocol import CLIENT_AUTH_METHODS, GRANT_TYPES, SIGNING_ALGS
 from idp.services import audit
 
+# RFC 3986 §2: the characters a URI may hold (reserved, unreserved and "%" of escapes).
+_URI_CHARS = re.compile(r"[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+")
+_MAX_URI = 500  # the authorization_codes.redirect_uri column
+
 
 def _check_uri(field: str, uri: str) -> None:
+    """An absolute http(s) URI, exactly as it will be compared (RFC 9700 §4.1.3), or
+    InvalidInput saying what is wrong."""
+    if len(uri) > _MAX_URI:
+        raise InvalidInput(field, f"longer than {_MAX_URI} characters: {uri[:60]}...")
+    if not _URI_CHARS.fullmatch(uri):
+        raise InvalidInput(field, f"only URI characters are allowed (RFC 3986; percent-encode "
+                                  f"anything else, no spaces): {uri!r}")
+    if "#" in uri:  # an empty fragment ("cb#") too: RFC 6749 §3.1.2
+        raise InvalidInput(field, f"must not contain a fragment ('#'): {uri}")
     parts = urlsplit(uri)
+    try:
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError:
+        raise InvalidInput(field, f"the port is not a number from 0 to 65535: {uri}")
+    if parts.scheme not in {"https", "http"} or not parts.hostname:
+        raise InvalidInput(field, f"not an absolute http(s) URI with a host: {uri}")
+    if "@" in parts.netloc:
+        raise InvalidInput(field, f"must not contain a user name or password: {uri}")
     loopback = parts.hostname in {"127.0.0.1", "localhost", "::1"}
-    if parts.scheme not in {"https", "http"} or not parts.netloc or parts.fragment:
-        raise InvalidInput(field, f"not an absolute http(s) URI without fragment: {uri}")
     if parts.scheme == "http" and not loopback:
         raise InvalidInput(field, f"http is allowed for loopback hosts only: {uri}")
 
@@ -36,6 +56,7 @@ def add_client(
     backchannel_logout_uri: str | None = None,
     token_endpoint_auth_method: str = "client_secret_basic",
     first_party: bool = False,
+    resource_server: bool = False,
     require_pkce: bool = True,
     id_token_signed_response_alg: str = "RS256",
     client_id: str | None = None,
@@ -58,6 +79,9 @@ def add_client(
         raise InvalidInput("redirect_uri", "required for authorization_code")
     if token_endpoint_auth_method == "none" and "client_credentials" in grant_types:
         raise InvalidInput("grant_type", "a public client cannot use client_credentials")
+    if resource_server and token_endpoint_auth_method == "none":
+        # RFC 7662 §2.1: the introspection endpoint authenticates its callers.
+        raise InvalidInput("resource_server", "a public client cannot introspect tokens")
     if id_token_signed_response_alg not in allowed_algs:
         raise InvalidInput("id_token_signed_response_alg",
                            f"this provider signs with {' or '.join(allowed_algs)} only "
@@ -84,6 +108,7 @@ def add_client(
         response_types=["code"] if "authorization_code" in grant_types else [],
         token_endpoint_auth_method=token_endpoint_auth_method,
         first_party=first_party,
+        resource_server=resource_server,
         # Public clients always need PKCE (RFC 9700 §2.1.1), whatever the flag says.
         require_pkce=require_pkce or token_endpoint_auth_method == "none",
         id_token_signed_response_alg=id_token_signed_response_alg,
@@ -96,11 +121,20 @@ def add_client(
 
 
 def remove_client(session: DbSession, client_id: str) -> bool:
+    """Remove a client with everything it holds: its tokens are revoked and its unused codes
+    deleted, so nothing issued to it works any more (userinfo, introspection, refresh)."""
     client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
     if client is None:
         return False
     session.delete(client)
-    audit.record(session, "client.removed", client_id=client_id)
+    revoked = session.execute(
+        update(Token).where(Token.client_id == client_id, Token.revoked_at.is_(None))
+        .values(revoked_at=int(time.time()))
+    )
+    session.execute(delete(AuthorizationCode).where(AuthorizationCode.client_id == client_id))
+    session.execute(delete(Consent).where(Consent.client_id == client_id))
+    audit.record(session, "client.removed", client_id=client_id,
+                 tokens_revoked=int(getattr(revoked, "rowcount", 0) or 0))
     return True
 
 
