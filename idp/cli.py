@@ -183,6 +183,9 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
         for m in result["members"]:
             lines.append(f"  {m['login_id']:<14} {m['name']}  affiliation: {m['affiliation']}")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
+        if result["terms_published"]:
+            lines.append("demo terms published (version 1): "
+                         + ", ".join(result["terms_published"]))
         return "\n".join(lines)
 
     _emit(as_json, result, human)
@@ -475,7 +478,7 @@ def terms() -> None:
 
 # The option behind each field publish may refuse.
 _TERMS_OPTIONS = {"kind": "--kind", "version": "--version", "title_ko": "--title",
-                  "body": "--file"}
+                  "title_en": "--title-en", "body": "--file"}
 
 
 def _document_data(doc: Any, current: bool) -> dict[str, Any]:

@@ -50,6 +50,7 @@ DEFAULT_RECONSENT_DAYS = 730
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TITLE_MAX = 200
+_VERSION_MAX = 1_000_000  # far below the 32-bit column's limit
 _BODY_MAX = 200_000
 
 
@@ -157,11 +158,14 @@ def publish(session: DbSession, *, kind: str, version: int, title_ko: str, title
     """
     if not isinstance(kind, str) or not _KIND.fullmatch(kind):
         raise InvalidInput("kind", "use lower-case letters, digits and _ (e.g. service)")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput("version", "must be a whole number from 1")
+    if isinstance(version, bool) or not isinstance(version, int) or not (
+            1 <= version <= _VERSION_MAX):
+        raise InvalidInput("version", f"must be a whole number from 1 to {_VERSION_MAX}")
     title_ko, title_en, body = title_ko.strip(), title_en.strip(), body.strip()
-    if not title_ko or len(title_ko) > _TITLE_MAX or len(title_en) > _TITLE_MAX:
+    if not title_ko or len(title_ko) > _TITLE_MAX:
         raise InvalidInput("title_ko", f"a title of 1 to {_TITLE_MAX} characters is needed")
+    if len(title_en) > _TITLE_MAX:
+        raise InvalidInput("title_en", f"at most {_TITLE_MAX} characters")
     if not body or len(body) > _BODY_MAX or "\x00" in body:
         raise InvalidInput("body", "the document text is empty, too long or not text")
     latest = session.scalar(select(func.max(TermsDocument.version))
