@@ -99,7 +99,8 @@ def missing_consents(session: DbSession, member_id: int, *, now: dt.datetime | N
 
 
 def record_consents(session: DbSession, member_id: int, *, agreed: dict[str, bool],
-                    marketing: dict[str, bool], source: str, now: dt.datetime) -> None:
+                    marketing: dict[str, bool], source: str, now: dt.datetime,
+                    reconsent_days: int = DEFAULT_RECONSENT_DAYS) -> None:
     """Record the member's answers to the current documents and the marketing channels.
 
     `agreed` maps a kind to the answer for its current version; `marketing` a channel
@@ -107,7 +108,7 @@ def record_consents(session: DbSession, member_id: int, *, agreed: dict[str, boo
     required document is declined, or left out while the member's agreement to it is missing
     (never given, an older version, or past the re-consent period); when a kind has no
     document or a channel is unknown; or when a channel is opted into while the marketing
-    document is declined. The caller commits.
+    document is declined. `reconsent_days` as for missing_consents. The caller commits.
     """
     if source not in SOURCES:
         raise InvalidInput("source", f"must be one of {', '.join(SOURCES)}")
@@ -119,7 +120,8 @@ def record_consents(session: DbSession, member_id: int, *, agreed: dict[str, boo
         if channel not in CHANNELS:
             raise InvalidInput("marketing", f"unknown channel {channel!r}")
     # Left out is fine only for what the member already agreed to and is still valid.
-    missing = {doc.kind for doc in missing_consents(session, member_id, now=now)}
+    missing = {doc.kind for doc in missing_consents(session, member_id, now=now,
+                                                    reconsent_days=reconsent_days)}
     for doc in current.values():
         if doc.required and not agreed.get(doc.kind, doc.kind not in missing):
             raise InvalidInput(doc.kind, "a required document must be agreed to")
