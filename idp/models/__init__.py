@@ -5,6 +5,7 @@ from idp.models.clients import OAuthClient
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
+from idp.models.terms import MarketingConsent, TermsConsent, TermsDocument
 from idp.models.tokens import AuthorizationCode, Token
 
 __all__ = [
@@ -18,9 +19,12 @@ __all__ = [
     "Consent",
     "KeyValue",
     "KeyValueSetMember",
+    "MarketingConsent",
     "Member",
     "MemberType",
     "OAuthClient",
     "SigningKey",
+    "TermsConsent",
+    "TermsDocument",
     "Token",
 ]
