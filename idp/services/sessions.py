@@ -173,6 +173,10 @@ class Interaction:
     done: list[str] = field(default_factory=list)
 
     def record_login(self, *, at: float, sid: str, acr: str) -> None:
+        if sid != self.login_sid:
+            # Steps done in another session (another member signed in within this request)
+            # do not count for this one: each is checked again.
+            self.done = []
         self.login_at, self.login_sid, self.login_acr = at, sid, acr
 
     def fresh_login(self, sid: str) -> bool:

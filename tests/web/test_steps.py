@@ -125,3 +125,15 @@ def test_the_password_page_of_an_unflagged_member_just_resumes(app, client):
     resp = client.get(consent.replace("/consent", "/password"))
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/resume")
     assert client.get(resp.headers["Location"]).headers["Location"] == consent
+
+
+def test_steps_done_by_another_session_are_asked_again_when_another_member_signs_in():
+    from idp.services.sessions import Interaction
+
+    ia = Interaction(uid="u", params={}, browser="b", created=0.0)
+    ia.record_login(at=1.0, sid="sid-a", acr="pwd")
+    ia.done.append("password_change")
+    ia.record_login(at=2.0, sid="sid-a", acr="pwd")  # the same session signs in again
+    assert ia.done == ["password_change"]
+    ia.record_login(at=3.0, sid="sid-b", acr="pwd")  # another member: another session
+    assert ia.done == []
