@@ -66,8 +66,12 @@ def _rollback(session: Any) -> None:
 
 
 def _malformed(req: Request) -> bool:
-    """A parameter no client sends: a NUL anywhere (PostgreSQL text cannot store one), or a
-    multipart part without a name (RFC 7578 §4.2 requires one)."""
+    """A request no client sends: a multipart body (these endpoints take form-urlencoded
+    bodies: RFC 6749 §3.2, RFC 6750 §2.2, RFC 7009 §2.1, RFC 7662 §2.1; werkzeug also loses
+    the spooled file of a truncated part), a NUL anywhere (PostgreSQL text cannot store one),
+    or a multipart part without a name (RFC 7578 §4.2 requires one)."""
+    if req.mimetype == "multipart/form-data":
+        return True
     if "\x00" in req.headers.get("Authorization", ""):
         return True
     for key, value in (*req.form.items(multi=True), *req.args.items(multi=True)):
