@@ -201,6 +201,17 @@ def _register_hooks(app: Flask) -> None:
 
     app.jinja_env.globals["get_locale"] = get_locale
 
+    def refuse_multipart() -> tuple[str, int] | None:
+        """No page takes an upload: a multipart body is refused before anything parses it
+        (werkzeug spools file parts to temporary files; a truncated one was left open)."""
+        if request.mimetype == "multipart/form-data":
+            return render_template("oidc/error.html", error="invalid_request",
+                                   description="form-urlencoded bodies only"), 415
+        return None
+
+    # First of the before-request hooks: Flask-WTF's CSRF check would parse the body.
+    app.before_request_funcs.setdefault(None, []).insert(0, refuse_multipart)
+
     def translations() -> Any:
         # Flask-Babel resolves the domain, locale and catalog at every call; a page makes
         # dozens of calls, so keep the catalog for the rest of the request.

@@ -171,3 +171,13 @@ def test_health_and_readiness(client):
     assert client.get("/healthz").status_code == 200
     ready = client.get("/readyz")
     assert ready.status_code == 200 and ready.get_json() == {"database": "ok", "store": "ok"}
+
+
+def test_a_multipart_body_is_refused_before_it_is_parsed(client, rp, monkeypatch):
+    location = _login_page(client, rp)
+    parsed = []
+    monkeypatch.setattr("werkzeug.formparser.FormDataParser.parse",
+                        lambda *a, **k: parsed.append(1))
+    resp = client.post(location + "/login", data={"login_id": "member01", "password": "x"},
+                       content_type="multipart/form-data")
+    assert resp.status_code == 415 and parsed == []
