@@ -206,7 +206,7 @@ def _register_hooks(app: Flask) -> None:
         (werkzeug spools file parts to temporary files; a truncated one was left open)."""
         if request.mimetype == "multipart/form-data":
             return render_template("oidc/error.html", error="invalid_request",
-                                   description="form-urlencoded bodies only"), 415
+                                   description="form-urlencoded bodies only"), 400
         return None
 
     # First of the before-request hooks: Flask-WTF's CSRF check would parse the body.

@@ -180,4 +180,4 @@ def test_a_multipart_body_is_refused_before_it_is_parsed(client, rp, monkeypatch
                         lambda *a, **k: parsed.append(1))
     resp = client.post(location + "/login", data={"login_id": "member01", "password": "x"},
                        content_type="multipart/form-data")
-    assert resp.status_code == 415 and parsed == []
+    assert resp.status_code == 400 and parsed == []
