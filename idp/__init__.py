@@ -14,6 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.engine import make_url
 
 from idp.config import PROJECT_ROOT, create_sqlite_file, load_settings
+from idp.cookies import host_cookie_name
 from idp.extensions import babel, csrf, db
 from idp.i18n import compile_catalogs
 from idp.protocol import UI_LOCALES
@@ -113,7 +114,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         SECRET_KEY=settings["secret_key"],
         SQLALCHEMY_DATABASE_URI=settings["database_url"],
         SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings["database_url"]),
-        SESSION_COOKIE_NAME="idp_csrf",
+        # The CSRF token's cookie (Flask's session) is the host's alone too (idp/cookies.py).
+        SESSION_COOKIE_NAME=host_cookie_name("idp_csrf", bool(secure)),
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Lax",
         SESSION_COOKIE_SECURE=bool(secure),

@@ -616,12 +616,18 @@ def jobs_run(once: bool, as_json: bool) -> None:
 def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
     """Run the provider: one process per worker, each building its own app."""
     from idp.config import load_settings
+    from idp.wiring import EmulatorInProduction, refuse_emulators_in_production
 
     try:
-        server = load_settings()["server"]
+        settings = load_settings()
+        refuse_emulators_in_production(settings)  # here, not in each worker's traceback
     except ConfigError as exc:
         _config_failure(exc)
         return
+    except EmulatorInProduction as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    server = settings["server"]
     bind = bind or server["bind"]
     workers = workers or server["workers"]
     engine = engine or server["engine"]

@@ -173,6 +173,7 @@ RULES: dict[str, Check] = {
     "throttle.lock_seconds": _at_least(1),
     "throttle.window_seconds": _at_least(1),
     "terms.*": _at_least(1),
+    "backchannel_logout.sender": _one_of("http", "recording"),
     "backchannel_logout.timeout": _greater_than(0),
     "backchannel_logout.max_workers": _at_least(1),
 }
@@ -411,6 +412,13 @@ def load_settings(
         problems.append("secret_key (IDP_SECRET_KEY): missing")
     if env_name == PRODUCTION:
         problems += _production_problems(settings)
+    backchannel = settings.get("backchannel_logout")
+    if env_name != "testing" and isinstance(backchannel, dict) and \
+            backchannel.get("sender") == "recording":
+        # A fake that tells no relying party (idp/adapters/backchannel.py): refused here, at
+        # start-up, not later in each server worker.
+        problems.append("backchannel_logout.sender (IDP_BACKCHANNEL_LOGOUT_SENDER): \"recording\" "
+                        "is a fake for IDP_ENV=testing only; use \"http\"")
     if problems:
         raise ConfigError(env_name, problems)
     if not settings["database_url"]:

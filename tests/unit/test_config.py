@@ -216,6 +216,51 @@ def test_serve_refuses_to_start_on_bad_settings():
     assert "secret_key (IDP_SECRET_KEY): missing" in result.output
 
 
+@pytest.fixture()
+def no_server(monkeypatch):
+    """`idp serve` that would start a server fails the test at once instead."""
+    from idp import cli
+
+    def started(*args: Any) -> None:
+        raise AssertionError("the server was started")
+
+    monkeypatch.setattr(cli, "_serve_granian", started)
+    monkeypatch.setattr(cli, "_serve_gunicorn", started)
+
+
+@pytest.mark.parametrize("env", ["", "development"])
+def test_serve_refuses_the_fake_backchannel_sender_before_any_worker_starts(env, no_server):
+    # It used to pass the checks and fail in every server worker, with a traceback.
+    result = CliRunner().invoke(main, ["serve"], env={
+        "IDP_ENV": env, "IDP_SECRET_KEY": "s" * 40, "IDP_ISSUER": "https://login.example",
+        "IDP_BACKCHANNEL_LOGOUT_SENDER": "recording"})
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "IDP_BACKCHANNEL_LOGOUT_SENDER" in result.output
+
+
+def test_an_unknown_backchannel_sender_is_named_with_the_other_problems():
+    with pytest.raises(ConfigError) as err:
+        load_settings({}, environ={"IDP_ENV": "testing", "IDP_BACKCHANNEL_LOGOUT_SENDER": "smtp",
+                                   "IDP_TOKENS_CODE_TTL": "0"})
+    assert any("IDP_BACKCHANNEL_LOGOUT_SENDER" in p for p in err.value.problems)
+    assert any("IDP_TOKENS_CODE_TTL" in p for p in err.value.problems)
+    assert load_settings({}, environ={"IDP_ENV": "testing",
+                                      "IDP_BACKCHANNEL_LOGOUT_SENDER": "recording"})
+
+
+def test_serve_refuses_an_emulator_before_any_worker_starts(monkeypatch, no_server):
+    from idp import wiring
+
+    class FakeThing:
+        emulator = True
+
+    monkeypatch.setitem(wiring.ADAPTERS, "server.engine", {"granian": FakeThing})
+    result = CliRunner().invoke(main, ["serve"], env={
+        "IDP_ENV": "", "IDP_SECRET_KEY": "s" * 40, "IDP_ISSUER": "https://login.example"})
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "picks the emulator FakeThing" in result.output
+
+
 def test_a_database_file_in_a_missing_folder_is_left_to_sqlite(tmp_path):
     assert config.create_sqlite_file(f"sqlite:///{tmp_path / 'nowhere' / 'x.db'}") is None
     assert config.create_sqlite_file("sqlite://") is None

@@ -76,6 +76,22 @@ def test_https_sso_session_is_found_and_logout_deletes_the_host_cookie(https_app
     assert rp.authorize(client).status_code == 303  # signed out: the login page again
 
 
+def test_https_csrf_cookie_is_host_prefixed(https_app):
+    # The CSRF token lives in Flask's session cookie: a sibling subdomain must not plant it.
+    rp = TestRP.create(https_app)
+    client = https_app.test_client()
+    page = client.get(rp.authorize(client).headers["Location"])
+    cookies = _set_cookies(page)
+    assert "__Host-idp_csrf" in cookies and "idp_csrf" not in cookies, sorted(cookies)
+    assert {"secure", "path"} <= _attrs(cookies["__Host-idp_csrf"])
+    assert "domain" not in _attrs(cookies["__Host-idp_csrf"])
+    action, hidden = form_fields(page.get_data(as_text=True))
+    resp = client.post(action, base_url="https://localhost",
+                       headers={"Referer": "https://localhost/"},
+                       data={**hidden, "login_id": rp.login_id, "password": PASSWORD})
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:300]  # the token is read back
+
+
 def test_https_language_cookie_is_secure(https_app):
     resp = https_app.test_client().get("/?lang=en")
     lang = _set_cookies(resp)["idp_lang"]
