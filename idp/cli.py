@@ -473,6 +473,9 @@ def members_unlock(login_id: str, as_json: bool) -> None:
         try:
             app.extensions["idp"].revocation.unlock_member(sqla.session, member.id,
                                                            actor="cli")
+            # The operator's unlock lifts the sign-in throttle's lock on the account too.
+            app.extensions["idp"].throttle.reset(account=member.login_id)
+            sqla.session.commit()
         except NotLocked as exc:
             _fail(as_json, f"{member.login_id} is not locked (status: {exc}); nothing to do")
             return

@@ -158,6 +158,7 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.outbox.clock = clock
     p.revocation = Revoker(p.sessions, p.outbox, clock)
     p.flows = Flows(p.store, clock)
+    p.interactions = Interactions(p.store, p.settings["session"]["interaction_ttl"], clock)
 
 
 def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Provider:
@@ -179,7 +180,7 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         policy=PasswordPolicy(**settings["password_policy"]),
         throttle=build_throttle(settings, store, clock),
         sessions=sessions,
-        interactions=Interactions(store, settings["session"]["interaction_ttl"]),
+        interactions=Interactions(store, settings["session"]["interaction_ttl"], clock),
         keys=KeyRing(
             cipher,
             cache_seconds=settings["keys"]["cache_seconds"],

@@ -158,3 +158,14 @@ def artifacts_dir() -> Path:
 
 
 __all__ = ["PASSWORD", "free_port", "require_service"]
+
+
+@pytest.fixture()
+def clock(app: Any) -> Any:
+    """The provider's clock, moved by hand (no sleeping in tests)."""
+    from idp.adapters.clock import FakeClock
+    from idp.wiring import use_clock
+
+    fake = FakeClock()
+    use_clock(app.extensions["idp"], fake)
+    return fake

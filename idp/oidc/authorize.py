@@ -27,7 +27,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -304,7 +303,7 @@ def check_login(
         reason = None
     elif "login" in prompts or "select_account" in prompts:
         reason = "prompt"
-    elif max_age is not None and time.time() - sess.auth_time > max_age:
+    elif max_age is not None and provider().clock.now() - sess.auth_time > max_age:
         reason = "max_age"
     if reason is None and sess is not None and not wanted.met_by(sess.acr):
         reason = "acr"

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -192,12 +191,13 @@ class Interaction:
 class Interactions:
     """The authorization request waiting for a login or a consent, bound to one browser."""
 
-    def __init__(self, store: Store, ttl: int) -> None:
+    def __init__(self, store: Store, ttl: int, clock: Clock) -> None:
         self._store = store
         self.ttl = ttl
+        self._clock = clock
 
     def start(self, params: dict[str, str], browser: str) -> Interaction:
-        ia = Interaction(secrets.token_urlsafe(18), params, _h(browser), time.time())
+        ia = Interaction(secrets.token_urlsafe(18), params, _h(browser), self._clock.now())
         self.save(ia)
         return ia
 

@@ -15,7 +15,6 @@ error for the client, or the next step's page), with the SSO cookie set. A step 
 
 from __future__ import annotations
 
-import time
 from typing import Protocol
 
 from flask import Blueprint, g, redirect, url_for
@@ -73,7 +72,7 @@ def finish_login(ia: Interaction, principal: Principal, *, acr: str,
         end_session(p, db.session, previous, ip=client_ip(), reason="other_member_login")
         previous = None
     handle, sess = p.sessions.login(previous, member_id=principal.member_id, acr=acr, amr=amr)
-    ia.record_login(at=time.time(), sid=sess.sid, acr=acr)
+    ia.record_login(at=p.clock.now(), sid=sess.sid, acr=acr)
     db.session.commit()  # the login stands whatever the authorization request turns into
     # Resume right away: one round trip from the login form to the client (or the next step).
     resp = pipeline.run(ia.params, browser=cookies().browser.read() or "", sso_handle=handle,

@@ -195,15 +195,14 @@ def test_prompt_login_forces_a_new_login(client, rp):
     assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
 
 
-def test_max_age_forces_a_new_login(app, client, rp):
+def test_max_age_forces_a_new_login(app, client, rp, clock):
     tokens = rp.tokens(client)
     import base64
     import json
-    import time
 
     payload = tokens["id_token"].split(".")[1]
     auth_time = json.loads(base64.urlsafe_b64decode(payload + "=="))["auth_time"]
-    time.sleep(1.1)
+    clock.advance(1.1)
     resp = rp.authorize(client, max_age="0")
     assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
     login = rp.login(client, resp.headers["Location"])
@@ -213,11 +212,9 @@ def test_max_age_forces_a_new_login(app, client, rp):
     assert json.loads(base64.urlsafe_b64decode(payload + "=="))["auth_time"] > auth_time
 
 
-def test_max_age_with_prompt_none_is_login_required(client, rp):
+def test_max_age_with_prompt_none_is_login_required(client, rp, clock):
     rp.code_flow(client)
-    import time
-
-    time.sleep(1.1)
+    clock.advance(1.1)
     resp = rp.authorize(client, prompt="none", max_age="0")
     assert callback_params(resp.headers["Location"], REDIRECT_URI)["error"] == "login_required"
 

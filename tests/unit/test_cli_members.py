@@ -84,3 +84,20 @@ def test_jobs_run_once_delivers_what_is_queued(app, client, migrated):
                                              "dropped": 0}
         assert len(receiver.received) == 1
     assert _queued(app) == 0
+
+
+def test_unlock_also_lifts_the_sign_in_throttle_lock(app, client, migrated, clock):
+    site = TestRP.create(app)
+    lock_after = app.config["IDP_SETTINGS"]["throttle"]["account_lock_after"]
+    location = site.authorize(client).headers["Location"]
+    for _ in range(lock_after):  # brute force: the account is locked by the throttle
+        site.login(client, location, password="Wrong!pass123")
+        clock.advance(61)  # past each growing delay
+    with app.app_context():
+        assert app.extensions["idp"].throttle.locked_until("account", "member01") is not None
+    assert _run(["members", "lock", "member01"], migrated).exit_code == 0
+    assert _run(["members", "unlock", "member01"], migrated).exit_code == 0
+    with app.app_context():
+        assert app.extensions["idp"].throttle.locked_until("account", "member01") is None
+    login = site.login(client, site.authorize(client).headers["Location"])
+    assert login.status_code == 303

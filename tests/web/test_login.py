@@ -5,10 +5,8 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import select
 
-from idp.adapters.clock import FakeClock
 from idp.extensions import db
 from idp.models import AuditEvent
-from idp.wiring import use_clock
 from tests.helpers import PASSWORD, REDIRECT_URI, form_fields
 
 
@@ -97,14 +95,6 @@ def test_session_handle_rotates_at_each_login(client, rp):
     _post(client, rp.authorize(client, prompt="login").headers["Location"], "member01",
           PASSWORD)
     assert client.get_cookie("idp_sso").value != handle1
-
-
-@pytest.fixture()
-def clock(app):
-    """The provider's clock, moved by hand."""
-    fake = FakeClock()
-    use_clock(app.extensions["idp"], fake)
-    return fake
 
 
 def test_growing_delay_then_lock_for_an_account(app, client, rp, clock):
