@@ -176,8 +176,8 @@ def test_a_header_without_the_required_columns_refuses_the_file(app: Any,
 
 
 def test_cp949_input_with_the_encoding_option(app: Any, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "old.csv", [record(name="윤하림", company_name="대한무역투자진흥공사",
-                                                   site="해외시장뉴스")], encoding="cp949")
+    row = record(name="윤하림", company_name="대한무역투자진흥공사", site="해외시장뉴스")
+    path = write_csv(tmp_path / "old.csv", [row], encoding="cp949")
     with app.app_context():
         as_utf8 = run(path, dry_run=True)
         assert as_utf8.rejected == 1 and as_utf8.reasons == {"bad_encoding": 1}
