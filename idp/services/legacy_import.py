@@ -420,28 +420,42 @@ def import_file(
         binary = path.open("rb")
     except OSError as exc:
         raise ImportFileError(f"cannot read {path}: {exc.strerror}") from None
-    with binary, _text(binary, encoding) as text:
-        rows = _read_csv(text) if fmt == "csv" else _read_jsonl(text)
-        batch: list[tuple[int, dict[str, Any]]] = []
-        for line, raw in rows:
-            report.read += 1
-            try:
-                if raw is None:
-                    raise RowRejected("malformed_record", None,
-                                      "not a record of the file's format")
-                batch.append((line, check_row(raw, ci_hasher)))
-            except RowRejected as exc:
-                _reject(report, rejects, line, exc, raw)
-            if len(batch) >= batch_size:
-                _write_batch(session, batch, report, rejects, run_at, dry_run)
-                batch = []
-                if progress:
-                    progress(report.read, binary.tell())
-        if batch:
-            _write_batch(session, batch, report, rejects, run_at, dry_run)
-        if progress:
-            progress(report.read, binary.tell())
+    try:
+        with binary, _text(binary, encoding) as text:
+            _run(session, text, binary, fmt, report, ci_hasher, run_at, dry_run, rejects,
+                 progress, batch_size)
+    except BaseException:
+        # An interruption (Ctrl-C, a lost connection, a bug) loses the batch in flight whole;
+        # committed batches stay, and a re-run counts them unchanged.
+        session.rollback()
+        raise
     return report
+
+
+def _run(session: DbSession, text: io.TextIOWrapper, binary: IO[bytes], fmt: str,
+         report: ImportReport, ci_hasher: CiHasher, run_at: dt.datetime, dry_run: bool,
+         rejects: RejectsWriter | None, progress: Progress | None, batch_size: int) -> None:
+    """Read, check and write the file batch by batch (import_file's loop)."""
+    rows = _read_csv(text) if fmt == "csv" else _read_jsonl(text)
+    batch: list[tuple[int, dict[str, Any]]] = []
+    for line, raw in rows:
+        report.read += 1
+        try:
+            if raw is None:
+                raise RowRejected("malformed_record", None,
+                                  "not a record of the file's format")
+            batch.append((line, check_row(raw, ci_hasher)))
+        except RowRejected as exc:
+            _reject(report, rejects, line, exc, raw)
+        if len(batch) >= batch_size:
+            _write_batch(session, batch, report, rejects, run_at, dry_run)
+            batch = []
+            if progress:
+                progress(report.read, binary.tell())
+    if batch:
+        _write_batch(session, batch, report, rejects, run_at, dry_run)
+    if progress:
+        progress(report.read, binary.tell())
 
 
 def _reject(report: ImportReport, rejects: RejectsWriter | None, line: int,
