@@ -2,6 +2,7 @@
 
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
+from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
@@ -19,6 +20,9 @@ __all__ = [
     "Consent",
     "KeyValue",
     "KeyValueSetMember",
+    "LegacyAccount",
+    "LegacyMemberType",
+    "LegacyStatus",
     "MarketingConsent",
     "Member",
     "MemberType",
