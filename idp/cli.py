@@ -160,18 +160,23 @@ def demo() -> None:
 @demo.command("seed")
 @click.option("--clients-file", default=None, type=click.Path(dir_okay=False),
               help="Where to write the demo sites' credentials (default instance/).")
+@click.option("--no-terms", is_flag=True,
+              help="Publish no demo terms (every member would be asked to agree at login).")
 @json_option
-def demo_seed(clients_file: str | None, as_json: bool) -> None:
-    """Create the demo members, company and the two demo sites (idempotent)."""
+def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
+    """Create the demo members, company, two demo sites and terms (idempotent)."""
     from pathlib import Path
 
-    from idp.demo import DEMO_CLIENTS_FILE, seed
+    from idp.demo import DEMO_CLIENTS_FILE, seed, seed_terms
     from idp.extensions import db as sqla
+    from idp.models.base import utcnow
 
     app = _app()
     with _context(app):
         result = seed(sqla.session, app.extensions["idp"],
                       Path(clients_file) if clients_file else DEMO_CLIENTS_FILE)
+        result["terms_published"] = [] if no_terms else seed_terms(sqla.session, now=utcnow())
+        sqla.session.commit()
 
     def human() -> str:
         lines = [f"demo accounts (password for all: {result['members'][0]['password']}):"]
@@ -461,6 +466,101 @@ def members_unlock(login_id: str, as_json: bool) -> None:
             return
         data = {"login_id": member.login_id, "status": "active"}
     _emit(as_json, data, f"{data['login_id']} unlocked: the member can sign in again")
+
+
+@main.group()
+def terms() -> None:
+    """Versioned terms documents (이용약관, 개인정보 수집·이용 동의, ...)."""
+
+
+# The option behind each field publish may refuse.
+_TERMS_OPTIONS = {"kind": "--kind", "version": "--version", "title_ko": "--title",
+                  "body": "--file"}
+
+
+def _document_data(doc: Any, current: bool) -> dict[str, Any]:
+    return {"kind": doc.kind, "version": doc.version, "title_ko": doc.title_ko,
+            "title_en": doc.title_en, "required": doc.required,
+            "published_at": doc.published_at.isoformat(), "current": current,
+            "characters": len(doc.body)}
+
+
+@terms.command("publish")
+@click.option("--kind", required=True,
+              help="service, privacy, marketing, privacy_optional (or another lower-case name).")
+@click.option("--version", "version", required=True, type=int,
+              help="A whole number above the kind's current version.")
+@click.option("--file", "path", required=True, type=click.Path(dir_okay=False),
+              help="The document's text (UTF-8).")
+@click.option("--required", is_flag=True, help="Members must agree (again) before signing in.")
+@click.option("--title", default=None, help="Korean title (default: the manual's item name).")
+@click.option("--title-en", default=None, help="English title.")
+@json_option
+def terms_publish(kind: str, version: int, path: str, required: bool, title: str | None,
+                  title_en: str | None, as_json: bool) -> None:
+    """Add a version of a terms document; a required one is asked of every member at login."""
+    from sqlalchemy.exc import IntegrityError
+
+    from idp.extensions import db as sqla
+    from idp.models.base import utcnow
+    from idp.services.terms import DEFAULT_TITLES, publish
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            body = fh.read()
+    except OSError as exc:
+        _fail(as_json, f"cannot read {path}: {exc.strerror or exc}. Give a readable file "
+              "(--file).", error="invalid_input", field="body")
+    except UnicodeDecodeError:
+        _fail(as_json, f"{path} is not UTF-8 text. Convert it (e.g. iconv -f cp949 -t utf-8) "
+              "(--file).", error="invalid_input", field="body")
+    default_ko, default_en = DEFAULT_TITLES.get(kind, ("", ""))
+    app = _app()
+    with _context(app):
+        try:
+            doc = publish(sqla.session, kind=kind, version=version,
+                          title_ko=title if title is not None else default_ko,
+                          title_en=title_en if title_en is not None else default_en,
+                          body=body, required=required, now=utcnow())
+            sqla.session.commit()
+        except (IdpError, IntegrityError) as exc:
+            sqla.session.rollback()
+            if isinstance(exc, InvalidInput):
+                option = _TERMS_OPTIONS.get(exc.field, "")
+                _fail(as_json, f"{exc.field} is not valid: {exc.message} ({option}).",
+                      error="invalid_input", field=exc.field)
+            _fail(as_json, f"{kind} version {version} is already published. Publish a higher "
+                  "version (--version).", error="already_exists", field="version")
+        data = _document_data(doc, current=True)
+    _emit(as_json, data, lambda: (
+        f"published {data['kind']} version {data['version']} ({data['title_ko']}, "
+        f"{'required' if data['required'] else 'optional'})"))
+
+
+@terms.command("list")
+@json_option
+def terms_list(as_json: bool) -> None:
+    """Every version of every document, the current one of each kind marked."""
+    from idp.extensions import db as sqla
+    from idp.models import TermsDocument
+    from idp.services.terms import current_documents
+
+    app = _app()
+    with _context(app):
+        current = {doc.id for doc in current_documents(sqla.session)}
+        docs = sqla.session.scalars(select(TermsDocument).order_by(
+            TermsDocument.kind, TermsDocument.version.desc()))
+        data = [_document_data(doc, doc.id in current) for doc in docs]
+
+    def human() -> str:
+        if not data:
+            return "no terms published (idp terms publish --kind KIND --version 1 --file F)"
+        return "\n".join(
+            f"{d['kind']:<18} v{d['version']:<4} {'required' if d['required'] else 'optional':<9}"
+            f" {'current' if d['current'] else '       '}  {d['published_at'][:19]}  "
+            f"{d['title_ko']}" for d in data)
+
+    _emit(as_json, data, human)
 
 
 @main.group()

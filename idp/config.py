@@ -172,6 +172,7 @@ RULES: dict[str, Check] = {
     "throttle.ip_lock_after": _at_least(1),
     "throttle.lock_seconds": _at_least(1),
     "throttle.window_seconds": _at_least(1),
+    "terms.*": _at_least(1),
     "backchannel_logout.timeout": _greater_than(0),
     "backchannel_logout.max_workers": _at_least(1),
 }

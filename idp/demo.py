@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 from pathlib import Path
 from typing import Any
@@ -13,6 +14,17 @@ from idp.models import AffiliationMethod, Company, Member, OAuthClient
 from idp.models.base import DbSession
 from idp.services.clients import add_client, reset_secret
 from idp.services.members import add_member, affiliate
+from idp.services.terms import (
+    DEFAULT_TITLES,
+    MARKETING,
+    PRIVACY,
+    PRIVACY_OPTIONAL,
+    SERVICE,
+    current_documents,
+    missing_consents,
+    publish,
+    record_consents,
+)
 from idp.wiring import Provider
 
 DEMO_PASSWORD = "Kotra!demo2026"
@@ -30,7 +42,8 @@ DEMO_SITES = {
 DEMO_CLIENTS_FILE = INSTANCE_DIR / "demo_clients.json"
 
 
-def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE) -> dict[str, Any]:
+def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE) ->\
+ dict[str, Any]:
     """Idempotent: creates what is missing, resets the demo sites' secrets, writes the file."""
     company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
     if company is None:
@@ -76,3 +89,97 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
             "clients_file": str(clients_file)}
+
+
+# Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
+# the manual's screens. Demo text, not KOTRA's legal wording: production publishes its own
+# with `idp terms publish`.
+DEMO_TERMS: list[tuple[str, bool, str]] = [
+    (SERVICE, True, """제 1 장 총칙
+
+제1조(목적)
+이 약관은 KOTRA에 의해 구축 및 운영되는 모든 웹사이트(이하 "KOTRA 웹사이트"라고 함) 이용에\
+ 관한 KOTRA와 이용자의 권리·의무 및 책임사항에 대해 규정함을 목적으로 합니다.
+
+제2조(용어의 정의)
+이 약관에서 사용하는 용어의 정의는 다음 각 항과 같으며, 본 약관에서 정의하지 않은 용어는\
+ 개별서비스의 별도 약관 및 이용규정에서 정의합니다.
+1. "회원"이란 KOTRA 웹사이트에 개인정보를 제공하여 회원등록을 한 자로서, KOTRA 웹사이트의\
+ 정보를 지속적으로 제공받으며 서비스를 이용할 수 있는 자를 말합니다.
+2. "아이디(ID)"란 회원의 식별과 서비스 이용을 위하여 회원이 정하고 KOTRA가 승인하는 문자와\
+ 숫자의 조합을 말합니다.
+3. "비밀번호"란 회원이 부여받은 아이디와 일치된 회원임을 확인하고 회원의 비밀을 보호하기\
+ 위해 회원이 정한 문자, 숫자, 특수문자의 조합을 말합니다.
+
+제3조(약관의 효력과 변경)
+KOTRA는 이 약관을 개정하는 경우 적용일자 및 개정사유를 명시하여 시행일자 이전에 공지하며,\
+ 회원은 개정된 약관에 동의하여야 서비스를 계속 이용할 수 있습니다."""),
+    (PRIVACY, True, """1. 개인정보의 수집, 이용 목적 : KOTRA 통합 회원관리, 서비스제공, 민원처리
+
+2. 수집하는 개인정보의 항목
+ - 필수 입력항목 : 성명(한글), 아이디, 비밀번호, 이메일, 휴대전화, 생년월일, 성별,\
+ 연계정보(CI), 중복가입확인정보(DI)
+
+3. 개인정보의 보유 및 이용기간 : 회원 탈퇴 시까지(개인회원 : 2년 단위 재동의, 기업회원 :\
+ 5년 단위 재동의)
+
+4. 귀하는 개인정보 수집·이용에 대한 동의를 거부할 권리가 있습니다. 다만, 필수항목에 대한\
+ 동의를 거부하실 경우 회원가입 및 서비스 이용이 제한됩니다.
+
+필수항목에 대한 개인정보 수집·이용에 동의하십니까?"""),
+    (MARKETING, False, """1. 개인정보의 수집, 이용 목적 : KOTRA 사업 및 행사 안내,\
+ 설명회·세미나 초청, 맞춤형 정보 제공
+
+2. 수집하는 개인정보의 항목
+ - 성명(한글), 전화번호, 이메일, 휴대전화
+
+3. 개인정보의 보유 및 이용기간 : 회원 탈퇴 시까지(개인회원 : 2년 단위 재동의, 기업회원 :\
+ 5년 단위 재동의)
+
+4. 개인정보의 마케팅 활용 동의를 거부하시더라도 회원 가입 시 제한은 없습니다.
+ 다만, 마케팅 활용 서비스 안내 및 참여에 제한이 있을 수 있습니다.
+
+마케팅 활용을 위한 개인정보 수집·이용에 동의하십니까?"""),
+    (PRIVACY_OPTIONAL, False, """1. 개인정보의 수집, 이용 목적 : 맞춤형 서비스 제공(관심\
+ 품목·지역 정보 안내)
+
+2. 수집하는 개인정보의 항목
+ - 선택 입력항목 : 성명(영문), 팩스, 휴대전화, 부서, 직위, 주소(영문), 개인관심 품목,\
+ 개인관심 지역, 관심산업 분야
+
+3. 개인정보의 보유 및 이용기간 : 회원 탈퇴 시까지(개인회원 : 2년 단위 재동의, 기업회원 :\
+ 5년 단위 재동의)
+
+4. 개인정보 수집·이용 동의 거부 권리 및 동의 거부 따른 불이익 내용 또는 제한사항
+ 위의 개인정보 수집·이용에 대한 동의를 거부할 권리가 있습니다.
+ - 선택항목의 수집·이용에 동의하지 않을 경우는 회원으로 가입하여 기본적인 서비스를\
+ 제공받을 수 있으나, 맞춤형 서비스제공 등의 추가적인 서비스를 제공받을 수 없음을 양지하여\
+ 주시기 바랍니다.
+
+5. 인터넷 서비스 이용과정에서 아래 개인정보 항목이 자동으로 생성되어 수집될 수 있습니다.
+ - KOTRA 홈페이지 : 쿠키정보, IP주소, 서비스 이용기록, 방문기록"""),
+]
+
+
+def seed_terms(session: DbSession, *, now: dt.datetime) -> list[str]:
+    """Idempotent: version 1 of every kind that has none, and the demo members' agreement to
+    the current required documents (as if they had signed up), so they sign in straight
+    away; publishing a version 2 shows the re-consent step. Returns the kinds published.
+    The caller commits."""
+    have = {doc.kind for doc in current_documents(session)}
+    published = []
+    for kind, required, body in DEMO_TERMS:
+        if kind in have:
+            continue
+        title_ko, title_en = DEFAULT_TITLES[kind]
+        publish(session, kind=kind, version=1, title_ko=title_ko, title_en=title_en,
+                body=body, required=required, now=now)
+        published.append(kind)
+    member_ids = session.scalars(select(Member.id).where(
+        Member.login_id.in_([login_id for login_id, *_ in DEMO_MEMBERS])))
+    for member_id in member_ids:
+        missing = missing_consents(session, member_id, now=now)
+        if missing:
+            record_consents(session, member_id, agreed={d.kind: True for d in missing},
+                            marketing={}, source="demo", now=now)
+    return published

@@ -6,6 +6,7 @@ from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
+from idp.models.terms import MarketingConsent, TermsConsent, TermsDocument
 from idp.models.tokens import AuthorizationCode, Token
 
 __all__ = [
@@ -22,9 +23,12 @@ __all__ = [
     "LegacyAccount",
     "LegacyMemberType",
     "LegacyStatus",
+    "MarketingConsent",
     "Member",
     "MemberType",
     "OAuthClient",
     "SigningKey",
+    "TermsConsent",
+    "TermsDocument",
     "Token",
 ]

@@ -5,7 +5,9 @@
     requested_acr         acr_values, and the `acr` claim requested as essential (claims)
     check_login           no session, prompt=login, max_age, acr, id_token_hint
     check_steps           interstitial steps in the order of STEPS: a forced password
-                          change, then consent (third-party clients, prompt=consent)
+                          change, re-consent to the terms (a new required version, or
+                          the 2-year period of SPEC §4), then consent (third-party
+                          clients, prompt=consent)
     issue_code            code bound to client, redirect_uri, PKCE challenge, nonce and sid
 
 A check that needs the user starts (or continues) an *interaction*: the pending request is
@@ -17,6 +19,7 @@ idp/web/interaction.step_done.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 import time
@@ -49,6 +52,7 @@ from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.claims import AcrRequest
 from idp.services.login import LoginMethods
 from idp.services.sessions import Interaction, SsoSession
+from idp.services.terms import missing_consents
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
 
@@ -253,6 +257,22 @@ def needs_password_change(ctx: StepContext) -> bool:
     return ctx.member.password_change_required
 
 
+def reconsent_days(member_type: str) -> int:
+    """SPEC §4: personal members re-consent every 2 years, company members every 5."""
+    terms = provider().settings["terms"]
+    if member_type == "company_manager":
+        return int(terms["company_reconsent_days"])
+    return int(terms["reconsent_days"])
+
+
+def needs_terms(ctx: StepContext) -> bool:
+    """A required document the member has not agreed to in its current version, or agreed to
+    longer ago than the re-consent period (idp/services/terms.py)."""
+    now = dt.datetime.fromtimestamp(provider().clock.now(), dt.UTC).replace(tzinfo=None)
+    return bool(missing_consents(db.session, ctx.member.id, now=now,
+                                 reconsent_days=reconsent_days(ctx.member.member_type)))
+
+
 def needs_consent(ctx: StepContext) -> bool:
     """Third-party clients without a remembered consent, or prompt=consent (OIDC Core §3.1.2.1)."""
     if ctx.client.first_party:
@@ -275,6 +295,8 @@ class Step:
 STEPS: tuple[Step, ...] = (
     Step("password_change", "web.password_change_page", needs_password_change,
          InteractionRequiredError),
+    # OIDC Core §3.1.2.6: a page is needed, and it is not the client's consent.
+    Step("terms", "web.terms_page", needs_terms, InteractionRequiredError),
     Step("consent", "web.consent_page", needs_consent, ConsentRequiredError),
 )
 STEP_ENDPOINTS = {"login": "web.login_page", **{step.name: step.endpoint for step in STEPS}}

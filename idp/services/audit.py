@@ -38,6 +38,9 @@ EVENTS = frozenset(
         # Back-channel logout deliveries that failed (retried) or were given up.
         "backchannel.failed",
         "backchannel.gave_up",
+        # Versioned terms (idp/services/terms.py).
+        "terms.published",
+        "terms.consented",
     }
 )
 

@@ -263,3 +263,6 @@ def readyz() -> BaseResponse:
         checks["store"] = f"error: {type(exc).__name__}"
     ok = all(v == "ok" for v in checks.values())
     return Response(json.dumps(checks), 200 if ok else 503, mimetype="application/json")
+
+
+from idp.web import terms as _terms  # noqa: E402,F401 — registers the terms step page on bp
