@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 
 revision = '0009'
-down_revision = '0007'
+down_revision = '0008'  # re-chained after 0008 (legacy_accounts) in wip-l2
 branch_labels = None
 depends_on = None
 
