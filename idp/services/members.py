@@ -102,15 +102,16 @@ class SignedIn:
 
 
 T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
 
 
-class PasswordFallback(Protocol[T]):
+class PasswordFallback(Protocol[T_co]):
     """Credentials kept outside `members`, tried for an ID no member has (the old sites'
     accounts: idp.services.legacy_conversion.LegacyPasswordCheck). `verify` costs the same
     whether or not it finds something; `spend` costs the same again, for a failed sign-in of
     a member (so no response time tells the three apart)."""
 
-    def verify(self, session: DbSession, key: str, password: str) -> T | None: ...
+    def verify(self, session: DbSession, key: str, password: str) -> T_co | None: ...
 
     def spend(self) -> None: ...
 

@@ -253,7 +253,8 @@ def legacy_done(uid: str, fid: str) -> BaseResponse:
         if not form.validate_on_submit():
             return _expired()
         p = provider()
-        if conversion.finish(p.flows, p.store, fid, browser=cookies().browser.read()) is None:
+        if conversion.finish(p.flows, p.store, fid,
+                             browser=cookies().browser.read() or "") is None:
             return redirect(url_for("web.resume", uid=uid), 303)
         # The new password was just set: a password login (acr/amr of PASSWORD).
         return finish_login(ia, SignedIn(member.id, member.login_id), acr=PASSWORD.acr,

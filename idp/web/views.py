@@ -270,5 +270,5 @@ def readyz() -> BaseResponse:
     return Response(json.dumps(checks), 200 if ok else 503, mimetype="application/json")
 
 
-from idp.web import terms as _terms  # noqa: E402,F401 — registers the terms step page on bp
 from idp.web import legacy  # noqa: E402 — the legacy conversion pages, on bp (issue 8)
+from idp.web import terms as _terms  # noqa: E402,F401 — registers the terms step page on bp

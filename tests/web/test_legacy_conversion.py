@@ -16,8 +16,13 @@ from idp.models import AuditEvent, LegacyAccount, Member, TermsConsent
 from idp.services.legacy_import import CiHasher
 from idp.services.terms import publish
 from idp.wiring import use_clock
-from tests.helpers import PASSWORD, REDIRECT_URI, TestRP, add_test_member, callback_params, \
-    form_fields
+from tests.helpers import (
+    REDIRECT_URI,
+    TestRP,
+    add_test_member,
+    callback_params,
+    form_fields,
+)
 
 OLD_PASSWORD = "old-site-pw1"
 NEW_PASSWORD = "Unified!pass26"
