@@ -181,8 +181,11 @@ def _configure(stack: Stack, env: dict[str, str], config_path: Path) -> None:
     # Independent CLI steps in parallel (each is mostly interpreter start-up).
     with ThreadPoolExecutor(max_workers=4) as pool:
         # --clients-file: never overwrite the developer's instance/demo_clients.json
+        # --no-terms: the CLI-made member below has agreed to nothing; the terms step has
+        # its own stack (test_accessibility.terms_stack)
         seeding = pool.submit(_run, [IDP, "demo", "seed", "--clients-file",
-                                     str(stack.tmp / "demo_clients.json"), "--json"], env)
+                                     str(stack.tmp / "demo_clients.json"), "--no-terms",
+                                     "--json"], env)
         adding = pool.submit(_run, [
             IDP, "members", "add", "--login-id", E2E_LOGIN_ID, "--name", "최종점검",
             "--email", f"{E2E_LOGIN_ID}@example.com", "--password-stdin", "--json",

@@ -18,8 +18,9 @@ from urllib.parse import urlencode
 
 import pytest
 
-from tests.browser.conftest import IDP, _run
-from tests.conftest import require_service
+from tests.browser.conftest import IDP, _run, _start, _stop, _wait_http
+from tests.browser.conftest import Stack as RunningStack
+from tests.conftest import free_port, require_service
 
 Stack = Any
 AXE_JS = Path(__file__).resolve().parent / "axe" / "node_modules" / "axe-core" / "axe.min.js"
@@ -128,3 +129,66 @@ def test_error_pages(context: Any, stack: Stack, axe_source: str, path: str) -> 
     page = context.new_page()
     page.goto(stack.issuer + path)
     assert_accessible(page, axe_source, f"error page {path}")
+
+
+TERMS_LOGIN_ID = "termsuser1"
+TERMS_PASSWORD = "Terms!user2026"
+
+
+@pytest.fixture(scope="module")
+def terms_stack(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    """A provider of its own with the demo terms published and a member who has agreed to
+    none of them (the main stack publishes none: its members would all be asked)."""
+    tmp = tmp_path_factory.mktemp("terms")
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    env = {**stack.env, "IDP_DATABASE_URL": f"sqlite:///{tmp / 'terms.sqlite3'}",
+           "IDP_ISSUER": issuer}
+    own = RunningStack(issuer=issuer, site1="", site2="", tmp=tmp, env=env)
+    _run([IDP, "db", "upgrade", "--json"], env)
+    seeded = _run([IDP, "demo", "seed", "--clients-file", str(tmp / "clients.json"), "--json"],
+                  env)
+    assert seeded["terms_published"] == ["service", "privacy", "marketing", "privacy_optional"]
+    _run([IDP, "members", "add", "--login-id", TERMS_LOGIN_ID, "--name", "약관확인",
+          "--password-stdin", "--json"], env, TERMS_PASSWORD)
+    site = json.loads((tmp / "clients.json").read_text(encoding="utf-8"))["site1"]
+    try:
+        proc = _start(own, "idp-terms", [IDP, "serve", "--bind", f"127.0.0.1:{port}",
+                                         "--workers", "1"], env)
+        _wait_http(f"{issuer}/healthz", proc, own)
+        yield own, site
+    finally:
+        _stop(own)
+
+
+def test_terms_step_page_toggle_error_and_english(context: Any, terms_stack: Any,
+                                                  axe_source: str, artifacts_dir: Path) -> None:
+    own, site = terms_stack
+    page = context.new_page()
+    page.goto(_authorize_url(own, site["client_id"], site["redirect_uri"]))
+    page.wait_for_url(re.compile(r"/interaction/"))
+    _sign_in(page, TERMS_LOGIN_ID, TERMS_PASSWORD)
+    page.wait_for_url(re.compile(r"/terms$"))
+    terms_url = page.url
+    assert_accessible(page, axe_source, "terms step")
+    # the document text opens in place, and stays accessible
+    page.locator("summary").first.click()
+    assert page.get_by_role("region", name="이용약관 전문").is_visible()
+    assert_accessible(page, axe_source, "terms step, a document opened")
+    page.screenshot(path=str(artifacts_dir / "terms-step.png"), full_page=True)
+    # the all-agree toggle (static/terms.js under script-src 'self') ticks every item
+    items = page.locator("[data-terms-item]")
+    page.get_by_label("약관 전체 동의").check()
+    assert all(items.nth(i).is_checked() for i in range(items.count()))
+    page.locator("#agree_privacy").uncheck()
+    assert not page.get_by_label("약관 전체 동의").is_checked()
+    page.get_by_role("button", name="동의하고 계속").click()
+    page.get_by_role("alert").wait_for()
+    assert page.locator("#agree_privacy").get_attribute("aria-invalid") == "true"
+    assert_accessible(page, axe_source, "terms step with a required item declined")
+    page.goto(terms_url + "?lang=en")
+    assert_accessible(page, axe_source, "terms step in English")
+    page.goto(terms_url + "?lang=ko")
+    page.get_by_label("약관 전체 동의").check()
+    with page.expect_request(re.compile(re.escape(site["redirect_uri"]) + r"\?code=")):
+        page.get_by_role("button", name="동의하고 계속").click()

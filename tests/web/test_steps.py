@@ -26,8 +26,8 @@ def _submit(client, url, new, confirm=None):
                                      "confirm": new if confirm is None else confirm})
 
 
-def test_steps_run_in_order_password_change_then_consent():
-    assert [step.name for step in STEPS] == ["password_change", "consent"]
+def test_steps_run_in_order_password_change_then_terms_then_consent():
+    assert [step.name for step in STEPS] == ["password_change", "terms", "consent"]
 
 
 def test_a_flagged_member_changes_the_password_then_consents_then_gets_the_code(app, client):
