@@ -596,6 +596,109 @@ def jobs_run(once: bool, as_json: bool) -> None:
     _emit(as_json, data, lambda: ", ".join(f"{k}: {v}" for k, v in data.items()))
 
 
+@main.group()
+def legacy() -> None:
+    """Members of the old sites: import their export, follow their conversion."""
+
+
+@legacy.command("import")
+@click.argument("file", type=click.Path(dir_okay=False))
+@click.option("--format", "fmt", type=click.Choice(["csv", "jsonl"]), default=None,
+              help="Default: from the file's extension (.csv, .jsonl).")
+@click.option("--encoding", type=click.Choice(["utf-8", "cp949", "euc-kr"]), default="utf-8",
+              show_default=True, help="Old Korean systems export cp949 / euc-kr.")
+@click.option("--dry-run", is_flag=True, help="Check every row and report; write nothing.")
+@click.option("--rejects", "rejects_path", type=click.Path(dir_okay=False), default=None,
+              help="Write each bad row's line and reason here (.csv, or .jsonl).")
+@json_option
+def legacy_import(file: str, fmt: str | None, encoding: str, dry_run: bool,
+                  rejects_path: str | None, as_json: bool) -> None:
+    """Import an export of the old member database (docs/legacy.md); safe to re-run."""
+    import os
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from idp.extensions import db as sqla
+    from idp.services.legacy_import import (
+        ImportFileError,
+        Progress,
+        RejectsWriter,
+        import_file,
+    )
+
+    app = _app()
+    path = Path(file)
+    total = os.path.getsize(path) if path.is_file() else 0
+    with _context(app), ExitStack() as stack:
+        rejects = None
+        if rejects_path:
+            stream = stack.enter_context(open(rejects_path, "w", encoding="utf-8", newline=""))
+            rejects = RejectsWriter.for_path(stream, rejects_path)
+        progress: Progress | None = None
+        if not as_json:
+            bar: Any = click.progressbar(length=max(total, 1), label=f"importing {path.name}",
+                                         file=sys.stderr)
+            stack.enter_context(bar)
+            done = [0]
+
+            def advance(rows: int, position: int) -> None:
+                bar.update(position - done[0])
+                done[0] = position
+
+            progress = advance
+        try:
+            report = import_file(
+                sqla.session, path, secret_key=app.config["IDP_SETTINGS"]["secret_key"],
+                fmt=fmt, encoding=encoding, dry_run=dry_run, rejects=rejects,
+                progress=progress)
+        except ImportFileError as exc:
+            _fail(as_json, str(exc), error="bad_file")
+            return
+    data = report.as_dict()
+    if rejects_path:
+        data["rejects_file"] = rejects_path
+
+    def human() -> str:
+        verb = "would write" if dry_run else "wrote"
+        lines = [f"{data['read']} rows read: {data['inserted']} new, {data['updated']} changed "
+                 f"({verb} {data['inserted'] + data['updated']}), {data['unchanged']} unchanged, "
+                 f"{data['skipped_converted']} already converted, {data['rejected']} rejected"]
+        lines += [f"  {reason}: {count}" for reason, count in data["reasons"].items()]
+        if data["rejected"] and rejects_path:
+            lines.append(f"bad rows with their line and reason: {rejects_path}")
+        elif data["rejected"]:
+            lines.append("give --rejects PATH to get each bad row's line and reason")
+        if data["updated"] + data["inserted"] == 0 and not dry_run and data["read"]:
+            lines.append("nothing changed: every row was already imported")
+        return "\n".join(lines)
+
+    _emit(as_json, data, human)
+
+
+@legacy.command("stats")
+@json_option
+def legacy_stats_command(as_json: bool) -> None:
+    """Old accounts imported, converted, merged and pending, by site and by type."""
+    from idp.extensions import db as sqla
+    from idp.services.legacy_import import legacy_stats
+
+    app = _app()
+    with _context(app):
+        data = legacy_stats(sqla.session)
+
+    def human() -> str:
+        def line(label: str, d: dict[str, int]) -> str:
+            return (f"{label:<20} imported {d['imported']:>8}  converted {d['converted']:>8}  "
+                    f"merged {d['merged']:>8}  pending {d['pending']:>8}")
+
+        lines = [line("all", data)]
+        lines += [line(f"site {site}", d) for site, d in data["by_site"].items()]
+        lines += [line(f"type {t}", d) for t, d in data["by_type"].items()]
+        return "\n".join(lines)
+
+    _emit(as_json, data, human)
+
+
 @main.command("serve")
 @click.option("--bind", default=None, help="host:port (default from config [server]).")
 @click.option("--workers", type=int, default=None)
