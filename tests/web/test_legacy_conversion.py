@@ -386,3 +386,10 @@ def test_the_right_old_password_gives_its_attempt_back(app, client, rp):
     with app.app_context():
         assert throttle.failures("account", "harim2021") == 0  # a success: a new period
         assert throttle.attempts("account", "harim2021") == 0
+
+
+def test_the_screens_in_english(app, client, rp):
+    legacy(app, "harim2021", member_type="master", company="하림무역(주)")
+    html = client.get(_choose_page(client, rp, "harim2021") + "?lang=en").get_data(as_text=True)
+    assert 'lang="en"' in html and "You are registered on the websites below." in html
+    assert "Company member (MASTER)" in html
