@@ -182,6 +182,12 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
         lines = [f"demo accounts (password for all: {result['members'][0]['password']}):"]
         for m in result["members"]:
             lines.append(f"  {m['login_id']:<14} {m['name']}  affiliation: {m['affiliation']}")
+        if result.get("legacy"):
+            lines.append("old sites' accounts to convert (일반회원 tab, old ID and password "
+                         f"{result['legacy'][0]['password']}):")
+            for a in result["legacy"]:
+                lines.append(f"  {a['legacy_id']:<14} {a['name']}  {a['site']} / "
+                             f"{a['member_type']}  ({a['note']})")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
         return "\n".join(lines)
 

@@ -10,9 +10,10 @@ from typing import Any
 from sqlalchemy import select
 
 from idp.config import INSTANCE_DIR
-from idp.models import AffiliationMethod, Company, Member, OAuthClient
+from idp.models import AffiliationMethod, Company, LegacyAccount, Member, OAuthClient
 from idp.models.base import DbSession
 from idp.services.clients import add_client, reset_secret
+from idp.services.legacy_import import CiHasher, check_row
 from idp.services.members import add_member, affiliate
 from idp.services.terms import (
     DEFAULT_TITLES,
@@ -41,6 +42,70 @@ DEMO_SITES = {
 }
 DEMO_CLIENTS_FILE = INSTANCE_DIR / "demo_clients.json"
 
+# Old sites' accounts for trying the conversion (SPEC §6): one person with two old accounts on
+# two sites (found together by their CI), an old ID that is also a unified login ID, and a
+# personal member. Each old password under another of the old schemes.
+DEMO_LEGACY_PASSWORD = "Old!kotra2019"
+DEMO_LEGACY = [
+    # legacy_id, site, member_type, name, email, mobile, business_number, company, joined, scheme,
+    # ci, note
+    ("yoonharim", "무역투자24", "master", "윤하림", "harim@example.com", "010-2222-3333",
+     "1248100998", "대한무역투자진흥공사", "2021-04-26", "bcrypt", "DEMO-CI-YOON",
+     "two old accounts of one person (with harim.yoon)"),
+    ("harim.yoon", "해외시장뉴스", "personal", "윤하림", "harim@example.com", "010-2222-3333",
+     None, None, "2017-09-12", "pbkdf2_sha256", "DEMO-CI-YOON",
+     "two old accounts of one person (with yoonharim)"),
+    ("demouser1", "KOTRA 기업회원", "regular", "박충돌", "collide@example.com", "010-4444-5555",
+     "2208162517", "(주)충돌무역", "2016-02-03", "mysql41", None,
+     "old ID taken by a unified member: choose a new ID"),
+    ("oldpersonal1", "무역투자24", "personal", "최개인", "oldpersonal1@example.com",
+     "010-6666-7777", None, None, "2012-11-30", "sha256_salted", None, "one personal account"),
+]
+
+
+def _legacy_hash(scheme: str, password: str) -> tuple[str, str | None]:
+    """An old hash of `password` as the old sites stored it (demo data only)."""
+    import base64
+    import hashlib
+    import secrets
+
+    import bcrypt
+
+    if scheme == "bcrypt":
+        return bcrypt.hashpw(password.encode(), bcrypt.gensalt(10, prefix=b"2a")).decode(), None
+    if scheme == "pbkdf2_sha256":
+        salt, iterations = secrets.token_hex(6), 100_000
+        digest = hashlib.pbkdf2_hmac("sha256", password.encode(), salt.encode(), iterations)
+        return f"pbkdf2_sha256${iterations}${salt}${base64.b64encode(digest).decode()}", None
+    if scheme == "sha256_salted":
+        salt = secrets.token_hex(8)
+        return hashlib.sha256((salt + password).encode()).hexdigest(), salt
+    inner = hashlib.sha1(password.encode()).digest()  # noqa: S324 - MySQL PASSWORD()
+    return "*" + hashlib.sha1(inner).hexdigest().upper(), None  # noqa: S324
+
+
+def seed_legacy(session: DbSession, secret_key: str) -> list[dict[str, Any]]:
+    """The demo's old accounts, added when missing (a converted one stays converted)."""
+    hasher = CiHasher(secret_key)
+    shown = []
+    for (legacy_id, site, member_type, name, email, mobile, business_number, company, joined,
+         scheme, ci, note) in DEMO_LEGACY:
+        exists = session.scalar(select(LegacyAccount.id).where(
+            LegacyAccount.site == site, LegacyAccount.legacy_id == legacy_id))
+        if exists is None:
+            password_hash, salt = _legacy_hash(scheme, DEMO_LEGACY_PASSWORD)
+            values = check_row({
+                "legacy_id": legacy_id, "site": site, "member_type": member_type, "name": name,
+                "email": email, "mobile": mobile, "business_number": business_number,
+                "company_name": company, "joined_at": joined, "password_hash": password_hash,
+                "password_scheme": scheme, "password_salt": salt, "ci": ci,
+            }, hasher)
+            session.add(LegacyAccount(**values))
+        shown.append({"legacy_id": legacy_id, "site": site, "member_type": member_type,
+                      "name": name, "password": DEMO_LEGACY_PASSWORD, "scheme": scheme,
+                      "note": note})
+    return shown
+
 
 def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE) ->\
  dict[str, Any]:
@@ -62,6 +127,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
                 affiliate(session, member, company, method)
         members.append({"login_id": login_id, "password": DEMO_PASSWORD, "name": name,
                         "affiliation": method and str(method)})
+    legacy = seed_legacy(session, p.settings["secret_key"])
     sites: dict[str, Any] = {}
     for key, (client_id, name, port) in DEMO_SITES.items():
         base = f"http://127.0.0.1:{port}"
@@ -88,7 +154,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file)}
+            "clients_file": str(clients_file), "legacy": legacy}
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on

@@ -176,8 +176,8 @@ def test_a_header_without_the_required_columns_refuses_the_file(app: Any,
 
 
 def test_cp949_input_with_the_encoding_option(app: Any, tmp_path: Path) -> None:
-    path = write_csv(tmp_path / "old.csv", [record(name="윤하림", company_name="대한무역투자진흥공사",
-                                                   site="해외시장뉴스")], encoding="cp949")
+    row = record(name="윤하림", company_name="대한무역투자진흥공사", site="해외시장뉴스")
+    path = write_csv(tmp_path / "old.csv", [row], encoding="cp949")
     with app.app_context():
         as_utf8 = run(path, dry_run=True)
         assert as_utf8.rejected == 1 and as_utf8.reasons == {"bad_encoding": 1}
@@ -235,12 +235,24 @@ def test_an_interrupted_run_resumes_without_half_rows(app: Any, tmp_path: Path,
         monkeypatch.setattr(legacy_import, "_write_batch", crash_in_the_third_batch)
         with pytest.raises(KeyboardInterrupt):
             run(path, batch_size=20)
-        db.session.rollback()
-        assert len(accounts()) == 40  # two whole batches, nothing of the third
+        # the import rolled back the batch in flight itself: two whole batches, nothing else
+        assert len(accounts()) == 40
         monkeypatch.setattr(legacy_import, "_write_batch", real)
         resumed = run(path, batch_size=20)
         assert (resumed.unchanged, resumed.inserted, resumed.rejected) == (40, 55, 0)
         assert sorted(a.legacy_id for a in accounts()) == [f"id{i:03}" for i in range(95)]
+
+
+def test_a_key_repeated_in_a_later_batch_is_a_duplicate(app: Any, tmp_path: Path) -> None:
+    rows = [record(legacy_id=f"id{i}") for i in range(12)] + [record(legacy_id="id1", name="x")]
+    out = io.StringIO()
+    with app.app_context():
+        report = run(write_csv(tmp_path / "old.csv", rows), batch_size=5,
+                     rejects=RejectsWriter(out, "csv"))
+        assert (report.inserted, report.updated, dict(report.reasons)) == (
+            12, 0, {"duplicate_legacy_id": 1})
+        assert {a.name for a in accounts()} == {"홍길동"}  # the first one wins
+    assert list(csv.DictReader(io.StringIO(out.getvalue())))[0]["line"] == "14"
 
 
 def test_a_dry_run_checks_everything_and_writes_nothing(app: Any, tmp_path: Path) -> None:
