@@ -189,6 +189,9 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
                 lines.append(f"  {a['legacy_id']:<14} {a['name']}  {a['site']} / "
                              f"{a['member_type']}  ({a['note']})")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
+        if result["terms_published"]:
+            lines.append("demo terms published (version 1): "
+                         + ", ".join(result["terms_published"]))
         return "\n".join(lines)
 
     _emit(as_json, result, human)
@@ -481,7 +484,7 @@ def terms() -> None:
 
 # The option behind each field publish may refuse.
 _TERMS_OPTIONS = {"kind": "--kind", "version": "--version", "title_ko": "--title",
-                  "body": "--file"}
+                  "title_en": "--title-en", "body": "--file"}
 
 
 def _document_data(doc: Any, current: bool) -> dict[str, Any]:

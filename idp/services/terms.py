@@ -50,6 +50,7 @@ DEFAULT_RECONSENT_DAYS = 730
 
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TITLE_MAX = 200
+_VERSION_MAX = 1_000_000  # far below the 32-bit column's limit
 _BODY_MAX = 200_000
 
 
@@ -98,7 +99,8 @@ def missing_consents(session: DbSession, member_id: int, *, now: dt.datetime | N
 
 
 def record_consents(session: DbSession, member_id: int, *, agreed: dict[str, bool],
-                    marketing: dict[str, bool], source: str, now: dt.datetime) -> None:
+                    marketing: dict[str, bool], source: str, now: dt.datetime,
+                    reconsent_days: int = DEFAULT_RECONSENT_DAYS) -> None:
     """Record the member's answers to the current documents and the marketing channels.
 
     `agreed` maps a kind to the answer for its current version; `marketing` a channel
@@ -106,7 +108,7 @@ def record_consents(session: DbSession, member_id: int, *, agreed: dict[str, boo
     required document is declined, or left out while the member's agreement to it is missing
     (never given, an older version, or past the re-consent period); when a kind has no
     document or a channel is unknown; or when a channel is opted into while the marketing
-    document is declined. The caller commits.
+    document is declined. `reconsent_days` as for missing_consents. The caller commits.
     """
     if source not in SOURCES:
         raise InvalidInput("source", f"must be one of {', '.join(SOURCES)}")
@@ -118,7 +120,8 @@ def record_consents(session: DbSession, member_id: int, *, agreed: dict[str, boo
         if channel not in CHANNELS:
             raise InvalidInput("marketing", f"unknown channel {channel!r}")
     # Left out is fine only for what the member already agreed to and is still valid.
-    missing = {doc.kind for doc in missing_consents(session, member_id, now=now)}
+    missing = {doc.kind for doc in missing_consents(session, member_id, now=now,
+                                                    reconsent_days=reconsent_days)}
     for doc in current.values():
         if doc.required and not agreed.get(doc.kind, doc.kind not in missing):
             raise InvalidInput(doc.kind, "a required document must be agreed to")
@@ -157,11 +160,14 @@ def publish(session: DbSession, *, kind: str, version: int, title_ko: str, title
     """
     if not isinstance(kind, str) or not _KIND.fullmatch(kind):
         raise InvalidInput("kind", "use lower-case letters, digits and _ (e.g. service)")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InvalidInput("version", "must be a whole number from 1")
+    if isinstance(version, bool) or not isinstance(version, int) or not (
+            1 <= version <= _VERSION_MAX):
+        raise InvalidInput("version", f"must be a whole number from 1 to {_VERSION_MAX}")
     title_ko, title_en, body = title_ko.strip(), title_en.strip(), body.strip()
-    if not title_ko or len(title_ko) > _TITLE_MAX or len(title_en) > _TITLE_MAX:
+    if not title_ko or len(title_ko) > _TITLE_MAX:
         raise InvalidInput("title_ko", f"a title of 1 to {_TITLE_MAX} characters is needed")
+    if len(title_en) > _TITLE_MAX:
+        raise InvalidInput("title_en", f"at most {_TITLE_MAX} characters")
     if not body or len(body) > _BODY_MAX or "\x00" in body:
         raise InvalidInput("body", "the document text is empty, too long or not text")
     latest = session.scalar(select(func.max(TermsDocument.version))

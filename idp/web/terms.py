@@ -69,8 +69,8 @@ def terms_page(uid: str) -> BaseResponse:
     if member is None:
         return redirect(url_for("web.login_page", uid=uid), 303)
     now = _now()
-    documents = missing_consents(db.session, member.id, now=now,
-                                 reconsent_days=pipeline.reconsent_days(member.member_type))
+    days = pipeline.reconsent_days(member.member_type)
+    documents = missing_consents(db.session, member.id, now=now, reconsent_days=days)
     if not documents:
         return redirect(url_for("web.resume", uid=uid), 303)  # nothing to agree to here
     form = TermsForm()
@@ -90,7 +90,7 @@ def terms_page(uid: str) -> BaseResponse:
         checked = terms_answers(request.form, documents)
         try:
             record_consents(db.session, member.id, agreed=checked, marketing={},
-                            source="reconsent", now=now)
+                            source="reconsent", now=now, reconsent_days=days)
         except InvalidInput:
             db.session.rollback()
             invalid = [doc.kind for doc in documents if doc.required and not checked[doc.kind]]

@@ -163,7 +163,10 @@ def test_publish_refuses_duplicates_lower_versions_and_bad_input(member):
     with pytest.raises(InvalidInput, match="version"):
         _publish("service", 2)
     for kwargs, field in [({"kind": "Bad Kind"}, "kind"), ({"version": 0}, "version"),
-                          ({"title_ko": "  "}, "title_ko"), ({"body": ""}, "body")]:
+                          ({"version": 2**31}, "version"), ({"version": True}, "version"),
+                          ({"title_ko": "  "}, "title_ko"), ({"title_en": "x" * 201},
+                                                            "title_en"),
+                          ({"body": ""}, "body"), ({"body": "a\x00b"}, "body")]:
         args = {"kind": "service", "version": 9, "title_ko": "이용약관", "title_en": "",
                 "body": "본문", "required": True, "now": NOW, **kwargs}
         with pytest.raises(InvalidInput) as refused:
@@ -235,3 +238,31 @@ def test_demo_terms_are_seeded_once_and_the_demo_members_have_agreed(app):
         assert "2년 단위 재동의" in docs[1].body
         member_id = db.session.scalar(select(Member.id))
         assert terms.missing_consents(db.session, member_id, now=NOW) == []
+
+
+def test_the_shared_terms_fields_read_back_every_answer(app):
+    """The macro and form helpers that sign-up and conversion pages reuse (idp/web/terms)."""
+    from flask import render_template_string
+
+    from idp.web.terms import marketing_answers, terms_answers
+
+    with app.test_request_context("/"):
+        _publish("service")
+        _publish("marketing", required=False)
+        docs = terms.current_documents(db.session)
+        html = render_template_string(
+            '{% from "login/_terms_fields.html" import terms_fields with context %}'
+            "{{ terms_fields(docs, ['service'], ['marketing', 'sms'], marketing=true) }}",
+            docs=docs)
+        assert 'id="agree_service"' in html and 'aria-describedby="agree_service-error"' in html
+        assert 'id="marketing_sms" name="marketing_sms" value="yes" data-terms-item checked' \
+            in html
+        assert 'id="marketing_email" name="marketing_email" value="yes" data-terms-item>' in html
+        assert "<legend>마케팅 정보 수신 동의 (선택)</legend>" in html
+        form = {"agree_marketing": "yes", "marketing_sms": "yes"}
+        assert terms_answers(form, docs) == {"service": False, "marketing": True}
+        assert marketing_answers(form) == {"email": False, "sms": True}
+        everything = {"agree_all": "yes"}
+        assert terms_answers(everything, docs) == {"service": True, "marketing": True}
+        assert marketing_answers(everything) == {"email": True, "sms": True}
+        db.session.rollback()
