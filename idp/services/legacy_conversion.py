@@ -1,7 +1,8 @@
 """Conversion of an old site's account into a unified general member (SPEC §6; manual ch. 03).
 
 The member signs in on the 일반회원 tab with an old ID and its old password. When no unified
-member has that ID, `LegacyPasswordCheck` (the fallback of
+member matches that ID and password (no member has the ID, or a member who took the old ID
+since has another password), `LegacyPasswordCheck` (the fallback of
 idp.services.members.authenticate_password, so the attempt is throttled and audited like any
 other) verifies the old password and answers a `LegacyMatch`. The screens then run a flow
 (idp.services.flows, bound to the browser) through the manual's steps:
@@ -82,13 +83,13 @@ def authenticate_legacy(session: DbSession, key: str, password: str) -> LegacyMa
 
 
 class LegacyPasswordCheck:
-    """The fallback of members.authenticate_password for an ID no member has."""
+    """The fallback of members.authenticate_password when no member matched."""
 
     def verify(self, session: DbSession, key: str, password: str) -> LegacyMatch | None:
         return authenticate_legacy(session, key, password)
 
     def spend(self) -> None:
-        """A failed unified sign-in costs an old-password check too (no timing oracle)."""
+        """A failure that skips the old accounts costs an old-password check too."""
         dummy_verify()
 
 

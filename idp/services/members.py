@@ -106,10 +106,10 @@ T_co = TypeVar("T_co", covariant=True)
 
 
 class PasswordFallback(Protocol[T_co]):
-    """Credentials kept outside `members`, tried for an ID no member has (the old sites'
-    accounts: idp.services.legacy_conversion.LegacyPasswordCheck). `verify` costs the same
-    whether or not it finds something; `spend` costs the same again, for a failed sign-in of
-    a member (so no response time tells the three apart)."""
+    """Credentials kept outside `members`, tried when no member matched the ID and password
+    (the old sites' accounts: idp.services.legacy_conversion.LegacyPasswordCheck). `verify`
+    costs the same whether or not it finds something; `spend` costs the same, for a failure
+    that does not consult it (so no response time tells the failures apart)."""
 
     def verify(self, session: DbSession, key: str, password: str) -> T_co | None: ...
 
@@ -170,16 +170,17 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attemp
             fallback: PasswordFallback[T] | None) -> SignedIn | T:
     member = session.connection().execute(_LOGIN_LOOKUP, {"k": key}).first() if key else None
     ok = passwords.verify(member.password_hash if member else None, password)
-    if fallback is not None and member is None:
-        # Issue 8: an old site's ID and password, for an ID no member has. Counted and
-        # forgiven like a sign-in; the caller starts the conversion (no session yet).
+    if fallback is not None and not ok:
+        # Issue 8: an old site's ID and password, for an ID no member has or not with this
+        # password (an old ID a unified member took since: its owner converts under a new
+        # ID). Counted and forgiven like a sign-in; the caller starts the conversion.
         found = fallback.verify(session, key, password)
         if found is not None:
             throttle.succeeded(attempt, forgive=("account",))
             audit.record(session, "legacy.matched", client_id=client_id, ip=ip)
             session.commit()
             return found
-    elif fallback is not None and not ok:
+    elif fallback is not None and member is not None and member.status != "active":
         fallback.spend()  # the same time as a failed old-password check
     if not ok or member is None or member.status != "active":
         locked = throttle.failed(attempt)

@@ -17,6 +17,7 @@ from idp.services.legacy_import import CiHasher
 from idp.services.terms import publish
 from idp.wiring import use_clock
 from tests.helpers import (
+    PASSWORD,
     REDIRECT_URI,
     TestRP,
     add_test_member,
@@ -242,6 +243,29 @@ def test_an_id_taken_by_a_unified_member_must_be_replaced(app, client, rp):
     assert _rows(app)["구 사이트/member01"] == ("converted", member.id)
     assert _rows(app)["무역투자24/harim2021"] == ("merged", member.id)
     assert first
+
+
+def test_an_old_id_a_unified_member_took_still_converts_under_a_new_id(app, client, rp):
+    """The old owner of `member01` signs in with it and the old password: the member's own
+    password still signs the member in; the old one starts the conversion under a new ID."""
+    account = legacy(app, "member01", password="old-pw-of-x1")
+    add_test_member(app, "member01")
+    own = _sign_in(app.test_client(), rp, "member01", PASSWORD)
+    # signed in as the member (next: the terms step, as the test member agreed to none)
+    assert own.status_code == 303 and own.headers["Location"].endswith("/terms")
+    chose = _choose(client, _old_owner_page(client, rp), account)
+    page = client.get(chose.headers["Location"]).get_data(as_text=True)
+    assert 'id="new_login_id"' in page
+    pw = _password(client, chose.headers["Location"], new_login_id="oldowner01")
+    _finish(client, rp, _agree(client, pw.headers["Location"]).headers["Location"])
+    assert _member(app, "oldowner01") is not None
+    assert _member(app, "member01").name == "테스트"  # the member's account is untouched
+
+
+def _old_owner_page(client: Any, rp: TestRP) -> str:
+    resp = _sign_in(client, rp, "member01", "old-pw-of-x1")
+    assert resp.status_code == 303 and "/legacy/" in resp.headers["Location"]
+    return str(resp.headers["Location"])
 
 
 def test_an_id_taken_while_the_member_agrees_sends_them_back_for_a_new_id(app, client, rp):
