@@ -211,3 +211,37 @@ def test_an_id_of_another_persons_pending_old_account_is_taken(app):
         assert conversion.login_id_problem(db.session, p.policy, flow, "shared2020") == "taken"
         assert conversion.login_id_problem(db.session, p.policy, flow, "fresh2020") is None
         assert conversion.login_id_problem(db.session, p.policy, flow, "nodigits") == "policy"
+
+
+def test_two_conversions_racing_make_one_member(app):
+    """A double submit that reaches two workers at once: one claims the old account, the
+    other waits for its row (PostgreSQL) or the write lock (SQLite) and finds it taken."""
+    import threading
+
+    account = _add(app)
+    with app.app_context():
+        flow = _flow_to_terms(app, account)
+    barrier = threading.Barrier(2)
+    results: list[Any] = []
+
+    def submit() -> None:
+        with app.app_context():
+            p = app.extensions["idp"]
+            mine = conversion.Flow(**{**flow.__dict__, "data": dict(flow.data)})
+            barrier.wait()
+            try:
+                results.append(conversion.convert(db.session, p.flows, mine, _no_terms,
+                                                  now=dt.datetime(2026, 1, 1)))
+            except conversion.ConversionGone:
+                results.append("gone")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=submit) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(results, key=str).count("gone") == 1, results
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Member)) == 1
