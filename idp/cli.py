@@ -663,6 +663,10 @@ def legacy_import(file: str, fmt: str | None, encoding: str, dry_run: bool,
         except ImportFileError as exc:
             _fail(as_json, str(exc), error="bad_file")
             return
+        except KeyboardInterrupt:
+            click.echo("\ninterrupted: the batches written so far stay, the one in flight was "
+                       "rolled back; run the same command again to resume", err=True)
+            sys.exit(130)
     data = report.as_dict()
     if rejects_path:
         data["rejects_file"] = rejects_path

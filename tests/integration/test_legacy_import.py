@@ -335,3 +335,16 @@ def test_a_100000_row_file(app: Any, tmp_path: Path) -> None:
     # docs/legacy.md has the measured figure (well above 5,000 rows/s); this bound only
     # catches a regression to row-at-a-time writes without failing on a busy machine.
     assert 100_000 / elapsed > 2_000, f"{100_000 / elapsed:.0f} rows/s"
+
+
+def test_the_cli_says_how_to_resume_an_interrupted_run(app: Any, tmp_path: Path,
+                                                       base_settings: dict[str, Any],
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    def interrupted(*args: Any) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(legacy_import, "_write_batch", interrupted)
+    path = write_csv(tmp_path / "old.csv", [record()])
+    env = {"IDP_ENV": "testing", "IDP_DATABASE_URL": base_settings["database_url"]}
+    result = CliRunner().invoke(main, ["legacy", "import", str(path), "--json"], env=env)
+    assert result.exit_code == 130 and "run the same command again" in result.stderr
