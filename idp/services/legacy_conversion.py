@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
@@ -42,6 +43,7 @@ from idp.services.passwords import PasswordPolicy, Passwords
 from idp.stores import Store
 
 CONVERSION = FlowKind("legacy_conversion", ttl=1800)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 
 # The flow's steps, in the manual's order.
 CHOOSE, PASSWORD, TERMS, DONE = "choose", "password", "terms", "done"
@@ -221,6 +223,8 @@ def set_password(session: DbSession, flows: Flows, flow: Flow, passwords: Passwo
             raise InvalidInput("login_id", problem)
         login_id = policy.check_login_id(new_login_id or "")
     policy.check_password(password)
+    if _CONTROL.search(password):  # as every password form (idp/web/forms.PRINTABLE)
+        raise InvalidInput("password", "no control characters")
     if password != confirm:
         raise InvalidInput("confirm", "mismatch")
     flows.update(flow, {**flow.data, "step": TERMS, "login_id": login_id,

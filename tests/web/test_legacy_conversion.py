@@ -290,6 +290,8 @@ def test_bad_password_input_gets_korean_messages(app, client, rp):
     weak = _password(client, url, password="short")
     assert weak.status_code == 400
     assert "영문, 숫자, 특수문자를 모두 포함해" in weak.get_data(as_text=True)
+    control = _password(client, url, password="Unified!pass\x0026")
+    assert control.status_code == 400
     mismatch = _password(client, url, confirm="Unified!pass27")
     assert mismatch.status_code == 400
     assert "비밀번호가 일치하지 않습니다." in mismatch.get_data(as_text=True)
