@@ -41,6 +41,9 @@ EVENTS = frozenset(
         # Versioned terms (idp/services/terms.py).
         "terms.published",
         "terms.consented",
+        # Issue 8: an old site's ID and password entered, and its conversion (legacy_conversion).
+        "legacy.matched",
+        "legacy.converted",
     }
 )
 

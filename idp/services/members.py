@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from typing import cast
+from typing import Protocol, TypeVar, cast, overload
 
 from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Table, bindparam, select, update
@@ -101,6 +101,35 @@ class SignedIn:
     login_id: str | None
 
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+
+
+class PasswordFallback(Protocol[T_co]):
+    """Credentials kept outside `members`, tried when no member matched the ID and password
+    (the old sites' accounts: idp.services.legacy_conversion.LegacyPasswordCheck). `verify`
+    costs the same whether or not it finds something; `spend` costs the same, for a failure
+    that does not consult it (so no response time tells the failures apart)."""
+
+    def verify(self, session: DbSession, key: str, password: str) -> T_co | None: ...
+
+    def spend(self) -> None: ...
+
+
+@overload
+def authenticate_password(
+    session: DbSession, passwords: Passwords, throttle: Throttle, *, login_id: str,
+    password: str, ip: str, client_id: str | None = None, fallback: None = None,
+) -> SignedIn: ...
+
+
+@overload
+def authenticate_password(
+    session: DbSession, passwords: Passwords, throttle: Throttle, *, login_id: str,
+    password: str, ip: str, client_id: str | None = None, fallback: PasswordFallback[T],
+) -> SignedIn | T: ...
+
+
 def authenticate_password(
     session: DbSession,
     passwords: Passwords,
@@ -110,7 +139,8 @@ def authenticate_password(
     password: str,
     ip: str,
     client_id: str | None = None,
-) -> SignedIn:
+    fallback: PasswordFallback[T] | None = None,
+) -> SignedIn | T:
     """Return the member whose ID and password match, or raise.
 
     The attempt is counted against the account and the client IP (an IPv6 address by its
@@ -132,13 +162,26 @@ def authenticate_password(
         raise
     session.commit()  # the reservation is seen by every other attempt before the slow hash
     return _verify(session, passwords, throttle, attempt, key=key, password=password, ip=ip,
-                   client_id=client_id)
+                   client_id=client_id, fallback=fallback)
 
 
 def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attempt: Attempt, *,
-            key: str, password: str, ip: str, client_id: str | None) -> SignedIn:
+            key: str, password: str, ip: str, client_id: str | None,
+            fallback: PasswordFallback[T] | None) -> SignedIn | T:
     member = session.connection().execute(_LOGIN_LOOKUP, {"k": key}).first() if key else None
     ok = passwords.verify(member.password_hash if member else None, password)
+    if fallback is not None and not ok:
+        # Issue 8: an old site's ID and password, for an ID no member has or not with this
+        # password (an old ID a unified member took since: its owner converts under a new
+        # ID). Counted and forgiven like a sign-in; the caller starts the conversion.
+        found = fallback.verify(session, key, password)
+        if found is not None:
+            throttle.succeeded(attempt, forgive=("account",))
+            audit.record(session, "legacy.matched", client_id=client_id, ip=ip)
+            session.commit()
+            return found
+    elif fallback is not None and member is not None and member.status != "active":
+        fallback.spend()  # the same time as a failed old-password check
     if not ok or member is None or member.status != "active":
         locked = throttle.failed(attempt)
         audit.record(

@@ -26,6 +26,7 @@ from idp.services.claims import (
     ACR_PASSWORD,
     AcrRequest,
 )
+from idp.services.legacy_conversion import LegacyMatch, LegacyPasswordCheck
 from idp.services.login import PASSWORD
 from idp.services.members import authenticate_password
 from idp.services.password_change import PasswordUnchanged, change_required_password
@@ -115,6 +116,8 @@ def login_submit(uid: str) -> BaseResponse:
             db.session, p.passwords, p.throttle,
             login_id=form.login_id.data or "", password=form.password.data or "",
             ip=client_ip(), client_id=ia.params.get("client_id"),
+            # Issue 8: an ID no member has may be an old site's (idp/web/legacy.py).
+            fallback=LegacyPasswordCheck(),
         )
     except LoginThrottled as exc:
         minutes = max(1, (exc.retry_after + 59) // 60)
@@ -130,6 +133,8 @@ def login_submit(uid: str) -> BaseResponse:
     except InvalidCredentials:
         # One message for an unknown ID and a wrong password (no account enumeration).
         return _render_login(ia, form, 401, _("아이디 또는 비밀번호가 일치하지 않습니다."))
+    if isinstance(member, LegacyMatch):  # an old site's account: its conversion (issue 8)
+        return legacy.start(ia, member)
 
     resp = finish_login(ia, member, acr=PASSWORD.acr, amr=list(PASSWORD.amr))
     if form.remember_id.data:
@@ -265,4 +270,5 @@ def readyz() -> BaseResponse:
     return Response(json.dumps(checks), 200 if ok else 503, mimetype="application/json")
 
 
+from idp.web import legacy  # noqa: E402 — the legacy conversion pages, on bp (issue 8)
 from idp.web import terms as _terms  # noqa: E402,F401 — registers the terms step page on bp

@@ -192,3 +192,42 @@ def test_terms_step_page_toggle_error_and_english(context: Any, terms_stack: Any
     page.get_by_label("약관 전체 동의").check()
     with page.expect_request(re.compile(re.escape(site["redirect_uri"]) + r"\?code=")):
         page.get_by_role("button", name="동의하고 계속").click()
+
+
+def test_legacy_conversion_pages(context: Any, stack: Stack, axe_source: str) -> None:
+    """Issue 8: the old member's screens (choose, new password, terms, done), in Korean and
+    English, with their error states."""
+    from tests.browser.test_legacy_browser import NEW_PASSWORD, import_person, start_conversion
+
+    _personal, master = import_person(stack, "a11y")
+    page = context.new_page()
+    start_conversion(page, stack, _personal)
+    choose_url = page.url
+    assert_accessible(page, axe_source, "legacy conversion: choose the old account")
+    page.goto(choose_url + "?lang=en")
+    assert_accessible(page, axe_source, "legacy conversion: choose, in English")
+    page.goto(choose_url + "?lang=ko")
+    page.get_by_role("radio", name=re.compile(master)).check()
+    page.get_by_role("button", name="아이디 선택 완료").click()
+    page.wait_for_url(re.compile(r"/password$"))
+    assert_accessible(page, axe_source, "legacy conversion: new password")
+    page.locator("#password").fill("short")
+    page.locator("#confirm").fill("short")
+    page.get_by_role("button", name="확인").click()
+    page.get_by_role("alert").wait_for()
+    assert page.locator("#password").get_attribute("aria-invalid") == "true"
+    assert_accessible(page, axe_source, "legacy conversion: password refused by the policy")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "legacy conversion: new password, in English")
+    page.goto(page.url.split("?")[0] + "?lang=ko")
+    page.locator("#password").fill(NEW_PASSWORD)
+    page.locator("#confirm").fill(NEW_PASSWORD)
+    page.get_by_role("button", name="확인").click()
+    page.wait_for_url(re.compile(r"/terms$"))
+    assert_accessible(page, axe_source, "legacy conversion: terms")
+    page.get_by_role("button", name="확인").click()  # the optional item may stay unticked
+    page.wait_for_url(re.compile(r"/done$"))
+    assert page.locator("#former-master").is_visible()
+    assert_accessible(page, axe_source, "legacy conversion: done, a former MASTER")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "legacy conversion: done, in English")
