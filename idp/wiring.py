@@ -8,6 +8,7 @@ from typing import Any
 
 from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannelSender
 from idp.adapters.clock import SystemClock
+from idp.config import env_variable
 from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
 from idp.services.claims import EntitlementMatrix
@@ -98,17 +99,13 @@ def _setting(settings: Mapping[str, Any], path: str) -> Any:
     return value
 
 
-def _env_name(path: str) -> str:
-    return "IDP_" + path.replace(".", "_").upper()
-
-
 def pick_adapter(settings: Mapping[str, Any], setting: str,
                  adapters: Mapping[str, Mapping[str, type]] | None = None) -> type:
     """The adapter class that `setting` names, among those registered for it."""
     choices = (ADAPTERS if adapters is None else adapters)[setting]
     name = _setting(settings, setting)
     if name not in choices:
-        raise ValueError(f"{setting} ({_env_name(setting)}) = {name!r}: "
+        raise ValueError(f"{setting} ({env_variable(setting)}) = {name!r}: "
                          f"choose one of {', '.join(sorted(choices))}")
     return choices[name]
 
@@ -127,7 +124,7 @@ def refuse_emulators_in_production(settings: Mapping[str, Any],
         picked = choices.get(_setting(settings, setting))
         if picked is not None and getattr(picked, "emulator", False):
             real = sorted(n for n, c in choices.items() if not getattr(c, "emulator", False))
-            wrong.append(f"{setting} ({_env_name(setting)}) picks the emulator "
+            wrong.append(f"{setting} ({env_variable(setting)}) picks the emulator "
                          f"{picked.__name__}: set it to {' or '.join(real) or 'a real adapter'}")
     if wrong:
         raise EmulatorInProduction(

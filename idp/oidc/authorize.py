@@ -61,7 +61,7 @@ from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.claims import AcrRequest
 from idp.services.login import LoginMethods
 from idp.services.sessions import Interaction, SsoSession
-from idp.services.terms import missing_consents
+from idp.services.terms import has_missing_consents
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
 
@@ -364,8 +364,8 @@ def needs_terms(ctx: StepContext) -> bool:
     """A required document the member has not agreed to in its current version, or agreed to
     longer ago than the re-consent period (idp/services/terms.py)."""
     now = dt.datetime.fromtimestamp(provider().clock.now(), dt.UTC).replace(tzinfo=None)
-    return bool(missing_consents(db.session, ctx.member.id, now=now,
-                                 reconsent_days=reconsent_days(ctx.member.member_type)))
+    return has_missing_consents(db.session, ctx.member.id, now=now,
+                                reconsent_days=reconsent_days(ctx.member.member_type))
 
 
 def needs_consent(ctx: StepContext) -> bool:

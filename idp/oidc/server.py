@@ -19,7 +19,6 @@ from typing import Any, cast
 from authlib.integrations.flask_oauth2 import AuthorizationServer
 from authlib.integrations.flask_oauth2.requests import FlaskOAuth2Payload, FlaskOAuth2Request
 from authlib.oauth2 import OAuth2Request
-from authlib.oauth2.base import invalid_error_characters
 from authlib.oauth2.rfc6749 import (
     InvalidGrantError,
     InvalidRequestError,
@@ -27,7 +26,6 @@ from authlib.oauth2.rfc6749 import (
     UnauthorizedClientError,
     grants,
 )
-from authlib.oauth2.rfc6749.requests import BasicOAuth2Payload
 from authlib.oauth2.rfc7009 import RevocationEndpoint
 from authlib.oauth2.rfc7636 import CodeChallenge
 from authlib.oauth2.rfc7662 import IntrospectionEndpoint
@@ -474,16 +472,6 @@ class KotraAuthorizationServer(AuthorizationServer):
         # The issuer, not the Host header, names the endpoint (and its transport security).
         current = http_request()
         return _FlaskRequest(current, provider().issuer + current.path)
-
-    def get_authorization_grant(self, request: OAuth2Request) -> Any:
-        """Authlib 1.7 quotes an unknown response_type in error_description, and its
-        OAuth2Error raises ValueError (a 500) on the characters RFC 6749 §4.1.2.1 forbids
-        there ('"', '\\', non-ASCII). No such value names a grant: ask about one it can quote."""
-        response_type = request.payload.response_type
-        if response_type and invalid_error_characters(response_type):
-            request.payload = BasicOAuth2Payload(
-                {**request.payload.data, "response_type": "unsupported"})
-        return super().get_authorization_grant(request)
 
 
 def build_server(app: Any) -> AuthorizationServer:

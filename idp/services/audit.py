@@ -41,6 +41,7 @@ EVENTS = frozenset(
         # Versioned terms (idp/services/terms.py).
         "terms.published",
         "terms.consented",
+        "terms.declined",
         # Issue 8: an old site's ID and password entered, and its conversion (legacy_conversion).
         "legacy.matched",
         "legacy.converted",

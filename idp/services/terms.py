@@ -78,6 +78,28 @@ def _last_agreements(session: DbSession, member_id: int) -> dict[str, TermsConse
     return {row.kind: row for row in rows}  # later rows replace earlier ones
 
 
+def has_missing_consents(session: DbSession, member_id: int, *, now: dt.datetime,
+                         reconsent_days: int = DEFAULT_RECONSENT_DAYS) -> bool:
+    """Whether `missing_consents` would list anything, in two small aggregate queries (no
+    document texts, no consent history): the check every authorization request runs."""
+    latest = (select(TermsDocument.kind, func.max(TermsDocument.version).label("version"))
+              .group_by(TermsDocument.kind).subquery())
+    required = session.execute(
+        select(TermsDocument.kind, TermsDocument.version)
+        .join(latest, (TermsDocument.kind == latest.c.kind)
+              & (TermsDocument.version == latest.c.version))
+        .where(TermsDocument.required.is_(True))).all()
+    if not required:
+        return False
+    agreed = {kind: (version, at) for kind, version, at in session.execute(
+        select(TermsConsent.kind, func.max(TermsConsent.version), func.max(TermsConsent.at))
+        .where(TermsConsent.member_id == member_id, TermsConsent.agreed.is_(True))
+        .group_by(TermsConsent.kind))}
+    oldest = now - dt.timedelta(days=reconsent_days)
+    return any(kind not in agreed or agreed[kind][0] < version or agreed[kind][1] < oldest
+               for kind, version in required)
+
+
 def missing_consents(session: DbSession, member_id: int, *, now: dt.datetime | None = None,
                      reconsent_days: int = DEFAULT_RECONSENT_DAYS) -> list[TermsDocument]:
     """The current required documents the member must (again) agree to.

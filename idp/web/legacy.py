@@ -28,6 +28,7 @@ from idp.models.base import DbSession
 from idp.oidc.server import client_ip, provider
 from idp.services import legacy_conversion as conversion
 from idp.services.flows import Flow
+from idp.services.legacy_import import KST
 from idp.services.login import PASSWORD
 from idp.services.members import SignedIn
 from idp.services.sessions import Interaction
@@ -43,7 +44,6 @@ TYPE_LABELS = {
     "regular": _l("정회원"),
     "associate": _l("준회원"),
 }
-COMPANY_TYPES = ("master", "regular", "associate")
 # The pages of the flow's steps, in order.
 STEP_PAGES = {
     conversion.CHOOSE: "web.legacy_choose",
@@ -87,9 +87,6 @@ def _cancelled(ia: Interaction, flow: Flow) -> BaseResponse | None:
         db.session.commit()
         return redirect(url_for("web.login_page", uid=ia.uid), 303)
     return None
-
-
-KST = dt.timezone(dt.timedelta(hours=9))
 
 
 def joined_on(account: LegacyAccount) -> str:
@@ -261,4 +258,4 @@ def legacy_done(uid: str, fid: str) -> BaseResponse:
                             amr=list(PASSWORD.amr))
     former = flow.data.get("former_type")
     return _page("legacy/done.html", form=form, ia=ia, flow=flow, member=member,
-                 former_company=former in COMPANY_TYPES, former_master=former == "master")
+                 former_master=former == "master")

@@ -21,7 +21,8 @@ from idp.errors import InvalidInput
 from idp.extensions import db
 from idp.models import Member, TermsDocument
 from idp.oidc import authorize as pipeline
-from idp.oidc.server import provider
+from idp.oidc.server import client_ip, provider
+from idp.services import audit
 from idp.services.terms import CHANNELS, missing_consents, record_consents
 from idp.web.interaction import current_interaction, current_session
 from idp.web.views import _expired, bp
@@ -84,6 +85,8 @@ def terms_page(uid: str) -> BaseResponse:
             # The login does not complete: the relying party hears access_denied (RFC 6749
             # §4.1.2.1); the next sign-in asks again.
             provider().interactions.finish(ia)
+            audit.record(db.session, "terms.declined", member_id=member.id,
+                         client_id=ia.params.get("client_id"), ip=client_ip())
             db.session.commit()
             return pipeline.redirect_error(AccessDeniedError(), ia.params["redirect_uri"],
                                            ia.params.get("state"))

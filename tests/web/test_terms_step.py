@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from idp.adapters.clock import FakeClock
 from idp.extensions import db
-from idp.models import Member, TermsConsent
+from idp.models import AuditEvent, Member, TermsConsent
 from idp.services import terms
 from idp.wiring import use_clock
 from tests.helpers import REDIRECT_URI, TestRP, callback_params, form_fields
@@ -114,6 +114,10 @@ def test_the_decline_button_answers_access_denied(app, client):
     _, hidden = form_fields(client.get(step).get_data(as_text=True))
     resp = client.post(step, data={**hidden, "decision": "decline"})
     assert callback_params(resp.headers["Location"], REDIRECT_URI)["error"] == "access_denied"
+    with app.app_context():
+        declined = db.session.scalars(select(AuditEvent).where(
+            AuditEvent.event == "terms.declined")).all()
+        assert len(declined) == 1 and declined[0].client_id == rp.client_id
 
 
 def test_terms_come_before_the_clients_consent(app, client):
@@ -166,3 +170,26 @@ def test_the_terms_page_in_english(app, client):
     step = rp.login(client, rp.authorize(client, ui_locales="en").headers["Location"])
     page = client.get(step.headers["Location"]).get_data(as_text=True)
     assert 'lang="en"' in page and "service terms v2" in page and "Agree to all" in page
+
+
+def test_the_light_check_of_each_authorization_agrees_with_missing_consents(app, client):
+    rp = _site_with_terms(app)
+    with app.app_context():
+        member = db.session.scalar(select(Member).where(Member.login_id == rp.login_id))
+        now = dt.datetime(2030, 1, 1)
+
+        def both(days: int = 730) -> tuple[bool, bool]:
+            return (terms.has_missing_consents(db.session, member.id, now=now,
+                                               reconsent_days=days),
+                    bool(terms.missing_consents(db.session, member.id, now=now,
+                                                reconsent_days=days)))
+
+        states = [both()]
+        terms.record_consents(db.session, member.id, agreed={"service": True, "privacy": True},
+                              marketing={}, source="reconsent", now=now)
+        states += [both(), both(days=0)]
+    _publish(app, "service", 2)
+    with app.app_context():
+        states.append(both())
+    assert [light for light, _ in states] == [full for _, full in states]
+    assert [light for light, _ in states] == [True, False, False, True]
