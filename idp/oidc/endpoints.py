@@ -16,7 +16,7 @@ from werkzeug.wrappers import Request, Response
 from idp.extensions import db
 from idp.models.readmodels import load_token_and_member
 from idp.models.tokens import token_hash
-from idp.oidc.server import provider, token_client_exists
+from idp.oidc.server import provider
 from idp.services.claims import user_claims
 
 NO_STORE = {"Cache-Control": "no-store", "Pragma": "no-cache"}
@@ -82,7 +82,7 @@ def userinfo(req: Request) -> Response:
         return _bearer_error(realm, "invalid_token", 401)
     if "openid" not in tok.scope.split():  # OIDC Core §5.3: userinfo needs the openid scope
         return _bearer_error(realm, "insufficient_scope", 403)
-    if member is None or not member.is_active or not token_client_exists(tok):
+    if member is None or not member.is_active:
         return _bearer_error(realm, "invalid_token", 401)
     claims = user_claims(member, tok.scope, provider().entitlements)
     return Response(json.dumps(claims), mimetype="application/json", headers=NO_STORE)

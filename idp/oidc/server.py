@@ -362,12 +362,6 @@ class RefreshTokenRecord(TokenRecord):
         return not self.is_refresh_usable()
 
 
-def token_client_exists(token: TokenRecord) -> bool:
-    """A removed client's tokens are dead even where revoking them at removal was missed
-    (another process's client cache, a token issued during the removal)."""
-    return query_client(token.client_id) is not None
-
-
 def _find_token(token_string: str) -> TokenRecord | None:
     """RFC 7009 §2.1 / RFC 7662 §2.1: the hint only orders the search; both kinds are tried."""
     digest = token_hash(token_string)
@@ -422,8 +416,6 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
         return token.client_id == client.client_id or client.resource_server
 
     def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
-        if not token_client_exists(token):
-            return {"active": False}
         refresh = isinstance(token, RefreshTokenRecord)
         payload: dict[str, Any] = {
             "active": True,
