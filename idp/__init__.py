@@ -14,7 +14,7 @@ from flask_wtf.csrf import CSRFError
 from sqlalchemy.engine import make_url
 
 from idp.config import PROJECT_ROOT, create_sqlite_file, load_settings
-from idp.cookies import host_cookie_name
+from idp.cookies import host_cookie_name, set_new_browser_cookie
 from idp.extensions import babel, csrf, db
 from idp.i18n import compile_catalogs
 from idp.protocol import UI_LOCALES
@@ -250,6 +250,7 @@ def _register_hooks(app: Flask) -> None:
                 from idp.cookies import cookies  # Secure on https: one place for all cookies
                 cookies().lang.set(resp, lang)
         resp.headers.setdefault("X-Content-Type-Options", "nosniff")
+        set_new_browser_cookie(resp)
         return resp
 
     @app.errorhandler(CSRFError)

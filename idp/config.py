@@ -13,6 +13,7 @@ Pure code: no Flask imports, so the CLI and the tests read settings the same way
 
 from __future__ import annotations
 
+import base64
 import copy
 import difflib
 import ipaddress
@@ -141,6 +142,16 @@ def _cookie_name(value: str) -> str | None:
     return None if _COOKIE_NAME.fullmatch(value) else f"is not a cookie name: {value!r}"
 
 
+def _personal_data_key(value: str) -> str | None:
+    if value == "":
+        return None  # derived from secret_key
+    try:
+        raw = base64.b64decode(value, validate=True)
+    except ValueError:
+        raw = b""
+    return None if len(raw) == 32 else "must be empty or base64 of 32 random bytes"
+
+
 # "section.key" (or "section.*") -> extra checks. The type comes from config/default.toml.
 RULES: dict[str, Check] = {
     "issuer": _issuer,
@@ -168,6 +179,7 @@ RULES: dict[str, Check] = {
     "argon2.salt_len": _at_least(8),
     "password_policy.*": _at_least(1),
     "throttle.*": _at_least(0),
+    "personal_data.key": _personal_data_key,
     "throttle.account_lock_after": _at_least(1),
     "throttle.ip_lock_after": _at_least(1),
     "throttle.lock_seconds": _at_least(1),

@@ -12,10 +12,11 @@ plain names are kept there.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, request
+from flask import current_app, g, request
 from werkzeug.wrappers import Response
 
 HOST_PREFIX = "__Host-"
@@ -81,3 +82,21 @@ def cookies() -> Cookies:
                             secure=bool(app.config["SESSION_COOKIE_SECURE"]))
         app.extensions[EXTENSION] = jar
     return jar
+
+
+def browser_id() -> str:
+    """This browser's id (the `idp_browser` cookie that binds interactions and flows to it),
+    made at its first use in a request; the app sets the new cookie on the response."""
+    value = cookies().browser.read()
+    if value and len(value) < 100:
+        return value
+    if not g.get("idp_new_browser"):
+        g.idp_new_browser = secrets.token_urlsafe(24)
+    return str(g.idp_new_browser)
+
+
+def set_new_browser_cookie(resp: Response) -> None:
+    """After a request that made a browser id: send it (a no-op otherwise)."""
+    new = g.get("idp_new_browser")
+    if new and resp.status_code < 500:
+        cookies().browser.set(resp, new)

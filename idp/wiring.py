@@ -8,15 +8,28 @@ from typing import Any
 
 from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannelSender
 from idp.adapters.clock import SystemClock
+from idp.adapters.dev_outbox import DevOutbox
 from idp.config import env_variable
 from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
 from idp.services.claims import EntitlementMatrix
 from idp.services.clients import ClientDirectory
 from idp.services.flows import Flows
+from idp.services.identity import Verifications
 from idp.services.keys import KeyCipher, KeyRing
+from idp.services.notify import Notifier
 from idp.services.passwords import PasswordPolicy, Passwords
-from idp.services.ports import BackchannelSender, Clock
+from idp.services.personal_data import PersonalData, master_key
+from idp.services.ports import (
+    BackchannelSender,
+    Clock,
+    EmailMessage,
+    IdentityVerifier,
+    Mailer,
+    MessageNotSent,
+    SmsMessage,
+    SmsSender,
+)
 from idp.services.revocation import Revoker
 from idp.services.sessions import Interactions, SsoSessions
 from idp.services.throttle import Throttle, ThrottleRule
@@ -44,6 +57,13 @@ class Provider:
     revocation: Revoker
     # Server-side state of multi-step flows (sign-up, SNS, certificate challenges).
     flows: Flows
+    # Sensitive personal data at rest (CI, DI): AES-GCM and keyed look-up hashes.
+    personal_data: PersonalData
+    # Identity verification requests and results, and the vendor adapter of each method.
+    verifications: Verifications
+    identity_verifiers: dict[str, IdentityVerifier]
+    # Email and SMS to members.
+    notify: Notifier
 
     @property
     def issuer(self) -> str:
@@ -83,7 +103,10 @@ def build_throttle(settings: dict[str, Any], store: Store, clock: Clock) -> Thro
 #         emulator = True  # never in production
 # Real adapters need not declare anything (no `emulator` attribute means real). Name the
 # setting `section.key` so that the error's IDP_SECTION_KEY is the variable config.py reads.
-ADAPTERS: dict[str, dict[str, type]] = {}
+ADAPTERS: dict[str, dict[str, type]] = {
+    "email.adapter": {"outbox": DevOutbox},
+    "sms.adapter": {"outbox": DevOutbox},
+}
 
 
 class EmulatorInProduction(RuntimeError):
@@ -147,6 +170,36 @@ def build_sessions(settings: dict[str, Any], store: Store, clock: Clock) -> SsoS
     return SsoSessions(store, settings["session"]["ttl"], clock)
 
 
+class _NoAdapter:
+    """A port whose configured adapter is not built yet: every use fails loudly."""
+
+    def __init__(self, setting: str) -> None:
+        self._setting = setting
+
+    def send(self, message: EmailMessage | SmsMessage) -> None:
+        raise MessageNotSent(f"{self._setting} names no adapter this build has")
+
+
+def build_notifier(settings: dict[str, Any]) -> Notifier:
+    def build(setting: str) -> Any:
+        try:
+            cls = pick_adapter(settings, setting)
+        except ValueError:
+            return _NoAdapter(setting)
+        if cls is DevOutbox:
+            return DevOutbox(lambda: db.session)
+        return cls.from_settings(settings)  # type: ignore[attr-defined]
+
+    mailer: Mailer = build("email.adapter")
+    sms: SmsSender = build("sms.adapter")
+    return Notifier(mailer, sms)
+
+
+def build_identity_verifiers(settings: dict[str, Any]) -> dict[str, IdentityVerifier]:
+    """The vendor adapter of each verification method (simple, mobile, card)."""
+    return {}
+
+
 def use_clock(p: Provider, clock: Clock) -> None:
     """Rebuild what keeps time with another clock (tests move a FakeClock)."""
     p.clock = clock
@@ -155,6 +208,7 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.outbox.clock = clock
     p.revocation = Revoker(p.sessions, p.outbox, clock)
     p.flows = Flows(p.store, clock)
+    p.verifications = Verifications(p.flows, clock)
     p.interactions = Interactions(p.store, p.settings["session"]["interaction_ttl"], clock)
 
 
@@ -165,6 +219,7 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
     cipher = KeyCipher(settings["secret_key"])
     tokens = settings["tokens"]
     sessions = build_sessions(settings, store, clock)
+    flows = Flows(store, clock)
     outbox = BackchannelOutbox(
         build_backchannel_sender(settings), clock,
         OutboxSettings.from_settings(settings["backchannel_logout"]),
@@ -188,5 +243,10 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         clients=ClientDirectory(settings["clients"]["cache_seconds"]),
         outbox=outbox,
         revocation=Revoker(sessions, outbox, clock),
-        flows=Flows(store, clock),
+        flows=flows,
+        personal_data=PersonalData(master_key(settings["personal_data"]["key"],
+                                              settings["secret_key"])),
+        verifications=Verifications(flows, clock),
+        identity_verifiers=build_identity_verifiers(settings),
+        notify=build_notifier(settings),
     )

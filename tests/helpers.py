@@ -143,3 +143,41 @@ class TestRP:
 def callback_params(location: str, redirect_uri: str) -> dict[str, str]:
     assert location.startswith(redirect_uri + "?"), location
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+def verified_identity(**overrides: Any) -> Any:
+    """A VerifiedIdentity as an adapter would build it (overrides: any field)."""
+    import datetime as dt
+
+    from idp.services.ports import VerifiedIdentity
+
+    fields: dict[str, Any] = {
+        "name": "홍길동", "birthdate": dt.date(1985, 3, 1), "gender": "M",
+        "nationality": "domestic", "mobile": "01012345678", "carrier": "SKT",
+        "ci": "CI" + secrets.token_urlsafe(64)[:86], "di": "DI" + secrets.token_urlsafe(48)[:62],
+        "method": "mobile", "vendor": "test",
+    }
+    fields.update(overrides)
+    return VerifiedIdentity(**fields)
+
+
+def give_verification(app: Any, client: Any, purpose: str, identity: Any = None) -> str:
+    """A completed identity verification for `purpose`, bound to the test client's browser:
+    what the vendor callback leaves behind. Returns the request id the page takes it by."""
+    from idp.cookies import build_cookies
+
+    p = app.extensions["idp"]
+    name = build_cookies(p.settings, secure=False).browser.name
+    cookie = client.get_cookie(name)
+    if cookie is None:
+        browser = secrets.token_urlsafe(24)
+        client.set_cookie(name, browser)
+    else:
+        browser = cookie.value
+    identity = identity or verified_identity()
+    with app.app_context():
+        req = p.verifications.start(purpose=purpose, method=identity.method, browser=browser,
+                                    return_to="/")
+        p.verifications.complete(req, identity, browser=browser)
+        db.session.commit()
+    return str(req.id)

@@ -47,6 +47,16 @@ class Member(Base):
     # code (the password_change step of idp/oidc/authorize.STEPS).
     password_change_required: Mapped[bool] = mapped_column(default=False,
                                                            server_default=false())
+    # Optional profile data of the sign-up wizard (manual §2, 회원정보 입력: 선택 입력).
+    name_en: Mapped[str | None] = mapped_column(String(100))
+    fax: Mapped[str | None] = mapped_column(String(30))
+    department: Mapped[str | None] = mapped_column(String(100))
+    position: Mapped[str | None] = mapped_column(String(100))
+    address_en: Mapped[str | None] = mapped_column(String(300))
+    # Mobile carrier from the identity verification (SKT, KT, LGU, MVNO).
+    phone_carrier: Mapped[str | None] = mapped_column(String(10))
+    # Set when the member withdrew; the row stays, anonymised, for the audit trail's sake.
+    withdrawn_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     # For a company manager: the company this principal manages (SPEC §1, 기업정보 관리자).
     managed_company_id: Mapped[int | None] = mapped_column(

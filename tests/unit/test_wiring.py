@@ -43,7 +43,9 @@ def test_production_start_with_an_emulator_refuses_naming_the_setting(thing_port
 
 def test_production_start_with_real_adapters_builds_the_provider(app, thing_port):
     settings = copy.deepcopy(app.config["IDP_SETTINGS"])
-    settings.update(env="production", test_thing={"adapter": "real"})
+    settings.update(env="production", test_thing={"adapter": "real"},
+                    email={**settings["email"], "adapter": "smtp"},
+                    sms={**settings["sms"], "adapter": "http"})
     provider = build_provider(settings)
     try:
         assert provider.issuer == settings["issuer"]
