@@ -146,6 +146,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(oidc_bp)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
+    from idp.web.verification import bp as verify_bp
+
+    app.register_blueprint(verify_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 
@@ -234,6 +237,16 @@ def _register_hooks(app: Flask) -> None:
         args = request.args.to_dict()
         args["lang"] = code
         return "?" + urlencode(args)  # relative to the current page: never another host
+
+    @app.template_global()
+    def verification_methods() -> list[str]:
+        from idp.web.verification import available_methods
+        return available_methods()
+
+    @app.template_global()
+    def verification_label(method: str) -> str:
+        from idp.web.verification import METHOD_LABELS
+        return str(METHOD_LABELS.get(method, method))
 
     before_render_template.connect(_remember_form_target, app)
 

@@ -45,6 +45,9 @@ EVENTS = frozenset(
         # Issue 8: an old site's ID and password entered, and its conversion (legacy_conversion).
         "legacy.matched",
         "legacy.converted",
+        # Issue 6: identity verification (본인확인) answers, used or refused.
+        "identity.verified",
+        "identity.refused",
     }
 )
 
