@@ -34,7 +34,10 @@ class PasswordPolicy:
             raise InvalidInput("login_id", "must mix letters and digits")
         return login_id.lower()
 
-    def check_password(self, password: str) -> None:
+    def check_password(self, password: str, *, login_id: str | None = None,
+                       name: str | None = None) -> None:
+        """Raise InvalidInput unless `password` meets the manual's policy and contains neither
+        the member's login ID nor their name (case-insensitive)."""
         if not (self.password_min <= len(password) <= self.password_max):
             raise InvalidInput(
                 "password", f"{self.password_min}-{self.password_max} characters"
@@ -45,6 +48,10 @@ class PasswordPolicy:
             and _SYMBOL.search(password)
         ):
             raise InvalidInput("password", "must contain letters, digits and symbols")
+        folded = password.casefold()
+        for field, value in (("login_id", login_id), ("name", name)):
+            if value and len(value.strip()) >= 2 and value.strip().casefold() in folded:
+                raise InvalidInput("password", f"must not contain the {field}")
 
 
 class Passwords:
