@@ -20,7 +20,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from idp.models import Member
 from idp.models.base import DbSession
@@ -67,7 +67,7 @@ def _found(members: list[Member]) -> list[FoundId]:
             for m in sorted(members, key=lambda m: m.created_at)]
 
 
-def _members() -> select:  # type: ignore[valid-type]
+def _members() -> Select[Member]:
     """Members who have an ID to find: not withdrawn."""
     return select(Member).where(Member.login_id.is_not(None), Member.withdrawn_at.is_(None),
                                 Member.status != WITHDRAWN)

@@ -189,7 +189,6 @@ def mobile_code(fid: str) -> BaseResponse:
     ia = flow.data.get("ia")
     phone, form = flow.data["phone"], CodeForm()
     codes = SmsCodes.for_provider(p)
-    info, message = None, None
     if request.method == "GET":
         return _code_page(flow, form, ia, info=_("인증번호를 발송했습니다."))
     if not form.validate_on_submit():
