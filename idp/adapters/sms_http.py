@@ -10,7 +10,7 @@ the vendor directly when the names match, or at a small relay that maps it:
     Content-Type: application/json; charset=utf-8
 
     {"from": "<sms.sender, digits>", "to": "01012345678",
-     "text": "[KOTRA] 인증번호 [123456]을 입력해 주세요.", "type": "SMS"}
+     "text": "[KOTRA] 인증번호는 [123456]입니다.", "type": "SMS"}
 
 `type` is "SMS" up to 90 bytes of EUC-KR (the Korean carriers' short-message limit) and "LMS"
 (long message) beyond. Any 2xx answer means accepted; anything else, a redirect, a timeout or

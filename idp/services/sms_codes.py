@@ -149,8 +149,8 @@ class SmsCodes:
         minutes = max(1, s.ttl // 60)
         what = f" {label}" if label else ""
         try:
-            self._notify.sms(to=phone, text=f"[KOTRA]{what} 인증번호 [{code}]를 {minutes}분 "
-                                            "이내에 입력해 주세요.")
+            self._notify.sms(to=phone, text=f"[KOTRA]{what} 인증번호는 [{code}]입니다. "
+                                            f"{minutes}분 이내에 입력해 주세요.")
         except MessageNotSent:
             self._store.delete(key)
             self._store.delete(cooldown_key)
