@@ -77,6 +77,11 @@ def _digest(salt: str, code: str) -> str:
     return hashlib.sha256(f"{salt}:{code}".encode()).hexdigest()
 
 
+def _digits(phone: str) -> str:
+    """"010-1234-5678" and "01012345678" are one number."""
+    return "".join(c for c in phone if c.isdigit())
+
+
 def new_code() -> str:
     return f"{secrets.randbelow(1_000_000):06d}"
 
@@ -121,6 +126,7 @@ class SmsCodes:
         """Send a new code to `phone` (digits) for this browser; raise SmsCodeRefused."""
         if not browser:
             raise ValueError("a code is bound to a browser (or flow) id")
+        phone = _digits(phone)
         s, now = self.settings, self._clock.now()
         until = self.locked_until(purpose, phone)
         if until is not None:
@@ -161,6 +167,7 @@ class SmsCodes:
 
     def verify(self, *, purpose: str, phone: str, browser: str, code: str) -> None:
         """Accept `code` once, or raise SmsCodeRefused (expired, wrong, too_many, locked)."""
+        phone = _digits(phone)
         s, now = self.settings, self._clock.now()
         until = self.locked_until(purpose, phone)
         if until is not None:
@@ -192,4 +199,4 @@ class SmsCodes:
 
     def discard(self, *, purpose: str, phone: str, browser: str) -> None:
         """Forget this browser's code (the user cancelled)."""
-        self._store.delete(self._code_key(purpose, browser, phone))
+        self._store.delete(self._code_key(purpose, browser, _digits(phone)))
