@@ -149,6 +149,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.verification import bp as verify_bp
 
     app.register_blueprint(verify_bp)
+    from idp.web.my import bp as my_bp  # MY KOTRA (issue 6)
+
+    app.register_blueprint(my_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

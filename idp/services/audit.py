@@ -48,6 +48,15 @@ EVENTS = frozenset(
         # Issue 6: identity verification (본인확인) answers, used or refused.
         "identity.verified",
         "identity.refused",
+        # Issue 6, MY KOTRA (idp/services/my_account.py, revocation.end_other_sessions and
+        # revoke_client).
+        "member.reauthenticated",
+        "member.reauth_failed",
+        "member.profile_updated",
+        "member.sessions_ended",
+        "member.withdrawn",
+        "consent.revoked",
+        "marketing.changed",
     }
 )
 
