@@ -338,8 +338,8 @@ def connected_sites(session: DbSession, member_id: int, *, now: float) -> list[C
     ids = (set(consents) | set(tokens)) - {CONSOLE_CLIENT_ID}
     if not ids:
         return []
-    names = dict(session.execute(select(OAuthClient.client_id, OAuthClient.name)
-                                 .where(OAuthClient.client_id.in_(ids))).tuples())
+    names: dict[str, str] = {cid: name for cid, name in session.execute(
+        select(OAuthClient.client_id, OAuthClient.name).where(OAuthClient.client_id.in_(ids)))}
     sites = []
     for cid in ids:
         if cid not in names:

@@ -272,6 +272,7 @@ def reauth(me: Me) -> BaseResponse:
                 message, status = _("비밀번호가 일치하지 않습니다."), 401
             else:
                 _reauth().mark(me.sess.sid)
+                db.session.commit()  # the embedded store writes in this transaction
                 return redirect(nxt, 303)
     return _page("my/reauth.html", status, me=me, form=form, message=message, next=nxt)
 
@@ -300,6 +301,7 @@ def phone(me: Me) -> BaseResponse:
                      message=_("휴대폰 번호를 확인할 수 없는 인증 수단입니다. 휴대폰 인증을 이용해 주세요."),
                      back=url_for("my.profile"))
     _reauth().mark(me.sess.sid)
+    db.session.commit()
     return redirect(url_for("my.profile", phone="1"), 303)
 
 
