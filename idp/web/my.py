@@ -29,6 +29,7 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
@@ -36,7 +37,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from idp.cookies import browser_id, cookies
 from idp.errors import InvalidCredentials, InvalidInput, LoginThrottled
 from idp.extensions import db
-from idp.models import Member, TermsDocument
+from idp.models import Member, MemberIdentity, TermsDocument
 from idp.oidc.server import client_ip, provider
 from idp.services import my_account as my
 from idp.services.flows import FlowKind
@@ -238,9 +239,6 @@ def profile(me: Me) -> BaseResponse:
 
 
 def _identity_name(member_id: int) -> str | None:
-    from sqlalchemy import select
-
-    from idp.models import MemberIdentity
     return db.session.scalar(select(MemberIdentity.name)
                              .where(MemberIdentity.member_id == member_id))
 
@@ -298,7 +296,8 @@ def phone(me: Me) -> BaseResponse:
     except InvalidInput:
         db.session.rollback()
         return _page("my/message.html", 400, me=me, title=_("휴대폰 번호 변경"),
-                     message=_("휴대폰 번호를 확인할 수 없는 인증 수단입니다. 휴대폰 인증을 이용해 주세요."),
+                     message=_("휴대폰 번호를 확인할 수 없는 인증 수단입니다. "
+                               "휴대폰 인증을 이용해 주세요."),
                      back=url_for("my.profile"))
     _reauth().mark(me.sess.sid)
     db.session.commit()
@@ -324,8 +323,9 @@ def password(me: Me) -> BaseResponse:
     if request.method == "POST":
         if not form.validate_on_submit():
             field = next(iter(form.errors), None)
-            message, status = (_("변경 비밀번호를 두 번 똑같이 입력해 주세요.") if field == "confirm"
-                               else _("비밀번호를 입력해 주세요.")), 400
+            message = (_("변경 비밀번호를 두 번 똑같이 입력해 주세요.")
+                       if field == "confirm" else _("비밀번호를 입력해 주세요."))
+            status = 400
         else:
             try:
                 done = my.change_password(
@@ -387,7 +387,6 @@ def consents(me: Me) -> BaseResponse:
 
 
 def _terms_title(kind: str) -> str:
-    from sqlalchemy import select
     doc = db.session.scalar(select(TermsDocument).where(TermsDocument.kind == kind)
                             .order_by(TermsDocument.version.desc()).limit(1))
     ko, en = ((doc.title_ko, doc.title_en) if doc is not None
@@ -417,10 +416,11 @@ def end_one_session(me: Me) -> BaseResponse:
     sid = request.form.get("sid", "")
     target = p.sessions.by_sid(sid) if sid else None
     if target is None or target.member_id != me.member.id:
-        return _sessions_page(me, _("로그인 기록을 찾을 수 없습니다. 이미 로그아웃되었을 수 있습니다."),
-                              404)
+        return _sessions_page(
+            me, _("로그인 기록을 찾을 수 없습니다. 이미 로그아웃되었을 수 있습니다."), 404)
     if target.sid == me.sess.sid:
-        return _sessions_page(me, _("지금 사용 중인 기기는 로그아웃 메뉴로 로그아웃해 주세요."), 400)
+        return _sessions_page(
+            me, _("지금 사용 중인 기기는 로그아웃 메뉴로 로그아웃해 주세요."), 400)
     p.revocation.end_session(db.session, target, reason="mykotra_signed_out", ip=client_ip())
     return redirect(url_for("my.sessions", ended="1"), 303)
 
