@@ -27,6 +27,7 @@ from idp.models import (
     Affiliation,
     AuditEvent,
     Consent,
+    LegacyAccount,
     MarketingConsent,
     Member,
     MemberIdentity,
@@ -368,6 +369,12 @@ def anonymise(session: DbSession, member: Member, now: dt.datetime) -> None:
     mid = member.id
     for model in (MemberIdentity, TermsConsent, MarketingConsent, Consent, Affiliation):
         session.execute(delete(model).where(model.member_id == mid))
+    # Old sites' accounts converted or merged into this member (issue 8): their personal
+    # fields go; the row stays (site, old ID, status) so that a re-import of the unchanged
+    # export does not bring a convertible account back.
+    session.execute(update(LegacyAccount).where(LegacyAccount.member_id == mid).values(
+        name=None, email=None, mobile=None, business_number=None, company_name=None,
+        password_hash=None, password_salt=None, password_scheme=None, ci_hash=None))
     # HOOK(hs, issue 6 interests): delete the member's 관심정보 here when
     # idp.services.interests lands, e.g. `interests.save_interests(session, mid, [], [])`.
     member.login_id = None  # released: relying parties know the member by `sub` only

@@ -17,6 +17,7 @@ from idp.models import (
     AuthorizationCode,
     BackchannelLogout,
     Consent,
+    LegacyAccount,
     MarketingConsent,
     Member,
     MemberIdentity,
@@ -432,6 +433,12 @@ def test_withdrawal_deletes_personal_data_and_ends_everything(app, sender):
             di_sealed=pd.seal(ident.di, "di"), name="테스트", birthdate=ident.birthdate,
             gender="M", nationality="domestic", method="mobile", vendor="test"))
         db.session.commit()
+        db.session.add(LegacyAccount(
+            site="무역투자24", legacy_id="oldid2021", legacy_id_key="oldid2021",
+            member_type="personal", name="테스트", email="old@example.com",
+            mobile="01012345678", status="converted", member_id=mid, password_scheme="sha256",
+            password_hash="0" * 64, row_digest="x" * 64))
+        db.session.commit()
     post(web, "/my/consents", {"channel": "email", "decision": "in"})
     resp = post(web, "/my/withdraw", {"password": PASSWORD, "confirm": "y"})
     assert resp.status_code == 200 and "회원탈퇴가 완료되었습니다" in resp.get_data(as_text=True)
@@ -444,6 +451,9 @@ def test_withdrawal_deletes_personal_data_and_ends_everything(app, sender):
         for model in (MemberIdentity, MarketingConsent, TermsConsent, Consent):
             assert db.session.scalar(select(func.count()).select_from(model).where(
                 model.member_id == mid)) == 0
+        old = db.session.scalar(select(LegacyAccount))
+        assert (old.name, old.email, old.mobile, old.password_hash, old.status) == (
+            None, None, None, None, "converted")
         trail = list(db.session.scalars(select(AuditEvent).where(AuditEvent.member_id == mid)))
         assert trail and all(e.ip is None for e in trail)
         assert {e.event for e in trail} >= {"login.success", "member.withdrawn",
