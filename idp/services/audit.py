@@ -57,6 +57,7 @@ EVENTS = frozenset(
         "member.withdrawn",
         "consent.revoked",
         "marketing.changed",
+        "member.notice_failed",
     }
 )
 

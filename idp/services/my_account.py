@@ -40,10 +40,11 @@ from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
 from idp.services.clients import add_client
 from idp.services.members import _checked_email
+from idp.services.notify import Notifier
 from idp.services.password_change import PasswordUnchanged
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData
-from idp.services.ports import Clock, VerifiedIdentity
+from idp.services.ports import Clock, MessageNotSent, VerifiedIdentity
 from idp.services.revocation import Revocation, Revoker
 from idp.services.terms import CHANNELS, MARKETING, current_documents
 from idp.services.throttle import Throttle, ip_bucket
@@ -160,6 +161,20 @@ class Reauth:
         self._store.delete(f"reauth:{sid}")
 
 
+# -- notices ---------------------------------------------------------------------------------
+
+def _notice(session: DbSession, notify: Notifier | None, *, member_id: int, to: str | None,
+            kind: str, subject: str, text: str) -> None:
+    """A courtesy email about a change to the account; a refusal is recorded, not raised."""
+    if notify is None or not to:
+        return
+    try:
+        notify.email(to=to, subject=subject, text=text)
+    except MessageNotSent as exc:
+        audit.record(session, "member.notice_failed", member_id=member_id, kind=kind,
+                     error=str(exc)[:200])
+
+
 # -- profile ---------------------------------------------------------------------------------
 
 def _clean_optional(field: str, value: str) -> str | None:
@@ -177,7 +192,7 @@ def _clean_optional(field: str, value: str) -> str | None:
 
 def update_profile(session: DbSession, *, member_id: int, email: str,
                    optional: dict[str, str], reauthenticated: bool, ip: str | None,
-                   now: dt.datetime) -> list[str]:
+                   now: dt.datetime, notify: Notifier | None = None) -> list[str]:
     """Save the editable profile; return the names of the fields that changed. Commits.
 
     InvalidInput for a malformed value (nothing saved), ReauthRequired when the email changes
@@ -200,6 +215,11 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
                 changes[field] = value
     if not changes:
         return []
+    if "email" in changes:  # the old address hears of it (a takeover shows there)
+        _notice(session, notify, member_id=member_id, to=member.email, kind="email_changed",
+                subject="[KOTRA] 이메일 주소가 변경되었습니다",
+                text="KOTRA 통합회원 계정의 이메일 주소가 변경되었습니다. 본인이 변경하지 "
+                     "않았다면 비밀번호를 재설정하고 고객지원(1600-7119)으로 연락해 주세요.")
     for field, value in changes.items():
         setattr(member, field, value)
     if "email" in changes:
@@ -212,21 +232,29 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
     return sorted(changes)
 
 
-def change_phone(session: DbSession, personal_data: PersonalData, *, member_id: int,
-                 identity: VerifiedIdentity, ip: str | None, now: dt.datetime) -> str:
-    """Take the mobile number from an identity verification (purpose "reauth") of this very
-    member (its CI matches the one on record); return it. Commits. NotTheMember otherwise,
-    InvalidInput when the verification carried no number."""
+def check_identity(session: DbSession, personal_data: PersonalData, *, member_id: int,
+                   identity: VerifiedIdentity) -> Member:
+    """The member, when `identity` (a verification with purpose "reauth") is theirs: its CI
+    matches the one on record, or — for a member from before real-name verification (CLI,
+    demo, legacy) — at least the name. NotTheMember otherwise."""
     member = session.get(Member, member_id)
     if member is None or not member.is_active:
-        raise InvalidInput("member", "not an active member")
+        raise NotTheMember()
     known = session.scalar(select(MemberIdentity).where(MemberIdentity.member_id == member_id))
     if known is not None:
         if known.ci_hash != personal_data.lookup_hash("ci", identity.ci):
             raise NotTheMember()
     elif identity.name.strip() != member.name.strip():
-        # A member from before real-name verification (CLI, demo): at least the same name.
         raise NotTheMember()
+    return member
+
+
+def change_phone(session: DbSession, personal_data: PersonalData, *, member_id: int,
+                 identity: VerifiedIdentity, ip: str | None, now: dt.datetime) -> str:
+    """Take the mobile number from an identity verification (purpose "reauth") of this very
+    member (its CI matches the one on record); return it. Commits. NotTheMember otherwise,
+    InvalidInput when the verification carried no number."""
+    member = check_identity(session, personal_data, member_id=member_id, identity=identity)
     if not identity.mobile or not identity.mobile.isdigit():
         raise InvalidInput("phone", "the verification gave no mobile number")
     digits = identity.mobile
@@ -245,7 +273,8 @@ def change_phone(session: DbSession, personal_data: PersonalData, *, member_id: 
 
 def change_password(session: DbSession, passwords: Passwords, policy: PasswordPolicy,
                     throttle: Throttle, revoker: Revoker, *, member_id: int, current: str,
-                    new: str, keep_sid: str, ip: str, now: dt.datetime) -> Revocation:
+                    new: str, keep_sid: str, ip: str, now: dt.datetime,
+                    notify: Notifier | None = None) -> Revocation:
     """Change the password after checking the current one (throttled), then sign out every
     other session of the member (their tokens revoked, back-channel logout); the session
     `keep_sid` stays. Commits. InvalidCredentials / LoginThrottled for the current password,
@@ -262,6 +291,10 @@ def change_password(session: DbSession, passwords: Passwords, policy: PasswordPo
     member.updated_at = now
     audit.record(session, "member.password_changed", member_id=member_id, ip=ip,
                  reason="mykotra")
+    _notice(session, notify, member_id=member_id, to=member.email, kind="password_changed",
+            subject="[KOTRA] 비밀번호가 변경되었습니다",
+            text="KOTRA 통합회원 계정의 비밀번호가 변경되었고, 다른 기기의 로그인은 모두 "
+                 "로그아웃되었습니다. 본인이 변경하지 않았다면 비밀번호를 재설정해 주세요.")
     # One transaction: the new password and the other sessions' end are committed together.
     return revoker.end_other_sessions(session, member_id, keep_sid=keep_sid,
                                       reason="password_changed", ip=ip)

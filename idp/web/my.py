@@ -217,7 +217,7 @@ def profile(me: Me) -> BaseResponse:
                     db.session, member_id=me.member.id, email=form.email.data or "",
                     optional={f: getattr(form, f).data or "" for f in my.OPTIONAL_FIELDS},
                     reauthenticated=_reauth().fresh(me.sess.sid), ip=client_ip(),
-                    now=_now())
+                    now=_now(), notify=provider().notify)
             except my.ReauthRequired:
                 db.session.rollback()
                 message, field, status = _(
@@ -273,6 +273,27 @@ def reauth(me: Me) -> BaseResponse:
                 db.session.commit()  # the embedded store writes in this transaction
                 return redirect(nxt, 303)
     return _page("my/reauth.html", status, me=me, form=form, message=message, next=nxt)
+
+
+@bp.get("/reauth/verified")
+@signed_in
+def reauth_verified(me: Me) -> BaseResponse:
+    """본인 확인 by an identity verification (purpose reauth) of this very member."""
+    nxt = _local_my_path(request.args.get("next")) or url_for("my.profile")
+    try:
+        identity = take_verification("reauth")
+        my.check_identity(db.session, provider().personal_data, member_id=me.member.id,
+                          identity=identity)
+    except VerificationError as exc:
+        return _page("my/message.html", 400, me=me, title=_("본인 확인"),
+                     message=refusal_message(exc.reason), back=url_for("my.reauth", next=nxt))
+    except my.NotTheMember:
+        return _page("my/message.html", 403, me=me, title=_("본인 확인"),
+                     message=_("회원님 본인 명의로 인증해 주세요."),
+                     back=url_for("my.reauth", next=nxt))
+    _reauth().mark(me.sess.sid)
+    db.session.commit()
+    return redirect(nxt, 303)
 
 
 @bp.get("/phone")
@@ -332,7 +353,7 @@ def password(me: Me) -> BaseResponse:
                     db.session, p.passwords, p.policy, p.throttle, p.revocation,
                     member_id=me.member.id, current=form.current.data or "",
                     new=form.new_password.data or "", keep_sid=me.sess.sid, ip=client_ip(),
-                    now=_now())
+                    now=_now(), notify=p.notify)
             except LoginThrottled as exc:
                 message, field, status = _throttled_message(exc), "current", 429
             except InvalidCredentials:

@@ -17,6 +17,7 @@ from idp.models import (
     AuthorizationCode,
     BackchannelLogout,
     Consent,
+    DevMessage,
     LegacyAccount,
     MarketingConsent,
     Member,
@@ -220,6 +221,31 @@ def test_email_change_needs_a_fresh_reauthentication(app, client, rp, clock):
     resp = post(client, "/my/profile", profile_data(email="newer@example.com"))
     assert resp.status_code == 403
     assert events(app, "member.profile_updated")[0].detail == {"fields": ["email"]}
+
+
+def test_reauthentication_by_identity_verification_of_the_member_only(app, client, rp):
+    sign_in_my(client, rp)
+    rid = give_verification(app, client, "reauth", verified_identity(name="김철수"))
+    assert client.get(f"/my/reauth/verified?vr={rid}&next=/my/profile").status_code == 403
+    assert post(client, "/my/profile", profile_data(email="x@example.com")).status_code == 403
+    rid = give_verification(app, client, "reauth", verified_identity(name="테스트"))
+    resp = client.get(f"/my/reauth/verified?vr={rid}&next=/my/profile")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/my/profile")
+    assert post(client, "/my/profile", profile_data(email="x@example.com")).status_code == 303
+    assert client.get(f"/my/reauth/verified?vr={rid}").status_code == 400  # replayed
+
+
+def test_changes_are_announced_to_the_address_on_record(app, client, rp):
+    sign_in_my(client, rp)
+    post(client, "/my/reauth", {"password": PASSWORD, "next": "/my/profile"})
+    post(client, "/my/profile", profile_data(email="new@example.com"))
+    post(client, "/my/password", {"current": PASSWORD, "new_password": NEW_PASSWORD,
+                                  "confirm": NEW_PASSWORD})
+    with app.app_context():
+        sent = [(m.recipient, m.subject) for m in db.session.scalars(
+            select(DevMessage).order_by(DevMessage.id))]
+    assert sent == [("member01@example.com", "[KOTRA] 이메일 주소가 변경되었습니다"),
+                    ("new@example.com", "[KOTRA] 비밀번호가 변경되었습니다")]
 
 
 def test_reauth_never_redirects_elsewhere(client, rp):
