@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
+from sqlalchemy.exc import IntegrityError
 
 from idp.errors import IdpError, InvalidCredentials, InvalidInput, LoginThrottled
 from idp.models import (
@@ -90,10 +91,13 @@ def ensure_console_client(session: DbSession, issuer: str) -> None:
     client = session.scalar(select(OAuthClient).where(
         OAuthClient.client_id == CONSOLE_CLIENT_ID))
     if client is None:
-        add_client(session, client_id=CONSOLE_CLIENT_ID, name="MY KOTRA",
-                   redirect_uris=[redirect_uri], grant_types=["authorization_code"],
-                   token_endpoint_auth_method="none", first_party=True, scope="openid")
-        session.commit()
+        try:
+            add_client(session, client_id=CONSOLE_CLIENT_ID, name="MY KOTRA",
+                       redirect_uris=[redirect_uri], grant_types=["authorization_code"],
+                       token_endpoint_auth_method="none", first_party=True, scope="openid")
+            session.commit()
+        except IntegrityError:
+            session.rollback()  # another process registered it at the same moment
     elif client.redirect_uris != [redirect_uri]:
         client.redirect_uris = [redirect_uri]
         session.commit()

@@ -62,6 +62,16 @@ def test_my_kotra_password_change_signs_out_the_other_device_then_withdraw(
         assert header.get_by_role("link", name="myKOTRA").is_visible()
         assert header.get_by_role("link", name="로그아웃").is_visible()
         page.screenshot(path=artifacts_dir / "my_home.png", full_page=True)
+        page.get_by_role("link", name="회원정보 수정").click()
+        assert page.locator("#email").input_value() == f"{LOGIN_ID}@example.com"
+        page.screenshot(path=artifacts_dir / "my_profile.png", full_page=True)
+        page.get_by_role("link", name="동의 관리").click()
+        page.get_by_role("button", name="문자(SMS) 수신 동의").click()
+        assert page.get_by_role("status").is_visible()
+        page.goto(stack.issuer + "/my/consents?lang=en")
+        assert page.get_by_role("heading", name="Consents").is_visible()
+        page.screenshot(path=artifacts_dir / "my_consents_en.png", full_page=True)
+        page.goto(stack.issuer + "/my?lang=ko")
 
         # Two signed-in devices, this one marked.
         page.get_by_role("link", name="로그인 기기 관리").click()

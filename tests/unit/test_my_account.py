@@ -62,3 +62,23 @@ def test_reauthentication_is_fresh_for_its_window_only():
     reauth.mark("sid1")
     reauth.forget("sid1")
     assert not reauth.fresh("sid1")
+
+
+def test_console_client_registered_once_and_follows_the_issuer(app):
+    from sqlalchemy import select
+
+    from idp.extensions import db
+    from idp.models import OAuthClient
+    from idp.services.my_account import CONSOLE_CLIENT_ID, ensure_console_client
+
+    with app.app_context():
+        ensure_console_client(db.session, "http://127.0.0.1:5999")
+        ensure_console_client(db.session, "http://127.0.0.1:5999")
+        ensure_console_client(db.session, "https://login.kotra.example/")
+        rows = list(db.session.scalars(select(OAuthClient).where(
+            OAuthClient.client_id == CONSOLE_CLIENT_ID)))
+        assert len(rows) == 1
+        client = rows[0]
+        assert client.redirect_uris == ["https://login.kotra.example/my/callback"]
+        assert client.first_party and client.is_public and client.require_pkce
+        assert client.backchannel_logout_uri is None
