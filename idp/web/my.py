@@ -153,7 +153,9 @@ def callback() -> BaseResponse:
                            browser=cookies().browser.read())
     code = request.args.get("code")
     if code:
-        my.discard_console_code(db.session, code)
+        my.discard_console_code(db.session, code)  # commits the flow's consumption too
+    else:
+        db.session.commit()  # the embedded store writes the consumption in this transaction
     if flow is None or request.args.get("error") or _me() is None:
         # Not this browser's request, or the login ended without a session (declined terms):
         # the home page, which offers the sign-in again.
