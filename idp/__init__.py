@@ -157,6 +157,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         from idp.web.dev_outbox import bp as dev_outbox_bp
 
         app.register_blueprint(dev_outbox_bp)
+    from idp.web.my import bp as my_bp  # MY KOTRA (issue 6)
+
+    app.register_blueprint(my_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

@@ -55,6 +55,16 @@ EVENTS = frozenset(
         "find_id.not_found",
         "find_id.throttled",
         "find_id.email_failed",
+        # Issue 6, MY KOTRA (idp/services/my_account.py, revocation.end_other_sessions and
+        # revoke_client).
+        "member.reauthenticated",
+        "member.reauth_failed",
+        "member.profile_updated",
+        "member.sessions_ended",
+        "member.withdrawn",
+        "consent.revoked",
+        "marketing.changed",
+        "member.notice_failed",
     }
 )
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import ColumnElement, and_, delete, select, update
+from sqlalchemy import ColumnElement, and_, delete, or_, select, update
 
-from idp.models import AuthorizationCode, Member, Token
+from idp.models import AuthorizationCode, Consent, Member, Token
 from idp.models.base import DbSession
 from idp.services import audit
 from idp.services.backchannel import BackchannelOutbox
@@ -153,6 +153,66 @@ class Revoker:
         member.status = MEMBER_ACTIVE
         audit.record(session, "member.unlocked", member_id=member_id, ip=ip, actor=actor)
         session.commit()
+
+    # -- part of what a member holds (MY KOTRA, issue 6) --------------------------------
+
+    def end_other_sessions(self, session: DbSession, member_id: int, *, keep_sid: str | None,
+                           reason: str, ip: str | None = None) -> Revocation:
+        """End every SSO session of the member but `keep_sid` (the browser asking: MY
+        KOTRA's "sign out other sessions", a password change), their tokens and unexchanged
+        codes; each relying party of an ended session gets a logout token naming that
+        session's sid (Back-Channel Logout 1.0 §2.4). The kept session's tokens stay."""
+        member = session.get(Member, member_id)
+        if member is None:
+            raise UnknownMember(member_id)
+        live = [s for s in self.sessions.for_member(member_id) if s.sid != keep_sid]
+        by_sid: dict[str | None, set[str]] = {}
+        for sess in live:
+            self.sessions.end(sess)
+            by_sid.setdefault(sess.sid, set()).update(sess.clients)
+        other = or_(Token.sid.is_(None), Token.sid != keep_sid) if keep_sid else None
+        where = and_(Token.member_id == member_id, *([other] if other is not None else []))
+        # Sessions the store forgot (expired) may still have live tokens: their sids too.
+        for sid, client_id in session.execute(
+                select(Token.sid, Token.client_id).where(where, Token.revoked_at.is_(None))
+                .distinct()):
+            by_sid.setdefault(sid, set()).add(client_id)
+        code_other = (or_(AuthorizationCode.sid.is_(None), AuthorizationCode.sid != keep_sid)
+                      if keep_sid else AuthorizationCode.member_id == member_id)
+        codes = self._delete_codes(session, AuthorizationCode.member_id == member_id,
+                                   code_other)
+        tokens = self._revoke_tokens(session, where)
+        notified: list[str] = []
+        for sid, clients in sorted(by_sid.items(), key=lambda kv: kv[0] or ""):
+            notified += self.outbox.enqueue(session, client_ids=clients, member_id=member_id,
+                                            sub=member.subject, sid=sid, reason=reason)
+        audit.record(session, "member.sessions_ended", member_id=member_id, ip=ip,
+                     reason=reason, kept_sid=keep_sid, sids=[s.sid for s in live],
+                     tokens_revoked=tokens, codes_revoked=codes, notified=notified)
+        return self._commit(session, Revocation(len(live), tokens, codes, notified))
+
+    def revoke_client(self, session: DbSession, member_id: int, client_id: str, *,
+                      reason: str, ip: str | None = None) -> Revocation:
+        """Withdraw what the member gave one relying party: its consent, its tokens and
+        unexchanged codes, and tell it (a logout token naming the member, no session). The
+        SSO sessions stay, but no longer count the party among theirs."""
+        member = session.get(Member, member_id)
+        if member is None:
+            raise UnknownMember(member_id)
+        session.execute(delete(Consent).where(Consent.member_id == member_id,
+                                              Consent.client_id == client_id))
+        codes = self._delete_codes(session, AuthorizationCode.member_id == member_id,
+                                   AuthorizationCode.client_id == client_id)
+        tokens = self._revoke_tokens(session, and_(Token.member_id == member_id,
+                                                   Token.client_id == client_id))
+        for sess in self.sessions.for_member(member_id):
+            self.sessions.remove_client(sess, client_id)
+        notified = self.outbox.enqueue(session, client_ids=[client_id], member_id=member_id,
+                                       sub=member.subject, sid=None, reason=reason)
+        audit.record(session, "consent.revoked", member_id=member_id, client_id=client_id,
+                     ip=ip, reason=reason, tokens_revoked=tokens, codes_revoked=codes,
+                     notified=notified)
+        return self._commit(session, Revocation(0, tokens, codes, notified))
 
     # -- the steps ---------------------------------------------------------------------
 

@@ -31,11 +31,15 @@ class SsoSession:
     # The relying parties that took part (for back-channel logout), read from the store's
     # set of the session; kept in the store as a set so that parallel sign-ins all count.
     clients: list[str] = field(default_factory=list)
+    # Where the login happened, for MY KOTRA's list of active sessions (device, IP): the
+    # browser's User-Agent (truncated) and the client address. None for older sessions.
+    ua: str | None = None
+    ip: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "sid": self.sid, "member_id": self.member_id, "auth_time": self.auth_time,
-            "acr": self.acr, "amr": self.amr,
+            "acr": self.acr, "amr": self.amr, "ua": self.ua, "ip": self.ip,
         }
 
 
@@ -53,18 +57,20 @@ class SsoSessions:
         self.ttl = ttl
         self._clock = clock
 
-    def create(self, *, member_id: int, acr: str, amr: list[str]) -> tuple[str, SsoSession]:
+    def create(self, *, member_id: int, acr: str, amr: list[str], ua: str | None = None,
+               ip: str | None = None) -> tuple[str, SsoSession]:
         """Start a new session (a new handle at every login: no session fixation)."""
         handle = secrets.token_urlsafe(32)
         sess = SsoSession(
             handle_hash=_h(handle), sid=secrets.token_urlsafe(16), member_id=member_id,
-            auth_time=int(self._clock.now()), acr=acr, amr=amr,
+            auth_time=int(self._clock.now()), acr=acr, amr=amr, ua=_ua(ua), ip=ip,
         )
         self._save(sess)
         return handle, sess
 
     def login(
-        self, previous: SsoSession | None, *, member_id: int, acr: str, amr: list[str]
+        self, previous: SsoSession | None, *, member_id: int, acr: str, amr: list[str],
+        ua: str | None = None, ip: str | None = None,
     ) -> tuple[str, SsoSession]:
         """A successful login: always a new handle (rotation at login).
 
@@ -72,7 +78,7 @@ class SsoSessions:
         later logout still reaches them; the old handle stops working at once.
         """
         if previous is None or previous.member_id != member_id:
-            return self.create(member_id=member_id, acr=acr, amr=amr)
+            return self.create(member_id=member_id, acr=acr, amr=amr, ua=ua, ip=ip)
         self._store.delete(f"sso:{previous.handle_hash}")
         self._store.set_remove(_member_key(member_id), previous.handle_hash)
         handle = secrets.token_urlsafe(32)
@@ -80,6 +86,7 @@ class SsoSessions:
             handle_hash=_h(handle), sid=previous.sid, member_id=member_id,
             auth_time=int(self._clock.now()), acr=acr, amr=amr,
             clients=list(self._store.set_members(_clients_key(previous.sid))),
+            ua=_ua(ua) or previous.ua, ip=ip or previous.ip,
         )
         self._save(sess)
         return handle, sess
@@ -134,6 +141,12 @@ class SsoSessions:
             self._store.set_add(_clients_key(sess.sid), client_id, self._remaining(sess))
             sess.clients.append(client_id)
 
+    def remove_client(self, sess: SsoSession, client_id: str) -> None:
+        """Forget a relying party of the session (the member revoked it in MY KOTRA)."""
+        self._store.set_remove(_clients_key(sess.sid), client_id)
+        if client_id in sess.clients:
+            sess.clients.remove(client_id)
+
     def end(self, sess: SsoSession) -> None:
         """End the session; `sess.clients` is refreshed to every relying party it reached,
         including any that joined after `sess` was read."""
@@ -143,6 +156,11 @@ class SsoSessions:
         self._store.delete(f"sso-sid:{sess.sid}")
         self._store.delete(_clients_key(sess.sid))
         self._store.set_remove(_member_key(sess.member_id), sess.handle_hash)
+
+
+def _ua(value: str | None) -> str | None:
+    """A User-Agent as kept with a session: at most 200 characters, None when empty."""
+    return value[:200] if value else None
 
 
 def _clients_key(sid: str) -> str:

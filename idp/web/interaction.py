@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from flask import Blueprint, g, redirect, url_for
+from flask import Blueprint, g, redirect, request, url_for
 from flask.sansio.app import App
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -71,7 +71,8 @@ def finish_login(ia: Interaction, principal: Principal, *, acr: str,
         # Another member signed in in this browser: their session ends everywhere.
         end_session(p, db.session, previous, ip=client_ip(), reason="other_member_login")
         previous = None
-    handle, sess = p.sessions.login(previous, member_id=principal.member_id, acr=acr, amr=amr)
+    handle, sess = p.sessions.login(previous, member_id=principal.member_id, acr=acr, amr=amr,
+                                    ua=request.headers.get("User-Agent"), ip=client_ip())
     ia.record_login(at=p.clock.now(), sid=sess.sid, acr=acr)
     db.session.commit()  # the login stands whatever the authorization request turns into
     # Resume right away: one round trip from the login form to the client (or the next step).

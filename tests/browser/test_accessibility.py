@@ -278,3 +278,76 @@ def test_find_id_pages_and_the_outbox(context: Any, stack: Stack, axe_source: st
     assert_accessible(page, axe_source, "find ID, the email answer")
     page.goto(f"{stack.issuer}/dev/outbox")
     assert_accessible(page, axe_source, "development outbox")
+def test_my_kotra_pages(browser: Any, stack: Stack, axe_source: str) -> None:
+    """MY KOTRA (issue 6): every page, its refusals and the English version."""
+    login_id, password = "mya11y001", "Mya11y!pass2026"
+    _run([IDP, "members", "add", "--login-id", login_id, "--name", "접근성점검",
+          "--email", f"{login_id}@example.com", "--password-stdin", "--json"],
+         stack.env, password)
+    context = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
+    other = browser.new_context(locale="ko-KR")
+    try:
+        # A second device, so that the sessions page lists one to sign out.
+        second = other.new_page()
+        second.goto(stack.issuer + "/my")
+        _sign_in(second, login_id, password)
+        second.wait_for_url(stack.issuer + "/my")
+        page = context.new_page()
+        page.goto(stack.issuer + "/my")
+        _sign_in(page, login_id, password)
+        page.wait_for_url(stack.issuer + "/my")
+        for path, state in (("/my", "home"), ("/my/profile", "profile"),
+                            ("/my/reauth", "re-authentication"), ("/my/password", "password"),
+                            ("/my/consents", "consents"), ("/my/sessions", "sessions"),
+                            ("/my/sites", "connected sites"), ("/my/sns", "SNS placeholder"),
+                            ("/my/company", "company placeholder"),
+                            ("/my/withdraw", "withdrawal")):
+            page.goto(stack.issuer + path)
+            assert_accessible(page, axe_source, f"MY KOTRA {state}")
+            page.goto(stack.issuer + path + "?lang=en")
+            assert_accessible(page, axe_source, f"MY KOTRA {state}, in English")
+            page.goto(stack.issuer + path + "?lang=ko")
+        # Refusals and results.
+        page.goto(stack.issuer + "/my/profile")
+        page.locator("#email").fill("changed@example.com")
+        page.locator("#fax").fill("abc")
+        page.get_by_role("button", name="저장하기").click()
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA profile, a refused value")
+        page.locator("#fax").fill("")
+        page.get_by_role("button", name="저장하기").click()
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA profile, re-authentication needed")
+        page.goto(stack.issuer + "/my/reauth")
+        page.locator("#password").fill("Wrong!pass99")
+        page.get_by_role("button", name="확인").click()
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA re-authentication, wrong password")
+        page.goto(stack.issuer + "/my/password")
+        page.locator("#current").fill("Wrong!pass99")
+        page.locator("#new_password").fill("Another!pass42")
+        page.locator("#confirm").fill("Another!pass42")
+        page.get_by_role("button", name="저장하기").click()
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA password, wrong current password")
+        page.goto(stack.issuer + "/my/consents")
+        page.get_by_role("button", name="이메일 수신 동의").click()
+        page.get_by_role("status").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA consents, with history")
+        page.goto(stack.issuer + "/my/withdraw")
+        page.locator("#password").fill(password)
+        page.get_by_role("button", name="회원탈퇴").click()  # the box left unticked: refused
+        page.wait_for_load_state()
+        page.goto(stack.issuer + "/my/sessions")
+        page.get_by_role("button", name="다른 기기 모두 로그아웃").click()
+        page.get_by_role("status").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA sessions, others signed out")
+        page.goto(stack.issuer + "/my/withdraw")
+        page.locator("#password").fill(password)
+        page.locator("#confirm").check()
+        page.get_by_role("button", name="회원탈퇴").click()
+        page.get_by_role("heading", name="회원탈퇴가 완료되었습니다").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA withdrawal done")
+    finally:
+        context.close()
+        other.close()
