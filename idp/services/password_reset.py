@@ -138,7 +138,7 @@ def match_identity(session: DbSession, p: ResetProvider, flow: Flow,
         .where(Member.login_id == key)).first()
     ok = (row is not None and row.status == "active" and row.withdrawn_at is None
           and row.ci_hash is not None and secrets.compare_digest(row.ci_hash, offered))
-    if not ok:
+    if not ok or row is None:
         p.throttle.failed(attempt)
         reason = ("unknown_id" if row is None else "inactive" if row.status != "active"
                   or row.withdrawn_at is not None else "no_identity" if row.ci_hash is None

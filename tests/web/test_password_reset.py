@@ -4,6 +4,7 @@ revoked with back-channel logout, the sign-in lock lifted, an audit event, a not
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import re
 from typing import Any
@@ -13,8 +14,14 @@ from sqlalchemy import func, select
 
 from idp.adapters.backchannel import RecordingBackchannelSender
 from idp.extensions import db
-from idp.models import AuditEvent, BackchannelLogout, DevMessage, LegacyAccount, Member
-from idp.models import MemberIdentity
+from idp.models import (
+    AuditEvent,
+    BackchannelLogout,
+    DevMessage,
+    LegacyAccount,
+    Member,
+    MemberIdentity,
+)
 from idp.oidc.logout import drain_backchannel
 from idp.services.password_reset import ACCOUNT, IP
 from idp.services.ports import MessageNotSent
@@ -45,7 +52,6 @@ def give_identity(app: Any, login_id: str, ci: str) -> None:
     with app.app_context():
         p = app.extensions["idp"]
         member = db.session.scalars(select(Member).where(Member.login_id == login_id)).one()
-        import datetime as dt
         db.session.add(MemberIdentity(
             member_id=member.id, ci_hash=p.personal_data.lookup_hash("ci", ci),
             di_hash=p.personal_data.lookup_hash("di", "DI-" + ci),
