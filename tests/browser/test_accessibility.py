@@ -236,16 +236,24 @@ def test_legacy_conversion_pages(context: Any, stack: Stack, axe_source: str) ->
 def test_password_reset_pages(context: Any, stack: Stack, axe_source: str) -> None:
     """Issue 6: 비밀번호 재설정 — ID, verification, new password, done; errors; English."""
     from tests.browser.test_reset_browser import (
+        close_stack_app,
+        open_stack_app,
+    )
+
+    app = open_stack_app(stack)  # the provider's app in this process, on the stack's database
+    try:
+        _password_reset_pages(context, stack, axe_source, app)
+    finally:
+        close_stack_app(app)
+
+
+def _password_reset_pages(context: Any, stack: Stack, axe_source: str, app: Any) -> None:
+    from tests.browser.test_reset_browser import (
         add_member_with_identity,
         give_browser_verification,
         walk_to_password_page,
     )
 
-    # Built here rather than via the module fixture: this module does not import it.
-    from idp import create_app
-
-    app = create_app({"database_url": stack.env["IDP_DATABASE_URL"], "issuer": stack.issuer,
-                      "redis_url": ""})
     add_member_with_identity(stack, app, "a11yreset1", "A11y!reset2026", "CI-a11y-reset-1")
     page = context.new_page()
     page.goto(stack.issuer + "/reset-password")

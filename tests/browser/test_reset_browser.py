@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +34,28 @@ def _on(base: str) -> re.Pattern[str]:
 
 
 @pytest.fixture(scope="module")
-def stack_app(stack: Stack) -> Any:
+def stack_app(stack: Stack) -> Iterator[Any]:
     """The provider's app in this process, on the stack's database (same testing secret:
     the same CI look-up hashes)."""
+    app = open_stack_app(stack)
+    yield app
+    close_stack_app(app)
+
+
+def open_stack_app(stack: Stack) -> Any:
     from idp import create_app
 
     return create_app({"database_url": stack.env["IDP_DATABASE_URL"],
                        "issuer": stack.issuer, "redis_url": ""})
+
+
+def close_stack_app(app: Any) -> None:
+    from idp.extensions import db
+
+    with app.app_context():
+        db.session.remove()
+        db.engine.dispose()
+    app.extensions["idp"].store.close()
 
 
 def add_member_with_identity(stack: Stack, stack_app: Any, login_id: str, password: str,
