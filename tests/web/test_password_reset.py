@@ -388,3 +388,43 @@ def test_the_pages_in_english(app, member):
     web = app.test_client()
     page = web.get("/reset-password?lang=en").get_data(as_text=True)
     assert "Reset password" in page
+
+
+def test_two_racing_submits_change_the_password_once(app, member):
+    """Two requests of one browser with the same flow at the same moment: one consume wins."""
+    import threading
+
+    from idp.cookies import build_cookies
+    from idp.services import password_reset as reset
+
+    web = app.test_client()
+    password_path = reset_to_password_page(app, web)
+    fid = password_path.split("/")[-2]
+    p = app.extensions["idp"]
+    browser = web.get_cookie(build_cookies(p.settings, secure=False).browser.name).value
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit(password: str) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                reset.change_password(db.session, p, fid, browser=browser, password=password,
+                                      confirm=password, ip="127.0.0.1")
+                outcomes.append("changed")
+            except reset.ResetGone:
+                db.session.rollback()
+                outcomes.append("gone")
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=submit, args=(pw,))
+               for pw in (NEW_PASSWORD, "Second!pass2027")]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["changed", "gone"]
+    assert len(_events(app, "password_reset.completed")) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(DevMessage)) == 1
