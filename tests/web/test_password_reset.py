@@ -387,7 +387,25 @@ def test_bad_input_never_fails(app, member):
 def test_the_pages_in_english(app, member):
     web = app.test_client()
     page = web.get("/reset-password?lang=en").get_data(as_text=True)
-    assert "Reset password" in page
+    assert 'lang="en"' in page and "Reset password" in page and "Enter ID" in page
+    web.set_cookie("idp_lang", "en")
+    verify_path = enter_id(web, "member01")
+    assert "Only the person registered" in web.get(verify_path).get_data(as_text=True)
+    password_path = verify(app, web, verify_path).headers["Location"]
+    page = web.get(password_path).get_data(as_text=True)
+    assert "New password" in page and "Re-enter the new password" in page and "Save" in page
+    refused = new_password(web, password_path, "short1!").get_data(as_text=True)
+    assert "may not contain your ID or name" in refused
+    done = new_password(web, password_path)
+    assert "has been reset" in web.get(done.headers["Location"]).get_data(as_text=True)
+
+
+def test_a_sign_in_in_english_keeps_english_on_the_reset_pages(app, member):
+    web = app.test_client()
+    location = member.authorize(web, ui_locales="en").headers["Location"]
+    uid = location.rsplit("/", 1)[-1]
+    page = web.get("/reset-password", query_string={"ia": uid}).get_data(as_text=True)
+    assert 'lang="en"' in page
 
 
 def test_two_racing_submits_change_the_password_once(app, member):
@@ -428,3 +446,30 @@ def test_two_racing_submits_change_the_password_once(app, member):
     assert len(_events(app, "password_reset.completed")) == 1
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(DevMessage)) == 1
+
+
+def test_the_verification_round_trip_through_the_verify_pages(app, member):
+    """The verify page's buttons go through /verify/start and the vendor callback back to
+    /reset-password/<fid>/verified (a scripted vendor stands in for the adapters)."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from tests.web.test_verification_web import ScriptedVerifier
+
+    vendor = ScriptedVerifier()
+    vendor.answer = verified_identity(ci="CI-member01")
+    app.extensions["idp"].identity_verifiers = {"mobile": vendor}
+    web = app.test_client()
+    verify_path = enter_id(web, "member01")
+    page = web.get(verify_path).get_data(as_text=True)
+    link = re.search(r'href="(/verify/start\?[^"]+)"', page)
+    assert link is not None, page
+    query = parse_qs(urlsplit(link.group(1).replace("&amp;", "&")).query)
+    assert query["purpose"] == ["reset_password"]
+    assert query["next"] == [verify_path + "/verified"]
+    to_vendor = web.get(link.group(1).replace("&amp;", "&"))
+    callback = urlsplit(parse_qs(urlsplit(to_vendor.headers["Location"]).query)["cb"][0]).path
+    back = web.get(callback, query_string={"ok": "1"})
+    assert back.status_code == 303 and back.headers["Location"].startswith(
+        verify_path + "/verified?vr=")
+    matched = web.get(back.headers["Location"])
+    assert matched.status_code == 303 and matched.headers["Location"].endswith("/password")
