@@ -160,6 +160,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.my import bp as my_bp  # MY KOTRA (issue 6)
 
     app.register_blueprint(my_bp)
+    from idp.web.password_reset import bp as reset_bp  # issue 6: 비밀번호 재설정
+
+    app.register_blueprint(reset_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

@@ -586,35 +586,107 @@ def terms_list(as_json: bool) -> None:
 
 @main.group()
 def jobs() -> None:
-    """Background work: delivering back-channel logout tokens."""
+    """Background work: back-channel logout delivery and the membership policies."""
+
+
+JOB_NAMES = ("backchannel", "reconsent", "marketing_notices", "purge")
+
+
+def _policy_jobs(app: Any, only: tuple[str, ...]) -> list[Any]:
+    """The jobs of one run, in order (issue 6; idp/services/policy_jobs.py)."""
+    from idp.extensions import db as sqla
+    from idp.oidc.logout import drain_backchannel
+    from idp.services import policy_jobs as pj
+
+    p = app.extensions["idp"]
+    settings = p.settings
+
+    def backchannel() -> dict[str, int]:
+        report = drain_backchannel(app)
+        return {"delivered": report.delivered, "retrying": report.retrying,
+                "gave_up": report.gave_up, "dropped": report.dropped}
+
+    def reconsent() -> dict[str, int]:
+        return pj.reconsent_due(sqla.session, now=pj.naive_utc(p.clock.now()),
+                                personal_days=settings["terms"]["reconsent_days"],
+                                company_days=settings["terms"]["company_reconsent_days"])
+
+    def marketing_notices() -> dict[str, int]:
+        return pj.send_marketing_notices(
+            sqla.session, p.notify, now=pj.naive_utc(p.clock.now()),
+            period_days=settings["jobs"]["marketing_reconfirm_days"],
+            my_url=p.issuer + "/my")
+
+    def purge() -> dict[str, int]:
+        return pj.purge(sqla.session, p.store, now=p.clock.now(),
+                        dev_messages_days=settings["jobs"]["dev_messages_days"])
+
+    every = {"backchannel": backchannel, "reconsent": reconsent,
+             "marketing_notices": marketing_notices, "purge": purge}
+    return [pj.Job(name, every[name]) for name in JOB_NAMES if not only or name in only]
+
+
+def _run_policy_jobs(app: Any, only: tuple[str, ...], as_json: bool) -> dict[str, Any]:
+    from idp.extensions import db as sqla
+    from idp.services.policy_jobs import run_jobs
+
+    def progress(name: str, result: dict[str, Any]) -> None:
+        counts = ", ".join(f"{k} {v}" for k, v in result.items() if k != "duration_ms")
+        # One line per job: on stdout for people, on stderr beside the --json summary.
+        click.echo(f"{name}: {counts} ({result['duration_ms']} ms)", err=as_json)
+
+    with app.app_context():
+        try:
+            return run_jobs(_policy_jobs(app, only), progress=progress,
+                            on_error=sqla.session.rollback)
+        finally:
+            sqla.session.remove()
 
 
 @jobs.command("run")
 @click.option("--once", is_flag=True,
-              help="Deliver what is due now and exit (cron); else run until interrupted.")
+              help="Run every job once and exit (cron); else deliver logout tokens "
+                   "continuously and run the policy jobs every jobs.interval_seconds.")
+@click.option("--only", "only", multiple=True, type=click.Choice(JOB_NAMES),
+              help="Run only this job (repeatable).")
 @json_option
-def jobs_run(once: bool, as_json: bool) -> None:
-    """Send queued back-channel logout tokens (every `idp serve` process does it too)."""
+def jobs_run(once: bool, only: tuple[str, ...], as_json: bool) -> None:
+    """Deliver queued back-channel logout tokens and apply the policies: re-consent due
+    (counted; asked at login), marketing-consent reconfirmation notices, purge of what
+    expired. Idempotent and safe to run from cron; --json prints {job: {counts,
+    duration_ms}}. Exits 1 when a job failed."""
+    import threading
+
     from idp.extensions import db as sqla
-    from idp.oidc.logout import BackchannelWorker, drain_backchannel
+    from idp.oidc.logout import BackchannelWorker
 
     app = _app()
+    summary: dict[str, Any] = {}
     try:
         if not once:
-            click.echo("delivering back-channel logout tokens; Ctrl-C stops", err=True)
+            click.echo("delivering back-channel logout tokens and running the policy jobs; "
+                       "Ctrl-C stops", err=True)
+            BackchannelWorker(app).start()  # a daemon thread, until this process ends
+            stop = threading.Event()
+            interval = float(app.config["IDP_SETTINGS"]["jobs"]["interval_seconds"])
+            policies = tuple(n for n in (only or JOB_NAMES) if n != "backchannel")
             try:
-                BackchannelWorker(app).run()  # in this thread, until interrupted
+                while True:
+                    if policies:
+                        _run_policy_jobs(app, policies, as_json)
+                    stop.wait(interval)
             except KeyboardInterrupt:
                 pass
             return
-        report = drain_backchannel(app)
+        summary = _run_policy_jobs(app, only, as_json)
     finally:
         with app.app_context():
             sqla.engine.dispose()
         app.extensions["idp"].store.close()
-    data = {"delivered": report.delivered, "retrying": report.retrying,
-            "gave_up": report.gave_up, "dropped": report.dropped}
-    _emit(as_json, data, lambda: ", ".join(f"{k}: {v}" for k, v in data.items()))
+    if as_json:
+        click.echo(json.dumps(summary, ensure_ascii=False, default=str))
+    if any("error" in result for result in summary.values()):
+        sys.exit(1)
 
 
 @main.group()

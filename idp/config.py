@@ -185,6 +185,8 @@ RULES: dict[str, Check] = {
     "throttle.lock_seconds": _at_least(1),
     "throttle.window_seconds": _at_least(1),
     "terms.*": _at_least(1),
+    "password_reset.*": _at_least(1),
+    "jobs.*": _at_least(1),
     "backchannel_logout.sender": _one_of("http", "recording"),
     "backchannel_logout.timeout": _greater_than(0),
     "backchannel_logout.max_workers": _at_least(1),

@@ -20,6 +20,7 @@ from idp.services.flows import Flows
 from idp.services.identity import Verifications
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.notify import Notifier
+from idp.services.password_reset import throttle_rules as password_reset_throttle_rules
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData, master_key
 from idp.services.ports import (
@@ -89,7 +90,9 @@ def build_throttle(settings: dict[str, Any], store: Store, clock: Clock) -> Thro
         lock_after=t["ip_lock_after"], lock_seconds=t["lock_seconds"],
         window_seconds=t["window_seconds"],
     )
-    return Throttle(store, {"account": account, "ip": ip}, clock)
+    rules = {"account": account, "ip": ip}
+    rules.update(password_reset_throttle_rules(settings))  # issue 6: 비밀번호 재설정
+    return Throttle(store, rules, clock)
 
 
 # Adapters picked from configuration, by the setting that picks them: {setting: {value: class}}.

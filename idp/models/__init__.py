@@ -6,6 +6,7 @@ from idp.models.identity import DevMessage, MemberIdentity
 from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
+from idp.models.policies import MarketingNotice
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
 from idp.models.terms import MarketingConsent, TermsConsent, TermsDocument
 from idp.models.tokens import AuthorizationCode, Token
@@ -26,6 +27,7 @@ __all__ = [
     "LegacyMemberType",
     "LegacyStatus",
     "MarketingConsent",
+    "MarketingNotice",
     "Member",
     "MemberIdentity",
     "MemberType",

@@ -65,6 +65,15 @@ EVENTS = frozenset(
         "consent.revoked",
         "marketing.changed",
         "member.notice_failed",
+        # Issue 6: 비밀번호 재설정 (idp/services/password_reset.py).
+        "password_reset.throttled",
+        "password_reset.refused",
+        "password_reset.verified",
+        "password_reset.completed",
+        "password_reset.notice_failed",
+        # Issue 6: marketing-consent reconfirmation notices (idp/services/policy_jobs.py).
+        "marketing.notice_sent",
+        "marketing.notice_failed",
     }
 )
 

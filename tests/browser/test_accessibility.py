@@ -351,3 +351,59 @@ def test_my_kotra_pages(browser: Any, stack: Stack, axe_source: str) -> None:
     finally:
         context.close()
         other.close()
+def test_password_reset_pages(context: Any, stack: Stack, axe_source: str) -> None:
+    """Issue 6: 비밀번호 재설정 — ID, verification, new password, done; errors; English."""
+    from tests.browser.test_reset_browser import (
+        close_stack_app,
+        open_stack_app,
+    )
+
+    app = open_stack_app(stack)  # the provider's app in this process, on the stack's database
+    try:
+        _password_reset_pages(context, stack, axe_source, app)
+    finally:
+        close_stack_app(app)
+
+
+def _password_reset_pages(context: Any, stack: Stack, axe_source: str, app: Any) -> None:
+    from tests.browser.test_reset_browser import (
+        add_member_with_identity,
+        give_browser_verification,
+        walk_to_password_page,
+    )
+
+    add_member_with_identity(stack, app, "a11yreset1", "A11y!reset2026", "CI-a11y-reset-1")
+    page = context.new_page()
+    page.goto(stack.issuer + "/reset-password")
+    assert_accessible(page, axe_source, "reset: the ID")
+    page.goto(stack.issuer + "/reset-password?lang=en")
+    assert_accessible(page, axe_source, "reset: the ID, in English")
+    page.goto(stack.issuer + "/reset-password?lang=ko")
+    page.get_by_label("아이디").fill("nosuchid99")
+    page.get_by_role("button", name="다음").click()
+    page.wait_for_url(re.compile(r"/reset-password/[^/?]+$"))
+    assert_accessible(page, axe_source, "reset: identity verification")
+    vr = give_browser_verification(app, context, "CI-a11y-reset-1")
+    page.goto(page.url + f"/verified?vr={vr}")
+    page.get_by_role("alert").wait_for()  # no such member: the one message, at the ID
+    assert_accessible(page, axe_source, "reset: no member matches")
+    page.goto(page.url.split("/reset-password")[0] + "/reset-password/x/verified?vr=used")
+    assert_accessible(page, axe_source, "reset: expired")
+    walk_to_password_page(page, context, stack, app, "a11yreset1", "CI-a11y-reset-1")
+    assert_accessible(page, axe_source, "reset: new password")
+    page.locator("#password").fill("weak")
+    page.locator("#confirm").fill("weak")
+    page.get_by_role("button", name="저장하기").click()
+    page.get_by_role("alert").wait_for()
+    assert page.locator("#password").get_attribute("aria-invalid") == "true"
+    assert_accessible(page, axe_source, "reset: password refused by the policy")
+    page.goto(page.url.split("?")[0] + "?lang=en")
+    assert_accessible(page, axe_source, "reset: new password, in English")
+    page.goto(page.url.split("?")[0] + "?lang=ko")
+    page.locator("#password").fill("A11y!newpass27")
+    page.locator("#confirm").fill("A11y!newpass27")
+    page.get_by_role("button", name="저장하기").click()
+    page.wait_for_url(re.compile(r"/done$"))
+    assert_accessible(page, axe_source, "reset: done")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "reset: done, in English")
