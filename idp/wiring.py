@@ -8,6 +8,7 @@ from typing import Any
 
 from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannelSender
 from idp.adapters.clock import SystemClock
+from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
 from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
@@ -44,6 +45,8 @@ class Provider:
     revocation: Revoker
     # Server-side state of multi-step flows (sign-up, SNS, certificate challenges).
     flows: Flows
+    # SNS federation (issue 9): the configured Naver, Kakao, Google and Facebook adapters.
+    sns: SnsDirectory
 
     @property
     def issuer(self) -> str:
@@ -156,6 +159,7 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.revocation = Revoker(p.sessions, p.outbox, clock)
     p.flows = Flows(p.store, clock)
     p.interactions = Interactions(p.store, p.settings["session"]["interaction_ttl"], clock)
+    p.sns.clock = clock
 
 
 def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Provider:
@@ -189,4 +193,5 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         outbox=outbox,
         revocation=Revoker(sessions, outbox, clock),
         flows=Flows(store, clock),
+        sns=SnsDirectory(settings, clock),
     )

@@ -6,6 +6,7 @@ from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
+from idp.models.sns import SnsLink
 from idp.models.terms import MarketingConsent, TermsConsent, TermsDocument
 from idp.models.tokens import AuthorizationCode, Token
 
@@ -28,6 +29,7 @@ __all__ = [
     "MemberType",
     "OAuthClient",
     "SigningKey",
+    "SnsLink",
     "TermsConsent",
     "TermsDocument",
     "Token",

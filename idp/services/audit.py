@@ -45,6 +45,10 @@ EVENTS = frozenset(
         # Issue 8: an old site's ID and password entered, and its conversion (legacy_conversion).
         "legacy.matched",
         "legacy.converted",
+        # Issue 9: SNS federation (idp/services/sns.py, idp/web/sns.py).
+        "member.sns_signup",
+        "login.sns_refused",
+        "sns.failed",
     }
 )
 
