@@ -117,9 +117,21 @@ def _back_to_http(url: str, headers: dict[str, str], kwargs: dict[str, Any]
     return url, headers, kwargs
 
 
+class _Session(OAuth2Session):
+    """requests-oauthlib's session, letting an emulator on a loopback address be http."""
+
+    def request(self, method: str, url: str, *args: Any, **kwargs: Any
+                ) -> requests.Response:  # type: ignore[override]
+        parts = urlsplit(url)
+        if parts.scheme == "http" and is_loopback(parts.hostname) and not self.token:
+            kwargs.pop("withhold_token", None)
+            return requests.Session.request(self, method, url, *args, **kwargs)
+        return super().request(method, url, *args, **kwargs)
+
+
 def oauth_session(http: HttpContext, *, client_id: str, redirect_uri: str,
                   scope: list[str] | None = None) -> OAuth2Session:
-    s = OAuth2Session(client_id, redirect_uri=redirect_uri, scope=scope)
+    s = _Session(client_id, redirect_uri=redirect_uri, scope=scope)
     s.register_compliance_hook("access_token_response", _unavailable_on_5xx)
     s.register_compliance_hook("access_token_request", _back_to_http)
     http.mount(s)

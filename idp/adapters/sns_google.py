@@ -32,9 +32,10 @@ class GoogleSettings:
 
 
 def issuers_for(issuer: str) -> list[str]:
-    """Google's two spellings of its issuer: with and without the https scheme."""
-    if issuer.startswith("https://"):
-        return [issuer, issuer.removeprefix("https://")]
+    """Google's two spellings of its issuer: with and without the scheme
+    ("https://accounts.google.com" and "accounts.google.com")."""
+    if "://" in issuer:
+        return [issuer, issuer.split("://", 1)[1]]
     return [issuer, "https://" + issuer]
 
 

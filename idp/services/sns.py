@@ -152,34 +152,55 @@ class Completed:
     purpose: str
 
 
-def complete(flows: Flows, sns: SnsProvider, *, ttl: int, browser: str | None,
-             params: dict[str, str]) -> Completed:
-    """The callback: check the transaction, then let the adapter exchange the code.
+@dataclass(frozen=True)
+class Transaction:
+    """A round trip's state, taken (consumed) at its callback."""
 
-    The transaction is consumed first, whatever follows: a state is good for one callback.
-    Raises SnsRefused (unknown, replayed, expired or another browser's state; another
-    provider's transaction; no code), SnsCancelled (the user declined) or what the adapter
-    raises.
-    """
-    flow = flows.consume(transaction_kind(ttl), params.get("state"), browser=browser)
+    state: str
+    data: dict[str, Any]
+
+
+def take(flows: Flows, *, ttl: int, browser: str | None, state: str | None) -> Transaction:
+    """Consume the transaction `state` names, whatever follows: a state is good for one
+    callback. Raises SnsRefused for an unknown, replayed, expired or another browser's state.
+    The caller commits before `finish` calls the vendor (no database transaction is held
+    open while a vendor takes its time)."""
+    flow = flows.consume(transaction_kind(ttl), state, browser=browser)
     if flow is None:
         raise SnsRefused("unknown, used, expired or another browser's state")
-    data = flow.data
+    return Transaction(state=flow.id, data=flow.data)
+
+
+def finish(sns: SnsProvider, txn: Transaction, params: dict[str, str]) -> Completed:
+    """Check the callback against its transaction, then let the adapter exchange the code.
+
+    Raises SnsRefused (another provider's transaction; a vendor error; no code),
+    SnsCancelled (the user declined) or what the adapter raises (SnsRefused,
+    SnsUnavailable).
+    """
+    data = txn.data
     if data["provider"] != sns.name:
         # RFC 9700 §4.4.2: the response came back to another provider's callback.
         raise SnsRefused(f"transaction of {data['provider']} at the {sns.name} callback")
     if params.get("error"):
-        if params["error"] == "access_denied" or params.get("error_code") == "200":
+        if params["error"] == "access_denied":
             raise SnsCancelled(params["error"])
         raise SnsRefused(f"vendor error {params['error']!r}")
     code = params.get("code")
     if not code:
         raise SnsRefused("callback without a code")
-    profile = sns.complete(code=code, redirect_uri=data["redirect_uri"], state=flow.id,
+    profile = sns.complete(code=code, redirect_uri=data["redirect_uri"], state=txn.state,
                            nonce=data["nonce"], code_verifier=data["verifier"])
     if profile.provider != sns.name or not profile.subject:
         raise SnsRefused("profile without a subject")
     return Completed(profile=profile, interaction=data["interaction"], purpose=data["purpose"])
+
+
+def complete(flows: Flows, sns: SnsProvider, *, ttl: int, browser: str | None,
+             params: dict[str, str]) -> Completed:
+    """`take` then `finish`, for callers without a transaction of their own to commit."""
+    return finish(sns, take(flows, ttl=ttl, browser=browser, state=params.get("state")),
+                  params)
 
 
 def interaction_of(flows: Flows, *, ttl: int, state: str | None,

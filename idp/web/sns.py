@@ -112,17 +112,19 @@ def callback(name: str) -> BaseResponse:
     uid = service.interaction_of(p.flows, ttl=p.sns.ttl, state=request.args.get("state"),
                                  browser=browser)
     try:
-        done = service.complete(p.flows, sns, ttl=p.sns.ttl, browser=browser,
-                                params=request.args.to_dict())
+        txn = service.take(p.flows, ttl=p.sns.ttl, browser=browser,
+                           state=request.args.get("state"))
+        db.session.commit()  # the transaction is used up, whatever follows
+        done = service.finish(sns, txn, request.args.to_dict())
     except service.SnsError as exc:
         log.info("sns %s callback refused: %s", name, exc)
+        db.session.rollback()
         audit.record(db.session, "sns.failed", ip=client_ip(), provider=name,
                      reason=exc.reason)
         db.session.commit()
         if uid is None:  # wrong, replayed or another browser's state: nothing to go back to
             return _expired()
         return _back_to_login(uid, exc.reason)
-    db.session.commit()  # the transaction is used up, whatever follows
     ia = current_interaction(done.interaction)
     if ia is None:
         return _expired()
