@@ -278,17 +278,13 @@ def test_wrong_state_is_refused(app, client, rp):
 
 
 def test_replayed_state_is_refused(app, client, rp):
-    _, cb = round_trip(client, rp, "kakao")
-    assert cb.status_code == 303 and cb.headers["Location"].endswith("/terms")
-    replay = client.get(path_of(cb.request.url if hasattr(cb, "request") else ""))
-    # The callback URL again (same state and code): the transaction is used up.
-    assert replay.status_code in (400, 303)
     login = login_page(client, rp)
     started = start(client, "kakao", login)
     callback = consent_at_vendor(client, started.headers["Location"])
-    assert client.get(path_of(callback)).status_code == 303
-    again = client.get(path_of(callback))
-    assert again.status_code == 400
+    first = client.get(path_of(callback))
+    assert first.status_code == 303 and first.headers["Location"].endswith("/terms")
+    again = client.get(path_of(callback))  # the same state (and code) once more
+    assert again.status_code == 400 and "만료" in again.get_data(as_text=True)
 
 
 def test_callback_in_another_browser_is_refused(app, client, rp):
@@ -417,3 +413,46 @@ def test_the_authorization_request_sent_to_each_vendor(app, client, rp):
         assert params["redirect_uri"] == f"http://127.0.0.1:5999/sns/{name}/callback"
         assert ("nonce" in params) == nonce
         assert (params.get("code_challenge_method") == "S256") == pkce
+
+
+def test_vendor_slow_says_try_again_later_within_the_timeout(base_settings):
+    """A real socket and a real timeout: the emulator waits longer than sns.timeout."""
+    import threading
+    import time
+
+    import requests
+    from werkzeug.serving import make_server
+
+    from tests.conftest import _clean, free_port, make_app
+
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    app = make_app(base_settings, issuer=issuer, sns={"timeout": 0.5})
+    _clean(app)
+    publish_terms(app)
+    rp = TestRP.create(app, member=False)
+    server = make_server("127.0.0.1", port, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        web = app.test_client()
+        login = login_page(web, rp)
+        started = start(web, "naver", login)
+        callback = consent_at_vendor(web, started.headers["Location"])
+        mode(app, "naver", "slow", delay=2.0)
+        began = time.monotonic()
+        resp = web.get(path_of(callback))
+        elapsed = time.monotonic() - began
+        assert resp.status_code == 303 and query_of(resp.headers["Location"])["sns"] == \
+            "unavailable"
+        assert elapsed < 1.9, elapsed
+        mode(app, "naver", None)
+        assert requests.get(f"{issuer}/dev/sns/google/.well-known/openid-configuration",
+                            timeout=5).status_code == 200
+    finally:
+        server.shutdown()
+        thread.join(timeout=5)
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        app.extensions["idp"].store.close()
