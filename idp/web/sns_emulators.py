@@ -119,8 +119,9 @@ def _key(name: str) -> RSAKey:
     key_id = f"sns-emu:{name}:key"
     data = store.get(key_id)
     if data is None:
-        generated = RSAKey.generate_key(2048, parameters={"kid": f"{name}-emu-{secrets.token_hex(4)}",
-                                                          "use": "sig", "alg": "RS256"})
+        kid = f"{name}-emu-{secrets.token_hex(4)}"
+        generated = RSAKey.generate_key(2048, parameters={"kid": kid, "use": "sig",
+                                                          "alg": "RS256"})
         store.add(key_id, {"jwk": generated.as_dict(private=True)}, KEY_TTL)
         db.session.commit()
         data = store.get(key_id)
@@ -296,10 +297,15 @@ def naver_token() -> BaseResponse:
     mode, _ = _mode("naver")
     # Naver answers token errors with HTTP 200 (developers.naver.com/docs/login/api/api.md).
     if mode == "token_error200":
-        return jsonify({"error": "invalid_request", "error_description": "no valid data in session"})
-    if source.get("client_id") != s["client_id"] or source.get("client_secret") != s["client_secret"]:
-        return jsonify({"error": "invalid_client", "error_description": "client authentication failed"})
-    grant, error = _redeem("naver", source.get("code"), source.get("redirect_uri") or _callback("naver"),
+        return jsonify({"error": "invalid_request",
+                        "error_description": "no valid data in session"})
+    if (source.get("client_id") != s["client_id"]
+            or source.get("client_secret") != s["client_secret"]):
+        return jsonify({"error": "invalid_client",
+                        "error_description": "client authentication failed"})
+    # Naver's token request carries no redirect_uri: the code is bound to the registered one.
+    grant, error = _redeem("naver", source.get("code"),
+                           source.get("redirect_uri") or _callback("naver"),
                            source.get("client_id"), None)
     if grant is None:
         return jsonify({"error": error, "error_description": "invalid authorization code"})
@@ -310,7 +316,7 @@ def naver_token() -> BaseResponse:
 
 
 @bp.get("/naver/v1/nid/me")
-def naver_me() -> BaseResponse:
+def naver_me() -> BaseResponse | tuple[BaseResponse, int]:
     if (down := _faults("naver")) is not None:
         return down
     mode, _ = _mode("naver")

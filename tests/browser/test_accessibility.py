@@ -231,3 +231,51 @@ def test_legacy_conversion_pages(context: Any, stack: Stack, axe_source: str) ->
     assert_accessible(page, axe_source, "legacy conversion: done, a former MASTER")
     page.goto(page.url + "?lang=en")
     assert_accessible(page, axe_source, "legacy conversion: done, in English")
+
+
+def test_sns_pages(context: Any, sns_stack: Stack, axe_source: str) -> None:
+    """Issue 9: the emulator's login page, the simple sign-up (terms, the items the SNS did
+    not give, done) with their error states, and the login page after a cancelled round
+    trip, in Korean and English."""
+    from tests.browser.test_sns_browser import sns_to_vendor
+
+    page = context.new_page()
+    sns_to_vendor(page, sns_stack, "카카오톡 로그인")
+    assert_accessible(page, axe_source, "SNS emulator: login page")
+    page.get_by_role("button", name="취소").click()
+    page.wait_for_url(re.compile(r"sns=cancelled"))
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "login page: SNS round trip cancelled")
+
+    sns_to_vendor(page, sns_stack, "카카오톡 로그인")
+    page.get_by_label("카카오 사용자 (모든 항목 동의 안 함)").check()
+    page.get_by_role("button", name="동의하고 로그인").click()
+    page.wait_for_url(re.compile(r"/terms$"))
+    terms_url = page.url
+    assert_accessible(page, axe_source, "SNS sign-up: terms")
+    page.get_by_role("button", name="가입하기").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "SNS sign-up: terms, required items declined")
+    page.goto(terms_url + "?lang=en")
+    assert_accessible(page, axe_source, "SNS sign-up: terms, in English")
+    page.goto(terms_url + "?lang=ko")
+    page.get_by_label("약관 전체 동의").check()
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url(re.compile(r"/info$"))
+    assert_accessible(page, axe_source, "SNS sign-up: the items the SNS did not give")
+    page.locator("#mobile").fill("12")
+    page.get_by_role("button", name="가입하기").click()
+    page.get_by_role("alert").wait_for()
+    assert page.locator("#mobile").get_attribute("aria-invalid") == "true"
+    assert_accessible(page, axe_source, "SNS sign-up: items refused")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "SNS sign-up: items, in English")
+    page.goto(page.url.split("?")[0] + "?lang=ko")
+    page.locator("#name").fill("접근성")
+    page.locator("#mobile").fill("010-7777-8888")
+    page.locator("#email").fill("a11y.sns@example.com")
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url(re.compile(r"/done$"))
+    assert_accessible(page, axe_source, "SNS sign-up: done")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "SNS sign-up: done, in English")

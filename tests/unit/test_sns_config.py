@@ -72,10 +72,10 @@ def test_development_and_testing_point_at_the_emulators():
 
 
 def test_the_emulators_are_not_served_in_production(base_settings):
+    import os
+
     from idp import create_app
     from tests.unit.test_config import STRONG
-
-    import os
     old = os.environ.get("IDP_ENV")
     os.environ["IDP_ENV"] = "production"
     try:
