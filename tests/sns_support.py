@@ -4,6 +4,7 @@ own emulators in-process, and a browser-like walk through the round trip."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -115,8 +116,10 @@ def consent_at_vendor(web: Any, vendor_url: str, *, user: str | None = None,
     data["user"] = user if user is not None else (first.group(1) if first else "")
     data.update(custom)
     resp = web.post(urlsplit(vendor_url).path, data=data)
-    assert resp.status_code == 302, resp.get_data(as_text=True)[:300]
-    return str(resp.headers["Location"])
+    assert resp.status_code == 200, resp.get_data(as_text=True)[:300]
+    link = re.search(r'id="sns-emulator-continue" href="([^"]+)"', resp.get_data(as_text=True))
+    assert link is not None, resp.get_data(as_text=True)[:500]
+    return html.unescape(link.group(1))
 
 
 def round_trip(web: Any, rp: Any, name: str, *, user: str | None = None,

@@ -187,6 +187,16 @@ def _redirect(target: str, params: dict[str, str | None]) -> BaseResponse:
     return redirect(f"{target}?{query}", 302)
 
 
+def _continue(name: str, target: str, params: dict[str, str | None]) -> BaseResponse:
+    """The answer to the tester's choice: a page that goes on to our callback by script (and
+    a link without it). Not a redirect: a browser applies the emulator page's CSP
+    form-action to every redirect after its form, and our callback may redirect on to a
+    relying party's origin (a real vendor's page has its own policy)."""
+    query = urlencode({k: v for k, v in params.items() if v is not None})
+    return Response(render_template("sns_emulator/continue.html", title=TITLES[name],
+                                    target=f"{target}?{query}"))
+
+
 def _authorize(name: str) -> BaseResponse:
     """The vendor's authorization page: pick a test user, or cancel."""
     if name not in PROVIDERS:
@@ -214,8 +224,9 @@ def _authorize(name: str) -> BaseResponse:
         # Each vendor's "the user cancelled" (Facebook adds its error_code 200).
         extra = {"error_code": "200", "error_reason": "user_denied"} if name == "facebook" \
             else {}
-        return _redirect(redirect_uri, {"error": "access_denied", "state": state,
-                                        "error_description": "User denied access", **extra})
+        return _continue(name, redirect_uri, {"error": "access_denied", "state": state,
+                                              "error_description": "User denied access",
+                                              **extra})
     user = _chosen_user(name)
     if user is None:
         return Response(render_template("sns_emulator/login.html", name=name,
@@ -228,7 +239,7 @@ def _authorize(name: str) -> BaseResponse:
         "nonce": params["nonce"], "challenge": params["code_challenge"],
         "method": params["code_challenge_method"]}, CODE_TTL)
     db.session.commit()
-    return _redirect(redirect_uri, {"code": code, "state": state})
+    return _continue(name, redirect_uri, {"code": code, "state": state})
 
 
 def _chosen_user(name: str) -> dict[str, Any] | None:

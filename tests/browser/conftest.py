@@ -237,7 +237,9 @@ def sns_stack(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     issuer = f"http://127.0.0.1:{idp_port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "DEMO_CLIENT"))}
     env.update({"IDP_ENV": "testing", "IDP_DATABASE_URL": f"sqlite:///{tmp / 'sns.sqlite3'}",
-                "IDP_ISSUER": issuer, "PYTHONUNBUFFERED": "1"})
+                "IDP_ISSUER": issuer, "PYTHONUNBUFFERED": "1",
+                # the emulators are served by the same server the callback waits in
+                "IDP_SERVER_THREADS": "4"})
     stack = Stack(issuer=issuer, site1=f"http://127.0.0.1:{site_port}", site2="", tmp=tmp,
                   env=env)
     _run([IDP, "db", "upgrade", "--json"], env)
