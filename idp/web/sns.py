@@ -176,6 +176,12 @@ def _create(ia: Interaction, flow: Flow, *, name: str | None = None,
     `done`), else the error to show."""
     profile = service.SnsProfile.from_dict(flow.data["profile"])
     now = _now()
+    shown = flow.data.get("versions") or {}
+    if shown != {d.kind: d.version for d in current_documents(db.session)}:
+        # The terms changed since the member agreed (a new version): ask for them again.
+        provider().flows.update(flow, {**flow.data, "step": "terms"})
+        db.session.commit()
+        return redirect(url_for("sns.signup_terms", uid=ia.uid, fid=flow.id), 303)
     try:
         member = service.create_simple_member(db.session, profile, name=name, mobile=mobile,
                                               email=email, now=now, ip=client_ip())
@@ -185,7 +191,10 @@ def _create(ia: Interaction, flow: Flow, *, name: str | None = None,
         db.session.rollback()
         if exc.field == "sns":  # another tab finished this sign-up first: just sign in
             return _back_to_login(ia.uid, "linked")
-        raise
+        # The terms changed meanwhile (a new required document): ask for them again.
+        provider().flows.update(flow, {**flow.data, "step": "terms"})
+        db.session.commit()
+        return redirect(url_for("sns.signup_terms", uid=ia.uid, fid=flow.id), 303)
     provider().flows.update(flow, {**flow.data, "step": "done", "member_id": member.id})
     db.session.commit()
     return None
@@ -216,7 +225,8 @@ def signup_terms(uid: str, fid: str) -> BaseResponse:
         if invalid:
             message = _("필수 약관에 모두 동의하셔야 가입할 수 있습니다.")
         else:
-            flow.data.update(agreed=checked, marketing=marketing)
+            flow.data.update(agreed=checked, marketing=marketing,
+                             versions={d.kind: d.version for d in documents})
             profile = service.SnsProfile.from_dict(flow.data["profile"])
             if service.missing_items(profile):
                 provider().flows.update(flow, {**flow.data, "step": "info"})

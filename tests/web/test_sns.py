@@ -456,3 +456,26 @@ def test_vendor_slow_says_try_again_later_within_the_timeout(base_settings):
             db.session.remove()
             db.engine.dispose()
         app.extensions["idp"].store.close()
+
+
+def test_terms_published_during_the_sign_up_are_asked_again(app, client, rp):
+    """A new required document between the terms page and the last step: no 500, the terms
+    page again, and no member until it is agreed to."""
+    import datetime as dt
+
+    from idp.services.terms import publish
+
+    resp = _sign_up(client, rp, "kakao", user="3000000002")  # → the items page
+    info_url = resp.headers["Location"]
+    with app.app_context():
+        publish(db.session, kind="service", version=2, title_ko="이용약관 v2",
+                title_en="Terms v2", body="v2", required=True, now=dt.datetime(2026, 6, 1))
+        db.session.commit()
+    page = client.get(path_of(info_url))
+    action, hidden = form_fields(page.get_data(as_text=True))
+    resp = client.post(action, data={**hidden, "name": "김동의", "mobile": "010-9999-8888",
+                                     "email": "kim@example.com"})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/terms")
+    assert _members(app) == []
+    resp = agree_to_terms(client, resp.headers["Location"])
+    assert resp.headers["Location"].endswith("/info")
