@@ -479,3 +479,37 @@ def test_terms_published_during_the_sign_up_are_asked_again(app, client, rp):
     assert _members(app) == []
     resp = agree_to_terms(client, resp.headers["Location"])
     assert resp.headers["Location"].endswith("/info")
+
+
+def test_kakao_emulator_takes_client_secret_post_only(client, rp):
+    import base64
+
+    basic = base64.b64encode(b"kotra-emulator-kakao:emulator-secret-kakao").decode()
+    resp = client.post("/dev/sns/kakao/oauth/token", headers={"Authorization": f"Basic {basic}"},
+                       data={"grant_type": "authorization_code", "code": "x"})
+    assert resp.status_code == 401 and resp.get_json()["error"] == "invalid_client"
+
+
+def test_facebook_emulator_refuses_graph_calls_without_appsecret_proof(app, client, rp):
+    from idp.web.sns_emulators import _access_token
+
+    with app.test_request_context():
+        token = _access_token("facebook", {"id": "1", "name": "x"})
+        db.session.commit()
+    me = "/dev/sns/facebook/v21.0/me"
+    resp = client.get(me, query_string={"fields": "id,name"},
+                      headers={"Authorization": f"Bearer {token}"})
+    assert resp.status_code == 400 and "appsecret_proof" in resp.get_json()["error"]["message"]
+    from idp.adapters.sns_facebook import appsecret_proof
+
+    proof = appsecret_proof(token, "emulator-secret-facebook")
+    resp = client.get(me, query_string={"fields": "id,name", "appsecret_proof": proof},
+                      headers={"Authorization": f"Bearer {token}"})
+    assert resp.get_json() == {"id": "1", "name": "x"}
+
+
+def test_emulator_never_redirects_to_an_unregistered_callback(client, rp):
+    resp = client.get("/dev/sns/naver/oauth2.0/authorize", query_string={
+        "response_type": "code", "client_id": "kotra-emulator-naver",
+        "redirect_uri": "https://evil.example/cb", "state": "s"})
+    assert resp.status_code == 400
