@@ -136,8 +136,7 @@ def test_sign_up_with_everything_given_then_sign_in(app, client, rp, name):
         assert {c.source for c in consents} == {"sns_signup"}
 
     # Signing in again: no sign-up, the same member, straight to the relying party.
-    client.cookie_jar.clear() if hasattr(client, "cookie_jar") else None
-    web = app.test_client()
+    web = app.test_client()  # another browser, no SSO session
     _, cb = round_trip(web, rp, name)
     assert cb.status_code == 303 and cb.headers["Location"].startswith(rp.redirect_uri)
     again = _claims_of(app, web, rp, cb.headers["Location"])
@@ -295,7 +294,7 @@ def test_callback_in_another_browser_is_refused(app, client, rp):
     resp = other.get(path_of(callback))
     assert resp.status_code == 400
     assert _members(app) == []
-    # ... and the transaction is still the first browser's? No: it was not consumed there.
+    # The other browser could not use up the transaction: its own browser still can.
     assert client.get(path_of(callback)).status_code == 303
 
 
