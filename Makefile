@@ -33,7 +33,12 @@ AXE := tests/browser/axe/node_modules/axe-core/axe.min.js
 $(AXE): tests/browser/axe/package.json tests/browser/axe/package-lock.json
 	-command -v npm >/dev/null && npm ci --prefix tests/browser/axe --no-audit --no-fund -q
 
-a11y-tools: $(AXE)
+# node-oidc-provider for the SNS Google-path test (issue 9; skipped with a reason without npm).
+SNS_PEER := tests/sns/oidc_peer/node_modules/oidc-provider/package.json
+$(SNS_PEER): tests/sns/oidc_peer/package.json tests/sns/oidc_peer/package-lock.json
+	-command -v npm >/dev/null && npm ci --prefix tests/sns/oidc_peer --no-audit --no-fund -q
+
+a11y-tools: $(AXE) $(SNS_PEER)
 
 test: export IDP_ENV := testing
 test: lint a11y-tools

@@ -163,6 +163,15 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.password_reset import bp as reset_bp  # issue 6: 비밀번호 재설정
 
     app.register_blueprint(reset_bp)
+    # Issue 9: SNS sign-in and simple sign-up; the vendors' emulators outside production.
+    from idp.web.sns import bp as sns_bp
+
+    app.register_blueprint(sns_bp)
+    if settings["env"] != "production":
+        from idp.web.sns_emulators import bp as sns_emulators_bp
+
+        csrf.exempt(sns_emulators_bp)  # the vendors' token and API endpoints (its page checks)
+        app.register_blueprint(sns_emulators_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

@@ -197,6 +197,9 @@ RULES: dict[str, Check] = {
     "sms.timeout": _greater_than(0),
     "sms_codes.*": _at_least(1),
     "find_id.*": _at_least(1),
+    "sns.timeout": _greater_than(0),
+    "sns.transaction_ttl": _at_least(1),
+    "sns.jwks_cache_seconds": _at_least(0),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})
@@ -395,6 +398,35 @@ def _production_problems(settings: dict[str, Any]) -> list[str]:
         if parts.scheme != "https" and not is_loopback(parts.hostname):
             problems.append(f"issuer (IDP_ISSUER): must be https in production (http only on "
                             f"a loopback address); got {issuer!r}")
+    return problems + _sns_production_problems(settings)
+
+
+# The vendor URLs of each SNS section (issue 9); `{issuer}` in them stands for our issuer.
+SNS_PROVIDERS = ("naver", "kakao", "google", "facebook")
+SNS_URL_KEYS = ("authorize_url", "token_url", "profile_url", "issuer", "jwks_url",
+                "discovery_url")
+
+
+def _sns_production_problems(settings: dict[str, Any]) -> list[str]:
+    """A configured SNS provider whose URL is an emulator's (ours, under `{issuer}`, or any
+    loopback address) is refused in production unless sns.allow_loopback says it is meant."""
+    sns = settings.get("sns")
+    if isinstance(sns, dict) and sns.get("allow_loopback") is True:
+        return []
+    problems = []
+    for name in SNS_PROVIDERS:
+        section = settings.get(name)
+        if not isinstance(section, dict) or not section.get("client_id"):
+            continue  # not offered: its URLs are never called
+        for key in SNS_URL_KEYS:
+            url = section.get(key)
+            if not isinstance(url, str):
+                continue
+            if "{issuer}" in url or is_loopback(urlsplit(url).hostname):
+                problems.append(
+                    f"{name}.{key} ({env_variable(f'{name}.{key}')}): {url!r} is an emulator "
+                    "or loopback address; use the vendor's URL (or set "
+                    "IDP_SNS_ALLOW_LOOPBACK=true on purpose)")
     return problems
 
 

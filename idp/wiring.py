@@ -11,6 +11,7 @@ from idp.adapters.clock import SystemClock
 from idp.adapters.dev_outbox import DevOutbox
 from idp.adapters.email_smtp import SmtpMailer
 from idp.adapters.sms_http import HttpSmsSender
+from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
 from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
@@ -64,6 +65,8 @@ class Provider:
     identity_verifiers: dict[str, IdentityVerifier]
     # Email and SMS to members.
     notify: Notifier
+    # SNS federation (issue 9): the configured Naver, Kakao, Google and Facebook adapters.
+    sns: SnsDirectory
 
     @property
     def issuer(self) -> str:
@@ -199,6 +202,7 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.flows = Flows(p.store, clock)
     p.verifications = Verifications(p.flows, clock)
     p.interactions = Interactions(p.store, p.settings["session"]["interaction_ttl"], clock)
+    p.sns.clock = clock
 
 
 def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Provider:
@@ -238,4 +242,5 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         verifications=Verifications(flows, clock),
         identity_verifiers=build_identity_verifiers(settings),
         notify=build_notifier(settings),
+        sns=SnsDirectory(settings, clock),
     )

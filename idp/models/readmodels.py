@@ -18,6 +18,7 @@ from sqlalchemy.orm import scoped_session
 from idp.models.base import DbSession, utcnow
 from idp.models.clients import OAuthClient
 from idp.models.members import Affiliation, Company, Member
+from idp.models.sns import SnsLink
 from idp.models.tokens import AuthorizationCode, Token
 
 _tokens = cast(Table, Token.__table__)
@@ -60,6 +61,8 @@ class MemberView:
     password_change_required: bool = False
     # For a company manager (기업정보 관리자): the company this principal manages.
     managed_company: CompanyView | None = None
+    # For a simple member (간편회원): the SNS it joined with (issue 9).
+    sns_provider: str | None = None
 
     @property
     def is_active(self) -> bool:
@@ -80,6 +83,12 @@ _MEMBER_COLUMNS = [
     _managed.c.business_number.label("mc_business_number"),
     _managed.c.name.label("mc_name"),
 ]
+_sns_links = cast(Table, SnsLink.__table__)
+# The SNS a simple member joined with (its first link; sns_links is indexed by member).
+_MEMBER_COLUMNS.append(
+    select(_sns_links.c.provider).where(_sns_links.c.member_id == _members.c.id)
+    .order_by(_sns_links.c.id).limit(1).correlate(_members).scalar_subquery()
+    .label("s_provider"))
 _MEMBER_JOIN = _members.outerjoin(
     _affiliations,
     and_(_affiliations.c.member_id == _members.c.id, _affiliations.c.revoked_at.is_(None)),
@@ -109,6 +118,7 @@ def _member_from(row: Any) -> MemberView | None:
         phone_verified=bool(row.m_phone_verified), status=row.m_status,
         updated_at=row.m_updated_at, affiliation=affiliation, managed_company=managed,
         password_change_required=bool(row.m_password_change_required),
+        sns_provider=row.s_provider if row.m_member_type == "simple" else None,
     )
 
 

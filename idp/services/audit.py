@@ -74,6 +74,10 @@ EVENTS = frozenset(
         # Issue 6: marketing-consent reconfirmation notices (idp/services/policy_jobs.py).
         "marketing.notice_sent",
         "marketing.notice_failed",
+        # Issue 9: SNS federation (idp/services/sns.py, idp/web/sns.py).
+        "member.sns_signup",
+        "login.sns_refused",
+        "sns.failed",
     }
 )
 

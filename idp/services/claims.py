@@ -6,6 +6,8 @@ KOTRA claims, released under the `kotra` scope (documented in docs/claims.md):
   member has no affiliation. For a company manager: {business_number, name, role: "manager"}
   of the company it manages (members.managed_company_id)
 - `kotra_entitlements`: the services the member may use, from the permission matrix (SPEC §2)
+- `kotra_sns_provider`: for a simple member, the SNS it signs in with (naver | kakao | google |
+  facebook; issue 9)
 """
 
 from __future__ import annotations
@@ -24,7 +26,8 @@ SCOPE_CLAIMS: dict[str, list[str]] = {
     "profile": ["name", "preferred_username", "updated_at"],
     "email": ["email", "email_verified"],
     "phone": ["phone_number", "phone_number_verified"],
-    "kotra": ["kotra_member_type", "kotra_company", "kotra_entitlements"],
+    "kotra": ["kotra_member_type", "kotra_company", "kotra_entitlements",
+              "kotra_sns_provider"],
 }
 
 CLAIMS_SUPPORTED = sorted(
@@ -159,6 +162,8 @@ def user_claims(
         if company is not None:
             claims["kotra_company"] = company
         claims["kotra_entitlements"] = matrix.for_member(member)
+        if member.sns_provider:
+            claims["kotra_sns_provider"] = member.sns_provider
     return claims
 
 

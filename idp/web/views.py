@@ -52,6 +52,16 @@ ACR_LABELS = {
     ACR_CERTIFICATE: _l("공동인증서"),
 }
 
+# Why an SNS round trip came back to the login page (idp/web/sns.py).
+SNS_MESSAGES = {
+    "cancelled": _l("SNS 로그인이 취소되었습니다."),
+    "refused": _l("SNS 로그인에 실패했습니다. 다시 시도해 주세요."),
+    "failed": _l("SNS 로그인에 실패했습니다. 다시 시도해 주세요."),
+    "unavailable": _l("SNS 서비스에 연결할 수 없습니다. 잠시 후 다시 시도해 주세요."),
+    "expired": _l("요청이 만료되었습니다. 다시 시도해 주세요."),
+    "linked": _l("이미 가입된 SNS 계정입니다. 다시 로그인해 주세요."),
+}
+
 
 def _expired() -> BaseResponse:
     return Response(render_template("oidc/error.html", error="interaction_expired"), 400)
@@ -94,7 +104,8 @@ def login_page(uid: str) -> BaseResponse:
     remembered = cookies().remember_id.read()
     form.login_id.data = ia.params.get("login_hint") or remembered or ""
     form.remember_id.data = bool(remembered)
-    return _render_login(ia, form)
+    # Issue 9: an SNS round trip that did not end in a login comes back with its reason.
+    return _render_login(ia, form, message=SNS_MESSAGES.get(request.args.get("sns", "")))
 
 
 @bp.post("/interaction/<uid>/login")

@@ -224,3 +224,47 @@ def context(browser: Any, stack: Stack) -> Iterator[Any]:
         yield ctx
     finally:
         ctx.close()
+
+
+@pytest.fixture(scope="session")
+def sns_stack(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """Issue 9: a provider of its own with the demo terms published (sign-up asks for them)
+    and its SNS emulators (the testing overlay points the four vendors at them), and demo
+    site 1 registered with it. Its `members` is empty: SNS members sign up in the tests."""
+    del browser
+    tmp = tmp_path_factory.mktemp("sns")
+    idp_port, site_port = free_port(), free_port()
+    issuer = f"http://127.0.0.1:{idp_port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "DEMO_CLIENT"))}
+    env.update({"IDP_ENV": "testing", "IDP_DATABASE_URL": f"sqlite:///{tmp / 'sns.sqlite3'}",
+                "IDP_ISSUER": issuer, "PYTHONUNBUFFERED": "1",
+                # the emulators are served by the same server the callback waits in
+                "IDP_SERVER_THREADS": "4"})
+    stack = Stack(issuer=issuer, site1=f"http://127.0.0.1:{site_port}", site2="", tmp=tmp,
+                  env=env)
+    _run([IDP, "db", "upgrade", "--json"], env)
+    seeded = _run([IDP, "demo", "seed", "--clients-file", str(tmp / "clients.json"), "--json"],
+                  env)
+    assert "service" in seeded["terms_published"]
+    base = stack.site1
+    registered = _run([IDP, "clients", "add", "--name", "KOTRA 데모 사이트 1",
+                       "--redirect-uri", f"{base}/callback", "--post-logout-redirect-uri",
+                       f"{base}/", "--grant-type", "authorization_code", "--grant-type",
+                       "refresh_token", "--first-party", "--json"], env)
+    config_path = tmp / "demo_clients.sns.json"
+    config_path.write_text(json.dumps({"site1": {
+        "client_id": registered["client_id"], "client_secret": registered["client_secret"],
+        "redirect_uri": f"{base}/callback", "post_logout_redirect_uri": f"{base}/",
+        "backchannel_logout_uri": f"{base}/backchannel-logout"}}), encoding="utf-8")
+    config_path.chmod(0o600)
+    try:
+        provider = _start(stack, "idp-sns", [IDP, "serve", "--bind", f"127.0.0.1:{idp_port}",
+                                             "--workers", "2"], env)
+        site = _start(stack, "site1-sns", [PYTHON, "-m", "clients.demo_site", "--site", "1",
+                                           "--port", str(site_port), "--issuer", issuer,
+                                           "--config", str(config_path)], env)
+        _wait_http(f"{issuer}/healthz", provider, stack)
+        _wait_http(f"{stack.site1}/", site, stack)
+        yield stack
+    finally:
+        _stop(stack)

@@ -35,7 +35,8 @@ def test_login_page_has_the_three_tabs_in_korean(client, rp):
 
 
 @pytest.mark.parametrize(("tab", "notice"), [
-    ("simple", "SNS 간편로그인은 준비 중입니다."),
+    # Issue 9: the 간편회원 tab's SNS buttons work (tests/web/test_sns.py).
+    ("simple", "간편회원으로 가입 시 이용한 SNS를 선택해 주세요."),
     ("company", "기업정보 관리 로그인은 준비 중입니다."),
 ])
 def test_other_tabs_render_without_breaking(client, rp, tab, notice):
