@@ -150,3 +150,29 @@ def test_identity_logins_are_throttled_per_ip(app, client, rp) -> None:
 def test_an_unknown_interaction_is_expired(app, client) -> None:
     assert client.get("/interaction/nope/identity-login").status_code == 400
     assert client.get("/interaction/nope/identity-login/done").status_code == 400
+
+
+def test_demo_members_sign_in_with_the_emulated_identity_of_the_seed(app, client, tmp_path
+                                                                    ) -> None:
+    """`idp demo seed` records the identities the emulator derives: 간편인증 login finds them."""
+    from idp.demo import DEMO_IDENTITIES, seed
+    from tests.helpers import TestRP
+
+    with app.app_context():
+        result = seed(db.session, app.extensions["idp"], tmp_path / "clients.json")
+        again = seed(db.session, app.extensions["idp"], tmp_path / "clients.json")  # idempotent
+    assert [i["login_id"] for i in result["identities"]] == list(DEMO_IDENTITIES)
+    assert again["identities"] == result["identities"]
+    rp = TestRP.create(app, member=False)
+    with app.app_context():
+        subject = db.session.query(Member).filter_by(login_id="demouser1").one().subject
+    login = _login_page(rp, client)
+    uid = login.split("/interaction/")[1]
+    go = client.get(f"/interaction/{uid}/identity-login")
+    birth, _gender, mobile = DEMO_IDENTITIES["demouser1"]
+    back = verify(app, client, client.get(go.headers["Location"]), "simple", name="홍길동",
+                  birthdate=birth, mobile=mobile)
+    done = client.get(back.headers["Location"])
+    params = callback_params(done.headers["Location"], rp.redirect_uri)
+    claims = _claims(rp.exchange(client, params["code"]).get_json()["id_token"])
+    assert claims["sub"] == subject and claims["acr"] == ACR_IDENTITY
