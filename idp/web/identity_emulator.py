@@ -54,7 +54,8 @@ APPS = [("kakao", _l("카카오톡")), ("naver", _l("네이버")), ("pass", "PAS
 CARDS = [("shinhan", _l("신한카드")), ("kb", _l("KB국민카드")), ("samsung", _l("삼성카드")),
          ("hyundai", _l("현대카드")), ("lotte", _l("롯데카드")), ("bc", _l("BC카드")),
          ("hana", _l("하나카드")), ("woori", _l("우리카드")), ("nh", _l("NH농협카드"))]
-TITLES = {"mobile": _l("휴대폰 본인확인"), "simple": _l("간편인증"), "card": _l("신용카드 본인확인")}
+TITLES = {"mobile": _l("휴대폰 본인확인"), "simple": _l("간편인증"),
+          "card": _l("신용카드 본인확인")}
 
 NAME = re.compile(r"[가-힣A-Za-z][가-힣A-Za-z .]{0,29}")
 MOBILE = re.compile(r"01[016789]\d{7,8}")
