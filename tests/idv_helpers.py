@@ -4,6 +4,7 @@ giving a member the identity the emulator derives (issue 6)."""
 from __future__ import annotations
 
 import datetime as dt
+import html
 import re
 from typing import Any
 from urllib.parse import urlsplit
@@ -11,7 +12,6 @@ from urllib.parse import urlsplit
 from idp.adapters.identity_emulator import emulator_ci_di
 from idp.extensions import db
 from idp.models import DevMessage, Member, MemberIdentity
-from tests.helpers import form_fields
 
 PERSON = {"name": "홍길동", "birthdate": "19850301", "gender": "M", "mobile": "01012345678",
           "carrier": "SKT", "app": "kakao", "card": "shinhan",
@@ -54,12 +54,20 @@ def last_code(app: Any) -> str:
         return match.group(1)
 
 
-def post_back(client: Any, delivered: Any) -> Any:
-    """The auto-submitted form that carries the signed result to the callback."""
+def result_link(delivered: Any) -> str:
+    """The link (followed by script) that carries the signed result to the callback."""
     assert delivered.status_code == 200, delivered.get_data(as_text=True)[:300]
-    action, hidden = form_fields(delivered.get_data(as_text=True))
-    assert "/verify/callback/" in action
-    return client.post(local(action), data=hidden)
+    match = re.search(r'id="emulator-continue" data-autofollow href="([^"]+)"',
+                      delivered.get_data(as_text=True))
+    assert match, delivered.get_data(as_text=True)[:500]
+    url = html.unescape(match.group(1))
+    assert "/verify/callback/" in url
+    return local(url)
+
+
+def post_back(client: Any, delivered: Any) -> Any:
+    """Follow the result link to the callback; its answer (303 to next)."""
+    return client.get(result_link(delivered))
 
 
 def verify(app: Any, client: Any, start: Any, method: str = "mobile", **person: str) -> Any:

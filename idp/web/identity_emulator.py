@@ -14,7 +14,7 @@ windows, with their UX (issue 6; the manual's 본인확인 screens):
                                          신용카드: 카드사, 카드번호, 이름, 생년월일·성별, 휴대폰
     POST /dev/verify/<fid>/cancel        취소 → the caller with reason "cancelled"
 
-Every ending posts a signed result to the caller's callback (/verify/callback/<rid>), where
+Every ending sends the browser with a signed result to the caller's callback (/verify/callback/<rid>), where
 EmulatorIdentityVerifier.finish checks it like a vendor's answer.
 """
 
@@ -25,8 +25,9 @@ import hashlib
 import re
 import secrets
 from typing import Any
+from urllib.parse import urlencode
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import lazy_gettext as _l
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -218,9 +219,11 @@ def _deliver(flow: Flow, outcome: str, person: dict[str, Any] | None) -> Page:
     if person is not None:
         payload["person"] = {k: v for k, v in person.items() if k != "app"}
     data, sig = sign(payload, provider().settings["secret_key"])
-    g.form_target = d["callback"]
-    return render_template("verify/post.html", url=d["callback"],
-                           fields={"result": data, "sig": sig})
+    # A GET navigation, not a form: the callback's redirects may end at a relying party
+    # (간편인증 login), and Chromium applies this page's CSP form-action to the redirects of a
+    # form submission.
+    url = f"{d['callback']}?{urlencode({'result': data, 'sig': sig})}"
+    return render_template("verify/emulator_done.html", url=url, outcome=outcome)
 
 
 def _render(flow: Flow, *, errors: dict[str, str] | None = None, message: Any = None,
