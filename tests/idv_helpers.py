@@ -57,7 +57,7 @@ def last_code(app: Any) -> str:
 def result_link(delivered: Any) -> str:
     """The link (followed by script) that carries the signed result to the callback."""
     assert delivered.status_code == 200, delivered.get_data(as_text=True)[:300]
-    match = re.search(r'id="emulator-continue" data-autofollow href="([^"]+)"',
+    match = re.search(r'id="verify-continue" data-autofollow href="([^"]+)"',
                       delivered.get_data(as_text=True))
     assert match, delivered.get_data(as_text=True)[:500]
     url = html.unescape(match.group(1))

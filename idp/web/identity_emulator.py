@@ -223,7 +223,7 @@ def _deliver(flow: Flow, outcome: str, person: dict[str, Any] | None) -> Page:
     # (간편인증 login), and Chromium applies this page's CSP form-action to the redirects of a
     # form submission.
     url = f"{d['callback']}?{urlencode({'result': data, 'sig': sig})}"
-    return render_template("verify/emulator_done.html", url=url, outcome=outcome)
+    return render_template("verify/continue.html", url=url)
 
 
 def _render(flow: Flow, *, errors: dict[str, str] | None = None, message: Any = None,

@@ -176,3 +176,64 @@ def test_demo_members_sign_in_with_the_emulated_identity_of_the_seed(app, client
     params = callback_params(done.headers["Location"], rp.redirect_uri)
     claims = _claims(rp.exchange(client, params["code"]).get_json()["id_token"])
     assert claims["sub"] == subject and claims["acr"] == ACR_IDENTITY
+
+
+def test_identity_login_through_the_real_inicis_adapter_and_the_relay(app, client, rp
+                                                                       ) -> None:
+    """KG이니시스 (against the fake vendor) end to end: the auto-submitted form to the vendor,
+    its cross-site POST back (relayed from this origin), the result lookup, the login."""
+    import re
+
+    from idp.adapters.identity_inicis import InicisIdentityVerifier
+    from tests.integration.test_identity_adapters import (
+        API_KEY,
+        MID,
+        PERSON,
+        FakeInicis,
+        FakeTransport,
+        session_for,
+    )
+
+    fake = FakeInicis()
+    transport = FakeTransport(fake.handle)
+    p = app.extensions["idp"]
+    p.identity_verifiers = {"simple": InicisIdentityVerifier(
+        mid=MID, api_key=API_KEY, di_key=b"k" * 32,
+        session=session_for(transport, "https://kssa.inicis.com"))}
+    # the member verified once before, by KG이니시스: the same CI
+    with app.app_context():
+        member = db.session.query(Member).filter_by(login_id=rp.login_id).one()
+        from idp.models import MemberIdentity
+
+        pd = p.personal_data
+        db.session.add(MemberIdentity(
+            member_id=member.id, ci_hash=pd.lookup_hash("ci", PERSON["userCi"]),
+            di_hash=pd.lookup_hash("di", "INI-x"), ci_sealed=pd.seal(PERSON["userCi"], "ci"),
+            di_sealed=pd.seal("INI-x", "di"), name="홍길동", birthdate=dt.date(1985, 3, 1),
+            gender=None, nationality="domestic", carrier=None, method="simple",
+            vendor="inicis"))
+        db.session.commit()
+    uid = _login_page(rp, client).split("/interaction/")[1]
+    go = client.get(f"/interaction/{uid}/identity-login")
+    to_vendor = client.get(go.headers["Location"])
+    assert to_vendor.status_code == 200
+    assert "form-action 'self' https://sa.inicis.com" in to_vendor.headers[
+        "Content-Security-Policy"]
+    fields = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"',
+                             to_vendor.get_data(as_text=True)))
+    back = fake.auth(fields, PERSON)  # the person approves in the app
+    callback = local(fields["successUrl"])
+    relay = app.test_client().post(callback, data=back)  # cross-site: no Lax cookie
+    relayed = dict(re.findall(r'type="hidden" name="([^"]+)" value="([^"]*)"',
+                              relay.get_data(as_text=True)))
+    cont = client.post(callback, data=relayed)
+    assert cont.status_code == 200
+    link = re.search(r'data-autofollow href="([^"]+)"', cont.get_data(as_text=True))
+    assert link
+    import html as htmllib
+
+    done = client.get(htmllib.unescape(link.group(1)))
+    assert done.status_code == 303, done.get_data(as_text=True)[:300]
+    params = callback_params(done.headers["Location"], rp.redirect_uri)
+    claims = _claims(rp.exchange(client, params["code"]).get_json()["id_token"])
+    assert claims["sub"] == rp.subject and claims["acr"] == ACR_IDENTITY
