@@ -14,8 +14,9 @@ windows, with their UX (issue 6; the manual's 본인확인 screens):
                                          신용카드: 카드사, 카드번호, 이름, 생년월일·성별, 휴대폰
     POST /dev/verify/<fid>/cancel        취소 → the caller with reason "cancelled"
 
-Every ending sends the browser with a signed result to the caller's callback (/verify/callback/<rid>), where
-EmulatorIdentityVerifier.finish checks it like a vendor's answer.
+Every ending sends the browser with a signed result to the caller's callback
+(/verify/callback/<rid>), where EmulatorIdentityVerifier.finish checks it like a vendor's
+answer.
 """
 
 from __future__ import annotations
