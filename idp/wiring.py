@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -226,6 +227,12 @@ def build_identity_verifiers(settings: dict[str, Any], store: Store | None = Non
         cls = pick_adapter(settings, f"identity.{method}")
         if cls not in built:
             built[cls] = cls.from_settings(settings, seen_once=seen_once)  # type: ignore[attr-defined]
+            if not getattr(built[cls], "configured", True):
+                logging.getLogger("idp.identity").warning(
+                    "identity.%s = %r has no credentials: every verification by it will "
+                    "answer 'unavailable' (set the [identity_%s] settings)",
+                    method, _setting(settings, f"identity.{method}"),
+                    _setting(settings, f"identity.{method}"))
         verifiers[method] = built[cls]
     return verifiers
 

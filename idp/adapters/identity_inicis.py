@@ -99,6 +99,11 @@ class InicisIdentityVerifier:
         self.seen_once = seen_once
         self.http = session or requests.Session()
 
+    @property
+    def configured(self) -> bool:
+        """Whether the contract's credentials are set (else `begin` is unavailable)."""
+        return bool(self.mid and self.api_key)
+
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any],
                       seen_once: SeenOnce | None = None) -> InicisIdentityVerifier:

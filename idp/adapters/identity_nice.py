@@ -118,6 +118,11 @@ class NiceIdentityVerifier:
         self._access_token: str | None = None
         self._lock = threading.Lock()
 
+    @property
+    def configured(self) -> bool:
+        """Whether the contract's credentials are set (else `begin` is unavailable)."""
+        return bool(self.client_id and self.client_secret and self.product_id)
+
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any],
                       seen_once: SeenOnce | None = None) -> NiceIdentityVerifier:

@@ -224,3 +224,26 @@ def test_a_production_start_refuses_the_identity_emulator() -> None:
     assert "IDP_IDENTITY_SIMPLE" in str(exc.value)
     refuse_emulators_in_production({**settings, "identity": {"simple": "inicis",
                                                              "mobile": "nice", "card": ""}})
+
+
+@pytest.mark.parametrize(("extra", "reason"), [
+    ({"birthdate": "20150101"}, "under_14"),
+    ({"corporate": "y"}, "corporate"),
+])
+def test_under_14s_and_corporate_phones_are_refused(app, client, extra, reason) -> None:
+    back = verify(app, client, _start(client), **extra)
+    with pytest.raises(VerificationError) as exc:
+        _take(app, client, back)
+    assert exc.value.reason == reason
+
+
+def test_a_foreign_national_is_reported_as_such(app, client) -> None:
+    identity = _take(app, client, verify(app, client, _start(client), foreign="y"))
+    assert identity.nationality == "foreign"
+
+
+def test_the_popup_in_english(app, client) -> None:
+    popup = open_popup(client, client.get("/verify/start", query_string={
+        "method": "mobile", "purpose": "signup", "next": "/next/page", "lang": "en"}))
+    html = client.get(popup + "?lang=en").get_data(as_text=True)
+    assert "Mobile phone verification" in html and "Send code" in html
