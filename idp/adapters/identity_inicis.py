@@ -20,9 +20,9 @@ What the vendor does not give, and how we fill it in (documented in docs/identit
 - nationality: not reported; "domestic" (the 간편인증 apps' certificates are issued to holders
   of a Korean mobile number; a foreigner shows as domestic until verified by phone or card).
 - DI: not reported. We derive a site-specific one from the CI: "INI" + Base64(HMAC-SHA256(
-  di_key, CI)) — stable per person for this site, so duplicate sign-up checks work among
-  INICIS verifications; across vendors the UNIQUE CI hash of member_identities still stops a
-  second account.
+  di_key, CI)), di_key derived from the personal-data master key — stable per person for
+  this site, so duplicate sign-up checks work among INICIS verifications; across vendors the
+  UNIQUE CI hash of member_identities still stops a second account.
 - carrier: not reported (None). corporate: never (the apps are personal certificates).
 """
 
@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import requests
 
+from idp.services.personal_data import master_key
 from idp.services.ports import (
     VendorStart,
     VendorUnavailable,
@@ -108,9 +109,12 @@ class InicisIdentityVerifier:
     def from_settings(cls, settings: Mapping[str, Any],
                       seen_once: SeenOnce | None = None) -> InicisIdentityVerifier:
         s = settings.get("identity_inicis", {})
-        secret = str(settings.get("secret_key", ""))
+        # The DI key follows the personal-data master key (not secret_key alone), so that
+        # rotating secret_key does not change the DIs of members verified by KG이니시스.
+        master = master_key(str(settings.get("personal_data", {}).get("key", "")),
+                            str(settings.get("secret_key", "")))
         return cls(mid=str(s.get("mid", "")), api_key=str(s.get("api_key", "")),
-                   di_key=hashlib.sha256(b"idp-inicis-di|" + secret.encode()).digest(),
+                   di_key=hmac.new(master, b"idp-inicis-di", hashlib.sha256).digest(),
                    auth_url=str(s.get("auth_url") or DEFAULT_AUTH_URL),
                    result_hosts=tuple(s.get("result_hosts") or DEFAULT_RESULT_HOSTS),
                    seed_encrypted=bool(s.get("seed_encrypted", False)),
