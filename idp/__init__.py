@@ -172,6 +172,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
         csrf.exempt(sns_emulators_bp)  # the vendors' token and API endpoints (its page checks)
         app.register_blueprint(sns_emulators_bp)
+    if settings.get("env") in ("development", "testing"):
+        # The emulated identity-verification popups (issue 6): never in production.
+        from idp.web.identity_emulator import bp as idv_emulator_bp
+
+        app.register_blueprint(idv_emulator_bp)
+    from idp.web.identity_login import bp as identity_login_bp
+
+    app.register_blueprint(identity_login_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

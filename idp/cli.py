@@ -188,6 +188,12 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
             for a in result["legacy"]:
                 lines.append(f"  {a['legacy_id']:<14} {a['name']}  {a['site']} / "
                              f"{a['member_type']}  ({a['note']})")
+        if result.get("identities"):
+            lines.append("간편인증 login (로그인 → 간편인증 로그인, emulated popup; "
+                         "name, birthdate, mobile):")
+            for i in result["identities"]:
+                lines.append(f"  {i['login_id']:<14} {i['name']}  {i['birthdate']}  "
+                             f"{i['mobile']}")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
         if result["terms_published"]:
             lines.append("demo terms published (version 1): "

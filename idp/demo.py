@@ -36,6 +36,15 @@ DEMO_MEMBERS = [
     ("demoapprove1", "김승인", "demoapprove1@example.com", AffiliationMethod.APPROVAL_PASSWORD),
     ("democert1", "이인증", "democert1@example.com", AffiliationMethod.CERTIFICATE),
 ]
+# 간편인증 login for the demo members (issue 6): the person each one is, as the identity
+# emulator sees them (idp/adapters/identity_emulator.py derives the same CI and DI from
+# name + birthdate + mobile). Enter these in the emulated popup to sign in without a password.
+DEMO_IDENTITIES = {
+    # login_id: (birthdate YYYYMMDD, gender, mobile)
+    "demouser1": ("19850301", "M", "01012345678"),
+    "demoapprove1": ("19800515", "M", "01023456789"),
+    "democert1": ("19781120", "F", "01034567890"),
+}
 DEMO_SITES = {
     "site1": ("demo-site-1", "KOTRA 데모 사이트 1 (설명회 신청)", 5001),
     "site2": ("demo-site-2", "KOTRA 데모 사이트 2 (사업 신청)", 5002),
@@ -107,6 +116,34 @@ def seed_legacy(session: DbSession, secret_key: str) -> list[dict[str, Any]]:
     return shown
 
 
+def seed_identities(session: DbSession, p: Provider) -> list[dict[str, Any]]:
+    """The demo members' verified identities (added when missing), as the identity emulator
+    derives them, so that 간편인증 login finds them by CI."""
+    from idp.adapters.identity_emulator import emulator_ci_di
+    from idp.models import MemberIdentity
+
+    shown = []
+    for login_id, (birth, gender, mobile) in DEMO_IDENTITIES.items():
+        member = session.scalar(select(Member).where(Member.login_id == login_id))
+        if member is None:
+            continue
+        born = dt.datetime.strptime(birth, "%Y%m%d").date()
+        ci, di = emulator_ci_di(member.name, born, mobile)
+        has = session.scalar(select(MemberIdentity.id).where(
+            MemberIdentity.member_id == member.id))
+        if has is None:
+            pd = p.personal_data
+            session.add(MemberIdentity(
+                member_id=member.id, ci_hash=pd.lookup_hash("ci", ci),
+                di_hash=pd.lookup_hash("di", di), ci_sealed=pd.seal(ci, "ci"),
+                di_sealed=pd.seal(di, "di"), name=member.name, birthdate=born, gender=gender,
+                nationality="domestic", carrier="SKT", method="mobile", vendor="emulator"))
+            session.flush()
+        shown.append({"login_id": login_id, "name": member.name, "birthdate": birth,
+                      "mobile": mobile})
+    return shown
+
+
 def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE) ->\
  dict[str, Any]:
     """Idempotent: creates what is missing, resets the demo sites' secrets, writes the file."""
@@ -127,6 +164,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
                 affiliate(session, member, company, method)
         members.append({"login_id": login_id, "password": DEMO_PASSWORD, "name": name,
                         "affiliation": method and str(method)})
+    identities = seed_identities(session, p)
     legacy = seed_legacy(session, p.settings["secret_key"])
     sites: dict[str, Any] = {}
     for key, (client_id, name, port) in DEMO_SITES.items():
@@ -154,7 +192,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file), "legacy": legacy}
+            "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on

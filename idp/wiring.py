@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -10,6 +12,9 @@ from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannel
 from idp.adapters.clock import SystemClock
 from idp.adapters.dev_outbox import DevOutbox
 from idp.adapters.email_smtp import SmtpMailer
+from idp.adapters.identity_emulator import EmulatorIdentityVerifier
+from idp.adapters.identity_inicis import InicisIdentityVerifier
+from idp.adapters.identity_nice import NiceIdentityVerifier
 from idp.adapters.sms_http import HttpSmsSender
 from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
@@ -112,6 +117,13 @@ ADAPTERS: dict[str, dict[str, type]] = {
     "email.adapter": {"smtp": SmtpMailer, "outbox": DevOutbox},
     "sms.adapter": {"http": HttpSmsSender, "outbox": DevOutbox},
 }
+# Identity verification (issue 6): the vendor of each method; "" leaves a method out.
+ADAPTERS["identity.simple"] = {"inicis": InicisIdentityVerifier,
+                               "emulator": EmulatorIdentityVerifier}
+ADAPTERS["identity.mobile"] = {"nice": NiceIdentityVerifier,
+                               "emulator": EmulatorIdentityVerifier}
+ADAPTERS["identity.card"] = {"nice": NiceIdentityVerifier,
+                             "emulator": EmulatorIdentityVerifier}
 
 
 class EmulatorInProduction(RuntimeError):
@@ -187,9 +199,34 @@ def build_notifier(settings: dict[str, Any]) -> Notifier:
     return Notifier(mailer, sms)
 
 
-def build_identity_verifiers(settings: dict[str, Any]) -> dict[str, IdentityVerifier]:
-    """The vendor adapter of each verification method (simple, mobile, card)."""
-    return {}
+def build_identity_verifiers(settings: dict[str, Any], store: Store | None = None
+                             ) -> dict[str, IdentityVerifier]:
+    """The vendor adapter of each verification method (simple, mobile, card), from
+    `identity.<method>` (config/default.toml). One adapter object per vendor (NICE serves
+    mobile and card with one access token). A vendor transaction is accepted once: the
+    adapters remember the ids they saw in the store (a replayed vendor answer is refused)."""
+    def seen_once(key: str) -> bool:
+        if store is None:
+            return True
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return store.add(f"idv:seen:{digest}", {"t": 1}, 86400)
+
+    built: dict[type, IdentityVerifier] = {}
+    verifiers: dict[str, IdentityVerifier] = {}
+    for method in ("simple", "mobile", "card"):
+        if not _setting(settings, f"identity.{method}"):
+            continue
+        cls = pick_adapter(settings, f"identity.{method}")
+        if cls not in built:
+            built[cls] = cls.from_settings(settings, seen_once=seen_once)  # type: ignore[attr-defined]
+            if not getattr(built[cls], "configured", True):
+                logging.getLogger("idp.identity").warning(
+                    "identity.%s = %r has no credentials: every verification by it will "
+                    "answer 'unavailable' (set the [identity_%s] settings)",
+                    method, _setting(settings, f"identity.{method}"),
+                    _setting(settings, f"identity.{method}"))
+        verifiers[method] = built[cls]
+    return verifiers
 
 
 def use_clock(p: Provider, clock: Clock) -> None:
@@ -240,7 +277,7 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         personal_data=PersonalData(master_key(settings["personal_data"]["key"],
                                               settings["secret_key"])),
         verifications=Verifications(flows, clock),
-        identity_verifiers=build_identity_verifiers(settings),
+        identity_verifiers=build_identity_verifiers(settings, store),
         notify=build_notifier(settings),
         sns=SnsDirectory(settings, clock),
     )

@@ -24,6 +24,9 @@ cat <<'TXT'
     demoapprove1   general member, affiliated by approval password
     democert1      general member, affiliated by certificate
 
+  간편인증 로그인 (emulated popup): 홍길동 / 19850301 / 01012345678 signs in demouser1
+    (the others are printed by `idp demo seed` above); SMS codes: /dev/outbox
+
   Ctrl-C stops everything.
 TXT
 wait -n "${pids[@]}"

@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from idp.services.claims import ACR_PASSWORD, AcrRequest
+from idp.services.claims import ACR_IDENTITY, ACR_PASSWORD, AcrRequest
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,9 @@ class LoginMethods:
     def can_meet(self, wanted: AcrRequest) -> bool:
         """Whether a login by some registered method would meet `wanted`."""
         return wanted.reachable(m.acr for m in self)
+
+# 간편인증 login (issue 6, idp/web/identity_login.py): the member found by the CI of a fresh
+# identity verification through a 간편인증 app. RFC 8176: "mca" (multiple-channel: the
+# approval happens on the phone, outside the browser) and "swk" (the app's software-secured
+# key / certificate); the class is above a password (docs/claims.md).
+IDENTITY_VERIFIED = LoginMethod("identity", ACR_IDENTITY, ("mca", "swk"))

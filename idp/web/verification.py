@@ -153,7 +153,13 @@ def callback(rid: str) -> Page:
         audit.record(db.session, "identity.verified", ip=client_ip(), purpose=req.purpose,
                      method=req.method, vendor=identity.vendor)
     db.session.commit()
-    return redirect(with_result(req.return_to, req.id), 303)
+    target = with_result(req.return_to, req.id)
+    if request.form.get("_relayed"):
+        # Chromium applies the relay page's CSP form-action to the redirects after its POST,
+        # and the way on may end at a relying party (간편인증 login → the client's redirect):
+        # go on by a GET navigation instead (a link followed by script).
+        return render_template("verify/continue.html", url=target)
+    return redirect(target, 303)
 
 
 __all__ = ["MESSAGES", "METHOD_LABELS", "VerificationError", "available_methods", "bp",

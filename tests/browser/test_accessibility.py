@@ -453,3 +453,52 @@ def test_sns_pages(context: Any, sns_stack: Stack, axe_source: str) -> None:
     assert_accessible(page, axe_source, "SNS sign-up: done")
     page.goto(page.url + "?lang=en")
     assert_accessible(page, axe_source, "SNS sign-up: done, in English")
+# --- Issue 6: the emulated identity-verification popups and 간편인증 login (idv) ----------
+
+def _emulator_person(page: Any, name: str = "홍길동", mobile: str = "01012345678") -> None:
+    page.locator("#name").fill(name)
+    page.locator("#birthdate").fill("19850301")
+    page.locator("#mobile").fill(mobile)
+    page.locator("input[name=agree]").check()
+
+
+@pytest.mark.parametrize("lang", ["ko", "en"])
+def test_identity_emulator_pages(context: Any, stack: Stack, axe_source: str,
+                                 lang: str) -> None:
+    page = context.new_page()
+    # 휴대폰: the form, its errors, the SMS code page, a wrong code.
+    page.goto(f"{stack.issuer}/verify/start?method=mobile&purpose=signup&next=/&lang={lang}")
+    page.wait_for_url(re.compile(r"/dev/verify/"))
+    assert_accessible(page, axe_source, f"emulator 휴대폰 form ({lang})")
+    page.locator("button[name=action][value=next]").click()
+    page.get_by_role("alert").first.wait_for()
+    assert_accessible(page, axe_source, f"emulator 휴대폰 form with errors ({lang})")
+    page.locator("input[name=carrier][value=SKT]").check()
+    page.locator("input[name=gender][value=F]").check()
+    _emulator_person(page)
+    page.locator("button[name=action][value=next]").click()
+    page.locator("#code").wait_for()
+    assert_accessible(page, axe_source, f"emulator SMS code page ({lang})")
+    page.locator("#code").fill("12345")
+    page.locator("button[name=action][value=verify]").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, f"emulator wrong code ({lang})")
+    # 신용카드: the form.
+    page.goto(f"{stack.issuer}/verify/start?method=card&purpose=signup&next=/&lang={lang}")
+    page.wait_for_url(re.compile(r"/dev/verify/"))
+    assert_accessible(page, axe_source, f"emulator 신용카드 form ({lang})")
+    # 간편인증 login from the login page: the app choice, the approval, no member.
+    page.goto(stack.site1 + "/")
+    page.get_by_role("link", name="로그인", exact=True).click()
+    page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
+    page.locator("#identity-login").click()
+    page.wait_for_url(re.compile(r"/dev/verify/"))
+    assert_accessible(page, axe_source, "emulator 간편인증 form")
+    page.locator("input[name=app][value=pass]").check()
+    _emulator_person(page, "나모름", "01077778888")
+    page.locator("button[name=action][value=next]").click()
+    page.locator("button[name=action][value=approve]").wait_for()
+    assert_accessible(page, axe_source, "emulator 간편인증 approve in the app")
+    page.locator("button[name=action][value=approve]").click()
+    page.wait_for_url(re.compile(r"/identity-login/done"))
+    assert_accessible(page, axe_source, "간편인증 login: no member")

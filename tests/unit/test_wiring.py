@@ -45,7 +45,8 @@ def test_production_start_with_real_adapters_builds_the_provider(app, thing_port
     settings = copy.deepcopy(app.config["IDP_SETTINGS"])
     settings.update(env="production", test_thing={"adapter": "real"},
                     email={**settings["email"], "adapter": "smtp"},
-                    sms={**settings["sms"], "adapter": "http"})
+                    sms={**settings["sms"], "adapter": "http"},
+                    identity={"simple": "inicis", "mobile": "nice", "card": "nice"})
     provider = build_provider(settings)
     try:
         assert provider.issuer == settings["issuer"]
