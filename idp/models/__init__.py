@@ -2,6 +2,7 @@
 
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
+from idp.models.interests import HsCode, MemberInterestCountry, MemberInterestItem
 from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
@@ -18,6 +19,7 @@ __all__ = [
     "Base",
     "Company",
     "Consent",
+    "HsCode",
     "KeyValue",
     "KeyValueSetMember",
     "LegacyAccount",
@@ -25,6 +27,8 @@ __all__ = [
     "LegacyStatus",
     "MarketingConsent",
     "Member",
+    "MemberInterestCountry",
+    "MemberInterestItem",
     "MemberType",
     "OAuthClient",
     "SigningKey",
