@@ -44,6 +44,11 @@ def main() -> None:
             parent = "" if level == "2" else r["parent"]
             name_en = " ".join(r["description"].split())
             rows.append([code, level, parent, name_en, korean.get(code, "")])
+    # A heading with a single subheading (1801 -> 180100): the subheading is the heading.
+    heading_ko = {r[0]: r[4] for r in rows if r[1] == "4"}
+    for r in rows:
+        if r[1] == "6" and not r[4] and r[0].endswith("00") and heading_ko.get(r[0][:4]):
+            r[4] = heading_ko[r[0][:4]]
     known = {r[0] for r in rows}
     unknown = sorted(set(korean) - known)
     if unknown:
