@@ -146,6 +146,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     csrf.exempt(oidc_bp)
     app.register_blueprint(oidc_bp)
     app.register_blueprint(web_bp)
+    from idp.web.interests import bp as interests_bp  # the interests picker's search (issue 6)
+
+    app.register_blueprint(interests_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 
