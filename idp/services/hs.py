@@ -30,12 +30,13 @@ from __future__ import annotations
 import bisect
 import codecs
 import csv
+import heapq
 import io
 import re
 import threading
 import time
 import unicodedata
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -119,36 +120,58 @@ class HsEntry:
                 "parent": self.parent, "name_ko": self.name_ko, "name_en": self.name_en}
 
 
-@dataclass
-class _Index:
-    version: int
-    generation: int
-    entries: list[HsEntry]
-    by_code: dict[str, HsEntry]
-    # Parallel to entries: normalised text with a leading space (word-start matches), and
-    # the normalised names with a leading space (ranking: a name that begins with the word).
-    texts: list[str]
-    names: list[str]
-    levels: list[int]
-    # The texts joined by newlines, and where each starts: the first word is looked for in
-    # the whole blob at C speed (str.find), then only the rows it hit are tested further.
-    blob: str
-    starts: list[int]
-    checked_at: float = 0.0
+class _Blob:
+    """Texts joined by newlines, and where each starts: a word is looked for in the whole
+    blob at C speed (str.find), row by row, lazily."""
 
-    def rows_with(self, needle: str) -> list[int]:
-        found: list[int] = []
-        blob, starts, find = self.blob, self.starts, self.blob.find
+    def __init__(self, texts: Sequence[str]) -> None:
+        self.starts: list[int] = []
+        offset = 0
+        for t in texts:
+            self.starts.append(offset)
+            offset += len(t) + 1
+        self.blob = "\n".join(texts)
+
+    def rows_with(self, needle: str) -> Iterator[int]:
+        """The rows (in order) whose text contains needle."""
+        starts, find = self.starts, self.blob.find
         last = len(starts) - 1
         pos = find(needle)
         while pos != -1:
             i = bisect.bisect_right(starts, pos) - 1
-            found.append(i)
+            yield i
             if i == last:
-                break
+                return
             pos = find(needle, starts[i + 1])
-        return found
 
+
+class _Level:
+    """The rows of one level (2, 4, 6, 8 or 10 digits), in code order."""
+
+    def __init__(self, entries: list[HsEntry], texts: list[str]) -> None:
+        self.entries = entries
+        self.codes = [e.code for e in entries]
+        # " " + normalised "code name_ko name_en": Latin words match after a space.
+        self.texts = [" " + t.replace("\n", " ") for t in texts]
+        self.text_blob = _Blob(self.texts)
+        # "\x02 name_ko \x03 name_en": where a name begins (ranking).
+        self.name_blob = _Blob([f"\x02 {normalize(e.name_ko)} \x03 {normalize(e.name_en)}"
+                                for e in entries])
+
+    def with_prefix(self, digits: str) -> Iterator[HsEntry]:
+        i = bisect.bisect_left(self.codes, digits)
+        while i < len(self.codes) and self.codes[i].startswith(digits):
+            yield self.entries[i]
+            i += 1
+
+
+@dataclass
+class _Index:
+    version: int
+    generation: int
+    by_code: dict[str, HsEntry]
+    levels: list[_Level]  # shortest codes first
+    checked_at: float = 0.0
 
 _lock = threading.Lock()
 _indexes: dict[str, _Index] = {}
@@ -193,16 +216,14 @@ def _index(session: DbSession) -> _Index:
     rows = session.execute(
         select(HsCode.code, HsCode.level, HsCode.parent, HsCode.name_ko, HsCode.name_en,
                HsCode.search_text).order_by(HsCode.code)).all()
-    entries = [HsEntry(r.code, r.level, r.parent, r.name_ko, r.name_en) for r in rows]
-    texts = [" " + r.search_text.replace("\n", " ") for r in rows]
-    starts, offset = [], 0
-    for t in texts:
-        starts.append(offset)
-        offset += len(t) + 1
-    idx = _Index(version=version, generation=_generation, entries=entries,
-                 by_code={e.code: e for e in entries}, texts=texts,
-                 names=[f" {normalize(r.name_ko)} \n {normalize(r.name_en)}" for r in rows],
-                 levels=[e.level for e in entries], blob="\n".join(texts), starts=starts,
+    by_level: dict[int, tuple[list[HsEntry], list[str]]] = {}
+    for r in rows:
+        entries, texts = by_level.setdefault(r.level, ([], []))
+        entries.append(HsEntry(r.code, r.level, r.parent, r.name_ko, r.name_en))
+        texts.append(r.search_text)
+    levels = [_Level(*by_level[n]) for n in sorted(by_level)]
+    idx = _Index(version=version, generation=_generation,
+                 by_code={e.code: e for lvl in levels for e in lvl.entries}, levels=levels,
                  checked_at=time.monotonic())
     with _lock:
         _indexes[key] = idx
@@ -236,27 +257,43 @@ def search(session: DbSession, q: str, limit: int = DEFAULT_LIMIT) -> list[HsEnt
     if digits is not None:
         if not digits or len(digits) > 10:
             return []
-        found = [e for e in idx.entries if e.code.startswith(digits)]
-        found.sort(key=lambda e: (e.code != digits, len(e.code), e.code))
-        return found[:limit]
+        exact = idx.by_code.get(digits)
+        found: list[HsEntry] = [exact] if exact else []
+        for level in idx.levels:
+            for e in level.with_prefix(digits):
+                if len(found) >= limit:
+                    return found
+                if e is not exact:
+                    found.append(e)
+        return found
     needles = _needles(_words(q))
     if not needles:
         return []
+    # Per level, shortest codes first: the names that begin with the first word typed, then
+    # the other rows that contain every word, in code order; the scan stops at `limit`.
+    # The longest word is the one scanned for (likely the rarest); the others are tested on
+    # the rows it hits.
     first = needles[0].strip()
-    # The rarest-looking (longest) word first, over the whole blob; then the others over the
-    # rows it hit.
-    needles.sort(key=len, reverse=True)
-    texts = idx.texts
-    hits = idx.rows_with(needles[0])
-    for n in needles[1:]:
-        hits = [i for i in hits if n in texts[i]]
-    # Shorter codes first; among equals, names that begin with the first word typed; code
-    # order (hits are in code order and the sort is stable).
-    begins = " " + first
-    names, levels, entries = idx.names, idx.levels, idx.entries
-    hits.sort(key=lambda i: (levels[i], not (names[i].startswith(begins)
-                                             or "\n" + begins in names[i])))
-    return [entries[i] for i in hits[:limit]]
+    scan = max(needles, key=len)
+    rest = [n for n in needles if n is not scan]
+    found = []
+    for level in idx.levels:
+        texts = level.texts
+        begins = heapq.merge(level.name_blob.rows_with("\x02 " + first),
+                             level.name_blob.rows_with("\x03 " + first))
+        begun: set[int] = set()
+        for i in begins:
+            if i not in begun and scan in texts[i] and all(n in texts[i] for n in rest):
+                found.append(level.entries[i])
+                begun.add(i)
+                if len(found) >= limit:
+                    return found
+        for i in level.text_blob.rows_with(scan):
+            if i not in begun and all(n in texts[i] for n in rest):
+                found.append(level.entries[i])
+                if len(found) >= limit:
+                    return found
+    return found
 
 
 def search_sql(session: DbSession, q: str, limit: int = DEFAULT_LIMIT) -> list[HsEntry]:
