@@ -37,8 +37,8 @@ class Country:
 @functools.cache
 def all_countries() -> tuple[Country, ...]:
     """Every country, in Korean order (Hangul syllables sort in 가나다 order by code point)."""
-    ko = babel.Locale("ko").territories
-    en = babel.Locale("en").territories
+    ko: dict[str, str] = {str(k): str(v) for k, v in babel.Locale("ko").territories.items()}
+    en: dict[str, str] = {str(k): str(v) for k, v in babel.Locale("en").territories.items()}
     codes = [c for c in ko if len(c) == 2 and c.isalpha() and c.isupper()
              and c not in NOT_COUNTRIES]
     return tuple(sorted((Country(c, ko[c], en.get(c, c)) for c in codes),

@@ -58,7 +58,8 @@ MAX_LIMIT = 50
 LEVELS = (2, 4, 6, 8, 10)
 
 # Separators in names and queries: the KCS interpunct (ㆍ U+318D), middle dots, punctuation.
-_SEPARATORS = re.compile(r"[\u318d\u00b7\u2027\u30fb\u2022,;:()\[\]{}<>/\\|\"'`~!?*+=%&#@$^_\-.…·]+")
+_SEPARATORS = re.compile(
+    r"[\u318d\u00b7\u2027\u30fb\u2022,;:()\[\]{}<>/\\|\"'`~!?*+=%&#@$^_\-.…·]+")
 _SPACES = re.compile(r"\s+")
 _CODE_QUERY = re.compile(r"[0-9][0-9.\-\s]*")
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")

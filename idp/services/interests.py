@@ -35,6 +35,18 @@ FIELD_HS_TEXT = "interest_hs_text"
 FIELD_COUNTRY_TEXT = "interest_country_text"
 
 
+class InterestsRefused(InvalidInput):
+    """A chosen interest is refused: `reason` "too_many" (`limit`) or "unknown" (`values`).
+    The message is Korean; pages in English use idp.web.interests.refusal_message."""
+
+    def __init__(self, field: str, message: str, *, reason: str, limit: int = 0,
+                 values: Sequence[str] = ()) -> None:
+        super().__init__(field, message)
+        self.reason = reason
+        self.limit = limit
+        self.values = list(values)
+
+
 @dataclass(frozen=True)
 class Interests:
     items: list[HsEntry] = field(default_factory=list)
@@ -87,19 +99,25 @@ def validate(session: DbSession, hs_codes: Sequence[str], countries: Sequence[st
     codes = _unique(re.sub(r"[\s.\-]", "", str(c)) for c in hs_codes if str(c).strip())
     iso = _unique(str(c).strip().upper() for c in countries if str(c).strip())
     if len(codes) > max_items:
-        raise InvalidInput(FIELD_HS, f"관심품목은 {max_items}개까지 선택할 수 있습니다.")
+        raise InterestsRefused(FIELD_HS, f"관심품목은 {max_items}개까지 선택할 수 있습니다.",
+                               reason="too_many", limit=max_items)
     if len(iso) > max_countries:
-        raise InvalidInput(FIELD_COUNTRY, f"관심국가는 {max_countries}개까지 선택할 수 있습니다.")
+        raise InterestsRefused(FIELD_COUNTRY,
+                               f"관심지역은 {max_countries}개까지 선택할 수 있습니다.",
+                               reason="too_many", limit=max_countries)
     bad = [c for c in codes if not c.isdigit() or len(c) > 10]
     found = hs.lookup(session, [c for c in codes if c not in bad])
-    unknown = bad + [c for c in codes if c not in bad and c not in found]
+    unknown = [u[:12] for u in bad + [c for c in codes if c not in bad and c not in found]][:5]
     if unknown:
-        raise InvalidInput(FIELD_HS, "없는 HS 코드입니다: " + ", ".join(u[:12] for u in unknown[:5]))
+        raise InterestsRefused(FIELD_HS, "없는 HS 코드입니다: " + ", ".join(unknown),
+                               reason="unknown", values=unknown)
     known_countries = [country_data.get(c) for c in iso]
-    unknown_countries = [c for c, k in zip(iso, known_countries, strict=True) if k is None]
+    unknown_countries = [c[:5] for c, k in zip(iso, known_countries, strict=True)
+                         if k is None][:5]
     if unknown_countries:
-        raise InvalidInput(FIELD_COUNTRY,
-                           "없는 국가 코드입니다: " + ", ".join(u[:5] for u in unknown_countries[:5]))
+        raise InterestsRefused(FIELD_COUNTRY,
+                               "없는 국가 코드입니다: " + ", ".join(unknown_countries),
+                               reason="unknown", values=unknown_countries)
     return Interests(items=[found[c] for c in codes],
                      countries=[k for k in known_countries if k is not None])
 

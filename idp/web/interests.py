@@ -21,15 +21,30 @@ from typing import Any
 
 from flask import Blueprint, Response, current_app, jsonify, render_template, request
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from idp.extensions import db
 from idp.oidc.server import client_ip, provider
 from idp.services import countries, hs
+from idp.services.interests import FIELD_HS, InterestsRefused
 from idp.services.throttle import ip_bucket
 
 bp = Blueprint("interests", __name__, url_prefix="/interests")
 
 RATE_WINDOW = 60  # seconds
+
+
+def refusal_message(exc: InterestsRefused) -> str:
+    """The page's message for a refused choice, in the page's language."""
+    items = exc.field == FIELD_HS
+    if exc.reason == "too_many":
+        if items:
+            return _("관심품목은 %(n)s개까지 선택할 수 있습니다.", n=exc.limit)
+        return _("관심지역은 %(n)s개까지 선택할 수 있습니다.", n=exc.limit)
+    values = ", ".join(exc.values)
+    if items:
+        return _("없는 HS 코드입니다: %(codes)s", codes=values)
+    return _("없는 국가 코드입니다: %(codes)s", codes=values)
 
 
 def _locale() -> str:

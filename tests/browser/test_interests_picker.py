@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import expect
 from flask import Blueprint, render_template_string
 from flask import request as http
+from playwright.sync_api import expect
 
 from idp.errors import InvalidInput
 from idp.extensions import csrf, db
@@ -31,7 +31,8 @@ PAGE = """{% extends "base.html" %}
     {{ interest_picker(interests, errors=errors) }}
     <button type="submit" class="primary">{{ _("다음") }}</button>
   </form>
-  {% if saved %}<p id="saved">{{ saved.hs_codes|join(",") }} / {{ saved.country_codes|join(",") }}</p>{% endif %}
+  {% if saved %}<p id="saved">{{ saved.hs_codes|join(",") }} / {{
+    saved.country_codes|join(",") }}</p>{% endif %}
 </div>
 {% endblock %}"""
 

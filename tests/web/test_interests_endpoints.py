@@ -124,3 +124,19 @@ def test_search_page_without_script(loaded: Any) -> None:
     assert "100자" in bad.get_data(as_text=True)
     empty = client.get("/interests/search")
     assert empty.status_code == 200
+
+
+def test_refusals_are_worded_in_the_pages_language(loaded: Any) -> None:
+    from idp.services.interests import InterestsRefused, save_interests
+    from idp.web.interests import refusal_message
+
+    for lang, expected in (("ko", "없는 HS 코드입니다: 9999"),
+                           ("en", "Unknown HS code: 9999")):
+        with loaded.test_request_context(f"/?lang={lang}", headers={"Accept-Language": lang}):
+            with pytest.raises(InterestsRefused) as caught:
+                save_interests(db.session, 1, ["9999"], [])
+            assert refusal_message(caught.value) == expected
+    with loaded.test_request_context("/?lang=en", headers={"Accept-Language": "en"}):
+        with pytest.raises(InterestsRefused) as too_many:
+            save_interests(db.session, 1, [], ["US", "JP"], max_countries=1)
+        assert refusal_message(too_many.value) == "You can choose up to 1 countries."
