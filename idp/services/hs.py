@@ -61,6 +61,8 @@ LEVELS = (2, 4, 6, 8, 10)
 _SEPARATORS = re.compile(
     r"[\u318d\u00b7\u2027\u30fb\u2022,;:()\[\]{}<>/\\|\"'`~!?*+=%&#@$^_\-.…·]+")
 _SPACES = re.compile(r"\s+")
+# Control and format characters (NUL, which PostgreSQL refuses in text; zero-width spaces).
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]")
 _CODE_QUERY = re.compile(r"[0-9][0-9.\-\s]*")
 _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 
@@ -70,7 +72,7 @@ _HANGUL = re.compile(r"[\u1100-\u11ff\u3130-\u318f\uac00-\ud7a3]")
 def normalize(text: str) -> str:
     """Lower-case words separated by single spaces: NFKC (composes Hangul typed as jamo
     sequences, folds full-width letters), case-folded, punctuation and interpuncts as spaces."""
-    text = unicodedata.normalize("NFKC", _SEPARATORS.sub(" ", text))
+    text = unicodedata.normalize("NFKC", _SEPARATORS.sub(" ", _CONTROL.sub(" ", text)))
     text = _SEPARATORS.sub(" ", text).casefold()
     return _SPACES.sub(" ", text).strip()
 
@@ -524,6 +526,9 @@ def parse_hsk(text: str, existing_codes: set[str]) -> tuple[list[_Row], list[Imp
             continue
         if not name_ko:
             problems.append(ImportProblem(line, f"{code}: Korean name missing"))
+            continue
+        if _CONTROL.search(name_ko) or _CONTROL.search(name_en):
+            problems.append(ImportProblem(line, f"{code}: control character in a name"))
             continue
         if len(name_ko) > 1000 or len(name_en) > 1000:
             problems.append(ImportProblem(line, f"{code}: name longer than 1000 characters"))

@@ -261,6 +261,7 @@ def test_import_reports_bad_rows_with_line_numbers_and_writes_nothing(
         ["1806201000", "중복", "duplicate"],         # line 6: duplicate of line 2
         [],                                         # line 7: blank, ignored
         ["8438201000"],                              # line 8: missing columns
+        ["8438202000", "제어\x00문자", "NUL"],        # line 9: control character
     ]
     path = write_csv(tmp_path / "bad.csv", rows)
     with nomenclature.app_context():
@@ -268,7 +269,7 @@ def test_import_reports_bad_rows_with_line_numbers_and_writes_nothing(
         with pytest.raises(hs.HsImportError) as caught:
             hs.import_file(db.session, path)
         problems = {p.line: p.message for p in caught.value.problems}
-        assert sorted(problems) == [3, 4, 5, 6, 8]
+        assert sorted(problems) == [3, 4, 5, 6, 8, 9]
         assert "first on line 2" in problems[6]
         assert db.session.scalar(select(func.count()).select_from(HsCode)) == before
         assert db.session.get(HsCode, "1806201000") is None
