@@ -53,10 +53,12 @@ def main() -> None:
     unknown = sorted(set(korean) - known)
     if unknown:
         raise SystemExit(f"Korean names for codes not in the source: {unknown[:20]}")
-    with OUT.open("w", encoding="utf-8", newline="") as f:
+    tmp = OUT.with_suffix(".tsv.tmp")
+    with tmp.open("w", encoding="utf-8", newline="") as f:
         w = csv.writer(f, delimiter="\t", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
         w.writerow(HEADER)
         w.writerows(rows)
+    tmp.replace(OUT)  # atomic: a reader never sees half a file
     by_level = {lvl: [r for r in rows if r[1] == lvl] for lvl in ("2", "4", "6")}
     for lvl, rs in by_level.items():
         missing = [r[0] for r in rs if not r[4]]
