@@ -11,6 +11,13 @@ from idp.extensions import db
 from idp.services import hs
 
 
+@pytest.fixture(autouse=True)
+def fresh_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every search checks the table's version (the suite empties tables between tests
+    without telling this process's index; in production a second of staleness is fine)."""
+    monkeypatch.setattr(hs, "VERSION_CHECK_SECONDS", 0.0)
+
+
 @pytest.fixture()
 def loaded(app: Any) -> Any:
     with app.app_context():
