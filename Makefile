@@ -45,6 +45,7 @@ test: lint a11y-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 bench: install
+	$(BIN)/python bench/hs_search.py
 	bash bench/run_bench.sh
 
 clean:

@@ -180,6 +180,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.identity_login import bp as identity_login_bp
 
     app.register_blueprint(identity_login_bp)
+    from idp.web.interests import bp as interests_bp  # the interests picker's search (issue 6)
+
+    app.register_blueprint(interests_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

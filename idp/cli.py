@@ -134,8 +134,12 @@ def db_upgrade(as_json: bool) -> None:
         created = ensure_keys(sqla.session, p.cipher, algs=settings["keys"]["allowed_algs"],
                               rsa_bits=settings["keys"]["rsa_bits"])
         sqla.session.commit()
-    _emit(as_json, {"upgraded": True, "keys_created": created},
-          f"database upgraded; keys created: {', '.join(created) or 'none'}")
+        from idp.services.hs import load_builtin  # the shipped HS nomenclature (idempotent)
+
+        hs_loaded = load_builtin(sqla.session).as_dict()
+    _emit(as_json, {"upgraded": True, "keys_created": created, "hs_codes": hs_loaded},
+          f"database upgraded; keys created: {', '.join(created) or 'none'}; HS codes: "
+          f"{hs_loaded['inserted']} new, {hs_loaded['updated']} changed")
 
 
 @db.command("purge")
@@ -865,6 +869,109 @@ def _serve_gunicorn(bind: str, workers: int, server: dict[str, Any]) -> None:
             return create_server_app()
 
     Gunicorn().run()
+
+
+
+# --- HS nomenclature (issue 6: interests) ------------------------------------------------
+
+@main.group()
+def hs() -> None:
+    """The HS nomenclature behind the interests search (관심품목)."""
+
+
+@hs.command("load-builtin")
+@json_option
+def hs_load_builtin(as_json: bool) -> None:
+    """Load the shipped HS 2022 nomenclature (2/4/6 digits); idempotent, run by db upgrade."""
+    from idp.extensions import db as sqla
+    from idp.services.hs import load_builtin
+
+    app = _app()
+    with _context(app):
+        data = load_builtin(sqla.session).as_dict()
+    _emit(as_json, data, f"HS 2022: {data['inserted']} new, {data['updated']} changed, "
+                         f"{data['unchanged']} unchanged")
+
+
+@hs.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--encoding", default="auto", show_default=True,
+              help="auto (UTF-8, else CP949), or a codec name: utf-8, cp949, euc-kr.")
+@json_option
+def hs_import(file: str, encoding: str, as_json: bool) -> None:
+    """Import the Korea Customs Service HSK list (10 digits) from CSV; all or nothing.
+
+    Columns by header name: the code (HS부호, HS코드, 세번, 품목번호, code), the Korean name
+    (한글품목명, 품목명, name_ko) and optionally the English name (영문품목명, name_en); other
+    columns are ignored. Codes may carry dots and dashes (0101.21-1000). Re-running with a
+    newer list updates the rows that changed (docs/interests.md).
+    """
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from idp.extensions import db as sqla
+    from idp.services.hs import HsImportError, count_rows, import_file
+
+    app = _app()
+    path = Path(file)
+    with _context(app), ExitStack() as stack:
+        progress = None
+        if not as_json:
+            bar: Any = click.progressbar(length=max(count_rows(path) - 1, 1),
+                                         label=f"importing {path.name}", file=sys.stderr)
+            stack.enter_context(bar)
+            progress = bar.update
+        try:
+            report = import_file(sqla.session, path, encoding=encoding, progress=progress)
+        except HsImportError as exc:
+            stack.close()
+            if as_json:
+                click.echo(json.dumps({"error": "bad_file", "message": str(exc),
+                                       "problems": [{"line": p.line, "message": p.message}
+                                                    for p in exc.problems[:1000]]},
+                                      ensure_ascii=False))
+            for p in exc.problems[:50]:
+                click.echo(f"  {p}", err=True)
+            if len(exc.problems) > 50:
+                click.echo(f"  ... and {len(exc.problems) - 50} more", err=True)
+            click.echo(f"error: {exc}: fix the rows above and run the command again", err=True)
+            sys.exit(1)
+    data = report.as_dict()
+    _emit(as_json, data, f"{data['rows']} rows ({data['encoding']}): {data['inserted']} new, "
+                         f"{data['updated']} changed, {data['unchanged']} unchanged")
+
+
+@hs.command("stats")
+@json_option
+def hs_stats(as_json: bool) -> None:
+    """Codes per level and how many have a Korean name."""
+    from idp.extensions import db as sqla
+    from idp.services.hs import korean_names, stats
+
+    app = _app()
+    with _context(app):
+        data: dict[str, Any] = stats(sqla.session)
+        data["korean_names"] = {f"level_{lvl}": list(korean_names(sqla.session, lvl))
+                                for lvl in (2, 4, 6, 10)}
+    _emit(as_json, data, lambda: "\n".join(
+        f"{k}: {v}" for k, v in data.items() if k != "korean_names") + "\n" + "\n".join(
+        f"Korean names {k}: {v[0]} of {v[1]}" for k, v in data["korean_names"].items()))
+
+
+@hs.command("search")
+@click.argument("query")
+@click.option("--limit", type=int, default=20, show_default=True)
+@json_option
+def hs_search(query: str, limit: int, as_json: bool) -> None:
+    """Search the nomenclature as the interests picker does."""
+    from idp.extensions import db as sqla
+    from idp.services.hs import search
+
+    app = _app()
+    with _context(app):
+        found = [e.as_dict() for e in search(sqla.session, query, limit)]
+    _emit(as_json, found, lambda: "\n".join(
+        f"{e['label']:<14} {e['name_ko'] or e['name_en']}" for e in found) or "no match")
 
 
 if __name__ == "__main__":

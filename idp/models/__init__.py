@@ -3,6 +3,7 @@
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
 from idp.models.identity import DevMessage, MemberIdentity
+from idp.models.interests import HsCode, MemberInterestCountry, MemberInterestItem
 from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
 from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
 from idp.models.outbox import BackchannelLogout
@@ -22,6 +23,7 @@ __all__ = [
     "Company",
     "Consent",
     "DevMessage",
+    "HsCode",
     "KeyValue",
     "KeyValueSetMember",
     "LegacyAccount",
@@ -31,6 +33,8 @@ __all__ = [
     "MarketingNotice",
     "Member",
     "MemberIdentity",
+    "MemberInterestCountry",
+    "MemberInterestItem",
     "MemberType",
     "OAuthClient",
     "SigningKey",

@@ -502,3 +502,17 @@ def test_identity_emulator_pages(context: Any, stack: Stack, axe_source: str,
     page.locator("button[name=action][value=approve]").click()
     page.wait_for_url(re.compile(r"/identity-login/done"))
     assert_accessible(page, axe_source, "간편인증 login: no member")
+def test_interests_search_pages(context: Any, stack: Stack, axe_source: str) -> None:
+    """The interests search without script (/interests/search): HS and countries, results,
+    none, too long, English. (The picker itself: tests/browser/test_interests_picker.py.)"""
+    page = context.new_page()
+    base = f"{stack.issuer}/interests/search"
+    for query, state in (
+            ({"kind": "hs"}, "empty"),
+            ({"kind": "hs", "q": "초콜릿"}, "HS results"),
+            ({"kind": "hs", "q": "zzzz"}, "no result"),
+            ({"kind": "country", "q": "미국"}, "countries"),
+            ({"kind": "hs", "q": "x" * 101}, "too long"),
+            ({"kind": "hs", "q": "chocolate", "lang": "en"}, "English")):
+        page.goto(f"{base}?{urlencode(query)}")
+        assert_accessible(page, axe_source, f"interests search, {state}")
