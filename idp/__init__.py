@@ -149,6 +149,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.verification import bp as verify_bp
 
     app.register_blueprint(verify_bp)
+    from idp.web.signup import bp as signup_bp  # 회원가입 (issue 6)
+
+    app.register_blueprint(signup_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

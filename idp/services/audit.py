@@ -48,6 +48,8 @@ EVENTS = frozenset(
         # Issue 6: identity verification (본인확인) answers, used or refused.
         "identity.verified",
         "identity.refused",
+        # Issue 6: a general member's sign-up (idp/services/signup.py).
+        "member.signed_up",
     }
 )
 
