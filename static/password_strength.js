@@ -15,7 +15,7 @@
   var SCORE_LIMITS = [200, 280, 360, 450];
   var LEET = {"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s",
               "$": "s", "7": "t", "+": "t"};
-  var KEYBOARD_ROWS = ["`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./"];
+  var KEYBOARD_ROWS = ["`1234567890-=", "~!@#$%^&*()_+", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./"];
   var ranks = {};
 
   function lower(c) { return c >= "A" && c <= "Z" ? String.fromCharCode(c.charCodeAt(0) + 32) : c; }

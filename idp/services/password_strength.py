@@ -36,7 +36,8 @@ SCORE_LIMITS = (200, 280, 360, 450)
 MIN_SCORE = 2  # below: 하, refused
 LEET = {"4": "a", "@": "a", "3": "e", "1": "i", "!": "i", "0": "o", "5": "s", "$": "s",
         "7": "t", "+": "t"}
-KEYBOARD_ROWS = ("`1234567890-=", "qwertyuiop[]\\", "asdfghjkl;'", "zxcvbnm,./")
+KEYBOARD_ROWS = ("`1234567890-=", "~!@#$%^&*()_+", "qwertyuiop[]\\", "asdfghjkl;'",
+                 "zxcvbnm,./")
 
 
 @dataclass(frozen=True)

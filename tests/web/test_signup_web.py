@@ -59,7 +59,8 @@ def start(client: Any, ia: str | None = None) -> str:
     page = client.get("/signup" + (f"?ia={ia}" if ia else ""))
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert "일반회원 가입" in html and "기업정보 등록" in html and "간편회원" in html
+    for choice in ("choice-general", "choice-company", "choice-simple"):
+        assert f'id="{choice}"' in html
     token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
     data = {"csrf_token": token}
     if ia:
@@ -427,4 +428,4 @@ def test_the_whole_wizard_in_english(site, client):
     assert basic(client, fid).status_code == 303
     finish(client, fid)
     done = client.get(f"/signup/{fid}/done").get_data(as_text=True)
-    assert "sign-up is complete" in done and "가입이 완료" not in done
+    assert "You are now a KOTRA unified general member" in done and "가입이 완료" not in done
