@@ -162,7 +162,8 @@
   });
   Array.prototype.forEach.call(document.querySelectorAll("[data-confirm]"), function (input) {
     var first = document.getElementById(input.getAttribute("data-confirm"));
-    var out = document.getElementById(input.getAttribute("aria-describedby"));
+    // the first id of aria-describedby (an error message may follow it)
+    var out = document.getElementById(input.getAttribute("aria-describedby").split(/\s+/)[0]);
     var labels = out.getAttribute("data-labels").split("|");
     function check() {
       out.textContent = input.value ? labels[input.value === first.value ? 0 : 1] : "";

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, current_app, jsonify, redirect, render_template, request
+from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
 from flask import url_for
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
@@ -394,5 +394,8 @@ def done(fid: str) -> BaseResponse:
         # The password was just set: a password-level login (acr/amr of PASSWORD).
         return finish_login(ia, SignedIn(result.member_id, result.login_id),
                             acr=PASSWORD.acr, amr=list(PASSWORD.amr))
+    if ia is not None:
+        # 로그인 ends in a 303 to the relying party: allow its origin in form-action (CSP).
+        g.form_target = ia.params.get("redirect_uri")
     return _page("signup/done.html", form=form, fid=fid, step=4, result=result,
                  resumes=ia is not None)
