@@ -38,7 +38,7 @@ from idp.errors import AlreadyExists, IdpError, InvalidInput
 from idp.models import Member, MemberIdentity, MemberType
 from idp.models.base import DbSession
 from idp.services import audit
-from idp.services.flows import Flow, Flows, FlowKind
+from idp.services.flows import Flow, FlowKind, Flows
 from idp.services.members import _checked_email, new_subject
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData, PersonalDataError

@@ -18,8 +18,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, current_app, g, jsonify, redirect, render_template, request
-from flask import url_for
+from flask import (
+    Blueprint,
+    Response,
+    current_app,
+    g,
+    jsonify,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf import FlaskForm
 from jinja2 import TemplateNotFound
@@ -86,7 +95,7 @@ STEP_ENDPOINTS = {service.TERMS: "signup.terms", service.VERIFY: "signup.verify"
 
 
 def _to_step(flow_id: str, step: str, **args: str) -> BaseResponse:
-    return redirect(url_for(STEP_ENDPOINTS[step], fid=flow_id, **args), 303)
+    return redirect(url_for(STEP_ENDPOINTS[step], fid=flow_id, **args), 303)  # type: ignore[arg-type]
 
 
 def _csrf_ok(form: FlaskForm) -> bool:
@@ -194,7 +203,8 @@ def _field_message(field: str, reason: str) -> str:
         if reason == COMMON_PASSWORD:
             return _("널리 쓰이는 비밀번호는 사용할 수 없습니다. 다른 비밀번호를 입력해 주세요.")
         if reason == WEAK_PASSWORD:
-            return _("비밀번호 안전도가 낮습니다. 더 길고 추측하기 어려운 비밀번호를 입력해 주세요.")
+            return _("비밀번호 안전도가 낮습니다. "
+                     "더 길고 추측하기 어려운 비밀번호를 입력해 주세요.")
         if reason.startswith("must not contain"):
             return _("비밀번호에 아이디나 이름을 넣을 수 없습니다.")
         return _("비밀번호는 영문, 숫자, 특수문자를 모두 포함해 %(min)d~%(max)d자로 입력해 주세요.",

@@ -220,7 +220,8 @@ def test_signup_from_a_demo_site_to_signed_in(page: Any, provider: Any, demo_sit
     page.reload()
     page.get_by_role("button", name="가입하기").click()
     page.wait_for_url(re.compile(r"/signup/[^/]+/done"))
-    assert page.get_by_text("KOTRA 통합 일반회원(기업미소속)으로 가입이 완료되었습니다.").is_visible()
+    assert page.get_by_text("KOTRA 통합 일반회원(기업미소속)으로 가입이 완료되었습니다.")\
+        .is_visible()
     assert_accessible(page, axe, "done")
     shot(page, artifacts_dir, "4_done")
     page.get_by_role("button", name="로그인").click()
