@@ -103,8 +103,8 @@ class SignupResult:
 def begin(flows: Flows, *, browser: str, ia: str | None) -> Flow:
     """A new sign-up for this browser (from the hub; `ia` the pending sign-in, if any)."""
     return flows.start(SIGNUP, {"step": TERMS, "ia": ia, "agreed": {}, "marketing": {},
-                                "versions": {}, "identity": None, "info": {},
-                                "tabs_done": []}, browser=browser)
+                                "versions": {}, "terms_done": False, "identity": None,
+                                "info": {}, "tabs_done": []}, browser=browser)
 
 
 def load(flows: Flows, flow_id: str | None, browser: str | None) -> Flow:
@@ -138,7 +138,8 @@ def agree_terms(session: DbSession, flows: Flows, flow: Flow, agreed: dict[str, 
     if agreed.get("marketing") is False:
         marketing = dict.fromkeys(marketing, False)
     data = _advance(flow, VERIFY)
-    data.update(agreed={d.kind: bool(agreed.get(d.kind)) for d in documents},
+    data.update(terms_done=True,
+                agreed={d.kind: bool(agreed.get(d.kind)) for d in documents},
                 marketing={k: bool(v) for k, v in marketing.items()},
                 versions={d.kind: d.version for d in documents})
     flows.update(flow, data)
@@ -296,7 +297,7 @@ def forget_result(store: Store, flow_id: str) -> None:
 
 def check_ready(session: DbSession, pd: PersonalData, flow: Flow) -> VerifiedIdentity:
     """What `complete` needs, or StepMissing / TermsChanged / AlreadyMember."""
-    if not flow.data.get("versions"):
+    if not flow.data.get("terms_done"):
         raise StepMissing(TERMS)
     identity = identity_of(pd, flow)
     if identity is None:

@@ -429,3 +429,12 @@ def test_the_whole_wizard_in_english(site, client):
     finish(client, fid)
     done = client.get(f"/signup/{fid}/done").get_data(as_text=True)
     assert "You are now a KOTRA unified general member" in done and "가입이 완료" not in done
+
+
+def test_signup_works_when_no_terms_are_published(app, client):
+    fid = start(client)
+    assert _post(client, f"/signup/{fid}/terms").status_code == 303
+    verify(app, client, fid)
+    assert basic(client, fid).status_code == 303
+    assert finish(client, fid).headers["Location"].endswith("/done")
+    assert members(app) == 1
