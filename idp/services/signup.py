@@ -227,6 +227,9 @@ def save_basic(session: DbSession, flows: Flows, flow: Flow, passwords: Password
         raise AlreadyExists("login_id")
     if password or confirm or not info.get("password_hash") or (
             info.get("login_id") != normalised):
+        if not password and info.get("password_hash"):
+            # The saved password was checked against the old ID: type it again.
+            raise InvalidInput("password", "again")
         policy.check_password(password, login_id=normalised, name=identity.name)
         if password != confirm:
             raise InvalidInput("confirm", "mismatch")

@@ -205,6 +205,8 @@ def _field_message(field: str, reason: str) -> str:
         if reason == WEAK_PASSWORD:
             return _("비밀번호 안전도가 낮습니다. "
                      "더 길고 추측하기 어려운 비밀번호를 입력해 주세요.")
+        if reason == "again":
+            return _("아이디를 바꾸셨습니다. 비밀번호를 다시 입력해 주세요.")
         if reason.startswith("must not contain"):
             return _("비밀번호에 아이디나 이름을 넣을 수 없습니다.")
         return _("비밀번호는 영문, 숫자, 특수문자를 모두 포함해 %(min)d~%(max)d자로 입력해 주세요.",

@@ -438,3 +438,11 @@ def test_signup_works_when_no_terms_are_published(app, client):
     assert basic(client, fid).status_code == 303
     assert finish(client, fid).headers["Location"].endswith("/done")
     assert members(app) == 1
+
+
+def test_changing_the_id_asks_for_the_password_again(site, client):
+    fid = through_basic(site, client)
+    resp = basic(client, fid, login_id="another12", password="", confirm="")
+    assert resp.status_code == 400
+    assert "비밀번호를 다시 입력해 주세요" in resp.get_data(as_text=True)
+    assert basic(client, fid, login_id="another12").status_code == 303
