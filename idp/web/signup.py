@@ -311,7 +311,8 @@ def info(fid: str) -> BaseResponse:
 def check_id(fid: str) -> BaseResponse:
     """중복확인: available | taken | invalid, at most `signup.id_check_limit` a window per IP."""
     p = provider()
-    if _load(fid) is None:
+    flow = _load(fid)
+    if flow is None or not service.reached(flow, service.INFO):  # (only once verified)
         return _json({"status": "expired", "message": _(
             "회원가입 시간이 지났습니다. 처음부터 다시 진행해 주세요.")}, 404)
     settings = p.settings["signup"]

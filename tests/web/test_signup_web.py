@@ -446,3 +446,9 @@ def test_changing_the_id_asks_for_the_password_again(site, client):
     assert resp.status_code == 400
     assert "비밀번호를 다시 입력해 주세요" in resp.get_data(as_text=True)
     assert basic(client, fid, login_id="another12").status_code == 303
+
+
+def test_id_check_needs_a_verified_flow(site, client):
+    fid = start(client)
+    agree(client, fid)
+    assert client.get(f"/signup/{fid}/check-id?login_id=free12345").status_code == 404
