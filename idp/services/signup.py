@@ -9,7 +9,7 @@ and the password only as its argon2 hash, so nothing secret sits in the store in
     agree_terms(session, flows, flow, agreed, marketing)             # step 1
     verified(session, flows, pd, flow, identity)                     # step 2 (AlreadyMember)
     save_basic(session, flows, flow, passwords, policy, ...)         # step 3, 기본정보 tab
-    save_optional(flows, flow, ...)                                  # step 3, 선택정보 tab
+    save_optional(flows, flow, ...)                                  # step 3, 선택항목 tab
     result = complete(session, flows, store, pd, flow_id, browser=b, now=now)   # 가입하기
     session.commit()
 
@@ -51,11 +51,11 @@ RESULT_TTL = 1800
 # The flow's steps (the page it is at) in order.
 TERMS, VERIFY, INFO = "terms", "verify", "info"
 STEPS = (TERMS, VERIFY, INFO)
-# Step 3's tabs in the manual's order: 기본정보, 선택정보, 관심 품목/지역, 소속기업 등록.
+# Step 3's tabs in the manual's order: 기본정보, 선택항목, 관심 품목/지역, 소속기업 등록.
 TABS = ("basic", "optional", "interests", "company")
 _SEAL_KIND = "signup_identity"
 
-# 선택정보 limits (the Member columns).
+# 선택항목 limits (the Member columns).
 NAME_EN_MAX = 100
 TEXT_MAX = 100
 ADDRESS_EN_MAX = 300
@@ -245,7 +245,7 @@ def save_basic(session: DbSession, flows: Flows, flow: Flow, passwords: Password
 
 def save_optional(flows: Flows, flow: Flow, *, name_en: str, fax: str, department: str,
                   position: str, address_en: str) -> None:
-    """선택정보: all optional; InvalidInput(field, reason) for a malformed value."""
+    """선택항목: all optional; InvalidInput(field, reason) for a malformed value."""
     if not reached(flow, INFO):
         raise StepMissing(VERIFY)
     fields: dict[str, str | None] = {
