@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 import threading
 from typing import Any
@@ -452,3 +453,17 @@ def test_id_check_needs_a_verified_flow(site, client):
     fid = start(client)
     agree(client, fid)
     assert client.get(f"/signup/{fid}/check-id?login_id=free12345").status_code == 404
+
+
+@pytest.mark.parametrize(("identity", "message"), [
+    ({"corporate": True}, "법인 명의로는 본인확인을 할 수 없습니다"),
+    ({"birthdate": dt.date.today().replace(year=dt.date.today().year - 10)},
+     "만 14세 미만은 회원으로 가입할 수 없습니다"),
+])
+def test_corporate_and_under_14_results_are_refused(site, client, identity, message):
+    fid = start(client)
+    agree(client, fid)
+    resp = verify(site, client, fid, verified_identity(**identity))
+    assert resp.status_code == 400
+    assert message in resp.get_data(as_text=True)
+    assert client.get(f"/signup/{fid}/info").headers["Location"].endswith("/verify")
