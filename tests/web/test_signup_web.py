@@ -457,7 +457,7 @@ def test_id_check_needs_a_verified_flow(site, client):
 
 @pytest.mark.parametrize(("identity", "message"), [
     ({"corporate": True}, "법인 명의로는 본인확인을 할 수 없습니다"),
-    ({"birthdate": dt.date.today().replace(year=dt.date.today().year - 10)},
+    ({"birthdate": dt.date(dt.date.today().year - 10, 1, 1)},
      "만 14세 미만은 회원으로 가입할 수 없습니다"),
 ])
 def test_corporate_and_under_14_results_are_refused(site, client, identity, message):
