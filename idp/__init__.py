@@ -149,6 +149,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.verification import bp as verify_bp
 
     app.register_blueprint(verify_bp)
+    from idp.web.find_id import bp as find_id_bp
+
+    app.register_blueprint(find_id_bp)
+    if settings["env"] in ("development", "testing"):
+        # Issue 6: the development outbox pages; absent (404) in production.
+        from idp.web.dev_outbox import bp as dev_outbox_bp
+
+        app.register_blueprint(dev_outbox_bp)
     from idp.web.signup import bp as signup_bp  # 회원가입 (issue 6)
 
     app.register_blueprint(signup_bp)

@@ -188,6 +188,13 @@ RULES: dict[str, Check] = {
     "backchannel_logout.sender": _one_of("http", "recording"),
     "backchannel_logout.timeout": _greater_than(0),
     "backchannel_logout.max_workers": _at_least(1),
+    # Issue 6: email and SMS adapters, SMS codes, find ID.
+    "email.tls": _one_of("starttls", "ssl", "none"),
+    "email.port": _at_least(1),
+    "email.timeout": _greater_than(0),
+    "sms.timeout": _greater_than(0),
+    "sms_codes.*": _at_least(1),
+    "find_id.*": _at_least(1),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})

@@ -9,6 +9,8 @@ from typing import Any
 from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannelSender
 from idp.adapters.clock import SystemClock
 from idp.adapters.dev_outbox import DevOutbox
+from idp.adapters.email_smtp import SmtpMailer
+from idp.adapters.sms_http import HttpSmsSender
 from idp.config import env_variable
 from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
@@ -23,11 +25,8 @@ from idp.services.personal_data import PersonalData, master_key
 from idp.services.ports import (
     BackchannelSender,
     Clock,
-    EmailMessage,
     IdentityVerifier,
     Mailer,
-    MessageNotSent,
-    SmsMessage,
     SmsSender,
 )
 from idp.services.revocation import Revoker
@@ -104,8 +103,8 @@ def build_throttle(settings: dict[str, Any], store: Store, clock: Clock) -> Thro
 # Real adapters need not declare anything (no `emulator` attribute means real). Name the
 # setting `section.key` so that the error's IDP_SECTION_KEY is the variable config.py reads.
 ADAPTERS: dict[str, dict[str, type]] = {
-    "email.adapter": {"outbox": DevOutbox},
-    "sms.adapter": {"outbox": DevOutbox},
+    "email.adapter": {"smtp": SmtpMailer, "outbox": DevOutbox},
+    "sms.adapter": {"http": HttpSmsSender, "outbox": DevOutbox},
 }
 
 
@@ -170,22 +169,9 @@ def build_sessions(settings: dict[str, Any], store: Store, clock: Clock) -> SsoS
     return SsoSessions(store, settings["session"]["ttl"], clock)
 
 
-class _NoAdapter:
-    """A port whose configured adapter is not built yet: every use fails loudly."""
-
-    def __init__(self, setting: str) -> None:
-        self._setting = setting
-
-    def send(self, message: EmailMessage | SmsMessage) -> None:
-        raise MessageNotSent(f"{self._setting} names no adapter this build has")
-
-
 def build_notifier(settings: dict[str, Any]) -> Notifier:
     def build(setting: str) -> Any:
-        try:
-            cls = pick_adapter(settings, setting)
-        except ValueError:
-            return _NoAdapter(setting)
+        cls = pick_adapter(settings, setting)  # an unknown name refuses the start
         if cls is DevOutbox:
             return DevOutbox(lambda: db.session)
         return cls.from_settings(settings)  # type: ignore[attr-defined]

@@ -48,6 +48,13 @@ EVENTS = frozenset(
         # Issue 6: identity verification (본인확인) answers, used or refused.
         "identity.verified",
         "identity.refused",
+        # Issue 6: 아이디 찾기 (idp/web/find_id.py): codes sent, IDs shown or mailed, refusals.
+        "find_id.code_sent",
+        "find_id.code_locked",
+        "find_id.found",
+        "find_id.not_found",
+        "find_id.throttled",
+        "find_id.email_failed",
         # Issue 6: a general member's sign-up (idp/services/signup.py).
         "member.signed_up",
     }

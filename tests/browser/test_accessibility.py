@@ -233,6 +233,51 @@ def test_legacy_conversion_pages(context: Any, stack: Stack, axe_source: str) ->
     assert_accessible(page, axe_source, "legacy conversion: done, in English")
 
 
+def test_find_id_pages_and_the_outbox(context: Any, stack: Stack, axe_source: str) -> None:
+    """Issue 6: 아이디 찾기 (the three ways, errors, the code page, a wrong code, the answer
+    for a number no member has, the email answer), in Korean and English, and /dev/outbox."""
+    from tests.browser.test_find_id_browser import outbox_code
+
+    page = context.new_page()
+    for way in ("mobile", "simple", "email"):
+        page.goto(f"{stack.issuer}/find-id?way={way}")
+        assert_accessible(page, axe_source, f"find ID, {way}")
+        page.goto(f"{stack.issuer}/find-id?way={way}&lang=en")
+        assert_accessible(page, axe_source, f"find ID, {way}, in English")
+    page.goto(f"{stack.issuer}/find-id?lang=ko")
+    page.get_by_label("이름").fill("접근성")
+    page.get_by_label("휴대폰 가운데 자리").fill("12")  # too short: the server says so
+    page.get_by_label("휴대폰 뒷자리").fill("3456")
+    page.locator("#phone2").evaluate("e => e.removeAttribute('pattern')")
+    page.get_by_role("button", name="조회").click()
+    page.get_by_role("alert").wait_for()
+    assert page.locator("#phone2").get_attribute("aria-invalid") == "true"
+    assert_accessible(page, axe_source, "find ID, a wrong mobile number")
+    page.get_by_label("휴대폰 가운데 자리").fill("5555")
+    page.get_by_label("휴대폰 뒷자리").fill("0101")
+    page.get_by_role("button", name="조회").click()
+    page.wait_for_url(re.compile(r"/find-id/mobile/"))
+    assert_accessible(page, axe_source, "find ID, the code page")
+    code = outbox_code(stack, "01055550101")
+    page.get_by_label("인증번호").fill(f"{(int(code) + 1) % 1_000_000:06d}")
+    page.get_by_role("button", name="확인").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "find ID, a wrong code")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "find ID, the code page in English")
+    page.goto(page.url.split("?")[0] + "?lang=ko")
+    page.get_by_label("인증번호").fill(code)
+    page.get_by_role("button", name="확인").click()
+    page.locator("#not-found").wait_for()
+    assert_accessible(page, axe_source, "find ID, no ID for that name and number")
+    page.goto(f"{stack.issuer}/find-id?way=email")
+    page.get_by_label("이름").fill("접근성")
+    page.get_by_label("이메일").fill("a11y@example.com")
+    page.get_by_role("button", name="조회").click()
+    page.locator("#email-sent").wait_for()
+    assert_accessible(page, axe_source, "find ID, the email answer")
+    page.goto(f"{stack.issuer}/dev/outbox")
+    assert_accessible(page, axe_source, "development outbox")
 def test_signup_pages_reachable_without_verification(context: Any, terms_stack: Any,
                                                      axe_source: str) -> None:
     """회원가입 (issue 6): the hub (from the login page, with `ia`), step 1 with its error,

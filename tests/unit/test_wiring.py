@@ -49,6 +49,11 @@ def test_production_start_with_real_adapters_builds_the_provider(app, thing_port
     provider = build_provider(settings)
     try:
         assert provider.issuer == settings["issuer"]
+        from idp.adapters.email_smtp import SmtpMailer
+        from idp.adapters.sms_http import HttpSmsSender
+
+        assert isinstance(provider.notify.mailer, SmtpMailer)
+        assert isinstance(provider.notify.sms_sender, HttpSmsSender)
     finally:
         provider.store.close()
 
