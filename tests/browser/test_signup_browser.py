@@ -160,14 +160,13 @@ def walk_to_info(page: Any, axe: str, artifacts: Path, suffix: str = "",
 def fill_basic(page: Any, login_id: str) -> None:
     page.locator("#login_id").fill(login_id)
     page.locator("#check-id").click()
-    page.wait_for_function("document.getElementById('id-check').dataset.status")
+    # (locators, not wait_for_function: the page's CSP forbids evaluating strings)
+    page.locator("#id-check[data-status]").wait_for(state="attached")
     assert page.locator("#id-check").get_attribute("data-status") == "available"
     page.locator("#password").fill("Password123!")
-    page.wait_for_function("document.getElementById('pw-strength').textContent !== ''")
-    assert page.locator("#pw-strength").get_attribute("data-level") == "0"
+    page.locator('#pw-strength[data-level="0"]').wait_for(state="attached")
     page.locator("#password").fill(PASSWORD)
-    page.wait_for_function(
-        "document.getElementById('pw-strength').getAttribute('data-level') === '2'")
+    page.locator('#pw-strength[data-level="2"]').wait_for(state="attached")
     page.locator("#confirm").fill(PASSWORD)
     page.locator("#email").fill(f"{login_id}@example.com")
 
