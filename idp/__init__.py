@@ -183,6 +183,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.interests import bp as interests_bp  # the interests picker's search (issue 6)
 
     app.register_blueprint(interests_bp)
+    from idp.web.signup import bp as signup_bp  # 회원가입 (issue 6)
+
+    app.register_blueprint(signup_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

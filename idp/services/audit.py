@@ -78,6 +78,8 @@ EVENTS = frozenset(
         "member.sns_signup",
         "login.sns_refused",
         "sns.failed",
+        # Issue 6: a general member's sign-up (idp/services/signup.py).
+        "member.signed_up",
     }
 )
 

@@ -10,9 +10,13 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 
 from idp.errors import InvalidInput
+from idp.services import password_strength
 
 _LOGIN_ID_CHARS = re.compile(r"^[A-Za-z0-9]+$")
 _SYMBOL = re.compile(r"[^A-Za-z0-9\s]")
+# InvalidInput messages of the refusals pages tell apart (issue 6).
+COMMON_PASSWORD = "is a common password"
+WEAK_PASSWORD = "is too easy to guess"
 
 
 @dataclass(frozen=True)
@@ -36,8 +40,9 @@ class PasswordPolicy:
 
     def check_password(self, password: str, *, login_id: str | None = None,
                        name: str | None = None) -> None:
-        """Raise InvalidInput unless `password` meets the manual's policy and contains neither
-        the member's login ID nor their name (case-insensitive)."""
+        """Raise InvalidInput unless `password` meets the manual's policy, contains neither
+        the member's login ID nor their name (case-insensitive), is not a common password and
+        scores at least 안전도 중 (COMMON_PASSWORD, WEAK_PASSWORD)."""
         if not (self.password_min <= len(password) <= self.password_max):
             raise InvalidInput(
                 "password", f"{self.password_min}-{self.password_max} characters"
@@ -52,6 +57,12 @@ class PasswordPolicy:
         for field, value in (("login_id", login_id), ("name", name)):
             if value and len(value.strip()) >= 2 and value.strip().casefold() in folded:
                 raise InvalidInput("password", f"must not contain the {field}")
+        # Issue 6: no common password, and at least 안전도 중 (idp/services/password_strength).
+        if password_strength.is_common(password):
+            raise InvalidInput("password", COMMON_PASSWORD)
+        if password_strength.estimate(password, (login_id, name)).score < (
+                password_strength.MIN_SCORE):
+            raise InvalidInput("password", WEAK_PASSWORD)
 
 
 class Passwords:

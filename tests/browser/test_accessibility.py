@@ -516,3 +516,30 @@ def test_interests_search_pages(context: Any, stack: Stack, axe_source: str) -> 
             ({"kind": "hs", "q": "chocolate", "lang": "en"}, "English")):
         page.goto(f"{base}?{urlencode(query)}")
         assert_accessible(page, axe_source, f"interests search, {state}")
+def test_signup_pages_reachable_without_verification(context: Any, terms_stack: Any,
+                                                     axe_source: str) -> None:
+    """회원가입 (issue 6): the hub (from the login page, with `ia`), step 1 with its error,
+    step 2 and the expired-flow page, in both languages. The steps after the identity
+    verification (member information tabs and their errors, done, already a member) are
+    checked by tests/browser/test_signup_browser.py, which scripts the vendor."""
+    own, site = terms_stack
+    page = context.new_page()
+    page.goto(_authorize_url(own, site["client_id"], site["redirect_uri"]))
+    page.get_by_role("link", name="회원가입", exact=True).click()
+    assert_accessible(page, axe_source, "sign-up hub (from a relying party)")
+    page.locator("#choice-general button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/terms$"))
+    assert_accessible(page, axe_source, "sign-up step 1")
+    page.locator("#signup-terms button[type=submit]").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "sign-up step 1, required items missing")
+    page.locator("#agree_all").check()
+    page.locator("#signup-terms button[type=submit]").click()
+    page.wait_for_url(re.compile(r"/verify$"))
+    assert_accessible(page, axe_source, "sign-up step 2")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "sign-up step 2, in English")
+    page.goto(own.issuer + "/signup/expired/terms")
+    assert_accessible(page, axe_source, "sign-up flow expired, in English")
+    page.goto(own.issuer + "/signup?lang=ko")
+    assert_accessible(page, axe_source, "sign-up hub (from the home page)")

@@ -47,7 +47,7 @@ def test_clients_add_refuses_a_non_loopback_http_redirect(migrated):
 def test_members_add_reads_the_password_from_stdin(migrated):
     result = _run(["members", "add", "--login-id", "cliuser01", "--name", "홍길동", "--email",
                    "c@example.com", "--password-stdin", "--json"], migrated,
-                  input="Cli!password9\n")
+                  input="Cli!passcode9x\n")
     assert result.exit_code == 0, result.output
     assert json.loads(result.output)["login_id"] == "cliuser01"
     weak = _run(["members", "add", "--login-id", "cliuser02", "--name", "x", "--email",
@@ -60,7 +60,7 @@ def test_members_add_reads_the_password_from_stdin(migrated):
 
 def _add_member(database_url, login_id, email="c@example.com", *extra):
     return _run(["members", "add", "--login-id", login_id, "--name", "홍길동", "--email", email,
-                 "--password-stdin", *extra], database_url, input="Cli!password9\n")
+                 "--password-stdin", *extra], database_url, input="Cli!passcode9x\n")
 
 
 def test_a_taken_login_id_says_so_and_what_to_do(migrated):
