@@ -748,10 +748,27 @@ def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
     workers = workers or server["workers"]
     engine = engine or server["engine"]
     host, _, port = bind.rpartition(":")
-    if engine == "granian":
-        _serve_granian(host, int(port), workers, server)
-    else:
-        _serve_gunicorn(bind, workers, server)
+    # Metrics (issue 10): every worker counts into this start's own files; this process
+    # serves their sum on [metrics] bind. Set up before any worker imports prometheus_client.
+    from idp.observability import (
+        prepare_multiprocess_dir,
+        remove_multiprocess_dir,
+        start_exposition,
+    )
+
+    prepare_multiprocess_dir()
+    try:
+        try:
+            start_exposition(settings)
+        except OSError as exc:
+            click.echo(f"error: metrics bind {settings['metrics']['bind']}: {exc}", err=True)
+            sys.exit(2)
+        if engine == "granian":
+            _serve_granian(host, int(port), workers, server)
+        else:
+            _serve_gunicorn(bind, workers, server)
+    finally:
+        remove_multiprocess_dir()
 
 
 def _serve_granian(host: str, port: int, workers: int, server: dict[str, Any]) -> None:
