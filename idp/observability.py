@@ -146,15 +146,37 @@ def make_handler(settings: dict[str, Any], stream: Any = None) -> logging.Handle
     return handler
 
 
+class _Factory:
+    installed = False
+
+
+def _stamp_request_id() -> None:
+    """Every log record made during a request carries its id (as `record.request_id`), even
+    when a handler formats it later or elsewhere."""
+    if _Factory.installed:
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        record.request_id = telemetry.request_id.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _Factory.installed = True
+
+
 def configure_logging(settings: dict[str, Any]) -> None:
     """The root logger's one handler of ours (replaced, never added twice) at `log_level`.
 
-    Under the test suite (IDP_ENV=testing) pytest owns the handlers: only levels are set.
+    Under the test suite (IDP_ENV=testing) pytest owns the handlers unless a log_format is
+    set explicitly: then only levels are set.
     """
+    _stamp_request_id()
     level = getattr(logging, str(settings.get("log_level", "INFO")), logging.INFO)
     logging.getLogger("idp").setLevel(level)
     access_log.setLevel(logging.INFO if settings.get("access_log", True) else logging.WARNING)
-    if settings.get("env") == "testing":
+    if settings.get("env") == "testing" and not settings.get("log_format"):
         return
     root = logging.getLogger()
     for old in [h for h in root.handlers if getattr(h, "_idp", False)]:
