@@ -137,10 +137,10 @@ def log_format(settings: dict[str, Any]) -> str:
 
 def make_handler(settings: dict[str, Any], stream: Any = None) -> logging.Handler:
     handler = logging.StreamHandler(stream or sys.stderr)
-    handler.addFilter(_RequestIdFilter())
     if log_format(settings) == "json":
         handler.setFormatter(JsonFormatter())
     else:
+        handler.addFilter(_RequestIdFilter())  # "-" outside requests
         handler.setFormatter(logging.Formatter(TEXT_FORMAT))
     handler._idp = True  # type: ignore[attr-defined]
     return handler
