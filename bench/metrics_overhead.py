@@ -61,6 +61,7 @@ def main() -> None:
     root = logging.getLogger()
     root.addHandler(make_handler({"log_format": "json"}, stream=devnull))
     root.setLevel(logging.INFO)
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # as in prod
 
     instrumented = app.wsgi_app
     assert isinstance(instrumented, Observe), type(instrumented)
