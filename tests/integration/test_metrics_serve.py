@@ -109,7 +109,7 @@ def test_two_workers_are_counted_on_one_endpoint(served: Any) -> None:
     assert requests.get(f"{url}/metrics", timeout=5).status_code == 404
 
     # The access log: JSON lines carrying the id the response gave.
-    rid = requests.get(f"{url}/jwks", timeout=5).headers["X-Request-ID"]
+    rid = requests.get(f"{url}/userinfo", timeout=5).headers["X-Request-ID"]
     deadline = time.monotonic() + 5
     found: list[dict[str, Any]] = []
     while not found and time.monotonic() < deadline:
@@ -117,7 +117,7 @@ def test_two_workers_are_counted_on_one_endpoint(served: Any) -> None:
                  if line.startswith("{")]
         found = [line for line in lines if line.get("request_id") == rid]
         time.sleep(0.05)
-    assert found and found[0]["path"] == "/jwks" and found[0]["status"] == 200
+    assert found and found[0]["path"] == "/userinfo" and found[0]["status"] == 401
     assert found[0]["logger"] == "idp.access"
 
     # A stop removes this start's metric files (the next start begins at zero).

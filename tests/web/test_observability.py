@@ -189,10 +189,18 @@ def test_bad_metrics_and_log_settings_are_refused() -> None:
 
 def test_every_response_has_a_new_request_id(client: Any) -> None:
     ids = {client.get("/healthz").headers["X-Request-ID"] for _ in range(3)}
-    ids.add(client.get("/.well-known/openid-configuration").headers["X-Request-ID"])
-    ids.add(client.post("/token").headers["X-Request-ID"])  # a lane, refused
+    ids.add(client.get("/userinfo").headers["X-Request-ID"])  # a lane, refused
+    ids.add(client.post("/token").headers["X-Request-ID"])
     assert len(ids) == 5
     assert all(sane_request_id(i) for i in ids)
+
+
+def test_published_documents_are_counted_without_a_request_id(client: Any) -> None:
+    before = requests_count("/jwks", "GET", "200")
+    resp = client.get("/jwks")
+    assert resp.status_code == 200 and "X-Request-ID" not in resp.headers
+    assert "X-Request-ID" not in client.get("/.well-known/openid-configuration").headers
+    assert requests_count("/jwks", "GET", "200") == before + 1
 
 
 def test_a_client_request_id_is_not_trusted_without_a_proxy(client: Any) -> None:
