@@ -62,6 +62,9 @@ def main() -> None:
     devnull = open(os.devnull, "w")  # noqa: SIM115
     root = logging.getLogger()
     root.addHandler(make_handler({"log_format": "json"}, stream=devnull))
+    from flask.logging import default_handler
+
+    logging.getLogger("idp").removeHandler(default_handler)  # as configure_logging does
     root.setLevel(logging.INFO)
     logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False  # as in prod
 
@@ -111,6 +114,33 @@ def main() -> None:
 
     gc.collect()
     gc.freeze()
+    if os.environ.get("VARIANTS"):
+        from idp.adapters.prometheus import RequestMetrics as RM
+        from idp.observability import access_log as al
+
+        kw = scenarios[os.environ["VARIANTS"]]
+        variants = [("bare", bare, True),
+                    ("observe, no metrics, no log", Observe(bare, trust_request_id=False,
+                                                            metrics=None), False),
+                    ("observe, metrics, no log", Observe(bare, trust_request_id=False,
+                                                         metrics=RM()), False),
+                    ("observe, metrics, log", Observe(bare, trust_request_id=False,
+                                                      metrics=RM()), True)]
+        import gc
+
+        gc.collect()
+        gc.freeze()
+        best = {v[0]: float("inf") for v in variants}
+        for _ in range(args.rounds):
+            for label, stack, log_on in variants:
+                al.setLevel(logging.INFO if log_on else logging.WARNING)
+                start = time.process_time()
+                for _ in range(args.requests):
+                    call(stack, **kw)
+                best[label] = min(best[label], (time.process_time() - start) / args.requests)
+        for label, took in best.items():
+            print(f"{label}: {took * 1e6:.1f} µs")
+        return
     print("| scenario | CPU µs/request bare | instrumented | added µs | added % |")
     print("|---|---|---|---|---|")
     for name, kw in scenarios.items():

@@ -217,6 +217,11 @@ def configure_logging(settings: dict[str, Any]) -> None:
     for old in [h for h in root.handlers if getattr(h, "_idp", False)]:
         root.removeHandler(old)
     root.addHandler(make_handler(settings))
+    # Flask gives the app's logger ("idp", our package's name too) a handler of its own when
+    # none is configured: every line of ours would be written twice, once as plain text.
+    from flask.logging import default_handler
+
+    logging.getLogger("idp").removeHandler(default_handler)
     if root.level > level or root.level == logging.NOTSET:
         root.setLevel(level)
 

@@ -119,6 +119,8 @@ def test_two_workers_are_counted_on_one_endpoint(served: Any) -> None:
         time.sleep(0.05)
     assert found and found[0]["path"] == "/userinfo" and found[0]["status"] == 401
     assert found[0]["logger"] == "idp.access"
+    # Once, as JSON: not again in Flask's own plain format.
+    assert " in observability: " not in log.read_text(errors="replace")
 
     # A stop removes this start's metric files (the next start begins at zero).
     stop()
