@@ -198,4 +198,9 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    import shutil
+
+    try:
+        main()
+    finally:
+        shutil.rmtree(WORK, ignore_errors=True)
