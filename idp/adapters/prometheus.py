@@ -94,9 +94,12 @@ class RequestMetrics:
         key = (route, method, status)
         child = self._children.get(key)
         if child is None:
-            if method not in METHODS:
+            if method not in METHODS:  # any client may invent methods: one label, one entry
                 method = "other"
-            child = self._children[key] = REQUEST_SECONDS.labels(route, method, status)
+                key = (route, method, status)
+                child = self._children.get(key)
+            if child is None:
+                child = self._children[key] = REQUEST_SECONDS.labels(route, method, status)
         child.observe(seconds)
 
     @staticmethod

@@ -98,6 +98,17 @@ def test_unknown_paths_share_one_label(client: Any) -> None:
     assert requests_count("unmatched", "GET", "404") == before + 2
 
 
+def test_invented_methods_share_one_label_and_one_cache_entry() -> None:
+    from idp.adapters.prometheus import RequestMetrics
+
+    metrics = RequestMetrics()
+    before = requests_count("unmatched", "other", "405")
+    for i in range(50):
+        metrics.observe("unmatched", f"BREW{i}", "405", 0.001)
+    assert requests_count("unmatched", "other", "405") == before + 50
+    assert len(metrics._children) == 1
+
+
 def test_security_events_map_to_their_counters() -> None:
     sink = PrometheusSink()
     locks = sample("idp_throttle_locks_total", key="ip")
