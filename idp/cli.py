@@ -806,7 +806,8 @@ def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
         start_exposition,
     )
 
-    prepare_multiprocess_dir()
+    if settings["metrics"]["bind"]:  # else nothing is scraped: counts stay in each worker
+        prepare_multiprocess_dir()
     try:
         try:
             start_exposition(settings)

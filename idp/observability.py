@@ -249,14 +249,19 @@ def prepare_multiprocess_dir() -> str:
         return given
     path = tempfile.mkdtemp(prefix="idp-metrics-")
     os.environ[MULTIPROC_ENV] = path
-    os.environ["IDP_METRICS_OWN_DIR"] = path  # ours to delete at exit
+    _OwnDir.path = path  # ours to delete at exit
     return path
 
 
+class _OwnDir:
+    path: str | None = None
+
+
 def remove_multiprocess_dir() -> None:
-    own = os.environ.get("IDP_METRICS_OWN_DIR")
+    own = _OwnDir.path
     if own and os.environ.get(MULTIPROC_ENV) == own:
         shutil.rmtree(own, ignore_errors=True)
+        _OwnDir.path = None
 
 
 
