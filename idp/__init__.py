@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gc
-import logging
 import re
 from typing import Any
 from urllib.parse import urlencode, urlsplit
@@ -190,6 +189,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.oidc.lanes import Lanes
 
     app.wsgi_app = Lanes(app)  # type: ignore[method-assign]
+    from idp.observability import install as observe
+
+    observe(app)  # request ids, JSON logs, Prometheus metrics (issue 10); inside ProxyFix
     hops = settings["server"]["trusted_proxies"]
     if hops:
         from werkzeug.middleware.proxy_fix import ProxyFix
@@ -198,7 +200,6 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         # (request.is_secure) from X-Forwarded-Proto, as set by our own proxies only.
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=hops, x_proto=hops)
-    logging.getLogger("idp").setLevel(logging.INFO)
     return app
 
 

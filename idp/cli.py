@@ -261,6 +261,56 @@ def keys_list(as_json: bool) -> None:
         + (f" retired {d['retired_at']}" if d["retired_at"] else " active") for d in data))
 
 
+@keys.command("reencrypt")
+@click.option("--old-secret-stdin", is_flag=True, required=True,
+              help="Read the previous IDP_SECRET_KEY from standard input.")
+@json_option
+def keys_reencrypt(old_secret_stdin: bool, as_json: bool) -> None:
+    """After a new IDP_SECRET_KEY: re-encrypt the signing keys that the old one encrypted.
+
+    Run with the new secret in the environment and the old one on standard input
+    (docs/operations.md, rotating the secret key). Keys already readable with the new
+    secret are left alone, so it is safe to run twice.
+    """
+    from cryptography.exceptions import InvalidTag
+
+    from idp.extensions import db as sqla
+    from idp.models import SigningKey
+    from idp.services.keys import KeyCipher
+
+    old_secret = sys.stdin.readline().rstrip("\r\n")
+    if not old_secret:
+        _fail(as_json, "no old secret on standard input", field="old_secret")
+        return
+    app = _app()
+    with _context(app):
+        new = app.extensions["idp"].cipher
+        old = KeyCipher(old_secret)
+        done, kept, unreadable = [], [], []
+        for row in sqla.session.scalars(select(SigningKey).order_by(SigningKey.id)):
+            try:
+                new.decrypt(row.private_key_encrypted)
+                kept.append(row.kid)
+                continue
+            except (InvalidTag, ValueError):
+                pass
+            try:
+                plain = old.decrypt(row.private_key_encrypted)
+            except (InvalidTag, ValueError):
+                unreadable.append(row.kid)
+                continue
+            row.private_key_encrypted = new.encrypt(plain)
+            done.append(row.kid)
+        if unreadable:
+            sqla.session.rollback()
+            _fail(as_json, f"keys readable with neither secret: {', '.join(unreadable)}; "
+                           "nothing changed", error="unreadable")
+            return
+        sqla.session.commit()
+    _emit(as_json, {"reencrypted": done, "already_current": kept},
+          f"re-encrypted: {', '.join(done) or 'none'}; already current: {len(kept)}")
+
+
 @main.group()
 def clients() -> None:
     """Relying parties."""
@@ -830,10 +880,28 @@ def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
     workers = workers or server["workers"]
     engine = engine or server["engine"]
     host, _, port = bind.rpartition(":")
-    if engine == "granian":
-        _serve_granian(host, int(port), workers, server)
-    else:
-        _serve_gunicorn(bind, workers, server)
+    # Metrics (issue 10): every worker counts into this start's own files; this process
+    # serves their sum on [metrics] bind. Set up before any worker imports prometheus_client.
+    from idp.observability import (
+        prepare_multiprocess_dir,
+        remove_multiprocess_dir,
+        start_exposition,
+    )
+
+    if settings["metrics"]["bind"]:  # else nothing is scraped: counts stay in each worker
+        prepare_multiprocess_dir()
+    try:
+        try:
+            start_exposition(settings)
+        except OSError as exc:
+            click.echo(f"error: metrics bind {settings['metrics']['bind']}: {exc}", err=True)
+            sys.exit(2)
+        if engine == "granian":
+            _serve_granian(host, int(port), workers, server)
+        else:
+            _serve_gunicorn(bind, workers, server)
+    finally:
+        remove_multiprocess_dir()
 
 
 def _serve_granian(host: str, port: int, workers: int, server: dict[str, Any]) -> None:

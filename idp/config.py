@@ -152,6 +152,16 @@ def _personal_data_key(value: str) -> str | None:
     return None if len(raw) == 32 else "must be empty or base64 of 32 random bytes"
 
 
+def _networks(values: list[str]) -> str | None:
+    bad = []
+    for value in values:
+        try:
+            ipaddress.ip_network(value, strict=False)
+        except ValueError:
+            bad.append(value)
+    return f"not networks (CIDR, e.g. 10.0.0.0/8): {bad!r}" if bad else None
+
+
 # "section.key" (or "section.*") -> extra checks. The type comes from config/default.toml.
 RULES: dict[str, Check] = {
     "issuer": _issuer,
@@ -200,6 +210,11 @@ RULES: dict[str, Check] = {
     "sns.timeout": _greater_than(0),
     "sns.transaction_ttl": _at_least(1),
     "sns.jwks_cache_seconds": _at_least(0),
+    # Issue 10: logs and metrics for operators (idp/observability.py).
+    "log_format": _one_of("", "json", "text"),
+    "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR"),
+    "metrics.bind": lambda v: None if v == "" else _bind(v),
+    "metrics.allow": _networks,
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})

@@ -50,6 +50,8 @@ class AuditEvent(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     # The event's particulars as one JSON object (never a JSON string holding JSON).
     detail: Mapped[dict | None] = mapped_column(JSONText)
+    # The id of the HTTP request that caused the event (X-Request-ID, also in the logs).
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
     # A member's own trail, newest first (per-member audit views, withdrawal).
     __table_args__ = (Index("ix_audit_events_member_at", "member_id", "at"),)

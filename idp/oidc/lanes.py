@@ -34,6 +34,10 @@ ROUTES: dict[str, tuple[frozenset[str], Callable[[Request], Response]]] = {
 }
 
 
+# Request metrics (idp/observability.py installs them): tokens issued by grant type.
+METRICS: Any = None
+
+
 class LaneRequest(Request):
     max_content_length = 64 * 1024  # protocol requests are small; refuse anything else early
 
@@ -129,7 +133,11 @@ class Lanes:
                 try:
                     if _malformed(req):
                         return _json_error(400, "invalid_request")
-                    return handler(req)
+                    resp = handler(req)
+                    if METRICS is not None and handler is endpoints.token and \
+                            resp.status_code == 200:
+                        METRICS.token_issued(req.form.get("grant_type"))
+                    return resp
                 except HTTPException as exc:  # e.g. 413 from form parsing
                     return _json_error(exc.code or 400, "invalid_request")
                 except UnicodeDecodeError:  # client credentials that are not UTF-8

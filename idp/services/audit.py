@@ -9,6 +9,7 @@ from sqlalchemy import Table, insert
 
 from idp.models import AuditEvent
 from idp.models.base import DbSession, utcnow
+from idp.services import telemetry
 
 log = logging.getLogger("idp.audit")
 
@@ -116,6 +117,9 @@ def record(
         # The column's type (JSONText) encodes the object once; encoding it here as well
         # stored a JSON string holding JSON (issue 11, finding 9).
         {"at": utcnow(), "event": event, "member_id": member_id, "client_id": client_id,
-         "ip": ip, "detail": _plain(detail) if detail else None},
+         "ip": ip, "detail": _plain(detail) if detail else None,
+         # The HTTP request that caused it (X-Request-ID; issue 10), None outside requests.
+         "request_id": telemetry.request_id.get()},
     )
+    telemetry.event(event, detail)  # counted for operators (idp/adapters/prometheus.py)
     log.info("audit %s member=%s client=%s ip=%s %s", event, member_id, client_id, ip, detail)

@@ -36,7 +36,7 @@ from sqlalchemy import delete, select, update
 
 from idp.models import BackchannelLogout, OAuthClient
 from idp.models.base import DbSession
-from idp.services import audit
+from idp.services import audit, telemetry
 from idp.services.ports import BackchannelDelivery, BackchannelSender, Clock
 
 log = logging.getLogger(__name__)
@@ -255,6 +255,7 @@ class BackchannelOutbox:
         if result.delivered:
             self._finish(session, job.row_id, job.claim)
             report.delivered += 1
+            telemetry.delivery("delivered")  # failures are counted from their audit events
             log.info("back-channel logout delivered to %s (attempt %d)", job.client_id,
                      job.attempts)
             return

@@ -1,0 +1,313 @@
+"""Request ids, structured logs and request metrics (issue 10).
+
+`Observe` wraps the whole WSGI app (the lanes of idp/oidc/lanes.py and Flask), inside ProxyFix
+so that the client address is the one our proxies forwarded:
+
+- a request id per request: the X-Request-ID our own reverse proxy set, when there is one
+  (`server.trusted_proxies` > 0) and it looks like an id (letters, digits, `.:_-`, at most 64);
+  else a new random one. Never a client's header when no proxy is trusted. It is echoed in the
+  response's X-Request-ID, set in `idp.services.telemetry.request_id` (so every log line of
+  the request and every audit event carry it);
+- one observation of `idp_http_request_duration_seconds{route, method, status}` (the route's
+  template: Flask's url_rule, or the lane's path; "unmatched" for anything else);
+- one access log line (logger `idp.access`) with method, path, status, duration_ms, ip.
+
+`configure_logging` sets the format of every line: JSON (one object per line) or text.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from typing import Any
+
+from idp.services import telemetry
+
+REQUEST_ID_HEADER = "X-Request-ID"
+_SANE_ID = re.compile(r"[A-Za-z0-9._:-]{1,64}")
+ROUTE_KEY = "idp.route"
+UNMATCHED = "unmatched"
+
+access_log = logging.getLogger("idp.access")
+
+
+def new_request_id() -> str:
+    return os.urandom(12).hex()
+
+
+def sane_request_id(value: str | None) -> str | None:
+    """`value` when it can be logged and stored as is, else None."""
+    if value and _SANE_ID.fullmatch(value):
+        return value
+    return None
+
+
+class Observe:
+    def __init__(self, inner: Callable[..., Iterable[bytes]], *, trust_request_id: bool,
+                 metrics: Any | None, lane_paths: Iterable[str] = (),
+                 documents: Iterable[str] = ()) -> None:
+        self._inner = inner
+        self._trust = trust_request_id
+        self._metrics = metrics
+        self._lanes = frozenset(lane_paths)
+        self._documents = frozenset(documents)
+
+    def _document(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                  ) -> Iterable[bytes]:
+        """GET of discovery or the JWKS: the same bytes for everyone from memory, some 30 µs
+        of CPU. Timed and counted only: no request id, and an access log line only when it
+        is not a 200 (an outage of the JWKS)."""
+        start = time.perf_counter()
+        status = ["500"]
+
+        def starting(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[0] = code[:3]
+            return start_response(code, headers, exc_info)
+
+        try:
+            return self._inner(environ, starting)
+        finally:
+            seconds = time.perf_counter() - start
+            if self._metrics is not None:
+                self._metrics.observe(environ["PATH_INFO"], "GET", status[0], seconds)
+            if status[0] != "200":
+                self._log(environ, status[0], seconds)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]
+                 ) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") in self._documents and environ.get("REQUEST_METHOD") == "GET":
+            return self._document(environ, start_response)
+        start = time.perf_counter()
+        rid = (sane_request_id(environ.get("HTTP_X_REQUEST_ID")) if self._trust else None) \
+            or new_request_id()
+        environ["idp.request_id"] = rid
+        status = ["500"]
+
+        def starting(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            status[0] = code[:3]
+            headers.append((REQUEST_ID_HEADER, rid))
+            return start_response(code, headers, exc_info)
+
+        token = telemetry.request_id.set(rid)
+        try:
+            return self._inner(environ, starting)
+        finally:
+            self._done(environ, status[0], time.perf_counter() - start)
+            telemetry.request_id.reset(token)
+
+    def _done(self, environ: dict[str, Any], status: str, seconds: float) -> None:
+        path = environ.get("PATH_INFO", "")
+        method = environ.get("REQUEST_METHOD", "")
+        if self._metrics is not None:
+            route = environ.get(ROUTE_KEY) or (path if path in self._lanes else UNMATCHED)
+            self._metrics.observe(route, method, status, seconds)
+        self._log(environ, status, seconds)
+
+    @staticmethod
+    def _log(environ: dict[str, Any], status: str, seconds: float) -> None:
+        if not access_log.isEnabledFor(logging.INFO):
+            return
+        method, path = environ.get("REQUEST_METHOD", ""), environ.get("PATH_INFO", "")
+        # makeRecord + handle: logger.info would also walk the stack for the caller's file
+        # and line (a third of the line's cost), which an access log line does not show.
+        record = access_log.makeRecord(
+            access_log.name, logging.INFO, "idp/observability.py", 0, "%s %s %s",
+            (method, path, status), None,
+            extra={"method": method, "path": path, "status": int(status),
+                   "duration_ms": round(seconds * 1000, 2), "ip": environ.get("REMOTE_ADDR")})
+        access_log.handle(record)
+
+
+# ---------------------------------------------------------------------------------------------
+# Log lines
+
+_REQUEST_FIELDS = ("method", "path", "status", "duration_ms", "ip")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time (UTC, ISO 8601), level, logger, message, request_id,
+    the request's fields when the line is the access log's, and exc for a traceback."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        data: dict[str, Any] = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
+            + f".{int(record.msecs):03d}Z",
+            "level": record.levelname,
+            "logger": record.name,
+            "message": record.getMessage(),
+            "request_id": getattr(record, "request_id", None) or telemetry.request_id.get(),
+        }
+        for field in _REQUEST_FIELDS:
+            value = getattr(record, field, None)
+            if value is not None:
+                data[field] = value
+        if record.exc_info:
+            data["exc"] = self.formatException(record.exc_info)
+        return json.dumps(data, ensure_ascii=False, default=str)
+
+
+class _RequestIdFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not getattr(record, "request_id", None):
+            record.request_id = telemetry.request_id.get() or "-"
+        return True
+
+
+TEXT_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
+
+
+def log_format(settings: dict[str, Any]) -> str:
+    return str(settings.get("log_format") or
+               ("json" if settings.get("env", "production") == "production" else "text"))
+
+
+def make_handler(settings: dict[str, Any], stream: Any = None) -> logging.Handler:
+    handler = logging.StreamHandler(stream or sys.stderr)
+    if log_format(settings) == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.addFilter(_RequestIdFilter())  # "-" outside requests
+        handler.setFormatter(logging.Formatter(TEXT_FORMAT))
+    handler._idp = True  # type: ignore[attr-defined]
+    return handler
+
+
+class _Factory:
+    installed = False
+
+
+def _stamp_request_id() -> None:
+    """Every log record made during a request carries its id (as `record.request_id`), even
+    when a handler formats it later or elsewhere."""
+    if _Factory.installed:
+        return
+    make = logging.getLogRecordFactory()
+
+    def factory(*args: Any, **kwargs: Any) -> logging.LogRecord:
+        record = make(*args, **kwargs)
+        record.request_id = telemetry.request_id.get()
+        return record
+
+    logging.setLogRecordFactory(factory)
+    _Factory.installed = True
+
+
+def configure_logging(settings: dict[str, Any]) -> None:
+    """The root logger's one handler of ours (replaced, never added twice) at `log_level`.
+
+    Under the test suite (IDP_ENV=testing) pytest owns the handlers unless a log_format is
+    set explicitly: then only levels are set.
+    """
+    _stamp_request_id()
+    level = getattr(logging, str(settings.get("log_level", "INFO")), logging.INFO)
+    logging.getLogger("idp").setLevel(level)
+    access_log.setLevel(logging.INFO if settings.get("access_log", True) else logging.WARNING)
+    if settings.get("env") == "testing" and not settings.get("log_format"):
+        return
+    # Nothing of ours shows the thread or process of a line: skip looking them up per line.
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
+    root = logging.getLogger()
+    for old in [h for h in root.handlers if getattr(h, "_idp", False)]:
+        root.removeHandler(old)
+    root.addHandler(make_handler(settings))
+    # Flask gives the app's logger ("idp", our package's name too) a handler of its own when
+    # none is configured: every line of ours would be written twice, once as plain text.
+    from flask.logging import default_handler
+
+    logging.getLogger("idp").removeHandler(default_handler)
+    if root.level > level or root.level == logging.NOTSET:
+        root.setLevel(level)
+
+
+# ---------------------------------------------------------------------------------------------
+# Multiprocess metric files (no prometheus_client import here: it picks its mode at import)
+
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+
+
+def prepare_multiprocess_dir() -> str:
+    """A fresh, empty directory for this start's metric files, in PROMETHEUS_MULTIPROC_DIR
+    (set before any worker imports prometheus_client; it picks the mode at import).
+
+    An operator's own PROMETHEUS_MULTIPROC_DIR is emptied of the last run's files (counters
+    would otherwise carry on from dead processes); else a private temporary directory.
+    Returns the directory; `remove_multiprocess_dir` deletes what we created.
+    """
+    given = os.environ.get(MULTIPROC_ENV)
+    if given:
+        os.makedirs(given, mode=0o700, exist_ok=True)
+        for name in os.listdir(given):
+            if name.endswith(".db"):
+                os.unlink(os.path.join(given, name))
+        return given
+    path = tempfile.mkdtemp(prefix="idp-metrics-")
+    os.environ[MULTIPROC_ENV] = path
+    _OwnDir.path = path  # ours to delete at exit
+    return path
+
+
+class _OwnDir:
+    path: str | None = None
+
+
+def remove_multiprocess_dir() -> None:
+    own = _OwnDir.path
+    if own and os.environ.get(MULTIPROC_ENV) == own:
+        shutil.rmtree(own, ignore_errors=True)
+        _OwnDir.path = None
+
+
+
+def start_exposition(settings: dict[str, Any]) -> Any:
+    """`idp serve`: the metrics endpoint on `[metrics] bind`, in this (the main) process,
+    over the workers' files; None when no bind is set. Call prepare_multiprocess_dir first."""
+    bind = settings["metrics"]["bind"]
+    if not bind:
+        return None
+    from idp.adapters.prometheus import (
+        HealthCheck,
+        MetricsApp,
+        exposition_registry,
+        start_metrics_server,
+    )
+
+    health = HealthCheck(settings["database_url"], settings["redis_url"])
+    app = MetricsApp(exposition_registry(health.collect), settings["metrics"]["allow"],
+                     settings["metrics"]["token"])
+    return start_metrics_server(bind, app)
+
+
+# ---------------------------------------------------------------------------------------------
+# The app
+
+
+def install(app: Any) -> None:
+    """Wrap `app.wsgi_app` (after the lanes, before ProxyFix) and plug the metrics in."""
+    from flask import request
+
+    from idp.adapters.prometheus import PrometheusSink, RequestMetrics
+    from idp.oidc import lanes
+
+    settings = app.config["IDP_SETTINGS"]
+    configure_logging(settings)
+    metrics = RequestMetrics()
+    telemetry.set_sink(PrometheusSink())
+    lanes.METRICS = metrics
+
+    def remember_route() -> None:
+        rule = request.url_rule
+        request.environ[ROUTE_KEY] = rule.rule if rule is not None else UNMATCHED
+
+    # First: before the CSRF check and the multipart refusal, which may answer at once.
+    app.before_request_funcs.setdefault(None, []).insert(0, remember_route)
+    app.wsgi_app = Observe(
+        app.wsgi_app, trust_request_id=settings["server"]["trusted_proxies"] > 0,
+        metrics=metrics, lane_paths=(*lanes.ROUTES, lanes.DISCOVERY_PATH, lanes.JWKS_PATH),
+        documents=(lanes.DISCOVERY_PATH, lanes.JWKS_PATH))
