@@ -37,8 +37,8 @@ from idp.models import (
     Token,
 )
 from idp.models.base import DbSession
-from idp.models.tokens import AuthorizationCode, token_hash
 from idp.models.interests import MemberInterestCountry, MemberInterestItem
+from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
 from idp.services import interests as interests_service
 from idp.services.clients import add_client

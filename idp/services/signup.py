@@ -16,9 +16,9 @@ and the password only as its argon2 hash, so nothing secret sits in the store in
 
 `complete` consumes the flow (a double submit creates one member; the other request finds
 the result with `result_of`) and creates, in the caller's transaction, the Member, its
-MemberIdentity (sealed CI/DI and their keyed hashes), its interests, the terms and marketing consents and an
-audit event. The database's UNIQUE on the DI hash is the last word when two sign-ups of one
-person race: the loser's IntegrityError becomes AlreadyMember.
+MemberIdentity (sealed CI/DI and their keyed hashes), its interests, the terms and marketing
+consents and an audit event. The database's UNIQUE on the DI hash is the last word when two
+sign-ups of one person race: the loser's IntegrityError becomes AlreadyMember.
 """
 
 from __future__ import annotations
@@ -29,8 +29,8 @@ import json
 import re
 import secrets
 import unicodedata
-from dataclasses import dataclass
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
