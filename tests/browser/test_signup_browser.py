@@ -23,6 +23,7 @@ import pytest
 from idp.extensions import db
 from idp.services import terms
 from idp.services.clients import add_client
+from tests.browser.emulator_popup import PERSON, emulate
 from tests.browser.test_accessibility import AXE_JS, assert_accessible
 from tests.conftest import free_port, require_service
 
@@ -30,55 +31,6 @@ PROJECT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((PROJECT / "tests" / "unit" / "password_strength_vectors.json")
                      .read_text(encoding="utf-8"))["vectors"]
 PASSWORD = "Blue!ocean2026x"
-
-
-PERSON = {"name": "홍길동", "birthdate": "19850301", "mobile": "01012345678"}
-
-
-def last_sms_code(page: Any, issuer: str, mobile: str) -> str:
-    """The newest code the emulator sent to `mobile`, from the development outbox."""
-    answer = page.request.get(f"{issuer}/dev/outbox.json?to={mobile}")
-    assert answer.ok, answer.status
-    messages = [m for m in answer.json()["messages"] if m["channel"] == "sms"]
-    assert messages, answer.text()
-    found = re.search(r"\[(\d{6})\]", messages[0]["body"])
-    assert found, messages[0]["body"]
-    return found.group(1)
-
-
-def emulate(page: Any, issuer: str, method: str, person: Mapping[str, str] = PERSON,
-            axe: str | None = None, artifacts: Path | None = None) -> None:
-    """Fill the emulated vendor popup of `method` (mobile | simple | card) and come back."""
-    page.wait_for_url(re.compile(re.escape(issuer) + r"/dev/verify/"))
-    if method == "mobile":
-        page.locator("input[name=carrier][value=KT]").check()
-    elif method == "simple":
-        page.locator("input[name=app][value=kakao]").check()
-    else:
-        page.locator("#card").select_option("shinhan")
-        page.locator("#card_number").fill("4111111111111111")
-    page.locator("#name").fill(person["name"])
-    page.locator("#birthdate").fill(person["birthdate"])
-    if method != "simple":
-        page.locator("input[name=gender][value=M]").check()
-    page.locator("#mobile").fill(person["mobile"])
-    page.locator("input[name=agree]").check()
-    if axe is not None:
-        assert_accessible(page, axe, f"emulator {method} form")
-    if artifacts is not None:
-        page.screenshot(path=artifacts / f"signup_2a_emulator_{method}.png", full_page=True)
-    page.locator("#emulator-form button[type=submit]").click()
-    if method == "mobile":
-        page.locator("#code").wait_for()
-        page.locator("#code").fill(last_sms_code(page, issuer, person["mobile"]))
-        if axe is not None:
-            assert_accessible(page, axe, "emulator mobile code")
-        if artifacts is not None:
-            page.screenshot(path=artifacts / "signup_2b_emulator_code.png", full_page=True)
-        page.locator("#emulator-code button[value=verify]").click()
-    elif method == "simple":
-        page.locator("#emulator-app button[type=submit]").click()
-    page.wait_for_url(re.compile(re.escape(issuer) + r"/(signup|verify)/"))
 
 
 @pytest.fixture()
@@ -312,7 +264,7 @@ def test_duplicate_signup_is_refused(page: Any, provider: Any, app: Any, axe: st
     page.locator("#signup-terms button[type=submit]").click()
     page.get_by_role("link", name="신용카드 인증").click()
     emulate(page, issuer, "card")  # the same person (name, birthdate, phone): the same DI
-    assert page.locator("#already-member").is_visible()
+    page.locator("#already-member").wait_for()
     assert page.get_by_role("link", name="아이디 찾기").get_attribute("href") == "/find-id"
     assert_accessible(page, axe, "already a member")
     shot(page, artifacts_dir, "already_member")
