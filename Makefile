@@ -46,6 +46,7 @@ test: lint a11y-tools
 
 bench: install
 	$(BIN)/python bench/hs_search.py
+	$(BIN)/python bench/signup_e2e.py
 	bash bench/run_bench.sh
 
 clean:

@@ -27,6 +27,13 @@ cat <<'TXT'
   간편인증 로그인 (emulated popup): 홍길동 / 19850301 / 01012345678 signs in demouser1
     (the others are printed by `idp demo seed` above); SMS codes: /dev/outbox
 
+  issue 6 flows (every SMS and email "sent": http://127.0.0.1:5000/dev/outbox):
+    sign up        /signup → 일반회원 가입 → 휴대폰 인증: any carrier, name, birthdate (14+),
+                   gender and a phone no member has; the 6-digit code is in /dev/outbox
+    find ID        /find-id → 홍길동 + 010-1234-5678, then the code from /dev/outbox
+    password reset /reset-password → demouser1 → 휴대폰 인증 or 간편인증 as 홍길동 above
+    MY KOTRA       /my (profile and 관심정보, password, consents, devices, sites, withdrawal)
+
   Ctrl-C stops everything.
 TXT
 wait -n "${pids[@]}"

@@ -37,8 +37,10 @@ from idp.models import (
     Token,
 )
 from idp.models.base import DbSession
+from idp.models.interests import MemberInterestCountry, MemberInterestItem
 from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
+from idp.services import interests as interests_service
 from idp.services.clients import add_client
 from idp.services.members import _checked_email
 from idp.services.notify import Notifier
@@ -196,11 +198,14 @@ def _clean_optional(field: str, value: str) -> str | None:
 
 def update_profile(session: DbSession, *, member_id: int, email: str,
                    optional: dict[str, str], reauthenticated: bool, ip: str | None,
-                   now: dt.datetime, notify: Notifier | None = None) -> list[str]:
+                   now: dt.datetime, notify: Notifier | None = None,
+                   interests: tuple[list[str], list[str]] | None = None) -> list[str]:
     """Save the editable profile; return the names of the fields that changed. Commits.
 
-    InvalidInput for a malformed value (nothing saved), ReauthRequired when the email changes
-    without a fresh re-authentication."""
+    `interests` (hs codes, countries), when the page showed the picker, replaces the member's
+    관심정보 (a change counts as the field "interests").
+    InvalidInput for a malformed value (nothing saved; interests.InterestsRefused for the
+    interests), ReauthRequired when the email changes without a fresh re-authentication."""
     member = session.get(Member, member_id)
     if member is None or not member.is_active:
         raise InvalidInput("member", "not an active member")
@@ -217,8 +222,18 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
             value = _clean_optional(field, optional[field])
             if value != getattr(member, field):
                 changes[field] = value
-    if not changes:
+    new_interests = None
+    if interests is not None:
+        chosen = interests_service.validate(session, *interests)
+        now_chosen = interests_service.load_interests(session, member_id)
+        if (chosen.hs_codes, chosen.country_codes) != (now_chosen.hs_codes,
+                                                        now_chosen.country_codes):
+            new_interests = chosen
+    if not changes and new_interests is None:
         return []
+    if new_interests is not None:
+        interests_service.save_interests(session, member_id, new_interests.hs_codes,
+                                         new_interests.country_codes, commit=False)
     if "email" in changes:  # the old address hears of it (a takeover shows there)
         _notice(session, notify, member_id=member_id, to=member.email, kind="email_changed",
                 subject="[KOTRA] 이메일 주소가 변경되었습니다",
@@ -229,11 +244,12 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
     if "email" in changes:
         member.email_verified = False
     member.updated_at = now
+    fields = sorted([*changes, *(["interests"] if new_interests is not None else [])])
     # Field names only: the values are the member's, not the audit trail's.
     audit.record(session, "member.profile_updated", member_id=member_id, ip=ip,
-                 fields=sorted(changes))
+                 fields=fields)
     session.commit()
-    return sorted(changes)
+    return fields
 
 
 def check_identity(session: DbSession, personal_data: PersonalData, *, member_id: int,
@@ -412,8 +428,9 @@ def anonymise(session: DbSession, member: Member, now: dt.datetime) -> None:
     session.execute(update(LegacyAccount).where(LegacyAccount.member_id == mid).values(
         name=None, email=None, mobile=None, business_number=None, company_name=None,
         password_hash=None, password_salt=None, password_scheme=None, ci_hash=None))
-    # HOOK(hs, issue 6 interests): delete the member's 관심정보 here when
-    # idp.services.interests lands, e.g. `interests.save_interests(session, mid, [], [])`.
+    # 관심정보 (interests: HS codes and countries) go with the rest.
+    for interest in (MemberInterestItem, MemberInterestCountry):
+        session.execute(delete(interest).where(interest.member_id == mid))
     member.login_id = None  # released: relying parties know the member by `sub` only
     member.name = WITHDRAWN_NAME
     member.email = member.phone = member.password_hash = None

@@ -10,14 +10,15 @@ and the password only as its argon2 hash, so nothing secret sits in the store in
     verified(session, flows, pd, flow, identity)                     # step 2 (AlreadyMember)
     save_basic(session, flows, flow, passwords, policy, ...)         # step 3, 기본정보 tab
     save_optional(flows, flow, ...)                                  # step 3, 선택항목 tab
+    save_interests_tab(session, flows, flow, hs_codes, countries)    # step 3, 관심 품목/지역
     result = complete(session, flows, store, pd, flow_id, browser=b, now=now)   # 가입하기
     session.commit()
 
 `complete` consumes the flow (a double submit creates one member; the other request finds
 the result with `result_of`) and creates, in the caller's transaction, the Member, its
-MemberIdentity (sealed CI/DI and their keyed hashes), the terms and marketing consents and an
-audit event. The database's UNIQUE on the DI hash is the last word when two sign-ups of one
-person race: the loser's IntegrityError becomes AlreadyMember.
+MemberIdentity (sealed CI/DI and their keyed hashes), its interests, the terms and marketing
+consents and an audit event. The database's UNIQUE on the DI hash is the last word when two
+sign-ups of one person race: the loser's IntegrityError becomes AlreadyMember.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import json
 import re
 import secrets
 import unicodedata
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -37,7 +39,7 @@ from sqlalchemy.exc import IntegrityError
 from idp.errors import AlreadyExists, IdpError, InvalidInput
 from idp.models import Member, MemberIdentity, MemberType
 from idp.models.base import DbSession
-from idp.services import audit
+from idp.services import audit, interests
 from idp.services.flows import Flow, FlowKind, Flows
 from idp.services.members import _checked_email, new_subject
 from idp.services.passwords import PasswordPolicy, Passwords
@@ -267,6 +269,25 @@ def save_optional(flows: Flows, flow: Flow, *, name_en: str, fax: str, departmen
     flows.update(flow, data)
 
 
+def save_interests_tab(session: DbSession, flows: Flows, flow: Flow,
+                       hs_codes: Sequence[str], countries: Sequence[str]) -> None:
+    """관심 품목/지역: the picker's answers, checked (interests.InterestsRefused) and kept in
+    the flow as codes until `complete` saves them with the member."""
+    if not reached(flow, INFO):
+        raise StepMissing(VERIFY)
+    chosen = interests.validate(session, hs_codes, countries)
+    data = dict(flow.data)
+    data["interests"] = {"hs": chosen.hs_codes, "countries": chosen.country_codes}
+    data["tabs_done"] = sorted(set(data.get("tabs_done") or []) | {"interests"})
+    flows.update(flow, data)
+
+
+def chosen_interests(flow: Flow) -> tuple[list[str], list[str]]:
+    """(hs codes, country codes) the 관심 품목/지역 tab kept in the flow."""
+    kept = flow.data.get("interests") or {}
+    return list(kept.get("hs") or []), list(kept.get("countries") or [])
+
+
 def mark_tab(flows: Flows, flow: Flow, tab: str) -> None:
     data = dict(flow.data)
     data["tabs_done"] = sorted(set(data.get("tabs_done") or []) | {tab})
@@ -333,6 +354,11 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
     if taken is not None:
         flows.update(flow, _without_login_id(flow.data))
         raise LoginIdTaken(flow_id)
+    hs_codes, countries = chosen_interests(flow)
+    try:
+        interests.validate(session, hs_codes, countries)
+    except interests.InterestsRefused:
+        raise StepMissing(INFO, "interests") from None  # (the nomenclature changed meanwhile)
     if flows.consume(SIGNUP, flow_id, browser=browser) is None:
         raise SignupGone(flow_id)  # the other request of a double submit has it
     member = Member(
@@ -362,6 +388,8 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
             again = flows.start(SIGNUP, _without_login_id(flow.data), browser=browser)
             raise LoginIdTaken(again.id) from None
         raise AlreadyMember(identity.method) from None
+    if hs_codes or countries:
+        interests.save_interests(session, member.id, hs_codes, countries, commit=False)
     record_consents(session, member.id, agreed=flow.data["agreed"],
                     marketing=flow.data["marketing"], source="signup", now=now)
     audit.record(session, "member.signed_up", member_id=member.id, ip=ip,

@@ -41,12 +41,22 @@ from idp.models import Member, MemberIdentity, TermsDocument
 from idp.oidc.server import client_ip, provider
 from idp.services import my_account as my
 from idp.services.flows import FlowKind
+from idp.services.interests import (
+    FIELD_COUNTRY,
+    FIELD_HS,
+    Interests,
+    InterestsRefused,
+    load_interests,
+    parse_picker_form,
+)
+from idp.services.interests import describe as describe_interests
 from idp.services.legacy_import import KST
 from idp.services.password_change import PasswordUnchanged
 from idp.services.sessions import SsoSession
 from idp.services.terms import CHANNELS, DEFAULT_TITLES
 from idp.web.forms import PRINTABLE
 from idp.web.interaction import current_session
+from idp.web.interests import refusal_message as interests_refusal
 from idp.web.verification import VerificationError, refusal_message, take_verification
 
 bp = Blueprint("my", __name__, url_prefix="/my")
@@ -219,13 +229,18 @@ def profile(me: Me) -> BaseResponse:
                     db.session, member_id=me.member.id, email=form.email.data or "",
                     optional={f: getattr(form, f).data or "" for f in my.OPTIONAL_FIELDS},
                     reauthenticated=_reauth().fresh(me.sess.sid), ip=client_ip(),
-                    now=_now(), notify=provider().notify)
+                    now=_now(), notify=provider().notify,
+                    interests=(parse_picker_form(request.form)
+                               if request.form.get("interests_shown") else None))
             except my.ReauthRequired:
                 db.session.rollback()
                 message, field, status = _(
                     "이메일을 변경하려면 본인 확인이 필요합니다. 비밀번호를 다시 입력해 주세요."
                 ), "email", 403
                 needs_reauth = True
+            except InterestsRefused as exc:
+                db.session.rollback()
+                field, message, status = exc.field, interests_refusal(exc), 400
             except InvalidInput as exc:
                 db.session.rollback()
                 field = exc.field
@@ -237,7 +252,15 @@ def profile(me: Me) -> BaseResponse:
                  needs_reauth=needs_reauth,
                  saved=request.args.get("saved"), phone_changed=request.args.get("phone"),
                  fresh=_reauth().fresh(me.sess.sid),
-                 identity_name=_identity_name(me.member.id))
+                 identity_name=_identity_name(me.member.id),
+                 interests=_profile_interests(me.member.id, field))
+
+
+def _profile_interests(member_id: int, field: str | None) -> Interests:
+    """What the picker shows: the member's, or what was posted when it was refused."""
+    if request.method == "POST" and field in (FIELD_HS, FIELD_COUNTRY):
+        return describe_interests(db.session, *parse_picker_form(request.form))
+    return load_interests(db.session, member_id)
 
 
 def _identity_name(member_id: int) -> str | None:

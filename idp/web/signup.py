@@ -40,18 +40,26 @@ from idp.extensions import db
 from idp.oidc.server import client_ip, provider
 from idp.services import signup as service
 from idp.services.flows import Flow
+from idp.services.interests import (
+    FIELD_COUNTRY,
+    FIELD_HS,
+    InterestsRefused,
+    parse_picker_form,
+)
+from idp.services.interests import describe as describe_interests
 from idp.services.login import PASSWORD
 from idp.services.members import SignedIn
 from idp.services.passwords import COMMON_PASSWORD, WEAK_PASSWORD
 from idp.services.terms import current_documents
 from idp.services.throttle import ip_bucket
 from idp.web.interaction import current_interaction, finish_login
+from idp.web.interests import refusal_message as interests_refusal
 from idp.web.terms import marketing_answers, terms_answers
 from idp.web.verification import VerificationError, refusal_message, take_verification
 
 bp = Blueprint("signup", __name__)
 
-INTERESTS_PICKER = "interests/_picker.html"  # HOOK(hs): the hs helper's partial
+INTERESTS_PICKER = "interests/_picker.html"  # the interests picker (idp/web/interests.py)
 MY_KOTRA = "/my"  # MY KOTRA (the my helper's blueprint; linked by path)
 FIND_ID = "/find-id"  # 아이디 찾기 (the msg helper's blueprint; linked by path)
 
@@ -257,6 +265,9 @@ def info(fid: str) -> BaseResponse:
         tab = "basic"
     field = message = None
     values: dict[str, str] = {}
+    posted_hs: list[str] = []
+    posted_countries: list[str] = []
+    picked = None
     status = 200
     if request.method == "POST":
         values = {k: _form_text(k) for k in ("login_id", "email", "name_en", "fax",
@@ -272,11 +283,14 @@ def info(fid: str) -> BaseResponse:
                                       fax=values["fax"], department=values["department"],
                                       position=values["position"],
                                       address_en=values["address_en"])
+            elif tab == "interests":
+                posted_hs, posted_countries = parse_picker_form(request.form)
+                service.save_interests_tab(db.session, p.flows, flow, posted_hs,
+                                           posted_countries)
             else:
-                # TODO(hs): when idp.services.interests lands, keep the picker's answers in the
-                # flow here (hs codes, countries) and save them in `complete` with
-                # save_interests(session, member_id, hs_codes, countries).
                 service.mark_tab(p.flows, flow, tab)
+        except InterestsRefused as exc:
+            field, message = exc.field, interests_refusal(exc)
         except AlreadyExists:
             field, message = "login_id", _field_message("login_id", "taken")
         except InvalidInput as exc:
@@ -295,6 +309,10 @@ def info(fid: str) -> BaseResponse:
         status = 400
     elif request.args.get("taken"):
         field, message = "login_id", _field_message("login_id", "taken")
+    if tab == "interests":
+        chosen = (posted_hs, posted_countries) if status == 400 and field in (
+            FIELD_HS, FIELD_COUNTRY) else service.chosen_interests(flow)
+        picked = describe_interests(db.session, *chosen)
     saved = flow.data.get("info") or {}
     for key, value in saved.items():
         if key != "password_hash" and key not in values:
@@ -304,7 +322,7 @@ def info(fid: str) -> BaseResponse:
                  values=values, field=field, message=message, policy=p.policy,
                  password_saved=bool(saved.get("password_hash")),
                  tabs_done=flow.data.get("tabs_done") or [],
-                 has_interests_picker=_has_interests_picker())
+                 has_interests_picker=_has_interests_picker(), interests=picked)
 
 
 @bp.get("/signup/<fid>/check-id")

@@ -64,6 +64,18 @@ def test_my_kotra_password_change_signs_out_the_other_device_then_withdraw(
         page.screenshot(path=artifacts_dir / "my_home.png", full_page=True)
         page.get_by_role("link", name="회원정보 수정").click()
         assert page.locator("#email").input_value() == f"{LOGIN_ID}@example.com"
+        # 관심정보: the interests picker, saved with the profile and shown again.
+        page.locator("#interest_hs_q").fill("초콜릿")
+        page.locator("#interest_hs_list [role=option]").first.wait_for()
+        page.locator("#interest_hs_list [role=option]", has_text="1806").first.click()
+        page.locator("#interest_country_q").fill("미국")
+        page.locator("#interest_country_list [role=option]").first.wait_for()
+        page.locator("#interest_country_list [role=option]").first.click()
+        page.get_by_role("button", name="저장하기").click()
+        page.wait_for_url(re.compile(r"/my/profile\?saved=1"))
+        chips = page.locator("[data-chips] li")
+        assert [chips.nth(i).get_attribute("data-code") for i in range(chips.count())] == [
+            "1806", "US"]
         page.screenshot(path=artifacts_dir / "my_profile.png", full_page=True)
         page.get_by_role("link", name="동의 관리").click()
         page.get_by_role("button", name="문자(SMS) 수신 동의").click()

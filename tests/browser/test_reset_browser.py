@@ -3,9 +3,11 @@ login page's "비밀번호 재설정" link, the ID, the identity verification, t
 안전도, the done page's 로그인 back to the same sign-in with the new password — and the
 session the member had at the demo site in another browser is gone (back-channel logout).
 
-The identity verification's vendor round trip belongs to the verification adapters; here the
-result is left for this browser on the stack's database exactly as the vendor callback leaves
-it (idp.services.identity.Verifications.complete), like tests.helpers.give_verification.
+The identity verification goes through the development emulator's 휴대폰 popup
+(tests/browser/emulator_popup.py) as a person whose CI the member has on record (derived the
+way `idp demo seed` gives the demo members theirs: idp.adapters.identity_emulator
+.emulator_ci_di). `give_browser_verification` (the result left for this browser directly, as
+the vendor callback leaves it) stays for the accessibility test's error states.
 """
 
 from __future__ import annotations
@@ -20,13 +22,15 @@ from typing import Any
 import pytest
 
 from tests.browser.conftest import IDP, _run
+from tests.browser.emulator_popup import emulate
 from tests.helpers import verified_identity
 
 Stack = Any
 RESET_LOGIN_ID = "resetuser1"
 OLD_PASSWORD = "Reset!old2026"
 NEW_PASSWORD = "Reset!new2027"
-CI = "CI-browser-reset-user-0001"
+# The person typed in the emulator's popup; the member's CI is the one the emulator derives.
+PERSON = {"name": "재설정", "birthdate": "19800505", "mobile": "01098765432"}
 
 
 def _on(base: str) -> re.Pattern[str]:
@@ -98,9 +102,18 @@ def give_browser_verification(stack_app: Any, context: Any, ci: str) -> str:
     return str(req.id)
 
 
+def emulator_ci(person: dict[str, str]) -> str:
+    from idp.adapters.identity_emulator import emulator_ci_di
+
+    born = dt.datetime.strptime(person["birthdate"], "%Y%m%d").date()
+    return emulator_ci_di(person["name"], born, person["mobile"])[0]
+
+
 def walk_to_password_page(page: Any, context: Any, stack: Stack, stack_app: Any,
-                          login_id: str, ci: str, shots: Path | None = None) -> None:
-    """Site 1 → 로그인 → 비밀번호 재설정 → ID → 본인인증 → the new-password page."""
+                          login_id: str, ci: str, shots: Path | None = None,
+                          person: dict[str, str] | None = None) -> None:
+    """Site 1 → 로그인 → 비밀번호 재설정 → ID → 본인인증 (the emulator's 휴대폰 popup as
+    `person`; without one, the result is given to this browser directly) → new password."""
     page.goto(stack.site1 + "/")
     page.get_by_role("link", name="로그인", exact=True).click()
     page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
@@ -113,14 +126,19 @@ def walk_to_password_page(page: Any, context: Any, stack: Stack, stack_app: Any,
     page.wait_for_url(re.compile(r"/reset-password/[^/?]+$"))
     if shots:
         page.screenshot(path=str(shots / "reset-2-verify.png"), full_page=True)
-    vr = give_browser_verification(stack_app, context, ci)
-    page.goto(page.url + f"/verified?vr={vr}")
+    if person is None:
+        vr = give_browser_verification(stack_app, context, ci)
+        page.goto(page.url + f"/verified?vr={vr}")
+    else:
+        page.get_by_role("link", name="휴대폰 인증").click()
+        emulate(page, stack.issuer, "mobile", person, artifacts=shots, prefix="reset")
     page.wait_for_url(re.compile(r"/password$"))
 
 
 def test_reset_the_password_then_sign_in_and_the_old_session_is_gone(
         browser: Any, stack: Stack, stack_app: Any, artifacts_dir: Path) -> None:
-    add_member_with_identity(stack, stack_app, RESET_LOGIN_ID, OLD_PASSWORD, CI)
+    add_member_with_identity(stack, stack_app, RESET_LOGIN_ID, OLD_PASSWORD,
+                             emulator_ci(PERSON))
     # Browser 1: signed in at demo site 1 with the old password.
     laptop = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
     phone = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
@@ -138,8 +156,8 @@ def test_reset_the_password_then_sign_in_and_the_old_session_is_gone(
         page = phone.new_page()
         problems: list[str] = []
         page.on("pageerror", lambda exc: problems.append(str(exc)))
-        walk_to_password_page(page, phone, stack, stack_app, RESET_LOGIN_ID, CI,
-                              artifacts_dir)
+        walk_to_password_page(page, phone, stack, stack_app, RESET_LOGIN_ID,
+                              emulator_ci(PERSON), artifacts_dir, person=PERSON)
         page.locator("#password").fill(NEW_PASSWORD)
         assert page.locator("#pw-strength").inner_text().startswith("안전도")
         page.locator("#confirm").fill(NEW_PASSWORD)
@@ -151,7 +169,7 @@ def test_reset_the_password_then_sign_in_and_the_old_session_is_gone(
         page.screenshot(path=str(artifacts_dir / "reset-4-done.png"), full_page=True)
 
         # 로그인 → the same sign-in of site 1, now with the new password.
-        page.get_by_role("main").get_by_role("link", name="로그인", exact=True).click()
+        page.locator("#to-login").click()  # (the header has a 로그인 link of its own)
         page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
         page.locator("#login_id").fill(RESET_LOGIN_ID)
         page.locator("#password").fill(NEW_PASSWORD)

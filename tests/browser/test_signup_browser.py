@@ -1,8 +1,9 @@
 """The sign-up wizard in real headless Chromium (issue 6).
 
-The provider runs in this process (the `live_server` fixture) so that a scripted identity
-verifier can stand in for the vendor (as tests/web/test_verification_web.py does; the idv
-helper's emulator replaces it once merged): its "vendor page" is the provider's own callback.
+The provider runs in this process (the `live_server` fixture, IDP_ENV=testing) with the
+development emulator of the verification vendors (idp/adapters/identity_emulator.py): each
+verification goes through the emulated popup pages (휴대폰: carrier, name, birthdate, gender,
+phone and the SMS code read from /dev/outbox.json; 간편인증: the app; 신용카드: the card).
 Demo site 1 (`python -m clients.demo_site`) is the relying party that a new member signs in to.
 axe-core checks every step and error state; screenshots go to /tmp/idp-test (signup_*.png).
 """
@@ -16,40 +17,20 @@ import sys
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import pytest
 
 from idp.extensions import db
 from idp.services import terms
 from idp.services.clients import add_client
-from idp.services.ports import VendorStart, VerifiedIdentity
+from tests.browser.emulator_popup import PERSON, emulate
 from tests.browser.test_accessibility import AXE_JS, assert_accessible
 from tests.conftest import free_port, require_service
-from tests.helpers import verified_identity
 
 PROJECT = Path(__file__).resolve().parents[2]
 VECTORS = json.loads((PROJECT / "tests" / "unit" / "password_strength_vectors.json")
                      .read_text(encoding="utf-8"))["vectors"]
 PASSWORD = "Blue!ocean2026x"
-
-
-class CallbackVerifier:
-    """A vendor whose page is the callback itself: begin → callback → the set identity."""
-
-    vendor = "scripted"
-
-    def __init__(self) -> None:
-        self.identity: VerifiedIdentity = verified_identity()
-
-    def begin(self, request_id: str, method: str, callback_url: str) -> VendorStart:
-        return VendorStart(url=callback_url + "?" + urlencode({"tx": request_id}),
-                           http_method="GET", fields={}, state={"tx": request_id})
-
-    def finish(self, request_id: str, method: str, state: Mapping[str, Any],
-               params: Mapping[str, str]) -> VerifiedIdentity:
-        assert params.get("tx") == state["tx"] == request_id
-        return self.identity
 
 
 @pytest.fixture()
@@ -60,22 +41,24 @@ def axe() -> str:
 
 
 @pytest.fixture()
-def provider(app: Any, live_server: str) -> Iterator[tuple[str, CallbackVerifier]]:
-    verifier = CallbackVerifier()
-    app.extensions["idp"].identity_verifiers = {"simple": verifier, "mobile": verifier,
-                                                "card": verifier}
+def provider(app: Any, live_server: str) -> Iterator[tuple[str, Any]]:
+    from idp.services import hs
+
+    verifiers = app.extensions["idp"].identity_verifiers
+    assert {getattr(v, "vendor", None) for v in verifiers.values()} == {"emulator"}
     with app.app_context():
+        hs.load_builtin(db.session)  # (the interests picker searches the nomenclature)
         for kind, required in (("service", True), ("privacy", True), ("marketing", False),
                                ("privacy_optional", False)):
             terms.publish(db.session, kind=kind, version=1, title_ko=f"{kind} 약관",
                           title_en=f"{kind} terms", body=f"{kind} 본문", required=required,
                           now=terms.utcnow())
         db.session.commit()
-    yield live_server, verifier
+    yield live_server, None
 
 
 @pytest.fixture()
-def demo_site(app: Any, provider: tuple[str, CallbackVerifier],
+def demo_site(app: Any, provider: tuple[str, Any],
               tmp_path: Path) -> Iterator[str]:
     issuer, _ = provider
     port = free_port()
@@ -132,8 +115,10 @@ def shot(page: Any, artifacts_dir: Path, name: str) -> None:
 
 
 def walk_to_info(page: Any, axe: str, artifacts: Path, suffix: str = "",
-                 method: str = "휴대폰 인증") -> None:
-    """From the hub: 일반회원 가입 → terms (all agree) → verification; checks each page."""
+                 method: str = "휴대폰 인증", emulated: str = "mobile",
+                 person: Mapping[str, str] = PERSON, check_popup: bool = False) -> None:
+    """From the hub: 일반회원 가입 → terms (all agree) → verification through the emulated
+    popup; checks each page."""
     assert_accessible(page, axe, f"hub{suffix}")
     shot(page, artifacts, f"0_hub{suffix}")
     page.locator("#choice-general button[type=submit]").click()
@@ -153,7 +138,10 @@ def walk_to_info(page: Any, axe: str, artifacts: Path, suffix: str = "",
     page.wait_for_url(re.compile(r"/signup/[^/]+/verify"))
     assert_accessible(page, axe, f"verify{suffix}")
     shot(page, artifacts, f"2_verify{suffix}")
+    issuer = page.url.split("/signup/")[0]
     page.get_by_role("link", name=method).click()
+    emulate(page, issuer, emulated, person, axe if check_popup else None,
+            artifacts if check_popup else None)
     page.wait_for_url(re.compile(r"/signup/[^/]+/info"))
 
 
@@ -172,7 +160,7 @@ def fill_basic(page: Any, login_id: str) -> None:
 
 
 def test_signup_from_a_demo_site_to_signed_in(page: Any, provider: Any, demo_site: str,
-                                              axe: str, artifacts_dir: Path) -> None:
+                                              app: Any, axe: str, artifacts_dir: Path) -> None:
     issuer, _verifier = provider
     problems: list[str] = []
     # script errors and CSP violations (an error state answers 400 on purpose: not counted)
@@ -185,7 +173,7 @@ def test_signup_from_a_demo_site_to_signed_in(page: Any, provider: Any, demo_sit
     page.wait_for_url(re.compile("^" + re.escape(issuer) + r"/interaction/"))
     page.get_by_role("link", name="회원가입", exact=True).click()
     page.wait_for_url(re.compile(r"/signup\?ia="))
-    walk_to_info(page, axe, artifacts_dir)
+    walk_to_info(page, axe, artifacts_dir, check_popup=True)
     assert page.locator("#signup-name").input_value() == "홍길동"
     assert page.locator("#signup-mobile").input_value() == "010-1234-5678"
     # a server-side refusal: the confirmation does not match
@@ -207,9 +195,24 @@ def test_signup_from_a_demo_site_to_signed_in(page: Any, provider: Any, demo_sit
     shot(page, artifacts_dir, "3_optional")
     page.get_by_role("button", name="다음").click()
     page.wait_for_url(re.compile(r"tab=interests"))
+    hs_input = page.locator("#interest_hs_q")
+    hs_input.fill("초콜릿")
+    page.locator("#interest_hs_list [role=option]").first.wait_for()
+    page.locator("#interest_hs_list [role=option]", has_text="1806").first.click()
+    country = page.locator("#interest_country_q")
+    country.fill("베트남")
+    page.locator("#interest_country_list [role=option]").first.wait_for()
+    page.locator("#interest_country_list [role=option]").first.click()
     assert_accessible(page, axe, "info interests")
+    shot(page, artifacts_dir, "3_interests")
     page.get_by_role("button", name="다음").click()
     page.wait_for_url(re.compile(r"tab=company"))
+    page.get_by_role("link", name="관심 품목/지역").click()  # kept in the flow
+    assert page.locator("[data-field=interest_hs] [data-chips] li").get_attribute(
+        "data-code") == "1806"
+    assert page.locator("[data-field=interest_country] [data-chips] li").get_attribute(
+        "data-code") == "VN"
+    page.go_back()
     assert_accessible(page, axe, "info company")
     shot(page, artifacts_dir, "3_company")
     # reload and back lose nothing
@@ -231,13 +234,22 @@ def test_signup_from_a_demo_site_to_signed_in(page: Any, provider: Any, demo_sit
     assert page.get_by_text("홍길동님, 환영합니다.").is_visible()
     shot(page, artifacts_dir, "5_signed_in_at_demo_site")
     assert problems == [], problems
+    with app.app_context():
+        from sqlalchemy import select
+
+        from idp.models import Member
+        from idp.services.interests import load_interests
+
+        member = db.session.scalars(select(Member).where(Member.login_id == "browser01")).one()
+        chosen = load_interests(db.session, member.id)
+        assert (chosen.hs_codes, chosen.country_codes) == (["1806"], ["VN"])
 
 
 def test_duplicate_signup_is_refused(page: Any, provider: Any, app: Any, axe: str,
                                      artifacts_dir: Path) -> None:
-    issuer, verifier = provider
+    issuer, _ = provider
     page.goto(issuer + "/signup")
-    walk_to_info(page, axe, artifacts_dir, suffix="", method="간편인증")
+    walk_to_info(page, axe, artifacts_dir, suffix="", method="간편인증", emulated="simple")
     fill_basic(page, "firstone1")
     page.get_by_role("button", name="다음").click()
     page.wait_for_url(re.compile(r"tab=optional"))
@@ -251,14 +263,14 @@ def test_duplicate_signup_is_refused(page: Any, provider: Any, app: Any, axe: st
     page.locator("#agree_all").check()
     page.locator("#signup-terms button[type=submit]").click()
     page.get_by_role("link", name="신용카드 인증").click()
-    assert page.locator("#already-member").is_visible()
+    emulate(page, issuer, "card")  # the same person (name, birthdate, phone): the same DI
+    page.locator("#already-member").wait_for()
     assert page.get_by_role("link", name="아이디 찾기").get_attribute("href") == "/find-id"
     assert_accessible(page, axe, "already a member")
     shot(page, artifacts_dir, "already_member")
     # an expired or unknown flow
     page.goto(issuer + "/signup/unknown/info")
     assert_accessible(page, axe, "flow gone")
-    assert verifier.identity.name == "홍길동"
 
 
 def test_the_whole_signup_in_english(page: Any, provider: Any, axe: str,

@@ -494,3 +494,83 @@ def test_withdrawal_deletes_personal_data_and_ends_everything(app, sender):
     fresh = app.test_client()
     resp = site.authorize(fresh)
     assert site.login(fresh, resp.headers["Location"]).status_code == 401
+
+
+# -- 관심정보 (the interests picker on the profile) ---------------------------------------------
+
+@pytest.fixture()
+def nomenclature(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from idp.services import hs
+
+    monkeypatch.setattr(hs, "VERSION_CHECK_SECONDS", 0.0)
+    with app.app_context():
+        hs.load_builtin(db.session)
+    return app
+
+
+def chosen(app: Any) -> tuple[list[str], list[str]]:
+    from idp.services.interests import load_interests
+
+    with app.app_context():
+        found = load_interests(db.session, member_id(app))
+        return found.hs_codes, found.country_codes
+
+
+def post_profile(web: Any, hs_codes: list[str], countries: list[str], **changes: Any) -> Any:
+    html = web.get("/my/profile").get_data(as_text=True)
+    data: dict[str, Any] = {"csrf_token": csrf(html), "interests_shown": "1",
+                            "interest_hs": hs_codes, "interest_country": countries,
+                            **profile_data(), **changes}
+    return web.post("/my/profile", data=data)
+
+
+def test_profile_shows_and_edits_the_interests(nomenclature, client, rp):
+    app = nomenclature
+    sign_in_my(client, rp)
+    html = client.get("/my/profile").get_data(as_text=True)
+    assert 'data-field="interest_hs"' in html and "선택한 항목이 없습니다" in html
+    resp = post_profile(client, ["1806", "843820"], ["US"])
+    assert resp.status_code == 303 and "saved=1" in resp.headers["Location"]
+    assert chosen(app) == (["1806", "843820"], ["US"])
+    html = client.get("/my/profile").get_data(as_text=True)
+    assert 'name="interest_hs" value="843820"' in html and "미국(United States)" in html
+    assert post_profile(client, ["1806", "843820"], ["US"]).headers["Location"].endswith(
+        "saved=0")  # unchanged
+    assert events(app, "member.profile_updated")[0].detail == {"fields": ["interests"]}
+    # a form without the picker (an old page) leaves the interests alone
+    resp = post(client, "/my/profile", profile_data(department="수출지원팀"))
+    assert resp.status_code == 303 and chosen(app) == (["1806", "843820"], ["US"])
+    assert post_profile(client, [], []).status_code == 303
+    assert chosen(app) == ([], [])
+
+
+@pytest.mark.parametrize(("hs_codes", "countries", "message"), [
+    (["1806", "999999"], [], "없는 HS 코드입니다: 999999"),
+    ([], ["ZZ"], "없는 국가 코드입니다: ZZ"),
+    ([f"{c:02d}" for c in range(1, 23)], [], "관심품목은 20개까지"),
+    (["1806"], ["x' OR 1=1"], "없는 국가 코드입니다"),
+])
+def test_profile_refuses_bad_interests_and_changes_nothing(nomenclature, client, rp, hs_codes,
+                                                          countries, message):
+    app = nomenclature
+    sign_in_my(client, rp)
+    assert post_profile(client, ["0901"], ["JP"]).status_code == 303
+    resp = post_profile(client, hs_codes, countries, department="바뀌면 안 됨")
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and message in html and 'aria-invalid="true"' in html
+    assert chosen(app) == (["0901"], ["JP"])
+    with app.app_context():
+        assert db.session.get(Member, member_id(app)).department is None
+
+
+def test_withdrawal_deletes_the_interests(nomenclature, client, rp):
+    from idp.models.interests import MemberInterestCountry, MemberInterestItem
+
+    app = nomenclature
+    sign_in_my(client, rp)
+    assert post_profile(client, ["1806"], ["US", "VN"]).status_code == 303
+    resp = post(client, "/my/withdraw", {"password": PASSWORD, "confirm": "y"})
+    assert resp.status_code == 200
+    with app.app_context():
+        for model in (MemberInterestItem, MemberInterestCountry):
+            assert db.session.scalar(select(func.count()).select_from(model)) == 0

@@ -126,7 +126,7 @@ def test_whole_signup_creates_one_member_with_identity_consents_and_audit(site, 
                  fax="02-1234-5678", department="해외영업", position="과장",
                  address_en="13 Heolleung-ro, Seocho-gu, Seoul", decision="next")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=interests")
-    assert "준비 중" in client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
+    assert "관심품목" in client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
     assert "준비 중" in client.get(f"/signup/{fid}/info?tab=company").get_data(as_text=True)
     resp = finish(client, fid)
     assert resp.status_code == 303 and resp.headers["Location"] == f"/signup/{fid}/done"
@@ -467,3 +467,95 @@ def test_corporate_and_under_14_results_are_refused(site, client, identity, mess
     assert resp.status_code == 400
     assert message in resp.get_data(as_text=True)
     assert client.get(f"/signup/{fid}/info").headers["Location"].endswith("/verify")
+
+
+# 관심 품목/지역 (the interests picker in step 3) ----------------------------------------------
+
+@pytest.fixture()
+def nomenclature(site: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
+    from idp.services import hs
+
+    monkeypatch.setattr(hs, "VERSION_CHECK_SECONDS", 0.0)
+    with site.app_context():
+        hs.load_builtin(db.session)
+    return site
+
+
+def interests_tab(client: Any, fid: str, hs_codes: list[str], countries: list[str],
+                  decision: str = "next") -> Any:
+    page = client.get(f"/signup/{fid}/info?tab=interests")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-field="interest_hs"' in html and 'data-field="interest_country"' in html
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html).group(1)
+    return client.post(f"/signup/{fid}/info?tab=interests",
+                       data={"csrf_token": token, "decision": decision,
+                             "interest_hs": hs_codes, "interest_country": countries})
+
+
+def test_interests_are_kept_across_tabs_and_reload_and_saved_with_the_member(
+        nomenclature, client):
+    from idp.services.interests import load_interests
+
+    app = nomenclature
+    fid = through_basic(app, client)
+    resp = interests_tab(client, fid, ["1806", "843820"], ["US", "jp"])
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=company")
+    # back, forward and reload: the chips come from the flow on the server
+    for _ in range(2):
+        html = client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
+        for code in ("1806", "843820", "US", "JP"):
+            assert f'name="interest_{"hs" if code[0].isdigit() else "country"}" ' \
+                   f'value="{code}"' in html
+        assert "미국(United States)" in html
+    client.get(f"/signup/{fid}/info?tab=basic")
+    assert members(app) == 0
+    assert finish(client, fid).status_code == 303
+    with app.app_context():
+        member = db.session.scalars(select(Member)).one()
+        chosen = load_interests(db.session, member.id)
+        assert chosen.hs_codes == ["1806", "843820"] and chosen.country_codes == ["US", "JP"]
+
+
+def test_interests_refused_keep_the_tab_and_change_nothing(nomenclature, client):
+    from idp.services.interests import load_interests
+
+    app = nomenclature
+    fid = through_basic(app, client)
+    assert interests_tab(client, fid, ["1806"], ["VN"]).status_code == 303
+    resp = interests_tab(client, fid, ["1806", "999999"], [])
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "없는 HS 코드입니다: 999999" in html
+    assert 'aria-invalid="true"' in html
+    resp = interests_tab(client, fid, [], ["XX"])
+    assert resp.status_code == 400 and "없는 국가 코드입니다: XX" in resp.get_data(as_text=True)
+    many = [f"{c:02d}" for c in range(1, 23)]
+    resp = interests_tab(client, fid, many, [])
+    assert resp.status_code == 400 and "20개까지" in resp.get_data(as_text=True)
+    # the earlier answer stays in the flow and is what the member gets
+    html = client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
+    assert 'value="1806"' in html and 'value="VN"' in html and "999999" not in html
+    assert finish(client, fid).status_code == 303
+    with app.app_context():
+        member = db.session.scalars(select(Member)).one()
+        chosen = load_interests(db.session, member.id)
+        assert chosen.hs_codes == ["1806"] and chosen.country_codes == ["VN"]
+
+
+def test_interests_without_script_and_none_at_all(nomenclature, client):
+    from idp.models.interests import MemberInterestItem
+
+    app = nomenclature
+    fid = through_basic(app, client)
+    page = client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', page).group(1)
+    resp = client.post(f"/signup/{fid}/info?tab=interests",
+                       data={"csrf_token": token, "decision": "next",
+                             "interest_hs_text": "1806, 843820", "interest_country_text": ""})
+    assert resp.status_code == 303
+    html = client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
+    assert 'value="843820"' in html
+    assert interests_tab(client, fid, [], []).status_code == 303  # cleared again
+    assert finish(client, fid).status_code == 303
+    with app.app_context():
+        assert db.session.scalars(select(MemberInterestItem)).all() == []
