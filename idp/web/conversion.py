@@ -327,8 +327,9 @@ def _renew_terms(flow: Flow) -> None:
     """The documents changed under the flow: ask for the ones now missing."""
     p = provider()
     needed = service.needed_terms(db.session, flow.data["member_id"], now=_now())
-    p.flows.update(flow, {**flow.data, "step": general.TERMS, "terms_needed": needed,
-                          "terms_done": False, "versions": {}, "agreed": {}})
+    # (The step stays: identity and answers are kept; `complete` waits for terms_done.)
+    p.flows.update(flow, {**flow.data, "terms_needed": needed, "terms_done": False,
+                          "versions": {}, "agreed": {}})
     db.session.commit()
 
 
