@@ -466,6 +466,7 @@ def test_terms_revised_during_the_conversion_are_asked_again(app, client, rp):
 def test_pages_in_english(app, client, rp):
     resp = _convert_from_done(client, _sns_done(client, rp))
     fid = _fid(resp.headers["Location"])
-    page = client.get(f"/my/convert/{fid}/verify", headers={"Accept-Language": "en"})
+    client.get(f"/my/convert/{fid}/verify?lang=en")
+    page = client.get(f"/my/convert/{fid}/verify")
     html = page.get_data(as_text=True)
-    assert "Convert to a general member" in html
+    assert "Convert to general member" in html and "Conversion steps" in html
