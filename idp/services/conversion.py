@@ -46,6 +46,7 @@ from idp.services import audit
 from idp.services import signup as general
 from idp.services.flows import Flow, FlowKind, Flows
 from idp.services.personal_data import PersonalData
+from idp.services.ports import VerifiedIdentity
 from idp.services.terms import current_documents, missing_consents, record_consents
 from idp.stores import Store
 
@@ -140,7 +141,7 @@ def agree_terms(session: DbSession, flows: Flows, flow: Flow, agreed: dict[str, 
 
 
 def check_ready(session: DbSession, pd: PersonalData, flow: Flow, *, now: dt.datetime
-                ) -> tuple[Member, general.VerifiedIdentity]:
+                ) -> tuple[Member, VerifiedIdentity]:
     member = _simple_member(session, flow.data["member_id"])
     if not flow.data.get("terms_done"):
         raise StepMissing(general.TERMS)

@@ -557,7 +557,7 @@ def test_conversion_pages(browser: Any, sns_stack: Stack, axe_source: str,
     ctx.set_default_timeout(10_000)
     try:
         page = ctx.new_page()
-        kakao_member_on_the_site(page, sns_stack)
+        kakao_member_on_the_site(page, sns_stack, "kakao-a11y-conversion")
 
         def check(page: Any, state: str) -> None:
             assert_accessible(page, axe_source, state)
@@ -567,7 +567,8 @@ def test_conversion_pages(browser: Any, sns_stack: Stack, axe_source: str,
                 assert_accessible(page, axe_source, state + ", in English")
                 page.goto(url + "?lang=ko")
 
-        convert(page, sns_stack, artifacts_dir, check)
+        convert(page, sns_stack, artifacts_dir, check, login_id="a11yconvert1",
+                name="접근성", mobile="01033334444")
         page.goto(sns_stack.issuer + "/my/convert")
         assert_accessible(page, axe_source, "conversion: not a simple member")
         page.goto(sns_stack.issuer + "/my/convert/expired/verify")

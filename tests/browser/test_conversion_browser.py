@@ -22,11 +22,20 @@ def _on_site(stack: Stack) -> re.Pattern[str]:
     return re.compile("^" + re.escape(stack.site1) + r"/(\?.*)?$")
 
 
-def kakao_member_on_the_site(page: Any, stack: Stack) -> None:
-    """A new Kakao simple member signed in to demo site 1."""
+def kakao_at_vendor(page: Any, stack: Stack, kakao_id: str) -> None:
+    """The site's 로그인 → 간편회원 → Kakao's emulator: a Kakao user of this test's own."""
     sns_to_vendor(page, stack, "카카오톡 로그인")
-    page.get_by_label("이카카오 (이름·이메일·전화번호 동의)").check()
+    page.get_by_label("직접 입력").check()
+    page.locator("#custom_id").fill(kakao_id)
+    page.locator("#custom_name").fill("이카카오")
+    page.locator("#custom_email").fill(f"{kakao_id}@kakao.example")
+    page.locator("#custom_mobile").fill("010-2222-3333")
     page.get_by_role("button", name="동의하고 로그인").click()
+
+
+def kakao_member_on_the_site(page: Any, stack: Stack, kakao_id: str) -> None:
+    """A new Kakao simple member signed in to demo site 1."""
+    kakao_at_vendor(page, stack, kakao_id)
     page.wait_for_url(re.compile(r"/sns/[^/]+/terms$"))
     page.get_by_label("약관 전체 동의").check()
     page.get_by_role("button", name="가입하기").click()
@@ -38,7 +47,9 @@ def kakao_member_on_the_site(page: Any, stack: Stack) -> None:
 
 
 def convert(page: Any, stack: Stack, artifacts_dir: Path,
-            check: Callable[[Any, str], None] = lambda page, state: None) -> None:
+            check: Callable[[Any, str], None] = lambda page, state: None, *,
+            login_id: str = LOGIN_ID, name: str = "김전환", mobile: str = "01098765432"
+            ) -> None:
     """MY KOTRA's 일반회원 전환, from the signed-in simple member's browser."""
     page.goto(stack.issuer + "/my")
     page.get_by_role("link", name="일반회원 전환").click()
@@ -53,17 +64,17 @@ def convert(page: Any, stack: Stack, artifacts_dir: Path,
     page.locator("a.verify-simple").click()
     page.wait_for_url(re.compile(r"/dev/verify/"))
     page.locator("input[name=app][value=pass]").check()
-    page.locator("#name").fill("김전환")
+    page.locator("#name").fill(name)
     page.locator("#birthdate").fill("19850301")
-    page.locator("#mobile").fill("01098765432")
+    page.locator("#mobile").fill(mobile)
     page.locator("input[name=agree]").check()
     page.locator("button[name=action][value=next]").click()
     page.locator("button[name=action][value=approve]").click()
     page.wait_for_url(re.compile(r"/my/convert/[^/]+/info$"))
-    assert page.locator("#signup-name").input_value() == "김전환"
+    assert page.locator("#signup-name").input_value() == name
     assert page.locator("#email").input_value()  # prefilled with the SNS email
     check(page, "conversion: 회원정보 입력")
-    page.locator("#login_id").fill(LOGIN_ID)
+    page.locator("#login_id").fill(login_id)
     page.locator("#password").fill("weak")
     page.locator("#confirm").fill("weak")
     page.get_by_role("button", name="전환하기").click()
@@ -91,7 +102,7 @@ def test_kakao_member_converts_then_signs_in_with_id_and_password(
     ctx.set_default_timeout(10_000)
     try:
         page = ctx.new_page()
-        kakao_member_on_the_site(page, stack)
+        kakao_member_on_the_site(page, stack, "kakao-conversion-1")
         convert(page, stack, artifacts_dir)
     finally:
         ctx.close()
@@ -115,9 +126,7 @@ def test_kakao_member_converts_then_signs_in_with_id_and_password(
     ctx.set_default_timeout(10_000)
     try:
         page = ctx.new_page()
-        sns_to_vendor(page, stack, "카카오톡 로그인")
-        page.get_by_label("이카카오 (이름·이메일·전화번호 동의)").check()
-        page.get_by_role("button", name="동의하고 로그인").click()
+        kakao_at_vendor(page, stack, "kakao-conversion-1")
         page.wait_for_url(_on_site(stack))
         # The same member: the verified name the conversion gave, now a general member.
         assert page.get_by_text("김전환님, 환영합니다.").is_visible(), stack.logs()
