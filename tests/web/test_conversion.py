@@ -470,3 +470,31 @@ def test_pages_in_english(app, client, rp):
     page = client.get(f"/my/convert/{fid}/verify")
     html = page.get_data(as_text=True)
     assert "Convert to general member" in html and "Conversion steps" in html
+
+
+def test_the_done_page_signs_in_once(app, client, rp):
+    resp = _convert_from_done(client, _sns_done(client, rp))
+    fid = _fid(resp.headers["Location"])
+    _verify(app, client, fid)
+    assert _info(client, fid).status_code == 303
+    action, hidden = form_fields(client.get(f"/my/convert/{fid}/done").get_data(as_text=True))
+    first = client.post(action, data=hidden)
+    second = client.post(action, data=hidden)  # a double click: no second login
+    assert first.status_code == 303 and first.headers["Location"].startswith(rp.redirect_uri)
+    assert second.status_code == 303 and second.headers["Location"].endswith("/my")
+    assert client.get(f"/my/convert/{fid}/done").status_code == 400  # used up
+    assert other_browser_sees_nothing(app, fid)
+
+
+def other_browser_sees_nothing(app: Any, fid: str) -> bool:
+    return app.test_client().get(f"/my/convert/{fid}/done").status_code == 400
+
+
+def test_the_sns_done_page_convert_twice_starts_one_conversion(app, client, rp):
+    done = _sns_done(client, rp)
+    page = client.get(done).get_data(as_text=True)
+    action, hidden = form_fields(page)
+    first = client.post(action, data={**hidden, "decision": "convert"})
+    second = client.post(action, data={**hidden, "decision": "convert"})
+    assert first.status_code == 303 and "/my/convert/" in first.headers["Location"]
+    assert "/my/convert/" not in second.headers.get("Location", "")
