@@ -40,7 +40,7 @@ def kakao_member_on_the_site(page: Any, stack: Stack, kakao_id: str) -> None:
     page.get_by_label("약관 전체 동의").check()
     page.get_by_role("button", name="가입하기").click()
     page.wait_for_url(re.compile(r"/done$"))
-    page.get_by_role("button", name="로그인").click()
+    page.get_by_role("main").get_by_role("button", name="로그인", exact=True).click()
     page.wait_for_url(_on_site(stack))
     assert page.get_by_text("이카카오님, 환영합니다.").is_visible(), stack.logs()
     assert row(page, "회원 유형") == "간편회원"
@@ -52,11 +52,11 @@ def convert(page: Any, stack: Stack, artifacts_dir: Path,
             ) -> None:
     """MY KOTRA's 일반회원 전환, from the signed-in simple member's browser."""
     page.goto(stack.issuer + "/my")
-    page.get_by_role("link", name="일반회원 전환").click()
+    page.get_by_role("main").get_by_role("link", name="일반회원 전환").click()
     page.wait_for_url(re.compile(r"/my/convert$"))
     check(page, "conversion: start")
     page.screenshot(path=artifacts_dir / "conversion_start.png", full_page=True)
-    page.get_by_role("button", name="일반회원 전환").click()
+    page.get_by_role("main").get_by_role("button", name="일반회원 전환").click()
     page.wait_for_url(re.compile(r"/my/convert/[^/]+/verify$"))
     check(page, "conversion: 실명인증")
     page.screenshot(path=artifacts_dir / "conversion_verify.png", full_page=True)
@@ -90,7 +90,7 @@ def convert(page: Any, stack: Stack, artifacts_dir: Path,
     assert page.get_by_text("전환이 완료되었습니다.").is_visible()
     check(page, "conversion: 전환완료")
     page.screenshot(path=artifacts_dir / "conversion_done.png", full_page=True)
-    page.get_by_role("button", name="MY KOTRA").click()
+    page.get_by_role("main").get_by_role("button", name="MY KOTRA", exact=True).click()
     page.wait_for_url(re.compile(r"/my$"))
     assert page.get_by_role("link", name="일반회원 전환").count() == 0
 

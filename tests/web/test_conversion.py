@@ -306,7 +306,7 @@ def test_expired_flow(app, client, rp, clock):
     fid = _fid(resp.headers["Location"])
     assert _verify(app, client, fid).status_code == 303
     clock.advance(conversion.CONVERSION.ttl + 1)
-    resp = _info(client, fid) if False else client.get(f"/my/convert/{fid}/info")
+    resp = client.get(f"/my/convert/{fid}/info")
     assert resp.status_code == 400 and "전환 시간이 지났습니다" in resp.get_data(as_text=True)
     assert _only_member(app).member_type == MemberType.SIMPLE
 
@@ -443,8 +443,7 @@ def test_only_the_missing_terms_are_asked(app, client, rp):
         rows = db.session.scalars(select(TermsConsent).where(
             TermsConsent.source == "conversion")).all()
         assert {(r.kind, r.version) for r in rows if r.agreed} >= {("service", 2)}
-        assert "privacy" not in {r.kind for r in rows if r.kind == "privacy"} or all(
-            r.kind != "privacy" for r in rows)
+        assert "privacy" not in {r.kind for r in rows}  # agreed at the SNS sign-up
 
 
 def test_terms_revised_during_the_conversion_are_asked_again(app, client, rp):
