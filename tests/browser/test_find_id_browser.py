@@ -59,7 +59,7 @@ def test_find_id_by_mobile_then_sign_in(context: Any, stack: Stack, artifacts_di
     page.screenshot(path=str(artifacts_dir / "find-id-3-result.png"), full_page=True)
 
     # 로그인 goes back to the same pending sign-in, which then completes at the site
-    page.get_by_role("link", name="로그인", exact=True).click()
+    page.get_by_role("main").get_by_role("link", name="로그인", exact=True).click()
     page.wait_for_url(login_url)
     page.locator("#login_id").fill("demouser1")
     page.locator("#password").fill(stack.members["demouser1"])

@@ -151,7 +151,7 @@ def test_reset_the_password_then_sign_in_and_the_old_session_is_gone(
         page.screenshot(path=str(artifacts_dir / "reset-4-done.png"), full_page=True)
 
         # 로그인 → the same sign-in of site 1, now with the new password.
-        page.get_by_role("link", name="로그인").click()
+        page.get_by_role("main").get_by_role("link", name="로그인", exact=True).click()
         page.wait_for_url(re.compile("^" + re.escape(stack.issuer) + r"/interaction/"))
         page.locator("#login_id").fill(RESET_LOGIN_ID)
         page.locator("#password").fill(NEW_PASSWORD)
