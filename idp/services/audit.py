@@ -81,6 +81,7 @@ EVENTS = frozenset(
         "sns.failed",
         # Issue 6: a general member's sign-up (idp/services/signup.py).
         "member.signed_up",
+        "member.converted",  # 일반회원 전환 (idp/services/conversion.py)
     }
 )
 

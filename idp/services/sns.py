@@ -20,9 +20,7 @@ Not here yet (they need issue 6's identity verification, SMS codes, general sign
 KOTRA); the hooks they use:
 - TODO(SNS 찾기): look up `sns_links` by the member found through identity verification or
   name + mobile + SMS code; show the provider, the masked `email` and `linked_at`.
-- TODO(일반회원 전환): the general sign-up's verification and ID/password steps on the same
-  `members` row (member_type general, login_id, password_hash); its `sns_links` stay, so both
-  ways to sign in keep working. The done page's button (templates/sns/done.html) leads there.
+- 일반회원 전환: idp/services/conversion.py (the same `members` row; `sns_links` stay).
 - TODO(MY KOTRA link/unlink): `start(..., purpose="link")` then, at the callback, add an
   `SnsLink` for the signed-in member (a fresh round trip, never a typed email); unlink deletes
   one unless it is the member's last way to sign in.

@@ -35,6 +35,7 @@ from idp.services.flows import Flow
 from idp.services.members import SignedIn
 from idp.services.sessions import Interaction
 from idp.services.terms import current_documents, record_consents
+from idp.web.conversion import begin_after_sns_signup
 from idp.web.interaction import current_interaction, finish_login, register_login_method
 from idp.web.terms import marketing_answers, terms_answers
 
@@ -286,7 +287,8 @@ def signup_info(uid: str, fid: str) -> BaseResponse:
 
 @bp.route("/interaction/<uid>/sns/<fid>/done", methods=["GET", "POST"])
 def signup_done(uid: str, fid: str) -> BaseResponse:
-    """간편 회원가입이 완료되었습니다: 일반회원 전환 (later) or 로그인 (resumes the request)."""
+    """간편 회원가입이 완료되었습니다: 일반회원 전환 (idp/web/conversion.py) or 로그인
+    (resumes the request)."""
     loaded = _load(uid, fid, "done")
     if not isinstance(loaded, tuple):
         if request.method == "POST" and current_interaction(uid) is not None:
@@ -305,6 +307,10 @@ def signup_done(uid: str, fid: str) -> BaseResponse:
         if p.flows.consume(service.signup_kind(SIGNUP_TTL), fid,
                            browser=cookies().browser.read()) is None:
             return redirect(url_for("web.resume", uid=uid), 303)
+        if request.form.get("decision") == "convert":
+            # 일반회원 전환 (issue 9): the sign-up just proved this member in this browser;
+            # the conversion's 로그인 resumes the pending sign-in.
+            return begin_after_sns_signup(member.id, uid)
         # The SNS round trip just proved the member: an SNS login.
         return finish_login(ia, SignedIn(member.id, member.login_id),
                             acr=service.SNS_LOGIN.acr, amr=list(service.SNS_LOGIN.amr))

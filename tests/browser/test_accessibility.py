@@ -543,3 +543,35 @@ def test_signup_pages_reachable_without_verification(context: Any, terms_stack: 
     assert_accessible(page, axe_source, "sign-up flow expired, in English")
     page.goto(own.issuer + "/signup?lang=ko")
     assert_accessible(page, axe_source, "sign-up hub (from the home page)")
+
+
+# --- Issue 9: 일반회원 전환 (idp/web/conversion.py) ----------------------------------------
+
+def test_conversion_pages(browser: Any, sns_stack: Stack, axe_source: str,
+                          artifacts_dir: Path) -> None:
+    """Start, 실명인증, 회원정보 입력 (and a refused password), 전환완료; then, converted, the
+    refusal and the expired pages; the verification page in English."""
+    from tests.browser.test_conversion_browser import convert, kakao_member_on_the_site
+
+    ctx = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
+    ctx.set_default_timeout(10_000)
+    try:
+        page = ctx.new_page()
+        kakao_member_on_the_site(page, sns_stack, "kakao-a11y-conversion")
+
+        def check(page: Any, state: str) -> None:
+            assert_accessible(page, axe_source, state)
+            if state == "conversion: 실명인증":
+                url = page.url
+                page.goto(url + "?lang=en")
+                assert_accessible(page, axe_source, state + ", in English")
+                page.goto(url + "?lang=ko")
+
+        convert(page, sns_stack, artifacts_dir, check, login_id="a11yconvert1",
+                name="접근성", mobile="01033334444")
+        page.goto(sns_stack.issuer + "/my/convert")
+        assert_accessible(page, axe_source, "conversion: not a simple member")
+        page.goto(sns_stack.issuer + "/my/convert/expired/verify")
+        assert_accessible(page, axe_source, "conversion: expired")
+    finally:
+        ctx.close()
