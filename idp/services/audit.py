@@ -81,6 +81,18 @@ EVENTS = frozenset(
         "sns.failed",
         # Issue 6: a general member's sign-up (idp/services/signup.py).
         "member.signed_up",
+        # Issue 9: SNS 찾기, MY KOTRA links, the 3-year deletion of simple members.
+        "sns_find.code_sent",
+        "sns_find.code_locked",
+        "sns_find.found",
+        "sns_find.not_found",
+        "sns_find.throttled",
+        "sns.linked",
+        "sns.link_refused",
+        "sns.unlinked",
+        "member.inactive_notice_sent",
+        "member.inactive_notice_failed",
+        "member.deleted_inactive",
     }
 )
 
