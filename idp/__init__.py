@@ -185,6 +185,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.signup import bp as signup_bp  # 회원가입 (issue 6)
 
     app.register_blueprint(signup_bp)
+    from idp.web.sns_find import bp as sns_find_bp  # SNS 찾기 (issue 9)
+
+    app.register_blueprint(sns_find_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

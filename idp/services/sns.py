@@ -45,7 +45,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from idp.errors import InvalidInput
-from idp.models import Member, MemberType
+from idp.models import Member, MemberIdentity, MemberType
 from idp.models.base import DbSession
 from idp.models.sns import SnsLink
 from idp.services import audit
@@ -437,3 +437,58 @@ def mask_subject(subject: str) -> str:
     if len(subject) <= 4:
         return subject[:1] + "*" * (len(subject) - 1)
     return subject[:2] + "*" * min(len(subject) - 4, 8) + subject[-2:]
+
+
+# ---------------------------------------------------------------------------------------------
+# SNS 찾기 (manual ch. 06/07): which SNS an account was made with, for whoever proved the
+# member's identity (본인확인) or name + mobile (an SMS code to that number). The result shows
+# the SNS, its account masked and the date it was joined (KST); nothing else.
+
+@dataclass(frozen=True)
+class FoundSns:
+    provider: str
+    account: str  # the vendor's email masked, else its subject masked
+    joined_at: str  # KST, "YYYY-MM-DD HH:MM:SS"
+    member_id: int
+
+
+def _kst(value: dt.datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.timezone(dt.timedelta(hours=9))).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _digits(value: str | None) -> str:
+    return "".join(c for c in (value or "") if c.isdigit())
+
+
+def _found_links(session: DbSession, member_ids: set[int]) -> list[FoundSns]:
+    if not member_ids:
+        return []
+    rows = session.execute(
+        select(SnsLink, Member).join(Member, Member.id == SnsLink.member_id).where(
+            SnsLink.member_id.in_(sorted(member_ids)), Member.status == "active",
+            Member.withdrawn_at.is_(None))
+        .order_by(SnsLink.linked_at, SnsLink.id)).all()
+    return [FoundSns(link.provider, mask_email(link.email) or mask_subject(link.subject),
+                     _kst(link.linked_at), member.id) for link, member in rows]
+
+
+def find_sns_by_mobile(session: DbSession, *, name: str, mobile: str) -> list[FoundSns]:
+    """The SNS accounts of members with this name and mobile number (digits)."""
+    wanted = _digits(mobile)
+    candidates = session.execute(
+        select(Member.id, Member.phone).join(SnsLink, SnsLink.member_id == Member.id)
+        .where(Member.name == " ".join(name.split()))).all()
+    return _found_links(session, {mid for mid, phone in candidates
+                                  if wanted and _digits(phone) == wanted})
+
+
+def find_sns_by_identity(session: DbSession, *, ci_hash: str, name: str,
+                         mobile: str | None) -> list[FoundSns]:
+    """After 본인확인: the member whose verified identity has this CI, and the members with
+    the verified name and mobile (a simple member's identity is not verified at sign-up)."""
+    by_ci = set(session.scalars(select(MemberIdentity.member_id).where(
+        MemberIdentity.ci_hash == ci_hash)))
+    by_mobile = {f.member_id for f in find_sns_by_mobile(session, name=name, mobile=mobile)
+                 } if mobile else set()
+    return _found_links(session, by_ci | by_mobile)
