@@ -543,3 +543,79 @@ def test_signup_pages_reachable_without_verification(context: Any, terms_stack: 
     assert_accessible(page, axe_source, "sign-up flow expired, in English")
     page.goto(own.issuer + "/signup?lang=ko")
     assert_accessible(page, axe_source, "sign-up hub (from the home page)")
+
+
+# --- Issue 9: SNS 찾기 and MY KOTRA > SNS 계정 연결 (snsx) ------------------------------------
+
+def test_sns_find_pages(context: Any, stack: Stack, axe_source: str,
+                        artifacts_dir: Path) -> None:
+    """SNS 찾기: both ways, a refused number, the code page, a wrong code, the answer for a
+    number no member has, in Korean and English."""
+    from tests.browser.test_find_id_browser import outbox_code
+
+    page = context.new_page()
+    for way in ("mobile", "verify"):
+        page.goto(f"{stack.issuer}/find-sns?way={way}")
+        assert_accessible(page, axe_source, f"find SNS, {way}")
+        page.goto(f"{stack.issuer}/find-sns?way={way}&lang=en")
+        assert_accessible(page, axe_source, f"find SNS, {way}, in English")
+    page.goto(f"{stack.issuer}/find-sns?lang=ko")
+    page.get_by_label("이름").fill("접근성")
+    page.get_by_label("휴대폰 가운데 자리").fill("12")
+    page.get_by_label("휴대폰 뒷자리").fill("3456")
+    page.locator("#phone2").evaluate("e => e.removeAttribute('pattern')")
+    page.get_by_role("button", name="인증번호 받기").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "find SNS, a wrong mobile number")
+    page.get_by_label("휴대폰 가운데 자리").fill("5656")
+    page.get_by_label("휴대폰 뒷자리").fill("0909")
+    page.get_by_role("button", name="인증번호 받기").click()
+    page.wait_for_url(re.compile(r"/find-sns/mobile/"))
+    assert_accessible(page, axe_source, "find SNS, the code page")
+    code = outbox_code(stack, "01056560909")
+    page.get_by_label("인증번호").fill(f"{(int(code) + 1) % 1_000_000:06d}")
+    page.get_by_role("button", name="확인").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "find SNS, a wrong code")
+    page.get_by_label("인증번호").fill(code)
+    page.get_by_role("button", name="확인").click()
+    page.locator("#not-found").wait_for()
+    page.screenshot(path=str(artifacts_dir / "sns-find-none.png"), full_page=True)
+    assert_accessible(page, axe_source, "find SNS, nothing for that name and number")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "find SNS, the code page expired, in English")
+
+
+def test_my_kotra_sns_links_page(browser: Any, sns_stack: Stack, axe_source: str,
+                                 artifacts_dir: Path) -> None:
+    """MY KOTRA > SNS 계정 연결: empty, linked through the Kakao emulator, a refusal, English."""
+    login_id, password = "snsa11y01", "Snsa11y!pass2026"
+    _run([IDP, "members", "add", "--login-id", login_id, "--name", "연결점검",
+          "--email", f"{login_id}@example.com", "--password-stdin", "--json"],
+         sns_stack.env, password)
+    context = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(sns_stack.issuer + "/my/sns")
+        _sign_in(page, login_id, password)
+        page.wait_for_url(re.compile(r"/terms$"))  # this provider has terms published
+        page.get_by_label("약관 전체 동의").check()
+        page.get_by_role("button", name="동의하고 계속").click()
+        page.wait_for_url(re.compile(r"/my(/sns)?$"))
+        page.goto(sns_stack.issuer + "/my/sns")
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, none")
+        page.get_by_role("button", name="카카오 계정 연결").click()
+        page.wait_for_url(re.compile(r"/dev/sns/"))
+        page.locator("input[name=user]").first.check()
+        page.get_by_role("button", name="동의하고 로그인").click()
+        page.wait_for_url(re.compile(r"/my/sns\?result=linked"))
+        page.get_by_role("status").wait_for()
+        page.screenshot(path=str(artifacts_dir / "my-sns-linked.png"), full_page=True)
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, one linked")
+        page.goto(sns_stack.issuer + "/my/sns?result=other_member")
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, a refusal")
+        page.goto(sns_stack.issuer + "/my/sns?lang=en")
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, in English")
+    finally:
+        context.close()
