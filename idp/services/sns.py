@@ -16,19 +16,15 @@ The provider is an OAuth 2.0 / OpenID Connect *client* of each SNS here, defende
 The vendors' shapes stay in idp/adapters/sns_*.py; each returns an `SnsProfile`. Pure code:
 no Flask. The pages are idp/web/sns.py.
 
-Not here yet (they need issue 6's identity verification, SMS codes, general sign-up and MY
-KOTRA); the hooks they use:
-- TODO(SNS 찾기): look up `sns_links` by the member found through identity verification or
-  name + mobile + SMS code; show the provider, the masked `email` and `linked_at`.
+Built on issue 6 (identity verification, SMS codes, MY KOTRA):
+- SNS 찾기: `find_sns_by_mobile` / `find_sns_by_identity` below; the pages are
+  idp/web/sns_find.py (/find-sns).
 - TODO(일반회원 전환): the general sign-up's verification and ID/password steps on the same
   `members` row (member_type general, login_id, password_hash); its `sns_links` stay, so both
   ways to sign in keep working. The done page's button (templates/sns/done.html) leads there.
-- TODO(MY KOTRA link/unlink): `start(..., purpose="link")` then, at the callback, add an
-  `SnsLink` for the signed-in member (a fresh round trip, never a typed email); unlink deletes
-  one unless it is the member's last way to sign in.
-- TODO(3-year deletion, `idp jobs run`): simple members whose `members.last_login_at` (kept
-  with `sns_links.last_login_at` by `signed_in`) is older than 3 years, after a notice 30
-  days before.
+- MY KOTRA link/unlink: `start(..., purpose="link", member_id=)`, `add_link`, `remove_link`
+  below; the pages are idp/web/sns_link.py (/my/sns).
+- 3-year deletion (`idp jobs run`, job sns_inactive): idp/services/sns_inactivity.py.
 """
 
 from __future__ import annotations

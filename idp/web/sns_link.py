@@ -19,7 +19,6 @@ import datetime as dt
 import logging
 
 from flask import Response, abort, redirect, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlalchemy.exc import IntegrityError
 from werkzeug.wrappers import Response as BaseResponse
