@@ -404,7 +404,9 @@ def remove_link(session: DbSession, member_id: int, link_id: int, *, ip: str | N
     """Unlink one of the member's SNS accounts (its provider is returned); raises
     LinkRefused("not_found") or LinkRefused("last") when it is the last way to sign in (no
     password and no other link). The caller commits."""
-    member = session.get(Member, member_id, with_for_update=True)
+    # Lock the member's row: two unlinks at once cannot remove both of its last two links.
+    session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    member = session.get(Member, member_id)
     link = session.get(SnsLink, link_id)
     if member is None or link is None or link.member_id != member_id:
         raise LinkRefused("not_found")

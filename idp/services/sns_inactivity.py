@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.models import Member, MemberType
 from idp.models.base import DbSession
-from idp.models.sns import InactivityNotice, SnsLink
+from idp.models.sns import InactivityNotice
 from idp.services import audit
 from idp.services.my_account import anonymise
 from idp.services.notify import Notifier
@@ -132,8 +132,7 @@ def delete_inactive(session: DbSession, revoker: Revoker, *, now: dt.datetime,
         if notice is None:
             continue  # no notice yet for this last-seen time, or too recent
         member_id = member.id
-        anonymise(session, member, now)
-        session.execute(delete(SnsLink).where(SnsLink.member_id == member_id))
+        anonymise(session, member, now)  # also removes its SNS links
         audit.record(session, "member.deleted_inactive", member_id=member_id,
                      days=inactive_days)
         revoker.revoke_member(session, member_id, reason="inactive_deleted")  # commits

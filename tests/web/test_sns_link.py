@@ -6,6 +6,7 @@ member, no CSRF."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -207,3 +208,15 @@ def test_the_page_in_english(app, client, rp):
     sign_in_my(client, rp)
     html = client.get("/my/sns?lang=en").get_data(as_text=True)
     assert "Link a Kakao account" in html and "연결" not in html
+
+
+def test_withdrawal_removes_the_links_so_the_sns_account_can_join_again(app, client, rp):
+    sign_in_my(client, rp)
+    assert _result(_link(client, "kakao", "k-gone")) == "linked"
+    mid = _member_id(app)
+    with app.app_context():
+        from idp.services.my_account import anonymise
+
+        anonymise(db.session, db.session.get(Member, mid), dt.datetime(2026, 1, 1))
+        db.session.commit()
+        assert service.find_link(db.session, "kakao", "k-gone") is None
