@@ -299,7 +299,7 @@ def test_my_kotra_pages(browser: Any, stack: Stack, axe_source: str) -> None:
         for path, state in (("/my", "home"), ("/my/profile", "profile"),
                             ("/my/reauth", "re-authentication"), ("/my/password", "password"),
                             ("/my/consents", "consents"), ("/my/sessions", "sessions"),
-                            ("/my/sites", "connected sites"), ("/my/sns", "SNS placeholder"),
+                            ("/my/sites", "connected sites"), ("/my/sns", "SNS links"),
                             ("/my/company", "company placeholder"),
                             ("/my/withdraw", "withdrawal")):
             page.goto(stack.issuer + path)
@@ -619,3 +619,32 @@ def test_my_kotra_sns_links_page(browser: Any, sns_stack: Stack, axe_source: str
         assert_accessible(page, axe_source, "MY KOTRA SNS links, in English")
     finally:
         context.close()
+
+
+def test_sns_find_result_page(context: Any, sns_stack: Stack, axe_source: str,
+                              artifacts_dir: Path) -> None:
+    """SNS 찾기 with a match: a Naver simple member (signed up here if not yet) finds its SNS."""
+    from tests.browser.test_find_id_browser import outbox_code
+    from tests.browser.test_sns_browser import sns_to_vendor
+
+    page = context.new_page()
+    sns_to_vendor(page, sns_stack, "네이버 로그인")
+    page.get_by_label("김네이버 (이름·이메일·휴대전화 제공)").check()
+    page.get_by_role("button", name="동의하고 로그인").click()
+    page.wait_for_load_state()
+    if re.search(r"/terms$", page.url):
+        page.get_by_label("약관 전체 동의").check()
+        page.get_by_role("button", name="가입하기").click()
+        page.wait_for_url(re.compile(r"/done$"))
+    page.goto(f"{sns_stack.issuer}/find-sns")
+    page.get_by_label("이름").fill("김네이버")
+    page.get_by_label("휴대폰 가운데 자리").fill("1111")
+    page.get_by_label("휴대폰 뒷자리").fill("2222")
+    page.get_by_role("button", name="인증번호 받기").click()
+    page.wait_for_url(re.compile(r"/find-sns/mobile/"))
+    page.get_by_label("인증번호").fill(outbox_code(sns_stack, "01011112222"))
+    page.get_by_role("button", name="확인").click()
+    page.locator(".sns-account").first.wait_for()
+    assert page.locator(".sns-account").first.inner_text() == "k***@naver.com"
+    page.screenshot(path=str(artifacts_dir / "sns-find-found.png"), full_page=True)
+    assert_accessible(page, axe_source, "find SNS, the SNS found")
