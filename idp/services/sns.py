@@ -418,6 +418,9 @@ def remove_link(session: DbSession, member_id: int, link_id: int, *, ip: str | N
     provider = link.provider
     session.delete(link)
     session.flush()
+    if not member.password_hash and not links_of(session, member_id):
+        # Another unlink committed in between (databases without row locks): not both.
+        raise LinkRefused("last")
     audit.record(session, "sns.unlinked", member_id=member_id, ip=ip, provider=provider)
     return provider
 

@@ -220,3 +220,46 @@ def test_withdrawal_removes_the_links_so_the_sns_account_can_join_again(app, cli
         anonymise(db.session, db.session.get(Member, mid), dt.datetime(2026, 1, 1))
         db.session.commit()
         assert service.find_link(db.session, "kakao", "k-gone") is None
+
+
+def test_two_unlinks_at_once_keep_one_way_to_sign_in(app, rp):
+    """A member without a password and two links unlinks both at the same moment (two
+    devices): the member row's lock lets one through, the other is refused (PostgreSQL)."""
+    import threading
+
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("row locks: PostgreSQL")
+    mid = _member_id(app)
+    with app.app_context():
+        db.session.get(Member, mid).password_hash = None
+        ids = []
+        for provider, subject in (("naver", "n-race"), ("kakao", "k-race")):
+            link = SnsLink(member_id=mid, provider=provider, subject=subject)
+            db.session.add(link)
+            db.session.flush()
+            ids.append(link.id)
+        db.session.commit()
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def unlink(link_id: int) -> None:
+        with app.app_context():
+            barrier.wait()
+            try:
+                service.remove_link(db.session, mid, link_id, ip=None)
+                db.session.commit()
+                outcomes.append("unlinked")
+            except service.LinkRefused as exc:
+                db.session.rollback()
+                outcomes.append(exc.reason)
+            finally:
+                db.session.remove()
+
+    threads = [threading.Thread(target=unlink, args=(i,)) for i in ids]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout=30)
+    assert sorted(outcomes) == ["last", "unlinked"]
+    assert len(_links(app, mid)) == 1
