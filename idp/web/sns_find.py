@@ -62,9 +62,16 @@ def _limits() -> FindIdLimits:
     return FindIdLimits(p.store, p.clock, **p.settings["find_id"])
 
 
+def _login_url(ia: str | None) -> str:
+    """Back to the pending sign-in's 간편회원 tab while it exists, else the home page."""
+    url = login_url(ia)
+    return url_for("web.login_page", uid=ia, tab="simple") if ia and url != url_for(
+        "web.home") else url
+
+
 def _page(template: str, status: int = 200, **context: Any) -> BaseResponse:
     ia = context.pop("ia", _ia())
-    return Response(render_template(template, ia=ia, login_url=login_url(ia),
+    return Response(render_template(template, ia=ia, login_url=_login_url(ia),
                                     provider_names=PROVIDER_NAMES, **context), status)
 
 

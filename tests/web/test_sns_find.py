@@ -77,6 +77,10 @@ def test_the_login_page_links_to_sns_find(app, client, rp):
     assert link and link.group(1).startswith("/find-sns?ia=")
     page = client.get(link.group(1).replace("&amp;", "&"))
     assert page.status_code == 200 and "휴대폰으로 찾기" in page.get_data(as_text=True)
+    # 취소 goes back to the pending sign-in's 간편회원 tab.
+    uid = link.group(1).split("ia=")[1]
+    assert f'href="/interaction/{uid}?tab=simple"' in page.get_data(as_text=True)
+    assert 'href="/"' in client.get("/find-sns").get_data(as_text=True)
 
 
 def test_mobile_code_then_the_sns_masked_account_and_join_date(app, client, simple):
