@@ -604,9 +604,10 @@ def test_my_kotra_sns_links_page(browser: Any, sns_stack: Stack, axe_source: str
         page.wait_for_url(re.compile(r"/my(/sns)?$"))
         page.goto(sns_stack.issuer + "/my/sns")
         assert_accessible(page, axe_source, "MY KOTRA SNS links, none")
-        page.get_by_role("button", name="카카오 계정 연결").click()
+        # Facebook: no other browser test signs in with its emulator's users.
+        page.get_by_role("button", name="페이스북 계정 연결").click()
         page.wait_for_url(re.compile(r"/dev/sns/"))
-        page.locator("input[name=user]").first.check()
+        page.get_by_label("최페이스 (이메일 제공)").check()
         page.get_by_role("button", name="동의하고 로그인").click()
         page.wait_for_url(re.compile(r"/my/sns\?result=linked"))
         page.get_by_role("status").wait_for()
@@ -623,28 +624,31 @@ def test_my_kotra_sns_links_page(browser: Any, sns_stack: Stack, axe_source: str
 
 def test_sns_find_result_page(context: Any, sns_stack: Stack, axe_source: str,
                               artifacts_dir: Path) -> None:
-    """SNS 찾기 with a match: a Naver simple member (signed up here if not yet) finds its SNS."""
+    """SNS 찾기 with a match: a Naver simple member signed up here finds its SNS."""
     from tests.browser.test_find_id_browser import outbox_code
     from tests.browser.test_sns_browser import sns_to_vendor
 
     page = context.new_page()
     sns_to_vendor(page, sns_stack, "네이버 로그인")
-    page.get_by_label("김네이버 (이름·이메일·휴대전화 제공)").check()
+    page.get_by_label("직접 입력").check()
+    for selector, value in {"#custom_id": "nv-a11y-find", "#custom_name": "찾기점검",
+                            "#custom_email": "find.a11y@naver.com",
+                            "#custom_mobile": "010-6666-7777"}.items():
+        page.locator(selector).fill(value)
     page.get_by_role("button", name="동의하고 로그인").click()
-    page.wait_for_load_state()
-    if re.search(r"/terms$", page.url):
-        page.get_by_label("약관 전체 동의").check()
-        page.get_by_role("button", name="가입하기").click()
-        page.wait_for_url(re.compile(r"/done$"))
+    page.wait_for_url(re.compile(r"/terms$"))
+    page.get_by_label("약관 전체 동의").check()
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url(re.compile(r"/done$"))
     page.goto(f"{sns_stack.issuer}/find-sns")
-    page.get_by_label("이름").fill("김네이버")
-    page.get_by_label("휴대폰 가운데 자리").fill("1111")
-    page.get_by_label("휴대폰 뒷자리").fill("2222")
+    page.get_by_label("이름").fill("찾기점검")
+    page.get_by_label("휴대폰 가운데 자리").fill("6666")
+    page.get_by_label("휴대폰 뒷자리").fill("7777")
     page.get_by_role("button", name="인증번호 받기").click()
     page.wait_for_url(re.compile(r"/find-sns/mobile/"))
-    page.get_by_label("인증번호").fill(outbox_code(sns_stack, "01011112222"))
+    page.get_by_label("인증번호").fill(outbox_code(sns_stack, "01066667777"))
     page.get_by_role("button", name="확인").click()
     page.locator(".sns-account").first.wait_for()
-    assert page.locator(".sns-account").first.inner_text() == "k***@naver.com"
+    assert page.locator(".sns-account").first.inner_text() == "f***@naver.com"
     page.screenshot(path=str(artifacts_dir / "sns-find-found.png"), full_page=True)
     assert_accessible(page, axe_source, "find SNS, the SNS found")
