@@ -188,6 +188,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.conversion import bp as conversion_bp  # 일반회원 전환 (issue 9)
 
     app.register_blueprint(conversion_bp)
+    from idp.web.sns_find import bp as sns_find_bp  # SNS 찾기 (issue 9)
+
+    app.register_blueprint(sns_find_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

@@ -649,7 +649,7 @@ def jobs() -> None:
     """Background work: back-channel logout delivery and the membership policies."""
 
 
-JOB_NAMES = ("backchannel", "reconsent", "marketing_notices", "purge")
+JOB_NAMES = ("backchannel", "reconsent", "marketing_notices", "purge", "sns_inactive")
 
 
 def _policy_jobs(app: Any, only: tuple[str, ...]) -> list[Any]:
@@ -683,6 +683,17 @@ def _policy_jobs(app: Any, only: tuple[str, ...]) -> list[Any]:
 
     every = {"backchannel": backchannel, "reconsent": reconsent,
              "marketing_notices": marketing_notices, "purge": purge}
+
+    def sns_inactive() -> dict[str, int]:
+        # Issue 9: simple members not seen for 3 years, after a notice 30 days before.
+        from idp.services import sns_inactivity
+
+        return sns_inactivity.run(
+            sqla.session, p.notify, p.revocation, now=pj.naive_utc(p.clock.now()),
+            inactive_days=settings["sns_inactive"]["days"],
+            notice_days=settings["sns_inactive"]["notice_days"], login_url=p.issuer + "/")
+
+    every["sns_inactive"] = sns_inactive
     return [pj.Job(name, every[name]) for name in JOB_NAMES if not only or name in only]
 
 

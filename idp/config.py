@@ -215,6 +215,8 @@ RULES: dict[str, Check] = {
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR"),
     "metrics.bind": lambda v: None if v == "" else _bind(v),
     "metrics.allow": _networks,
+    # Issue 9: the 3-year deletion of simple members (idp/services/sns_inactivity.py).
+    "sns_inactive.*": _at_least(1),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})

@@ -9,7 +9,7 @@ from idp.models.members import Affiliation, AffiliationMethod, Company, Member, 
 from idp.models.outbox import BackchannelLogout
 from idp.models.policies import MarketingNotice
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
-from idp.models.sns import SnsLink
+from idp.models.sns import InactivityNotice, SnsLink
 from idp.models.terms import MarketingConsent, TermsConsent, TermsDocument
 from idp.models.tokens import AuthorizationCode, Token
 
@@ -24,6 +24,7 @@ __all__ = [
     "Consent",
     "DevMessage",
     "HsCode",
+    "InactivityNotice",
     "KeyValue",
     "KeyValueSetMember",
     "LegacyAccount",

@@ -29,3 +29,22 @@ class SnsLink(Base):
     last_login_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
     __table_args__ = (UniqueConstraint("provider", "subject"),)
+
+
+class InactivityNotice(Base):
+    """The notice that a simple member not seen for almost 3 years will be deleted (issue 9,
+    SPEC §4: 간편회원 3년 미이용 시 삭제), sent 30 days before. One per member and `last_seen`
+    (the sign-in time the notice counted from): a re-run or a concurrent run sends nothing
+    twice, and a member who signs in again and goes quiet again gets a new one."""
+
+    __tablename__ = "sns_inactivity_notices"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"),
+                                           index=True)
+    last_seen: Mapped[dt.datetime] = mapped_column(DateTime)
+    sent_at: Mapped[dt.datetime] = mapped_column(DateTime)
+    # email | sms | none (no address: recorded so that the deletion still follows)
+    sent_by: Mapped[str] = mapped_column(String(10))
+
+    __table_args__ = (UniqueConstraint("member_id", "last_seen"),)

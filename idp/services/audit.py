@@ -82,6 +82,18 @@ EVENTS = frozenset(
         # Issue 6: a general member's sign-up (idp/services/signup.py).
         "member.signed_up",
         "member.converted",  # 일반회원 전환 (idp/services/conversion.py)
+        # Issue 9: SNS 찾기, MY KOTRA links, the 3-year deletion of simple members.
+        "sns_find.code_sent",
+        "sns_find.code_locked",
+        "sns_find.found",
+        "sns_find.not_found",
+        "sns_find.throttled",
+        "sns.linked",
+        "sns.link_refused",
+        "sns.unlinked",
+        "member.inactive_notice_sent",
+        "member.inactive_notice_failed",
+        "member.deleted_inactive",
     }
 )
 

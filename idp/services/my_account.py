@@ -38,6 +38,7 @@ from idp.models import (
 )
 from idp.models.base import DbSession
 from idp.models.interests import MemberInterestCountry, MemberInterestItem
+from idp.models.sns import SnsLink
 from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
 from idp.services import interests as interests_service
@@ -422,6 +423,9 @@ def anonymise(session: DbSession, member: Member, now: dt.datetime) -> None:
     mid = member.id
     for model in (MemberIdentity, TermsConsent, MarketingConsent, Consent, Affiliation):
         session.execute(delete(model).where(model.member_id == mid))
+    # Issue 9: the SNS accounts that signed the member in (the vendor's id and email) go, so
+    # that the same SNS account can sign up again as a new member.
+    session.execute(delete(SnsLink).where(SnsLink.member_id == mid))
     # Old sites' accounts converted or merged into this member (issue 8): their personal
     # fields go; the row stays (site, old ID, status) so that a re-import of the unchanged
     # export does not bring a convertible account back.

@@ -16,17 +16,13 @@ The provider is an OAuth 2.0 / OpenID Connect *client* of each SNS here, defende
 The vendors' shapes stay in idp/adapters/sns_*.py; each returns an `SnsProfile`. Pure code:
 no Flask. The pages are idp/web/sns.py.
 
-Not here yet (they need issue 6's identity verification, SMS codes, general sign-up and MY
-KOTRA); the hooks they use:
-- TODO(SNS 찾기): look up `sns_links` by the member found through identity verification or
-  name + mobile + SMS code; show the provider, the masked `email` and `linked_at`.
+Built on issue 6 (identity verification, SMS codes, MY KOTRA):
+- SNS 찾기: `find_sns_by_mobile` / `find_sns_by_identity` below; the pages are
+  idp/web/sns_find.py (/find-sns).
 - 일반회원 전환: idp/services/conversion.py (the same `members` row; `sns_links` stay).
-- TODO(MY KOTRA link/unlink): `start(..., purpose="link")` then, at the callback, add an
-  `SnsLink` for the signed-in member (a fresh round trip, never a typed email); unlink deletes
-  one unless it is the member's last way to sign in.
-- TODO(3-year deletion, `idp jobs run`): simple members whose `members.last_login_at` (kept
-  with `sns_links.last_login_at` by `signed_in`) is older than 3 years, after a notice 30
-  days before.
+- MY KOTRA link/unlink: `start(..., purpose="link", member_id=)`, `add_link`, `remove_link`
+  below; the pages are idp/web/sns_link.py (/my/sns).
+- 3-year deletion (`idp jobs run`, job sns_inactive): idp/services/sns_inactivity.py.
 """
 
 from __future__ import annotations
@@ -43,7 +39,7 @@ from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from idp.errors import InvalidInput
-from idp.models import Member, MemberType
+from idp.models import Member, MemberIdentity, MemberType
 from idp.models.base import DbSession
 from idp.models.sns import SnsLink
 from idp.services import audit
@@ -140,17 +136,19 @@ class Started:
 
 
 def start(flows: Flows, sns: SnsProvider, *, ttl: int, browser: str, redirect_uri: str,
-          interaction: str, purpose: str = "login") -> Started:
+          interaction: str, purpose: str = "login", member_id: int | None = None) -> Started:
     """Begin a round trip for this browser: the vendor's authorization URL to redirect to.
 
     `interaction` is the pending authorization request the login resumes; `purpose` what the
-    callback does with the profile (login/sign-up today; MY KOTRA's linking later).
+    callback does with the profile (login/sign-up; "link": MY KOTRA's linking, for the
+    signed-in `member_id`, checked again at the callback).
     """
     nonce = secrets.token_urlsafe(24) if sns.oidc else None
     verifier = secrets.token_urlsafe(48) if sns.pkce else None  # 64 characters, RFC 7636 §4.1
     flow = flows.start(transaction_kind(ttl), {
         "provider": sns.name, "nonce": nonce, "verifier": verifier,
         "redirect_uri": redirect_uri, "interaction": interaction, "purpose": purpose,
+        "member_id": member_id,
     }, browser=browser)
     url = sns.authorization_url(redirect_uri=redirect_uri, state=flow.id, nonce=nonce,
                                 code_challenge=s256(verifier) if verifier else None)
@@ -220,6 +218,12 @@ def interaction_of(flows: Flows, *, ttl: int, state: str | None,
     """The interaction a live transaction belongs to (to go back to its login page)."""
     flow = flows.get(transaction_kind(ttl), state, browser=browser)
     return None if flow is None else str(flow.data["interaction"])
+
+
+def purpose_of(flows: Flows, *, ttl: int, state: str | None, browser: str | None) -> str | None:
+    """What a live transaction is for ("login", "link"), to route its callback."""
+    flow = flows.get(transaction_kind(ttl), state, browser=browser)
+    return None if flow is None else str(flow.data.get("purpose") or "login")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,3 +348,146 @@ def provider_of(session: DbSession, member_id: int) -> str | None:
     """The SNS a member joined with (its first link)."""
     return session.scalar(select(SnsLink.provider).where(SnsLink.member_id == member_id)
                           .order_by(SnsLink.linked_at, SnsLink.id).limit(1))
+
+
+# ---------------------------------------------------------------------------------------------
+# MY KOTRA: link and unlink (issue 9; manual ch. 06). A link is added only after a fresh SNS
+# round trip of the signed-in member (never from a typed email) and never moves a (provider,
+# subject) from one member to another: accounts are never merged.
+
+class LinkRefused(Exception):
+    """reason: "other_member" (the SNS account signs in another member), "already" (it is
+    linked to this member), "provider_taken" (this member has an account of that SNS),
+    "not_found" (no such link of this member), "last" (the member's last way to sign in),
+    "simple" (a simple member's link is its account: conversion, not linking)."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
+def links_of(session: DbSession, member_id: int) -> list[SnsLink]:
+    return list(session.scalars(select(SnsLink).where(SnsLink.member_id == member_id)
+                                .order_by(SnsLink.linked_at, SnsLink.id)))
+
+
+def add_link(session: DbSession, member_id: int, profile: SnsProfile, *, now: dt.datetime,
+             ip: str | None) -> SnsLink:
+    """Link the SNS account the round trip just proved to `member_id`; raises LinkRefused.
+    The caller commits (a concurrent link of the same account fails on the unique key)."""
+    member = session.get(Member, member_id)
+    if member is None or not member.is_active:
+        raise LinkRefused("not_found")
+    existing = find_link(session, profile.provider, profile.subject)
+    if existing is not None:
+        reason = "already" if existing.member_id == member_id else "other_member"
+        audit.record(session, "sns.link_refused", member_id=member_id, ip=ip,
+                     provider=profile.provider, reason=reason)
+        raise LinkRefused(reason)
+    if member.member_type == MemberType.SIMPLE:
+        raise LinkRefused("simple")
+    if any(link.provider == profile.provider for link in links_of(session, member_id)):
+        audit.record(session, "sns.link_refused", member_id=member_id, ip=ip,
+                     provider=profile.provider, reason="provider_taken")
+        raise LinkRefused("provider_taken")
+    link = SnsLink(member_id=member_id, provider=profile.provider, subject=profile.subject,
+                   email=normalize_email(profile.email), linked_at=now, last_login_at=None)
+    session.add(link)
+    session.flush()
+    audit.record(session, "sns.linked", member_id=member_id, ip=ip, provider=profile.provider)
+    return link
+
+
+def remove_link(session: DbSession, member_id: int, link_id: int, *, ip: str | None) -> str:
+    """Unlink one of the member's SNS accounts (its provider is returned); raises
+    LinkRefused("not_found") or LinkRefused("last") when it is the last way to sign in (no
+    password and no other link). The caller commits."""
+    # Lock the member's row: two unlinks at once cannot remove both of its last two links.
+    session.execute(select(Member.id).where(Member.id == member_id).with_for_update())
+    member = session.get(Member, member_id)
+    link = session.get(SnsLink, link_id)
+    if member is None or link is None or link.member_id != member_id:
+        raise LinkRefused("not_found")
+    others = [k for k in links_of(session, member_id) if k.id != link.id]
+    if not member.password_hash and not others:
+        audit.record(session, "sns.link_refused", member_id=member_id, ip=ip,
+                     provider=link.provider, reason="last")
+        raise LinkRefused("last")
+    provider = link.provider
+    session.delete(link)
+    session.flush()
+    if not member.password_hash and not links_of(session, member_id):
+        # Another unlink committed in between (databases without row locks): not both.
+        raise LinkRefused("last")
+    audit.record(session, "sns.unlinked", member_id=member_id, ip=ip, provider=provider)
+    return provider
+
+
+def mask_email(email: str | None) -> str | None:
+    """k***@kakao.com: the first character of the local part, the domain whole."""
+    if not email or "@" not in email:
+        return None
+    local, domain = email.rsplit("@", 1)
+    return f"{local[:1]}***@{domain}"
+
+
+def mask_subject(subject: str) -> str:
+    """The vendor's id with all but its first 2 and last 2 characters hidden."""
+    if len(subject) <= 4:
+        return subject[:1] + "*" * (len(subject) - 1)
+    return subject[:2] + "*" * min(len(subject) - 4, 8) + subject[-2:]
+
+
+# ---------------------------------------------------------------------------------------------
+# SNS 찾기 (manual ch. 06/07): which SNS an account was made with, for whoever proved the
+# member's identity (본인확인) or name + mobile (an SMS code to that number). The result shows
+# the SNS, its account masked and the date it was joined (KST); nothing else.
+
+@dataclass(frozen=True)
+class FoundSns:
+    provider: str
+    account: str  # the vendor's email masked, else its subject masked
+    joined_at: str  # KST, "YYYY-MM-DD HH:MM:SS"
+    member_id: int
+
+
+def _kst(value: dt.datetime) -> str:
+    aware = value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return aware.astimezone(dt.timezone(dt.timedelta(hours=9))).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _digits(value: str | None) -> str:
+    return "".join(c for c in (value or "") if c.isdigit())
+
+
+def _found_links(session: DbSession, member_ids: set[int]) -> list[FoundSns]:
+    if not member_ids:
+        return []
+    rows = session.execute(
+        select(SnsLink, Member).join(Member, Member.id == SnsLink.member_id).where(
+            SnsLink.member_id.in_(sorted(member_ids)), Member.status == "active",
+            Member.withdrawn_at.is_(None))
+        .order_by(SnsLink.linked_at, SnsLink.id)).all()
+    return [FoundSns(link.provider, mask_email(link.email) or mask_subject(link.subject),
+                     _kst(link.linked_at), member.id) for link, member in rows]
+
+
+def find_sns_by_mobile(session: DbSession, *, name: str, mobile: str) -> list[FoundSns]:
+    """The SNS accounts of members with this name and mobile number (digits)."""
+    wanted = _digits(mobile)
+    candidates = session.execute(
+        select(Member.id, Member.phone).join(SnsLink, SnsLink.member_id == Member.id)
+        .where(Member.name == " ".join(name.split()))).all()
+    return _found_links(session, {mid for mid, phone in candidates
+                                  if wanted and _digits(phone) == wanted})
+
+
+def find_sns_by_identity(session: DbSession, *, ci_hash: str, name: str,
+                         mobile: str | None) -> list[FoundSns]:
+    """After 본인확인: the member whose verified identity has this CI, and the members with
+    the verified name and mobile (a simple member's identity is not verified at sign-up)."""
+    by_ci = set(session.scalars(select(MemberIdentity.member_id).where(
+        MemberIdentity.ci_hash == ci_hash)))
+    by_mobile = {f.member_id for f in find_sns_by_mobile(session, name=name, mobile=mobile)
+                 } if mobile else set()
+    return _found_links(session, by_ci | by_mobile)

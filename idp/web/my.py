@@ -513,9 +513,29 @@ def revoke_site(me: Me) -> BaseResponse:
 @bp.get("/sns")
 @signed_in
 def sns(me: Me) -> BaseResponse:
-    """SNS 계정 연결: filled in by SNS federation (issue 9)."""
-    return _page("my/placeholder.html", me=me, title=_("SNS 계정 연결"), message=_(
-        "SNS 계정 연결(네이버, 카카오, 구글, 페이스북)은 준비 중입니다."))
+    """SNS 계정 연결 (issue 9): the member's links, 연결 (a fresh SNS round trip) and 연결 해제
+    (never the last way to sign in). idp/web/sns_link.py."""
+    from idp.web.sns_link import links_page
+
+    return links_page(me.member)
+
+
+@bp.post("/sns/link")
+@signed_in
+def sns_link(me: Me) -> BaseResponse:
+    """연결: a round trip with the chosen SNS, for this member (the callback adds the link)."""
+    from idp.web.sns_link import start_link
+
+    return start_link(me.member)
+
+
+@bp.post("/sns/unlink")
+@signed_in
+def sns_unlink(me: Me) -> BaseResponse:
+    """연결 해제 of one link of this member."""
+    from idp.web.sns_link import unlink
+
+    return unlink(me.member)
 
 
 @bp.get("/company")

@@ -110,6 +110,11 @@ def callback(name: str) -> BaseResponse:
     if sns is None:
         abort(404)
     browser = cookies().browser.read()
+    if service.purpose_of(p.flows, ttl=p.sns.ttl, state=request.args.get("state"),
+                          browser=browser) == "link":
+        from idp.web.sns_link import link_callback  # MY KOTRA > SNS 계정 연결
+
+        return link_callback(name, sns)
     uid = service.interaction_of(p.flows, ttl=p.sns.ttl, state=request.args.get("state"),
                                  browser=browser)
     try:

@@ -299,7 +299,7 @@ def test_my_kotra_pages(browser: Any, stack: Stack, axe_source: str) -> None:
         for path, state in (("/my", "home"), ("/my/profile", "profile"),
                             ("/my/reauth", "re-authentication"), ("/my/password", "password"),
                             ("/my/consents", "consents"), ("/my/sessions", "sessions"),
-                            ("/my/sites", "connected sites"), ("/my/sns", "SNS placeholder"),
+                            ("/my/sites", "connected sites"), ("/my/sns", "SNS links"),
                             ("/my/company", "company placeholder"),
                             ("/my/withdraw", "withdrawal")):
             page.goto(stack.issuer + path)
@@ -575,3 +575,110 @@ def test_conversion_pages(browser: Any, sns_stack: Stack, axe_source: str,
         assert_accessible(page, axe_source, "conversion: expired")
     finally:
         ctx.close()
+# --- Issue 9: SNS 찾기 and MY KOTRA > SNS 계정 연결 (snsx) ------------------------------------
+
+def test_sns_find_pages(context: Any, stack: Stack, axe_source: str,
+                        artifacts_dir: Path) -> None:
+    """SNS 찾기: both ways, a refused number, the code page, a wrong code, the answer for a
+    number no member has, in Korean and English."""
+    from tests.browser.test_find_id_browser import outbox_code
+
+    page = context.new_page()
+    for way in ("mobile", "verify"):
+        page.goto(f"{stack.issuer}/find-sns?way={way}")
+        assert_accessible(page, axe_source, f"find SNS, {way}")
+        page.goto(f"{stack.issuer}/find-sns?way={way}&lang=en")
+        assert_accessible(page, axe_source, f"find SNS, {way}, in English")
+    page.goto(f"{stack.issuer}/find-sns?lang=ko")
+    page.get_by_label("이름").fill("접근성")
+    page.get_by_label("휴대폰 가운데 자리").fill("12")
+    page.get_by_label("휴대폰 뒷자리").fill("3456")
+    page.locator("#phone2").evaluate("e => e.removeAttribute('pattern')")
+    page.get_by_role("button", name="인증번호 받기").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "find SNS, a wrong mobile number")
+    page.get_by_label("휴대폰 가운데 자리").fill("5656")
+    page.get_by_label("휴대폰 뒷자리").fill("0909")
+    page.get_by_role("button", name="인증번호 받기").click()
+    page.wait_for_url(re.compile(r"/find-sns/mobile/"))
+    assert_accessible(page, axe_source, "find SNS, the code page")
+    code = outbox_code(stack, "01056560909")
+    page.get_by_label("인증번호").fill(f"{(int(code) + 1) % 1_000_000:06d}")
+    page.get_by_role("button", name="확인").click()
+    page.get_by_role("alert").wait_for()
+    assert_accessible(page, axe_source, "find SNS, a wrong code")
+    page.get_by_label("인증번호").fill(code)
+    page.get_by_role("button", name="확인").click()
+    page.locator("#not-found").wait_for()
+    page.screenshot(path=str(artifacts_dir / "sns-find-none.png"), full_page=True)
+    assert_accessible(page, axe_source, "find SNS, nothing for that name and number")
+    page.goto(page.url + "?lang=en")
+    assert_accessible(page, axe_source, "find SNS, the code page expired, in English")
+
+
+def test_my_kotra_sns_links_page(browser: Any, sns_stack: Stack, axe_source: str,
+                                 artifacts_dir: Path) -> None:
+    """MY KOTRA > SNS 계정 연결: empty, linked through the Kakao emulator, a refusal, English."""
+    login_id, password = "snsa11y01", "Snsa11y!pass2026"
+    _run([IDP, "members", "add", "--login-id", login_id, "--name", "연결점검",
+          "--email", f"{login_id}@example.com", "--password-stdin", "--json"],
+         sns_stack.env, password)
+    context = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
+    try:
+        page = context.new_page()
+        page.goto(sns_stack.issuer + "/my/sns")
+        _sign_in(page, login_id, password)
+        page.wait_for_url(re.compile(r"/terms$"))  # this provider has terms published
+        page.get_by_label("약관 전체 동의").check()
+        page.get_by_role("button", name="동의하고 계속").click()
+        page.wait_for_url(re.compile(r"/my(/sns)?$"))
+        page.goto(sns_stack.issuer + "/my/sns")
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, none")
+        # Facebook: no other browser test signs in with its emulator's users.
+        page.get_by_role("button", name="페이스북 계정 연결").click()
+        page.wait_for_url(re.compile(r"/dev/sns/"))
+        page.get_by_label("최페이스 (이메일 제공)").check()
+        page.get_by_role("button", name="동의하고 로그인").click()
+        page.wait_for_url(re.compile(r"/my/sns\?result=linked"))
+        page.get_by_role("status").wait_for()
+        page.screenshot(path=str(artifacts_dir / "my-sns-linked.png"), full_page=True)
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, one linked")
+        page.goto(sns_stack.issuer + "/my/sns?result=other_member")
+        page.get_by_role("alert").wait_for()
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, a refusal")
+        page.goto(sns_stack.issuer + "/my/sns?lang=en")
+        assert_accessible(page, axe_source, "MY KOTRA SNS links, in English")
+    finally:
+        context.close()
+
+
+def test_sns_find_result_page(context: Any, sns_stack: Stack, axe_source: str,
+                              artifacts_dir: Path) -> None:
+    """SNS 찾기 with a match: a Naver simple member signed up here finds its SNS."""
+    from tests.browser.test_find_id_browser import outbox_code
+    from tests.browser.test_sns_browser import sns_to_vendor
+
+    page = context.new_page()
+    sns_to_vendor(page, sns_stack, "네이버 로그인")
+    page.get_by_label("직접 입력").check()
+    for selector, value in {"#custom_id": "nv-a11y-find", "#custom_name": "찾기점검",
+                            "#custom_email": "find.a11y@naver.com",
+                            "#custom_mobile": "010-6666-7777"}.items():
+        page.locator(selector).fill(value)
+    page.get_by_role("button", name="동의하고 로그인").click()
+    page.wait_for_url(re.compile(r"/terms$"))
+    page.get_by_label("약관 전체 동의").check()
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url(re.compile(r"/done$"))
+    page.goto(f"{sns_stack.issuer}/find-sns")
+    page.get_by_label("이름").fill("찾기점검")
+    page.get_by_label("휴대폰 가운데 자리").fill("6666")
+    page.get_by_label("휴대폰 뒷자리").fill("7777")
+    page.get_by_role("button", name="인증번호 받기").click()
+    page.wait_for_url(re.compile(r"/find-sns/mobile/"))
+    page.get_by_label("인증번호").fill(outbox_code(sns_stack, "01066667777"))
+    page.get_by_role("button", name="확인").click()
+    page.locator(".sns-account").first.wait_for()
+    assert page.locator(".sns-account").first.inner_text() == "f***@naver.com"
+    page.screenshot(path=str(artifacts_dir / "sns-find-found.png"), full_page=True)
+    assert_accessible(page, axe_source, "find SNS, the SNS found")
