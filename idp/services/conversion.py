@@ -198,7 +198,7 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData, f
     member, identity = check_ready(session, pd, flow, now=now)
     info = flow.data["info"]
     if session.scalar(select(Member.id).where(Member.login_id == info["login_id"])) is not None:
-        flows.update(flow, _without_login_id(flow.data))
+        flows.update(flow, general.without_login_id(flow.data))
         raise LoginIdTaken(flow_id)
     if flows.consume(CONVERSION, flow_id, browser=browser) is None:
         raise ConversionGone(flow_id)  # the other request of a double submit has it
@@ -228,7 +228,7 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData, f
     except IntegrityError as exc:
         detail = str(exc.orig).lower()
         if "login_id" in detail:
-            again = flows.start(CONVERSION, _without_login_id(flow.data), browser=browser)
+            again = flows.start(CONVERSION, general.without_login_id(flow.data), browser=browser)
             raise LoginIdTaken(again.id) from None
         if "member_id" in detail:
             raise AlreadyConverted(member.id) from None  # a racing conversion added it
@@ -252,6 +252,3 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData, f
     session.flush()
     return result
 
-
-def _without_login_id(data: dict[str, object]) -> dict[str, object]:
-    return general._without_login_id(data)  # noqa: SLF001 (the same flow shape)

@@ -352,7 +352,7 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
     info = flow.data["info"]
     taken = session.scalar(select(Member.id).where(Member.login_id == info["login_id"]))
     if taken is not None:
-        flows.update(flow, _without_login_id(flow.data))
+        flows.update(flow, without_login_id(flow.data))
         raise LoginIdTaken(flow_id)
     hs_codes, countries = chosen_interests(flow)
     try:
@@ -385,7 +385,7 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
         detail = str(exc.orig).lower()
         if "login_id" in detail:
             # Taken meanwhile by another sign-up: a fresh flow carries the answers on.
-            again = flows.start(SIGNUP, _without_login_id(flow.data), browser=browser)
+            again = flows.start(SIGNUP, without_login_id(flow.data), browser=browser)
             raise LoginIdTaken(again.id) from None
         raise AlreadyMember(identity.method) from None
     if hs_codes or countries:
@@ -403,7 +403,7 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
     return result
 
 
-def _without_login_id(data: dict[str, Any]) -> dict[str, Any]:
+def without_login_id(data: dict[str, Any]) -> dict[str, Any]:
     data = dict(data)
     data["info"] = {k: v for k, v in (data.get("info") or {}).items() if k != "login_id"}
     data["tabs_done"] = [t for t in data.get("tabs_done") or [] if t != "basic"]

@@ -39,7 +39,7 @@ from idp.services.members import SignedIn
 from idp.services.terms import current_documents
 from idp.services.throttle import ip_bucket
 from idp.web.interaction import current_interaction, current_session, finish_login
-from idp.web.signup import FIND_ID, _field_message
+from idp.web.signup import FIND_ID, field_message
 from idp.web.terms import marketing_answers, terms_answers
 from idp.web.verification import VerificationError, refusal_message, take_verification
 
@@ -233,9 +233,9 @@ def info(fid: str) -> BaseResponse:
                                password=_form_text("password", 128),
                                confirm=_form_text("confirm", 128), email=values["email"])
         except AlreadyExists:
-            field, message = "login_id", _field_message("login_id", "taken")
+            field, message = "login_id", field_message("login_id", "taken")
         except InvalidInput as exc:
-            field, message = exc.field, _field_message(exc.field, exc.message)
+            field, message = exc.field, field_message(exc.field, exc.message)
         except general.StepMissing as exc:
             return _to_step(fid, exc.step)
         else:
@@ -243,7 +243,7 @@ def info(fid: str) -> BaseResponse:
             return _complete(flow)
         status = 400
     elif request.args.get("taken"):
-        field, message = "login_id", _field_message("login_id", "taken")
+        field, message = "login_id", field_message("login_id", "taken")
     saved = flow.data.get("info") or {}
     for key, value in saved.items():
         if key != "password_hash" and key not in values:
@@ -275,8 +275,8 @@ def check_id(fid: str) -> BaseResponse:
                                      request.args.get("login_id", "")[:40].strip())
     message = {
         "available": _("사용할 수 있는 아이디입니다."),
-        "taken": _field_message("login_id", "taken"),
-        "invalid": _field_message("login_id", "invalid"),
+        "taken": field_message("login_id", "taken"),
+        "invalid": field_message("login_id", "invalid"),
     }[status]
     return _json({"status": status, "message": message}, 200)
 

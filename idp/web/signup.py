@@ -198,7 +198,7 @@ def _already(ia: str | None) -> BaseResponse:
     return _page("signup/already.html", 409, form=SignupForm(), find_id=find_id, ia=ia)
 
 
-def _field_message(field: str, reason: str) -> str:
+def field_message(field: str, reason: str) -> str:
     policy = provider().policy
     if field == "login_id":
         if reason == "taken":
@@ -292,9 +292,9 @@ def info(fid: str) -> BaseResponse:
         except InterestsRefused as exc:
             field, message = exc.field, interests_refusal(exc)
         except AlreadyExists:
-            field, message = "login_id", _field_message("login_id", "taken")
+            field, message = "login_id", field_message("login_id", "taken")
         except InvalidInput as exc:
-            field, message = exc.field, _field_message(exc.field, exc.message)
+            field, message = exc.field, field_message(exc.field, exc.message)
         except service.StepMissing as exc:
             return _to_step(fid, exc.step)
         else:
@@ -308,7 +308,7 @@ def info(fid: str) -> BaseResponse:
             return _to_step(fid, service.INFO, tab=nxt)
         status = 400
     elif request.args.get("taken"):
-        field, message = "login_id", _field_message("login_id", "taken")
+        field, message = "login_id", field_message("login_id", "taken")
     if tab == "interests":
         chosen = (posted_hs, posted_countries) if status == 400 and field in (
             FIELD_HS, FIELD_COUNTRY) else service.chosen_interests(flow)
@@ -347,8 +347,8 @@ def check_id(fid: str) -> BaseResponse:
                                      request.args.get("login_id", "")[:40].strip())
     message = {
         "available": _("사용할 수 있는 아이디입니다."),
-        "taken": _field_message("login_id", "taken"),
-        "invalid": _field_message("login_id", "invalid"),
+        "taken": field_message("login_id", "taken"),
+        "invalid": field_message("login_id", "invalid"),
     }[status]
     return _json({"status": status, "message": message}, 200)
 
