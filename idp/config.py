@@ -208,6 +208,7 @@ RULES: dict[str, Check] = {
     "sms_codes.*": _at_least(1),
     "find_id.*": _at_least(1),
     "sns.timeout": _greater_than(0),
+    "sns.callback_seconds": _greater_than(0),
     "sns.transaction_ttl": _at_least(1),
     "sns.jwks_cache_seconds": _at_least(0),
     # Issue 10: logs and metrics for operators (idp/observability.py).

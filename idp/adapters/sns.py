@@ -39,7 +39,8 @@ class SnsDirectory:
         self.ttl = int(section["transaction_ttl"])
         self.http = HttpContext(timeout=float(section["timeout"]),
                                 cache_seconds=int(section["jwks_cache_seconds"]),
-                                clock=clock, transport=transport)
+                                clock=clock, transport=transport,
+                                budget=float(section["callback_seconds"]))
 
     @property
     def clock(self) -> Clock:

@@ -9,9 +9,13 @@ and an algorithm pinned for that vendor (never `none`).
 
 from __future__ import annotations
 
+import functools
 import threading
-from collections.abc import Callable, Collection, Mapping
-from typing import Any
+import time
+from collections.abc import Callable, Collection, Iterator, Mapping
+from contextlib import contextmanager
+from contextvars import ContextVar
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -30,18 +34,48 @@ from idp.services.sns import SnsRefused, SnsUnavailable
 LEEWAY = 30
 
 
+# The monotonic time by which the callback being handled must be done with the vendor.
+_DEADLINE: ContextVar[float | None] = ContextVar("sns_deadline", default=None)
+F = TypeVar("F", bound=Callable[..., Any])
+
+
 class HttpContext:
     """The HTTP side every adapter of an app shares: timeout, caches, and (tests) a transport
-    that routes the vendor's URLs to an in-process emulator."""
+    that routes the vendor's URLs to an in-process emulator.
+
+    Each call waits at most `timeout`; all the calls of one callback together (token, JWKS,
+    profile) at most `budget` seconds, so that a slow vendor is "잠시 후 다시 시도해 주세요"
+    within a few seconds however many calls it takes (`within_budget`)."""
 
     def __init__(self, *, timeout: float, cache_seconds: int, clock: Clock,
-                 transport: BaseAdapter | None = None) -> None:
-        self.timeout = timeout
+                 transport: BaseAdapter | None = None, budget: float | None = None) -> None:
+        self._timeout = timeout
+        self.budget = budget if budget is not None else timeout
         self.cache_seconds = cache_seconds
         self.clock = clock
         self.transport = transport
         self._cache: dict[str, tuple[float, Any]] = {}
         self._lock = threading.Lock()
+
+    @property
+    def timeout(self) -> float:
+        """The timeout of the next call: `timeout`, or less when the callback's budget is
+        nearly spent; SnsUnavailable once it is spent."""
+        deadline = _DEADLINE.get()
+        if deadline is None:
+            return self._timeout
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise SnsUnavailable("the vendor's calls took longer than the callback's budget")
+        return min(self._timeout, remaining)
+
+    @contextmanager
+    def deadline(self) -> Iterator[None]:
+        token = _DEADLINE.set(time.monotonic() + self.budget)
+        try:
+            yield
+        finally:
+            _DEADLINE.reset(token)
 
     def mount(self, session: requests.Session) -> requests.Session:
         if self.transport is not None:
@@ -69,6 +103,15 @@ class HttpContext:
     def forget(self) -> None:
         with self._lock:
             self._cache.clear()
+
+
+def within_budget(method: F) -> F:
+    """For an adapter's `complete`: every vendor call it makes shares the callback's budget."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        with self.http.deadline():
+            return method(self, *args, **kwargs)
+    return wrapper  # type: ignore[return-value]
 
 
 def call(request: Callable[[], requests.Response]) -> Any:

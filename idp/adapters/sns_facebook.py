@@ -15,7 +15,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from idp.adapters.sns_base import HttpContext, authorization_url, call, fetch_token
+from idp.adapters.sns_base import HttpContext, authorization_url, call, fetch_token, within_budget
 from idp.services.sns import SnsProfile, SnsRefused
 
 
@@ -49,6 +49,7 @@ class FacebookLogin:
             scope=["public_profile", "email"], state=state, code_challenge=code_challenge,
             code_challenge_method="S256" if code_challenge else None)
 
+    @within_budget
     def complete(self, *, code: str, redirect_uri: str, state: str, nonce: str | None,
                  code_verifier: str | None) -> SnsProfile:
         s = self.settings

@@ -18,6 +18,7 @@ from idp.adapters.sns_base import (
     call,
     fetch_token,
     verify_id_token,
+    within_budget,
 )
 from idp.services.sns import SnsProfile, SnsRefused
 
@@ -52,6 +53,7 @@ class KakaoLogin:
             scope=["openid"], state=state, nonce=nonce, code_challenge=code_challenge,
             code_challenge_method="S256" if code_challenge else None)
 
+    @within_budget
     def complete(self, *, code: str, redirect_uri: str, state: str, nonce: str | None,
                  code_verifier: str | None) -> SnsProfile:
         s = self.settings

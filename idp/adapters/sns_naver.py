@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from idp.adapters.sns_base import HttpContext, authorization_url, call, fetch_token
+from idp.adapters.sns_base import HttpContext, authorization_url, call, fetch_token, within_budget
 from idp.services.sns import SnsProfile, SnsRefused
 
 
@@ -41,6 +41,7 @@ class NaverLogin:
         return authorization_url(self.http, s.authorize_url, client_id=s.client_id,
                                  redirect_uri=redirect_uri, scope=None, state=state)
 
+    @within_budget
     def complete(self, *, code: str, redirect_uri: str, state: str, nonce: str | None,
                  code_verifier: str | None) -> SnsProfile:
         s = self.settings
