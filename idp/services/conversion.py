@@ -158,7 +158,7 @@ def check_ready(session: DbSession, pd: PersonalData, flow: Flow, *, now: dt.dat
     current = {d.kind: d.version for d in current_documents(session)}
     if any(current.get(kind) != version for kind, version in versions.items()):
         raise TermsChanged(general.TERMS)
-    if general.di_taken(session, pd, identity.di):
+    if general.identity_taken(session, pd, identity):
         raise AlreadyMember(identity.method)
     return member, identity
 

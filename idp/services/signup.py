@@ -33,7 +33,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import AlreadyExists, IdpError, InvalidInput
@@ -149,9 +149,14 @@ def agree_terms(session: DbSession, flows: Flows, flow: Flow, agreed: dict[str, 
 
 # Step 2 ------------------------------------------------------------------------------------
 
-def di_taken(session: DbSession, pd: PersonalData, di: str) -> bool:
-    return session.scalar(select(MemberIdentity.id).where(
-        MemberIdentity.di_hash == pd.lookup_hash("di", di))) is not None
+def identity_taken(session: DbSession, pd: PersonalData, identity: VerifiedIdentity) -> bool:
+    """Whether this person has an account: their DI (the duplicate check KOREA-FACTS names) or
+    their CI. The CI too, because DI is per vendor family where a vendor gives none (KG이니시스:
+    derived from the CI, docs/identity.md): one person verified by NICE and then by KG이니시스
+    has two DIs but one CI. Both hashes are UNIQUE, so a racing insert is refused as well."""
+    return session.scalar(select(MemberIdentity.id).where(or_(
+        MemberIdentity.di_hash == pd.lookup_hash("di", identity.di),
+        MemberIdentity.ci_hash == pd.lookup_hash("ci", identity.ci)))) is not None
 
 
 def verified(session: DbSession, flows: Flows, pd: PersonalData, flow: Flow,
@@ -160,7 +165,7 @@ def verified(session: DbSession, flows: Flows, pd: PersonalData, flow: Flow,
     account."""
     if not reached(flow, VERIFY):
         raise StepMissing(TERMS)
-    if di_taken(session, pd, identity.di):
+    if identity_taken(session, pd, identity):
         raise AlreadyMember(identity.method)
     data = _advance(flow, INFO)
     data["identity"] = pd.seal(json.dumps(identity.to_dict()), _SEAL_KIND)
@@ -332,7 +337,7 @@ def check_ready(session: DbSession, pd: PersonalData, flow: Flow) -> VerifiedIde
     current = {d.kind: d.version for d in current_documents(session) if d.required}
     if any(flow.data["versions"].get(kind) != version for kind, version in current.items()):
         raise TermsChanged(TERMS)
-    if di_taken(session, pd, identity.di):
+    if identity_taken(session, pd, identity):
         raise AlreadyMember(identity.method)
     return identity
 

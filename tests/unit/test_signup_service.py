@@ -119,7 +119,10 @@ def test_marketing_channels_need_the_marketing_consent(ctx):
     assert signup.load(ctx.flows, flow.id, "b").data["marketing"] == {"sms": False}
 
 
-def test_a_di_with_an_account_is_already_a_member(ctx):
+@pytest.mark.parametrize("same", ["di", "ci"])
+def test_a_di_or_ci_with_an_account_is_already_a_member(ctx, same):
+    """The DI, and the CI too: a vendor without DI (KG이니시스) gives a DI derived from the CI,
+    so one person verified by two vendor families shares only the CI."""
     fid, identity = _ready(ctx)
     signup.complete(db.session, ctx.flows, ctx.store, ctx.personal_data, fid,
                     browser="browser-1", now=NOW)
@@ -129,7 +132,7 @@ def test_a_di_with_an_account_is_already_a_member(ctx):
     flow = signup.load(ctx.flows, flow.id, "b2")
     with pytest.raises(signup.AlreadyMember):
         signup.verified(db.session, ctx.flows, ctx.personal_data, flow,
-                        verified_identity(di=identity.di))
+                        verified_identity(**{same: getattr(identity, same)}))
 
 
 @pytest.mark.parametrize(("login_id", "status"), [
