@@ -192,7 +192,9 @@ def _own_provider(database_url: str | None, workers: int | None
     base = f"http://127.0.0.1:{port}"
     env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
     env.update(IDP_ENV="development", IDP_ISSUER=base,
-               IDP_DATABASE_URL=database_url or f"sqlite:///{tmp}/bench.db")
+               IDP_DATABASE_URL=database_url or f"sqlite:///{tmp}/bench.db",
+               # every simulated person verifies from 127.0.0.1
+               IDP_IDENTITY_STARTS_PER_IP="1000000")
     with (tmp / "setup.log").open("wb") as setup:
         for cmd in ([str(IDP), "db", "upgrade"],
                     [str(IDP), "demo", "seed", "--clients-file", str(tmp / "clients.json")]):

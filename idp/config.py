@@ -209,6 +209,8 @@ RULES: dict[str, Check] = {
     "find_id.*": _at_least(1),
     "sns.timeout": _greater_than(0),
     "sns.callback_seconds": _greater_than(0),
+    "identity.starts_per_ip": _at_least(1),
+    "identity.start_window": _at_least(1),
     "sns.transaction_ttl": _at_least(1),
     "sns.jwks_cache_seconds": _at_least(0),
     # Issue 10: logs and metrics for operators (idp/observability.py).

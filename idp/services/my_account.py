@@ -254,10 +254,12 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
 
 
 def check_identity(session: DbSession, personal_data: PersonalData, *, member_id: int,
-                   identity: VerifiedIdentity) -> Member:
+                   identity: VerifiedIdentity, password_fresh: bool = False) -> Member:
     """The member, when `identity` (a verification with purpose "reauth") is theirs: its CI
-    matches the one on record, or — for a member from before real-name verification (CLI,
-    demo, legacy) — at least the name. NotTheMember otherwise."""
+    matches the one on record. A member from before real-name verification (CLI, demo, legacy;
+    no CI on record) cannot be told from anyone else of the same name, so a verification is
+    theirs only together with a fresh password re-authentication (`password_fresh`) and the
+    same name. NotTheMember otherwise."""
     member = session.get(Member, member_id)
     if member is None or not member.is_active:
         raise NotTheMember()
@@ -265,17 +267,19 @@ def check_identity(session: DbSession, personal_data: PersonalData, *, member_id
     if known is not None:
         if known.ci_hash != personal_data.lookup_hash("ci", identity.ci):
             raise NotTheMember()
-    elif identity.name.strip() != member.name.strip():
+    elif not password_fresh or identity.name.strip() != member.name.strip():
         raise NotTheMember()
     return member
 
 
 def change_phone(session: DbSession, personal_data: PersonalData, *, member_id: int,
-                 identity: VerifiedIdentity, ip: str | None, now: dt.datetime) -> str:
+                 identity: VerifiedIdentity, ip: str | None, now: dt.datetime,
+                 password_fresh: bool = False) -> str:
     """Take the mobile number from an identity verification (purpose "reauth") of this very
     member (its CI matches the one on record); return it. Commits. NotTheMember otherwise,
     InvalidInput when the verification carried no number."""
-    member = check_identity(session, personal_data, member_id=member_id, identity=identity)
+    member = check_identity(session, personal_data, member_id=member_id, identity=identity,
+                            password_fresh=password_fresh)
     if not identity.mobile or not identity.mobile.isdigit():
         raise InvalidInput("phone", "the verification gave no mobile number")
     digits = identity.mobile

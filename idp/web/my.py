@@ -334,7 +334,8 @@ def phone(me: Me) -> BaseResponse:
                      message=refusal_message(exc.reason), back=url_for("my.profile"))
     try:
         my.change_phone(db.session, p.personal_data, member_id=me.member.id,
-                        identity=identity, ip=client_ip(), now=_now())
+                        identity=identity, ip=client_ip(), now=_now(),
+                        password_fresh=_reauth().fresh(me.sess.sid))
     except my.NotTheMember:
         db.session.rollback()
         return _page("my/message.html", 403, me=me, title=_("휴대폰 번호 변경"),
@@ -523,10 +524,14 @@ def sns(me: Me) -> BaseResponse:
 @bp.post("/sns/link")
 @signed_in
 def sns_link(me: Me) -> BaseResponse:
-    """연결: a round trip with the chosen SNS, for this member (the callback adds the link)."""
+    """연결: a round trip with the chosen SNS, for this member (the callback adds the link).
+    A new way to sign in outlives a password reset, so it needs a fresh 본인 확인 first, like
+    an email change: a browser left signed in must not be enough."""
     from idp.web.sns_link import start_link
 
-    return start_link(me.member)
+    if me.member.member_type != "simple" and not _reauth().fresh(me.sess.sid):
+        return redirect(url_for("my.reauth", next=url_for("my.sns")), 303)
+    return start_link(me.member)  # a simple member is refused there
 
 
 @bp.post("/sns/unlink")

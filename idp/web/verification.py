@@ -36,8 +36,10 @@ from idp.oidc.server import client_ip, provider
 from idp.services import audit
 from idp.services.identity import METHODS, PURPOSES, VerificationError
 from idp.services.ports import VendorUnavailable, VerificationFailed, VerifiedIdentity
+from idp.services.throttle import ip_bucket
 
 Page = BaseResponse | str | tuple[str, int]
+
 
 bp = Blueprint("verify", __name__)
 
@@ -74,9 +76,13 @@ def available_methods() -> list[str]:
 
 def _local_path(value: str | None) -> str | None:
     """`value` when it is a path on this site (never another host: no open redirect)."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
+    if (not value or not value.startswith("/") or value.startswith("//") or "\\" in value
+            or any(ord(c) < 0x20 or ord(c) == 0x7F for c in value)):
         return None
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+    except ValueError:  # e.g. "//[x" after urlsplit drops a tab: not a path here
+        return None
     if parts.scheme or parts.netloc:
         return None
     return value
@@ -94,6 +100,14 @@ def start() -> Page:
     if method not in METHODS or purpose not in PURPOSES or nxt is None:
         abort(400)
     p = provider()
+    # Each start may cost a server-to-server call to the vendor (and its quota): a few an
+    # hour per address is all a person needs.
+    limits = p.settings["identity"]
+    window = int(p.clock.now() // limits["start_window"])
+    if p.store.incr(f"verify-start:{ip_bucket(client_ip())}:{window}",
+                    limits["start_window"] * 2) > limits["starts_per_ip"]:
+        return render_template("verify/error.html", message=_l(
+            "본인확인 요청이 너무 많습니다. 잠시 후 다시 시도해 주세요."), back=nxt), 429
     verifier = p.identity_verifiers.get(method)
     if verifier is None:
         return render_template("verify/error.html", message=_l(

@@ -634,7 +634,13 @@ def test_my_kotra_sns_links_page(browser: Any, sns_stack: Stack, axe_source: str
         page.wait_for_url(re.compile(r"/my(/sns)?$"))
         page.goto(sns_stack.issuer + "/my/sns")
         assert_accessible(page, axe_source, "MY KOTRA SNS links, none")
-        # Facebook: no other browser test signs in with its emulator's users.
+        # Facebook: no other browser test signs in with its emulator's users. Linking asks
+        # for the password again first (본인 확인), then the button once more.
+        page.get_by_role("button", name="페이스북 계정 연결").click()
+        page.wait_for_url(re.compile(r"/my/reauth"))
+        page.locator("#password").fill(password)
+        page.get_by_role("button", name="확인", exact=True).click()
+        page.wait_for_url(re.compile(r"/my/sns$"))
         page.get_by_role("button", name="페이스북 계정 연결").click()
         page.wait_for_url(re.compile(r"/dev/sns/"))
         page.get_by_label("최페이스 (이메일 제공)").check()

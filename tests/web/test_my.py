@@ -223,12 +223,40 @@ def test_email_change_needs_a_fresh_reauthentication(app, client, rp, clock):
     assert events(app, "member.profile_updated")[0].detail == {"fields": ["email"]}
 
 
+def _record_identity(app: Any, identity: Any) -> None:
+    with app.app_context():
+        pd = app.extensions["idp"].personal_data
+        db.session.add(MemberIdentity(
+            member_id=member_id(app), ci_hash=pd.lookup_hash("ci", identity.ci),
+            di_hash=pd.lookup_hash("di", identity.di), ci_sealed=pd.seal(identity.ci, "ci"),
+            di_sealed=pd.seal(identity.di, "di"), name=identity.name,
+            birthdate=identity.birthdate, gender="M", nationality="domestic", method="mobile",
+            vendor="test"))
+        db.session.commit()
+
+
+def test_without_a_ci_on_record_a_verification_alone_is_no_reauthentication(app, client, rp):
+    """Anyone named 테스트 passes a name check: without a CI on record the verification is
+    not the member's proof (the password is)."""
+    sign_in_my(client, rp)
+    rid = give_verification(app, client, "reauth", verified_identity(name="테스트"))
+    assert client.get(f"/my/reauth/verified?vr={rid}&next=/my/profile").status_code == 403
+    rid = give_verification(app, client, "reauth", verified_identity(name="테스트"))
+    assert client.get(f"/my/phone?vr={rid}").status_code == 403
+    assert post(client, "/my/profile", profile_data(email="x@example.com")).status_code == 403
+
+
 def test_reauthentication_by_identity_verification_of_the_member_only(app, client, rp):
+    mine = verified_identity(name="테스트")
+    _record_identity(app, mine)
     sign_in_my(client, rp)
     rid = give_verification(app, client, "reauth", verified_identity(name="김철수"))
     assert client.get(f"/my/reauth/verified?vr={rid}&next=/my/profile").status_code == 403
     assert post(client, "/my/profile", profile_data(email="x@example.com")).status_code == 403
     rid = give_verification(app, client, "reauth", verified_identity(name="테스트"))
+    assert client.get(f"/my/reauth/verified?vr={rid}&next=/my/profile").status_code == 403
+    rid = give_verification(app, client, "reauth", verified_identity(
+        name="테스트", ci=mine.ci, di=mine.di))
     resp = client.get(f"/my/reauth/verified?vr={rid}&next=/my/profile")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/my/profile")
     assert post(client, "/my/profile", profile_data(email="x@example.com")).status_code == 303
@@ -281,6 +309,8 @@ def test_optional_fields_saved_without_reauthentication(app, client, rp):
 
 def test_phone_comes_from_a_reauth_verification_of_the_member(app, client, rp):
     sign_in_my(client, rp)
+    # No CI on record for this member: the password first, then the verification.
+    post(client, "/my/reauth", {"password": PASSWORD, "next": "/my/profile"})
     rid = give_verification(app, client, "reauth", verified_identity(
         name="테스트", mobile="01098765432", carrier="KT"))
     resp = client.get(f"/my/phone?vr={rid}")

@@ -16,7 +16,7 @@ from sqlalchemy import select
 from idp.extensions import db
 from idp.models import AuditEvent, Member, MemberType, SnsLink
 from idp.services import sns as service
-from tests.helpers import TestRP
+from tests.helpers import PASSWORD, TestRP
 from tests.sns_support import consent_at_vendor, path_of, use_emulators
 from tests.web.test_my import csrf, sign_in_my
 
@@ -43,7 +43,11 @@ def _events(app: Any, name: str) -> list[AuditEvent]:
         return list(db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)))
 
 
-def _start(web: Any, name: str) -> Any:
+def _start(web: Any, name: str, *, reauth: bool = True) -> Any:
+    if reauth:
+        page = web.get("/my/reauth?next=/my/sns").get_data(as_text=True)
+        web.post("/my/reauth", data={"csrf_token": csrf(page), "password": PASSWORD,
+                                     "next": "/my/sns"})
     page = web.get("/my/sns")
     assert page.status_code == 200
     return web.post("/my/sns/link", data={"csrf_token": csrf(page.get_data(as_text=True)),
@@ -72,6 +76,13 @@ def _unlink(web: Any, link_id: int | str) -> Any:
     page = web.get("/my/sns")
     return web.post("/my/sns/unlink", data={"csrf_token": csrf(page.get_data(as_text=True)),
                                             "link": str(link_id)})
+
+
+def test_linking_needs_a_fresh_reauthentication(app, client, rp):
+    sign_in_my(client, rp)
+    resp = _start(client, "kakao", reauth=False)
+    assert resp.status_code == 303 and "/my/reauth" in resp.headers["Location"]
+    assert _links(app, _member_id(app)) == []
 
 
 def test_link_then_sign_in_with_it_then_unlink(app, client, rp):
@@ -198,6 +209,9 @@ def test_a_simple_member_cannot_link(app, client, rp):
 def test_link_needs_csrf_and_a_known_provider(app, client, rp):
     sign_in_my(client, rp)
     assert client.post("/my/sns/link", data={"provider": "kakao"}).status_code == 400
+    page = client.get("/my/reauth?next=/my/sns").get_data(as_text=True)
+    client.post("/my/reauth", data={"csrf_token": csrf(page), "password": PASSWORD,
+                                    "next": "/my/sns"})
     page = client.get("/my/sns").get_data(as_text=True)
     assert client.post("/my/sns/link", data={"csrf_token": csrf(page),
                                              "provider": "myspace"}).status_code == 404

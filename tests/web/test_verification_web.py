@@ -130,7 +130,7 @@ def test_a_vendor_down_at_start_returns_to_the_page(app, client, vendor) -> None
 
 
 @pytest.mark.parametrize("nxt", ["https://evil.example/", "//evil.example/x", "/\\evil", "",
-                                 "javascript:alert(1)"])
+                                 "/\t/[x", "/\t/evil.example", "javascript:alert(1)"])
 def test_next_must_be_a_path_here(client, vendor, nxt) -> None:
     resp = client.get("/verify/start", query_string={"method": "mobile", "purpose": "signup",
                                                      "next": nxt})
@@ -165,3 +165,10 @@ def test_a_post_vendor_gets_an_auto_submitted_form_allowed_by_csp(client, vendor
     assert resp.status_code == 200
     assert "form-action 'self' https://vendor.example" in resp.headers["Content-Security-Policy"]
     assert 'name="tx"' in resp.get_data(as_text=True)
+
+
+def test_starts_are_limited_per_address(app, client, vendor, monkeypatch) -> None:
+    monkeypatch.setitem(app.extensions["idp"].settings["identity"], "starts_per_ip", 3)
+    url = "/verify/start?method=mobile&purpose=signup&next=/p"
+    assert [client.get(url).status_code for _ in range(4)] == [303, 303, 303, 429]
+    assert "너무 많습니다" in client.get(url).get_data(as_text=True)
