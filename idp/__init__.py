@@ -191,6 +191,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.sns_find import bp as sns_find_bp  # SNS 찾기 (issue 9)
 
     app.register_blueprint(sns_find_bp)
+    from idp.web.certificate import bp as certificate_bp  # 기업 범용인증서 (issue 7)
+
+    app.register_blueprint(certificate_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

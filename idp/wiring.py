@@ -10,28 +10,35 @@ from typing import Any
 
 from idp.adapters.backchannel import HttpBackchannelSender, RecordingBackchannelSender
 from idp.adapters.clock import SystemClock
+from idp.adapters.company_directory import build_company_directory
 from idp.adapters.dev_outbox import DevOutbox
 from idp.adapters.email_smtp import SmtpMailer
 from idp.adapters.identity_emulator import EmulatorIdentityVerifier
 from idp.adapters.identity_inicis import InicisIdentityVerifier
 from idp.adapters.identity_nice import NiceIdentityVerifier
+from idp.adapters.nts import build_business_registry
 from idp.adapters.sms_http import HttpSmsSender
 from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
 from idp.extensions import db
 from idp.services.backchannel import BackchannelOutbox, OutboxSettings
+from idp.services.certificates import CertificateLogins
 from idp.services.claims import EntitlementMatrix
 from idp.services.clients import ClientDirectory
 from idp.services.flows import Flows
 from idp.services.identity import Verifications
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.notify import Notifier
+from idp.services.npki import build_certificate_verifier
 from idp.services.password_reset import throttle_rules as password_reset_throttle_rules
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData, master_key
 from idp.services.ports import (
     BackchannelSender,
+    BusinessRegistry,
+    CertificateVerifier,
     Clock,
+    CompanyDirectory,
     IdentityVerifier,
     Mailer,
     SmsSender,
@@ -72,6 +79,12 @@ class Provider:
     notify: Notifier
     # SNS federation (issue 9): the configured Naver, Kakao, Google and Facebook adapters.
     sns: SnsDirectory
+    # Companies (issue 7): corporate certificate challenges and the NPKI rules that check a
+    # proof; the tax office's business status; KOTRA's company directory.
+    certificates: CertificateLogins
+    certificate_verifier: CertificateVerifier | None
+    business_registry: BusinessRegistry | None
+    company_directory: CompanyDirectory
 
     @property
     def issuer(self) -> str:
@@ -280,4 +293,8 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         identity_verifiers=build_identity_verifiers(settings, store),
         notify=build_notifier(settings),
         sns=SnsDirectory(settings, clock),
+        certificates=CertificateLogins(flows, clock, str(settings["issuer"])),
+        certificate_verifier=build_certificate_verifier(settings, store, clock),
+        business_registry=build_business_registry(settings, store, clock),
+        company_directory=build_company_directory(settings),
     )

@@ -181,3 +181,42 @@ def give_verification(app: Any, client: Any, purpose: str, identity: Any = None)
         p.verifications.complete(req, identity, browser=browser)
         db.session.commit()
     return str(req.id)
+
+
+def certified_company(business_number: str = "1248100998", **overrides: Any) -> Any:
+    """A checked corporate-certificate result, as the NPKI verifier returns it."""
+    import datetime as _dt
+
+    from idp.services.ports import CertifiedCompany
+
+    fields: dict[str, Any] = {
+        "business_number": business_number,
+        "subject": "CN=테스트기업(TestCorp)0001234567,OU=테스트,OU=corporation,O=yessign,C=kr",
+        "issuer": "CN=yessignCA Class 2,OU=AccreditedCA,O=yessign,C=kr",
+        "serial": "01ab", "policy_oid": "1.2.410.200005.1.1.5",
+        "not_after": _dt.datetime(2030, 1, 1), "revocation": "good",
+    }
+    fields.update(overrides)
+    return CertifiedCompany(**fields)
+
+
+def give_certificate(app: Any, client: Any, purpose: str, business_number: str = "1248100998",
+                     **overrides: Any) -> str:
+    """A checked certificate authentication for `purpose`, bound to the test client's browser:
+    what /certificate/verify leaves behind. Returns the id the page takes it by (?cr=)."""
+    from idp.cookies import build_cookies
+
+    p = app.extensions["idp"]
+    name = build_cookies(p.settings, secure=False).browser.name
+    cookie = client.get_cookie(name)
+    if cookie is None:
+        browser = secrets.token_urlsafe(24)
+        client.set_cookie(name, browser)
+    else:
+        browser = cookie.value
+    with app.app_context():
+        cid = p.certificates.record(purpose=purpose,
+                                    result=certified_company(business_number, **overrides),
+                                    browser=browser)
+        db.session.commit()
+    return str(cid)

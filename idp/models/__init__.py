@@ -2,10 +2,27 @@
 
 from idp.models.base import Base
 from idp.models.clients import OAuthClient
+from idp.models.companies import (
+    CompanyDirectoryEntry,
+    CompanyNotice,
+    CompanyRequest,
+    MileageAccount,
+    MileageEntry,
+    Operator,
+    ServiceParticipation,
+    Upload,
+)
 from idp.models.identity import DevMessage, MemberIdentity
 from idp.models.interests import HsCode, MemberInterestCountry, MemberInterestItem
 from idp.models.legacy import LegacyAccount, LegacyMemberType, LegacyStatus
-from idp.models.members import Affiliation, AffiliationMethod, Company, Member, MemberType
+from idp.models.members import (
+    Affiliation,
+    AffiliationMethod,
+    Company,
+    CompanyStatus,
+    Member,
+    MemberType,
+)
 from idp.models.outbox import BackchannelLogout
 from idp.models.policies import MarketingNotice
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
@@ -21,6 +38,10 @@ __all__ = [
     "BackchannelLogout",
     "Base",
     "Company",
+    "CompanyDirectoryEntry",
+    "CompanyNotice",
+    "CompanyRequest",
+    "CompanyStatus",
     "Consent",
     "DevMessage",
     "HsCode",
@@ -37,10 +58,15 @@ __all__ = [
     "MemberInterestCountry",
     "MemberInterestItem",
     "MemberType",
+    "MileageAccount",
+    "MileageEntry",
     "OAuthClient",
+    "Operator",
+    "ServiceParticipation",
     "SigningKey",
     "SnsLink",
     "TermsConsent",
     "TermsDocument",
     "Token",
+    "Upload",
 ]

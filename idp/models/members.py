@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+from typing import Any
 
 from sqlalchemy import CheckConstraint, DateTime, ForeignKey, String, UniqueConstraint, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from idp.models.base import Base, utcnow
+from idp.models.base import Base, JSONText, utcnow
 
 
 class MemberType(enum.StrEnum):
@@ -60,7 +61,7 @@ class Member(Base):
 
     # For a company manager: the company this principal manages (SPEC §1, 기업정보 관리자).
     managed_company_id: Mapped[int | None] = mapped_column(
-        ForeignKey("companies.id", ondelete="CASCADE")
+        ForeignKey("companies.id", ondelete="CASCADE"), index=True
     )
 
     affiliation: Mapped[Affiliation | None] = relationship(
@@ -81,15 +82,45 @@ class Member(Base):
         return self.status == "active"
 
 
+class CompanyStatus(enum.StrEnum):
+    # Registered with a certificate, or approved by an operator: managers sign in, members join.
+    ACTIVE = "active"
+    # A new company (not in the directory) waiting for an operator's review (SPEC §3.4):
+    # nobody signs in as its manager and no member can join it yet.
+    PENDING = "pending"
+    # Refused by an operator; the business number may be registered again.
+    REJECTED = "rejected"
+
+
 class Company(Base):
+    """A registered company (기업회원). Its manager signs in as a `company_manager` member
+    (members.managed_company_id); the company login password is that member's password."""
+
     __tablename__ = "companies"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # 사업자등록번호: 10 digits, no dashes.
+    # 사업자등록번호: 10 digits, no dashes (idp.services.business_numbers).
     business_number: Mapped[str] = mapped_column(String(10), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     name_en: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+    status: Mapped[str] = mapped_column(String(20), default=CompanyStatus.ACTIVE,
+                                        server_default=CompanyStatus.ACTIVE.value)
+    ceo_name: Mapped[str | None] = mapped_column(String(100))
+    ceo_name_en: Mapped[str | None] = mapped_column(String(100))
+    # 법인등록번호: 13 digits, no dash.
+    corp_number: Mapped[str | None] = mapped_column(String(13))
+    # The rest of the manual's company form (SPEC §3.4: address, phone, trade licence, 업태/업종,
+    # sizes, ...), keyed by the form's field names; the registration flow defines the keys.
+    profile: Mapped[dict[str, Any]] = mapped_column(JSONText, default=dict)
+    # 승인 비밀번호: 6 digits, argon2id like every password (SPEC §1); NULL until set.
+    approval_password_hash: Mapped[str | None] = mapped_column(String(255))
+    approval_password_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
+
+    __table_args__ = (
+        CheckConstraint("status in ('active', 'pending', 'rejected')", name="status"),
+    )
 
 
 class Affiliation(Base):
@@ -99,10 +130,14 @@ class Affiliation(Base):
 
     id: Mapped[int] = mapped_column(primary_key=True)
     member_id: Mapped[int] = mapped_column(ForeignKey("members.id", ondelete="CASCADE"), index=True)
-    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"))
+    company_id: Mapped[int] = mapped_column(ForeignKey("companies.id", ondelete="CASCADE"),
+                                            index=True)
     method: Mapped[str] = mapped_column(String(30))
     established_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # Why it ended: "left" (the member), "revoked" (the company's manager), "company" (the
+    # company was rejected or removed), "withdrawn" (the member withdrew).
+    ended_by: Mapped[str | None] = mapped_column(String(20))
 
     company: Mapped[Company] = relationship(lazy="joined")
 

@@ -94,6 +94,39 @@ EVENTS = frozenset(
         "member.inactive_notice_sent",
         "member.inactive_notice_failed",
         "member.deleted_inactive",
+        # Issue 7: corporate certificate authentication (idp/web/certificate.py).
+        "certificate.verified",
+        "certificate.refused",
+        "certificate.revocation_unchecked",
+        # Issue 7: companies — registration, review, the console, the directory.
+        "company.registered",
+        "company.registration_submitted",
+        "company.registration_refused",
+        "company.registration_approved",
+        "company.registration_rejected",
+        "company.updated",
+        "company.name_change_requested",
+        "company.name_change_approved",
+        "company.name_change_rejected",
+        "company.approval_password_changed",
+        "company.password_changed",
+        "company.directory_imported",
+        # Issue 7: members joining and leaving companies.
+        "affiliation.joined",
+        "affiliation.left",
+        "affiliation.revoked",
+        "affiliation.approval_failed",
+        "affiliation.approval_locked",
+        # Issue 7: the operator console.
+        "operator.added",
+        "operator.login",
+        "operator.login_failed",
+        "operator.logout",
+        # Issue 7: the service and mileage API.
+        "service.recorded",
+        "mileage.earned",
+        "mileage.used",
+        "mileage.refused",
     }
 )
 
