@@ -1,6 +1,6 @@
-// A minimal DER reader (X.690 §8, §10) for key files and certificates: definite lengths,
-// with BER's constructed OCTET STRINGs joined (some PKCS#12 writers use them). No writer
-// beyond re-wrapping a SEQUENCE.
+// A minimal DER reader (X.690 §8, §10) for key files and certificates, with the two BER
+// liberties some PKCS#12 writers take: indefinite lengths and constructed OCTET STRINGs (their
+// parts joined). No writer beyond re-wrapping a SEQUENCE.
 
 export class DerError extends Error {}
 
@@ -10,14 +10,28 @@ export const TAG = {
   UTC_TIME: 0x17, GENERALIZED_TIME: 0x18, BMP: 0x1e,
 };
 
-/** One element: {tag, constructed, start, header, length, end, bytes (the whole buffer)}. */
-export function read(bytes, offset = 0, limit = bytes.length) {
+/** One element: {tag, constructed, start, header, length, contentEnd, end, bytes}. BER's
+ *  indefinite length (constructed only, ended by 00 00) is accepted: some PKCS#12 writers
+ *  use it; `end` is then after the end-of-contents octets. */
+export function read(bytes, offset = 0, limit = bytes.length, depth = 0) {
   if (offset + 2 > limit) throw new DerError("truncated");
+  if (depth > 64) throw new DerError("too deep");
   const tag = bytes[offset];
   if ((tag & 0x1f) === 0x1f) throw new DerError("multi-byte tags are not used here");
+  const constructed = (tag & 0x20) !== 0;
   let pos = offset + 1;
   let length = bytes[pos++];
-  if (length === 0x80) throw new DerError("indefinite length");
+  if (length === 0x80) {
+    if (!constructed) throw new DerError("indefinite length on a primitive");
+    let p = pos;
+    for (;;) {
+      if (p + 2 > limit) throw new DerError("truncated");
+      if (bytes[p] === 0 && bytes[p + 1] === 0) break;
+      p = read(bytes, p, limit, depth + 1).end;
+    }
+    return { tag, constructed, start: offset, header: pos - offset, length: p - pos,
+             contentEnd: p, end: p + 2, bytes };
+  }
   if (length & 0x80) {
     const n = length & 0x7f;
     if (n > 4 || pos + n > limit) throw new DerError("bad length");
@@ -26,8 +40,8 @@ export function read(bytes, offset = 0, limit = bytes.length) {
   }
   const end = pos + length;
   if (end > limit) throw new DerError("truncated");
-  return { tag, constructed: (tag & 0x20) !== 0, start: offset, header: pos - offset, length,
-           end, bytes };
+  return { tag, constructed, start: offset, header: pos - offset, length, contentEnd: end, end,
+           bytes };
 }
 
 /** The top-level element, which must fill the buffer. */
@@ -41,8 +55,8 @@ export function children(node) {
   if (!node.constructed) throw new DerError("not constructed");
   const out = [];
   let pos = node.start + node.header;
-  while (pos < node.end) {
-    const child = read(node.bytes, pos, node.end);
+  while (pos < node.contentEnd) {
+    const child = read(node.bytes, pos, node.contentEnd);
     out.push(child);
     pos = child.end;
   }
@@ -62,7 +76,7 @@ export function seq(node, tag = TAG.SEQUENCE) {
 }
 
 export function content(node) {
-  return node.bytes.subarray(node.start + node.header, node.end);
+  return node.bytes.subarray(node.start + node.header, node.contentEnd);
 }
 
 export function raw(node) {

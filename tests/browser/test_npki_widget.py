@@ -81,6 +81,34 @@ def b64(data: bytes) -> str:
     return base64.b64encode(data).decode()
 
 
+def to_ber(data: bytes) -> bytes:
+    """The same structure with every constructed element in BER's indefinite-length form and
+    OCTET STRINGs over 64 bytes split into constructed parts (as some pfx writers do)."""
+    out, pos = b"", 0
+    while pos < len(data):
+        tag, length, pos = data[pos], data[pos + 1], pos + 2
+        if length & 0x80:
+            n = length & 0x7F
+            length, pos = int.from_bytes(data[pos:pos + n], "big"), pos + n
+        body, pos = data[pos:pos + length], pos + length
+        if tag & 0x20:
+            out += bytes([tag, 0x80]) + to_ber(body) + b"\0\0"
+        elif tag == 0x04 and len(body) > 64:
+            parts = [body[i:i + 64] for i in range(0, len(body), 64)]
+            out += b"\x24\x80" + b"".join(
+                b"\x04" + _der_length(len(part)) + part for part in parts) + b"\0\0"
+        else:
+            out += bytes([tag]) + _der_length(length) + body
+    return out
+
+
+def _der_length(n: int) -> bytes:
+    if n < 0x80:
+        return bytes([n])
+    raw = n.to_bytes((n.bit_length() + 7) // 8, "big")
+    return bytes([0x80 | len(raw)]) + raw
+
+
 class SignatureCheckingVerifier:
     """For these tests only: checks the signature with the certificate's public key and
     that R came; trusts the certificate otherwise (the real rules are idp/services/npki)."""
@@ -149,6 +177,7 @@ def pki() -> dict[str, Any]:
         "pfx_r": kf.write_pfx(cert, key, PASSWORD, [ca], random_r=R),
         "pfx": kf.write_pfx(cert, key, PASSWORD, [ca]),
         "pfx_3des": kf.write_pfx(cert, key, PASSWORD, [ca], legacy=True),
+        "pfx_ber": to_ber(kf.write_pfx(cert, key, PASSWORD, [ca], random_r=R)),
     }
 
 
@@ -276,7 +305,8 @@ def test_key_derivations(page: Any, site: dict[str, Any]) -> None:
                                        "sha1").hex()
 
 
-@pytest.mark.parametrize("name", ["sign_pri", "sign_pri_pbes2", "pfx_r", "pfx", "pfx_3des"])
+@pytest.mark.parametrize("name", ["sign_pri", "sign_pri_pbes2", "pfx_r", "pfx", "pfx_3des",
+                                  "pfx_ber"])
 def test_key_files_written_by_python_open_in_the_page(page: Any, site: dict[str, Any],
                                                       pki: dict[str, Any], name: str) -> None:
     page.goto(f"{site['base']}/_test/npki/lab")
@@ -293,7 +323,8 @@ def test_key_files_written_by_python_open_in_the_page(page: Any, site: dict[str,
                 sig: kf.toBase64(sig), wrong};""",
                  {"pfx": name.startswith("pfx"), "file": b64(pki[name]),
                   "cert": b64(pki["cert_der"]), "pw": PASSWORD})
-    assert got["r"] == (R.hex() if name in ("sign_pri", "sign_pri_pbes2", "pfx_r") else None)
+    assert got["r"] == (R.hex() if name in ("sign_pri", "sign_pri_pbes2", "pfx_r", "pfx_ber")
+                        else None)
     assert base64.b64decode(got["pkcs8"]) == pki["pkcs8"]  # attributes dropped for WebCrypto
     assert got["cn"] == "(주)한국이디에스()0012345" and got["issuer"] == "yessign"
     assert got["notAfter"] == "2027-01-21T14:59:59.000Z"
