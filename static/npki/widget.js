@@ -148,6 +148,7 @@ class Widget {
         if (opened.focus) opened.focus.focus();
         return;
       }
+      this.password.value = "";  // the key is open: the password is not needed any more
       this.show(opened.certificate);
       const challenge = await this.post(this.d.challengeUrl, {
         purpose: this.d.purpose, business_number: this.businessNumber(), next: this.d.next,
@@ -163,7 +164,6 @@ class Widget {
         random_r: opened.key.randomR ? kf.toBase64(opened.key.randomR) : null,
         chain: opened.chain.map((c) => kf.toBase64(c.der)),
       });
-      this.password.value = "";
       if (verified.ok && verified.data && verified.data.next) {
         this.say(this.d.msgDone, false);
         window.location.assign(verified.data.next);

@@ -469,6 +469,7 @@ def test_refusals_show_the_servers_message(page: Any, site: dict[str, Any],
     page.locator(".npki-submit").click()
     status.filter(has_text="VID").wait_for()
     assert status.inner_text() == certificate_message("no_vid")
+    assert page.locator("#npki-login-password").input_value() == ""  # not kept once used
     assert_accessible(page, axe_source, "widget, refused")
     page.locator("#business_number").fill("1234567890")
     page.locator("#npki-login-password").fill(PASSWORD)
