@@ -194,6 +194,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.certificate import bp as certificate_bp  # 기업 범용인증서 (issue 7)
 
     app.register_blueprint(certificate_bp)
+    # Issue 7, npki-browser: the 인증서찾기 widget (templates/certificate/_widget.html) is here;
+    # pages that guarded its macro with `{% if npki_widget_available %}` show it.
+    app.jinja_env.globals["npki_widget_available"] = True
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 
