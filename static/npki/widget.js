@@ -11,9 +11,13 @@
 
 import * as kf from "./keyfiles.js";
 
+// Certificates and key files are a few kilobytes; anything this big is not one.
+const MAX_FILE = 256 * 1024;
+
 function readFile(input) {
   const file = input.files && input.files[0];
   if (!file) return Promise.resolve(null);
+  if (file.size > MAX_FILE) return Promise.resolve(new Uint8Array(0));  // read as "bad file"
   return file.arrayBuffer().then((b) => new Uint8Array(b));
 }
 
