@@ -21,6 +21,24 @@ function readFile(input) {
   return file.arrayBuffer().then((b) => new Uint8Array(b));
 }
 
+// 정책등급 for display (the manual's picker shows it): the first certificatePolicies OID
+// (KOREA-FACTS, "Corporate certificates"). Display only: the server's allow-list decides.
+const POLICY_KINDS = {
+  general: ["1.2.410.200005.1.1.5", "1.2.410.200004.5.2.1.1", "1.2.410.200004.5.1.1.7",
+            "1.2.410.200004.5.4.1.2", "1.2.410.200012.1.1.3", "1.2.410.200004.5.3.1.2",
+            "1.2.410.200004.5.3.1.1", "1.2.410.200004.5.5.1.2"],
+  restricted: ["1.2.410.200005.1.1.2", "1.2.410.200005.1.1.6.1", "1.2.410.200005.1.1.6.8",
+               "1.2.410.200004.5.2.1.5001", "1.2.410.200004.5.2.1.6.257",
+               "1.2.410.200012.1.1.9", "1.2.410.200004.5.4.1.5"],
+  personal: ["1.2.410.200005.1.1.1", "1.2.410.200004.5.2.1.2", "1.2.410.200004.5.1.1.5",
+             "1.2.410.200004.5.4.1.1", "1.2.410.200012.1.1.1"],
+};
+
+function policyKind(oid) {
+  for (const [kind, oids] of Object.entries(POLICY_KINDS)) if (oids.includes(oid)) return kind;
+  return "other";
+}
+
 function formatDate(d) {
   const pad = (n) => String(n).padStart(2, "0");
   return `${d.getFullYear()}.${pad(d.getMonth() + 1)}.${pad(d.getDate())}`;
@@ -85,6 +103,8 @@ class Widget {
     if (certificate.notAfter.getTime() < Date.now()) expiry += ` (${this.d.msgExpired})`;
     this.q(".npki-expiry").textContent = expiry;
     this.q(".npki-issuer").textContent = certificate.issuer.o || certificate.issuer.cn;
+    const kind = policyKind(certificate.policy);
+    this.q(".npki-policy").textContent = this.d[`policy${kind[0].toUpperCase()}${kind.slice(1)}`];
     this.table.hidden = false;
   }
 

@@ -404,6 +404,7 @@ def test_widget_signs_in_with_the_real_endpoints(page: Any, site: dict[str, Any]
         assert widget.locator(".npki-subject").inner_text() == "(주)한국이디에스()0012345"
         assert widget.locator(".npki-expiry").inner_text() == "2027.01.21"
         assert widget.locator(".npki-issuer").inner_text() == "yessign"
+        assert widget.locator(".npki-policy").inner_text() == "범용(법인)"
         assert_accessible(page, axe_source, "widget, certificate chosen")
     page.locator("#npki-login-password").fill(PASSWORD)
     page.locator(".npki-submit").click()
