@@ -73,6 +73,15 @@ PAGE = """{% extends "base.html" %}
   {{ certificate_widget("login", "/_test/npki/done", business_number_field="business_number") }}
 </div>
 {% endblock %}"""
+IN_FORM = """{% extends "base.html" %}
+{% from "certificate/_widget.html" import certificate_widget %}
+{% block content %}
+<form method="get" action="/_test/npki/done" class="form card">
+  <h1>{{ _("기업정보 등록") }}</h1>
+  {{ certificate_widget("register", "/_test/npki/done", business_number="1248100998") }}
+  <button type="submit">{{ _("다음") }}</button>
+</form>
+{% endblock %}"""
 DONE = """{% extends "base.html" %}{% block content %}<div class="card">
 <p id="result">{{ result }}</p></div>{% endblock %}"""
 
@@ -196,6 +205,10 @@ def site(app: Any, request: pytest.FixtureRequest, pki: dict[str, Any],
     @bp.get("/_test/npki/widget")
     def widget() -> str:
         return render_template_string(PAGE, bn=BUSINESS_NUMBER)
+
+    @bp.get("/_test/npki/in-form")
+    def in_form() -> str:
+        return render_template_string(IN_FORM)
 
     @bp.get("/_test/npki/done")
     def done() -> str:
@@ -508,3 +521,18 @@ def test_mismatched_key_and_english(page: Any, site: dict[str, Any], pki: dict[s
     status = page.locator("#npki-login-status")
     status.filter(has_text="do not match").wait_for()
     assert site["verifier"].proofs == []
+
+
+def test_inside_another_form_enter_is_the_widgets(page: Any, site: dict[str, Any],
+                                                  axe_source: str) -> None:  # noqa: F811
+    """Pages put the widget inside their own form: Enter in its password field runs the
+    widget (a wrong password here), it does not submit the page's form."""
+    page.goto(f"{site['base']}/_test/npki/in-form")
+    page.locator("#npki-register-cert").set_input_files(site["files"]["cert"])
+    page.locator("#npki-register-key").set_input_files(site["files"]["sign_pri"])
+    page.locator("#npki-register-password").fill("wrong")
+    page.locator("#npki-register-password").press("Enter")
+    status = page.locator("#npki-register-status")
+    status.filter(has_text="인증서 암호가 올바르지 않습니다").wait_for()
+    assert page.url.endswith("/_test/npki/in-form")
+    assert_accessible(page, axe_source, "widget inside a form")
