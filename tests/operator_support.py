@@ -4,6 +4,7 @@ sealed document, TOTP codes at a given time."""
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -15,6 +16,7 @@ from idp.models import Company, CompanyRequest, Member, Upload
 from idp.services.companies import create_manager
 from idp.services.company_review import seal_document
 from idp.services.operators import add_operator
+from tests.helpers import form_fields
 
 OPERATOR_PASSWORD = "Op3rator!desk"
 # The smallest valid PNG: one transparent pixel (shown as the 사업자등록증 in tests).
@@ -103,3 +105,31 @@ def name_change_request(app: Any, *, business_number: str = "6638501035",
         db.session.add(req)
         db.session.commit()
         return req.id
+
+
+# --- signing in through the pages ------------------------------------------------------
+
+
+def csrf_of(client: Any, path: str = "/operator/login") -> str:
+    html = client.get(path).get_data(as_text=True)
+    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
+    assert match, html[:500]
+    return match.group(1)
+
+
+def password_step(client: Any, login_id: str, password: str) -> Any:
+    return client.post("/operator/login", data={"csrf_token": csrf_of(client),
+                                                "login_id": login_id, "password": password})
+
+
+def otp_step(client: Any, location: str, code: str) -> Any:
+    page = client.get(location)
+    assert page.status_code == 200, page.get_data(as_text=True)[:300]
+    action, hidden = form_fields(page.get_data(as_text=True))
+    return client.post(action, data={**hidden, "code": code})
+
+
+def sign_in(client: Any, op: TestOperator, clock: Any, *, code: str | None = None) -> Any:
+    first = password_step(client, op.login_id, op.password)
+    assert first.status_code == 303, first.get_data(as_text=True)[:500]
+    return otp_step(client, first.headers["Location"], code or op.code(clock.now()))

@@ -26,14 +26,17 @@ from idp.models import (
 from idp.models.identity import DevMessage
 from idp.services import audit
 from idp.services import company_review as review
-from tests.helpers import TestRP, add_test_member, form_fields
+from tests.helpers import TestRP, add_test_member
 from tests.operator_support import (
     PDF,
     PNG,
     TestOperator,
+    csrf_of,
     make_operator,
     name_change_request,
+    password_step,
     pending_registration,
+    sign_in,
 )
 
 
@@ -48,31 +51,6 @@ def operator(app: Any, clock: Any) -> TestOperator:
 def member(app: Any) -> str:
     add_test_member(app, "member01")
     return "member01"
-
-
-def csrf_of(client: Any, path: str = "/operator/login") -> str:
-    html = client.get(path).get_data(as_text=True)
-    match = re.search(r'name="csrf_token" type="hidden" value="([^"]+)"', html)
-    assert match, html[:500]
-    return match.group(1)
-
-
-def password_step(client: Any, login_id: str, password: str) -> Any:
-    return client.post("/operator/login", data={"csrf_token": csrf_of(client),
-                                                "login_id": login_id, "password": password})
-
-
-def otp_step(client: Any, location: str, code: str) -> Any:
-    page = client.get(location)
-    assert page.status_code == 200, page.get_data(as_text=True)[:300]
-    action, hidden = form_fields(page.get_data(as_text=True))
-    return client.post(action, data={**hidden, "code": code})
-
-
-def sign_in(client: Any, op: TestOperator, clock: Any, *, code: str | None = None) -> Any:
-    first = password_step(client, op.login_id, op.password)
-    assert first.status_code == 303, first.get_data(as_text=True)[:500]
-    return otp_step(client, first.headers["Location"], code or op.code(clock.now()))
 
 
 def events(app: Any, prefix: str) -> list[AuditEvent]:
