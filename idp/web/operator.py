@@ -145,14 +145,14 @@ def _throttled_message(exc: LoginThrottled) -> str:
 def login() -> Any:
     """Step 1: ID and password."""
     form = LoginForm()
-    message, status = None, 200
+    message, notice, status = None, None, 200
     if request.method == "GET":
         if _sessions().current(_cookie().read()) is not None:
             return redirect(url_for("operator.index"), 303)
         if request.args.get("out"):
-            message = _(str(SIGNED_OUT))
+            notice = _(str(SIGNED_OUT))
         elif request.args.get("expired"):
-            message = _(str(SESSION_ENDED))
+            notice = _(str(SESSION_ENDED))
     elif form.validate_on_submit():
         p = provider()
         try:
@@ -169,7 +169,7 @@ def login() -> Any:
             return redirect(url_for("operator.login_otp", f=flow.id), 303)
     else:
         message, status = _(str(WRONG_CREDENTIALS)), 400
-    return render_template("operator/login.html", form=form, message=message,
+    return render_template("operator/login.html", form=form, message=message, notice=notice,
                            login_id=form.login_id.data or ""), status
 
 
