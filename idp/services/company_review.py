@@ -41,11 +41,14 @@ from idp.models import (
 )
 from idp.models.base import DbSession, utcnow
 from idp.services import audit
+from idp.services.affiliations import end_affiliation
+from idp.services.backchannel import BackchannelOutbox
 from idp.services.business_numbers import format_business_number
 from idp.services.companies import manager_of
 from idp.services.notify import Notifier
 from idp.services.personal_data import PersonalData, PersonalDataError
 from idp.services.ports import MessageNotSent
+from idp.services.sessions import SsoSessions
 
 KINDS = ("registration", "name_change")
 REASON_MAX = 1000
@@ -169,8 +172,11 @@ class Decision:
 
 
 def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bool,
-           reason: str | None, ip: str | None = None) -> Decision:
+           reason: str | None, ip: str | None = None, sessions: SsoSessions | None = None,
+           outbox: BackchannelOutbox | None = None) -> Decision:
     """Approve or reject a pending request and apply it, in one transaction (committed).
+    `sessions` and `outbox` end the live affiliations of a rejected company (none is
+    expected: a company waiting for review cannot be joined).
 
     Raises InvalidInput("reason") for a rejection without a reason (or a reason too long),
     RequestNotFound, AlreadyDecided."""
@@ -198,7 +204,8 @@ def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bo
     company = session.get(Company, req.company_id)
     assert company is not None
     if req.kind == "registration":
-        _apply_registration(session, company, approve, now)
+        _apply_registration(session, company, approve, now, sessions, outbox, ip,
+                            operator_id)
     elif approve:
         _apply_name_change(session, company, req, now)
     recipients = _recipients(session, company, req)
@@ -212,7 +219,9 @@ def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bo
 
 
 def _apply_registration(session: DbSession, company: Company, approve: bool,
-                        now: dt.datetime) -> None:
+                        now: dt.datetime, sessions: SsoSessions | None,
+                        outbox: BackchannelOutbox | None, ip: str | None,
+                        operator_id: int) -> None:
     company.status = CompanyStatus.ACTIVE if approve else CompanyStatus.REJECTED
     company.updated_at = now
     if approve:
@@ -220,12 +229,16 @@ def _apply_registration(session: DbSession, company: Company, approve: bool,
                                   data={}))
         return
     # A company waiting for review cannot be joined; should one have a live affiliation all
-    # the same, it ends with the company (the member's claims drop; idp/services/affiliations).
-    live = session.scalars(select(Affiliation).where(Affiliation.company_id == company.id,
-                                                     Affiliation.revoked_at.is_(None)))
+    # the same, it ends with the company (the member's claims drop, their sites are told).
+    live = list(session.scalars(select(Affiliation).where(
+        Affiliation.company_id == company.id, Affiliation.revoked_at.is_(None))))
     for affiliation in live:
-        affiliation.revoked_at = now
-        affiliation.ended_by = "company"
+        if sessions is not None and outbox is not None:
+            end_affiliation(session, sessions, outbox, affiliation, ended_by="company", ip=ip,
+                            actor=None)
+        else:
+            affiliation.revoked_at = now
+            affiliation.ended_by = "company"
 
 
 def _apply_name_change(session: DbSession, company: Company, req: CompanyRequest,

@@ -92,7 +92,11 @@ class SignOutForm(FlaskForm):
     pass
 
 
-SIGN_IN = FlowKind("operator_sign_in", ttl=300)
+def _sign_in_flow() -> FlowKind:
+    """The password step's hand-over to the code step (config [operators]
+    totp_entry_seconds)."""
+    return FlowKind("operator_sign_in",
+                    ttl=int(provider().settings["operators"]["totp_entry_seconds"]))
 
 
 def _cookie() -> CookieSpec:
@@ -164,7 +168,7 @@ def login() -> Any:
         except InvalidCredentials:
             message, status = _(str(WRONG_CREDENTIALS)), 401
         else:
-            flow = p.flows.start(SIGN_IN, {"op": operator_id}, browser=browser_id())
+            flow = p.flows.start(_sign_in_flow(), {"op": operator_id}, browser=browser_id())
             db.session.commit()  # the flow, when the store is the database
             return redirect(url_for("operator.login_otp", f=flow.id), 303)
     else:
@@ -179,7 +183,7 @@ def login_otp() -> Any:
     p = provider()
     form = OtpForm()
     flow_id = request.values.get("f", "")
-    flow = p.flows.get(SIGN_IN, flow_id, browser=browser_id())
+    flow = p.flows.get(_sign_in_flow(), flow_id, browser=browser_id())
     if flow is None:
         return render_template("operator/login.html", form=LoginForm(formdata=None),
                                message=_(str(FLOW_GONE)), login_id=""), 400
@@ -198,7 +202,7 @@ def login_otp() -> Any:
             except InvalidCredentials:
                 message, status = _(str(WRONG_CODE)), 401
             else:
-                p.flows.consume(SIGN_IN, flow.id, browser=browser_id())
+                p.flows.consume(_sign_in_flow(), flow.id, browser=browser_id())
                 db.session.commit()
                 resp = redirect(url_for("operator.index"), 303)
                 _cookie().set(resp, _sessions().start(operator.id))
@@ -277,7 +281,8 @@ def decide(request_id: int) -> Any:
         decision = review.decide(db.session, request_id=request_id,
                                  operator_id=g.operator.id,
                                  approve=form.decision.data == "approve",
-                                 reason=form.reason.data, ip=client_ip())
+                                 reason=form.reason.data, ip=client_ip(),
+                                 sessions=provider().sessions, outbox=provider().outbox)
     except InvalidInput as exc:
         db.session.rollback()
         text = _(str(REASON_REQUIRED)) if exc.field == "reason" else _(

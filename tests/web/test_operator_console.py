@@ -493,3 +493,21 @@ def test_the_console_speaks_english(app, client, clock, operator):
     page = text(client.get("/operator/?lang=en"))
     assert "Company requests" in page and "Audit trail" in page
     assert "Operator sign-in" in text(app.test_client().get("/operator/login?lang=en"))
+
+
+def test_rejecting_a_company_ends_a_live_affiliation(app, client, clock, operator, member):
+    from idp.models import Affiliation
+
+    rid = pending_registration(app)
+    with app.app_context():
+        req = db.session.get(CompanyRequest, rid)
+        m = db.session.scalar(select(Member).where(Member.login_id == "member01"))
+        db.session.add(Affiliation(member_id=m.id, company_id=req.company_id,
+                                   method="certificate"))
+        db.session.commit()
+    sign_in(client, operator, clock)
+    assert decide(client, rid, "reject", "확인 불가").status_code == 303
+    with app.app_context():
+        affiliation = db.session.scalar(select(Affiliation))
+        assert affiliation.revoked_at is not None and affiliation.ended_by == "company"
+    assert len(events(app, "affiliation.revoked")) == 1
