@@ -146,3 +146,25 @@ def test_an_unknown_operator_is_a_clear_error(app, migrated, command):
     data = json.loads(result.output.splitlines()[0])
     assert data["error"] == "not_found" and data["field"] == "login_id"
     assert "no operator has the login ID 'nobody99'" in data["message"]
+
+
+def test_the_demo_seed_has_an_operator_and_a_pending_registration(app, client, clock, tmp_path):
+    from idp.demo import DEMO_OPERATOR, DEMO_OPERATOR_TOTP, seed
+    from idp.models import CompanyRequest
+    from idp.services import company_review
+
+    with app.app_context():
+        p = app.extensions["idp"]
+        first = seed(db.session, p, tmp_path / "clients.json")
+        again = seed(db.session, p, tmp_path / "clients.json")  # idempotent
+        assert first["operator"] == again["operator"]
+        [req] = db.session.scalars(select(CompanyRequest))
+        doc = company_review.open_document(db.session, p.personal_data, req.document_id)
+        assert doc.content.startswith(b"%PDF-") and doc.inline
+    clock.advance(30 - clock.now() % 30 + 2)
+    login_id, _name, password = DEMO_OPERATOR
+    assert first["operator"]["otpauth_uri"].startswith(
+        f"otpauth://totp/KOTRA%20IDP:{login_id}?secret={DEMO_OPERATOR_TOTP}")
+    op = TestOperator(login_id, password, DEMO_OPERATOR_TOTP, first["operator"]["otpauth_uri"])
+    assert sign_in(client, op, clock).status_code == 303
+    assert "(주)데모신규무역" in client.get("/operator/").get_data(as_text=True)
