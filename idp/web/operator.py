@@ -250,15 +250,26 @@ def _render_request(view: review.RequestView, form: DecisionForm, message: str |
                            profile_items=_profile_items(view.company.profile)), status
 
 
-def _profile_items(profile: dict[str, Any] | None) -> list[tuple[str, str]]:
-    """The company form's other fields, as (key, text) pairs (the registration flow names
-    them; shown as they are)."""
+# Labels of the company form's usual fields (SPEC §3.4); a key not listed is shown as it is.
+PROFILE_LABELS = {
+    "postcode": _l("우편번호"), "address_ko": _l("주소"), "address": _l("주소"),
+    "address_detail": _l("상세주소"), "address_en": _l("영문주소"), "phone": _l("전화번호"),
+    "fax": _l("팩스번호"), "email": _l("이메일"), "homepage": _l("홈페이지"),
+    "trade_license": _l("무역업신고번호"), "business_type": _l("업태"),
+    "business_item": _l("업종"), "main_product": _l("주요 생산품"),
+}
+
+
+def _profile_items(profile: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """The company form's other fields, as (label, text, is_key) triples: the label when the
+    field is a known one, else its key (the registration flow names them)."""
     items = []
     for key, value in (profile or {}).items():
         if value in (None, "", [], {}):
             continue
         text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        items.append((str(key), text))
+        label = PROFILE_LABELS.get(str(key))
+        items.append((str(label) if label else str(key), text, label is None))
     return items
 
 
