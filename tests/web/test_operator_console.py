@@ -364,10 +364,10 @@ def test_a_request_is_decided_once(app, client, clock, operator, member):
     assert len(emails(app)) == 1
 
 
-@pytest.mark.scaleout
 def test_concurrent_decisions_one_wins(app, operator, member):
-    """PostgreSQL: two transactions decide at once; the second UPDATE waits, then finds no
-    pending row. Exactly one decision, no error."""
+    """Two transactions decide at once: the second UPDATE waits for the first (a row lock on
+    PostgreSQL, the write lock on SQLite), then finds no pending row. Exactly one decision,
+    no error."""
     rid = pending_registration(app)
     results: list[str] = []
     barrier = threading.Barrier(2)
