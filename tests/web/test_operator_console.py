@@ -124,6 +124,21 @@ def test_unknown_id_and_wrong_password_get_the_same_answer(app, client, operator
     assert reasons == ["unknown_id", "password"]
 
 
+def test_unknown_ids_cost_one_hash_like_real_ones(app, client, operator, monkeypatch):
+    p = app.extensions["idp"]
+    hashed: list[str | None] = []
+    verify = p.passwords.verify
+
+    def counting(password_hash: str | None, password: str) -> bool:
+        hashed.append(password_hash)
+        return bool(verify(password_hash, password))
+
+    monkeypatch.setattr(p.passwords, "verify", counting)
+    password_step(client, "nobody123", "Whatever!pass1")
+    password_step(client, operator.login_id, "Wrong!password1")
+    assert len(hashed) == 2 and hashed[0] is None and hashed[1]
+
+
 def test_a_disabled_operator_cannot_sign_in(app, client, clock, operator):
     with app.app_context():
         db.session.scalar(select(Operator)).status = "disabled"
