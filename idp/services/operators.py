@@ -38,7 +38,7 @@ from idp.models import Operator
 from idp.models.base import DbSession, utcnow
 from idp.services import audit
 from idp.services.passwords import PasswordPolicy, Passwords
-from idp.services.personal_data import PersonalData
+from idp.services.personal_data import PersonalData, PersonalDataError
 from idp.services.ports import Clock
 from idp.services.throttle import Throttle, ThrottleRule, ip_bucket
 from idp.stores import Store
@@ -225,10 +225,15 @@ def check_totp(session: DbSession, personal_data: PersonalData, throttle: Thrott
         session.commit()
         raise
     session.commit()
-    accepted = None
+    accepted, reason = None, "totp"
+    secret = None
     if operator is not None and operator.status == "active":
+        try:
+            secret = personal_data.open(operator.totp_sealed, TOTP_SEAL_KIND)
+        except PersonalDataError:  # sealed under another key: `idp operators reset-totp`
+            reason = "totp_key_unreadable"
+    if operator is not None and secret is not None:
         code = code.strip().replace(" ", "")
-        secret = personal_data.open(operator.totp_sealed, TOTP_SEAL_KIND)
         now_step = int(clock.now()) // TOTP_PERIOD
         last = operator.totp_last_step if operator.totp_last_step is not None else -1
         for step in range(now_step - TOTP_WINDOW, now_step + TOTP_WINDOW + 1):
@@ -249,7 +254,7 @@ def check_totp(session: DbSession, personal_data: PersonalData, throttle: Thrott
     if accepted is None or operator is None:
         locked = throttle.failed(attempt)
         audit.record(session, "operator.login_failed", ip=ip, login_id=key,
-                     operator_id=operator_id, reason="totp", step="totp",
+                     operator_id=operator_id, reason=reason, step="totp",
                      locked=locked or None)
         session.commit()
         raise InvalidCredentials()

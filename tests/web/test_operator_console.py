@@ -526,3 +526,16 @@ def test_rejecting_a_company_ends_a_live_affiliation(app, client, clock, operato
         affiliation = db.session.scalar(select(Affiliation))
         assert affiliation.revoked_at is not None and affiliation.ended_by == "company"
     assert len(events(app, "affiliation.revoked")) == 1
+
+
+def test_a_totp_key_sealed_under_another_key_refuses_without_error(app, client, clock,
+                                                                   operator):
+    from idp.services.personal_data import PersonalData
+
+    with app.app_context():
+        row = db.session.scalar(select(Operator))
+        row.totp_sealed = PersonalData(b"another key" * 3).seal(operator.secret,
+                                                                 "operator_totp")
+        db.session.commit()
+    assert sign_in(client, operator, clock).status_code == 401
+    assert events(app, "operator.login_failed")[-1].detail["reason"] == "totp_key_unreadable"
