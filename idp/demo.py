@@ -330,10 +330,11 @@ def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
         session.add(company)
         session.flush()
         create_manager(session, company, p.passwords.hash(DEMO_PASSWORD))
-        upload = Upload(handle=secrets.token_urlsafe(32), content_type="application/pdf",
+        handle = secrets.token_urlsafe(32)
+        upload = Upload(handle=handle, content_type="application/pdf",
                         filename="사업자등록증.pdf", size=len(DEMO_DOCUMENT),
                         sha256=hashlib.sha256(DEMO_DOCUMENT).hexdigest(),
-                        sealed=seal_document(p.personal_data, DEMO_DOCUMENT),
+                        sealed=seal_document(p.personal_data, DEMO_DOCUMENT, handle),
                         member_id=applicant.id if applicant else None)
         session.add(upload)
         session.flush()

@@ -52,10 +52,11 @@ def make_operator(app: Any, login_id: str = "operator01", name: str = "운영자
 def _upload(app: Any, content: bytes, content_type: str, filename: str,
             member_id: int | None) -> int:
     p = app.extensions["idp"]
-    upload = Upload(handle=secrets.token_urlsafe(32), content_type=content_type,
+    handle = secrets.token_urlsafe(32)
+    upload = Upload(handle=handle, content_type=content_type,
                     filename=filename, size=len(content),
                     sha256=hashlib.sha256(content).hexdigest(),
-                    sealed=seal_document(p.personal_data, content), member_id=member_id)
+                    sealed=seal_document(p.personal_data, content, handle), member_id=member_id)
     db.session.add(upload)
     db.session.flush()
     return upload.id
@@ -101,7 +102,9 @@ def name_change_request(app: Any, *, business_number: str = "6638501035",
         manager = create_manager(db.session, company, p.passwords.hash("Company!pass9"))
         manager.email = manager_email
         req = CompanyRequest(kind="name_change", company_id=company.id, member_id=None,
-                             data={"name": new, "name_en": new_en}, status="pending")
+                             data={"name": new, "name_en": new_en,
+                                   "previous": {"name": old, "name_en": "KOREA EDS"}},
+                             status="pending")
         db.session.add(req)
         db.session.commit()
         return req.id

@@ -52,8 +52,8 @@ from idp.services.sessions import SsoSessions
 
 KINDS = ("registration", "name_change")
 REASON_MAX = 1000
-# The sealed document's kind (AES-GCM associated data).
-UPLOAD_SEAL_KIND = "upload"
+# The sealed document's kind (AES-GCM associated data), followed by the upload's handle.
+UPLOAD_SEAL_KIND = "upload:"
 # Shown in the browser (inline); anything else is a download.
 INLINE_TYPES = ("application/pdf", "image/png", "image/jpeg")
 
@@ -80,12 +80,14 @@ class DocumentUnavailable(IdpError):
 # --- documents ------------------------------------------------------------------------------
 
 
-def seal_document(personal_data: PersonalData, content: bytes) -> bytes:
+def seal_document(personal_data: PersonalData, content: bytes, handle: str) -> bytes:
     """What `uploads.sealed` holds: the content, base64, sealed with the personal-data key
-    (AES-256-GCM, kind "upload"), as ASCII bytes. The registration flow's
-    idp/services/uploads.py is the writer; this twin lets the review be tested alone."""
+    (AES-256-GCM; the associated data names the upload's random handle, so a blob moved to
+    another row does not open), as ASCII bytes. The registration flow's
+    idp/services/uploads.py (`store_upload`, `open_upload`) writes and reads the same format;
+    this twin lets the review be built and tested on its own."""
     return personal_data.seal(base64.b64encode(content).decode("ascii"),
-                              UPLOAD_SEAL_KIND).encode("ascii")
+                              UPLOAD_SEAL_KIND + handle).encode("ascii")
 
 
 @dataclass(frozen=True)
@@ -108,7 +110,8 @@ def open_document(session: DbSession, personal_data: PersonalData, upload_id: in
     try:
         sealed = upload.sealed.decode("ascii") if isinstance(upload.sealed, bytes) else str(
             upload.sealed)
-        content = base64.b64decode(personal_data.open(sealed, UPLOAD_SEAL_KIND), validate=True)
+        content = base64.b64decode(personal_data.open(sealed, UPLOAD_SEAL_KIND + upload.handle),
+                                   validate=True)
     except (PersonalDataError, UnicodeDecodeError, ValueError) as exc:
         raise DocumentUnavailable("does not open") from exc
     if hashlib.sha256(content).hexdigest() != upload.sha256:
@@ -152,7 +155,8 @@ def get_request(session: DbSession, request_id: int) -> RequestView:
 
 
 def new_names(req: CompanyRequest) -> tuple[str, str | None]:
-    """The names a name-change request asks for: data "name" (or "name_ko") and "name_en"."""
+    """The names a name-change request asks for: data "name" (or "name_ko") and "name_en"
+    (idp/services/company_console.update_company writes them, with "previous")."""
     data = req.data or {}
     name = str(data.get("name") or data.get("name_ko") or "").strip()
     name_en = data.get("name_en")
@@ -206,8 +210,14 @@ def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bo
     if req.kind == "registration":
         _apply_registration(session, company, approve, now, sessions, outbox, ip,
                             operator_id)
-    elif approve:
-        _apply_name_change(session, company, req, now)
+    else:
+        if approve:
+            _apply_name_change(session, company, req, now)
+        # The company console shows these (idp/web/company_console._notice_text).
+        session.add(CompanyNotice(company_id=company.id,
+                                  kind="name_change_approved" if approve
+                                  else "name_change_rejected",
+                                  data={} if approve else {"reason": reason}))
     recipients = _recipients(session, company, req)
     audit.record(session, EVENTS[(req.kind, approve)], member_id=req.member_id, ip=ip,
                  request_id=req.id, company_id=company.id,
@@ -245,7 +255,8 @@ def _apply_name_change(session: DbSession, company: Company, req: CompanyRequest
                        now: dt.datetime) -> None:
     name, name_en = new_names(req)
     company.name = name[:200]
-    company.name_en = name_en[:200] if name_en else company.name_en
+    if "name_en" in (req.data or {}):  # the two names change together (an empty one: none)
+        company.name_en = name_en[:200] if name_en else None
     company.updated_at = now
     manager = manager_of(session, company)
     if manager is not None:  # the principal relying parties see carries the company's name

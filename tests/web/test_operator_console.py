@@ -337,6 +337,8 @@ def test_approving_a_name_change_renames_the_company_and_its_manager(
         assert (company.name, company.name_en) == ("(주)한국이디에스글로벌", "KOREA EDS GLOBAL")
         assert manager.name == "(주)한국이디에스글로벌"
         assert req.status == "approved" and req.reason == "확인 완료"
+        assert [n.kind for n in db.session.scalars(select(CompanyNotice))] == [
+            "name_change_approved"]
     assert sorted(m.recipient for m in emails(app)) == ["info@koreaeds.example",
                                                         "manager@koreaeds.example"]
     assert all("기업명 변경" in m.subject and "승인되었습니다" in m.body for m in emails(app))
@@ -350,6 +352,9 @@ def test_rejecting_a_name_change_keeps_the_name(app, client, clock, operator):
     with app.app_context():
         company = db.session.scalar(select(Company))
         assert company.name == "(주)한국이디에스" and company.status == "active"
+        [notice] = db.session.scalars(select(CompanyNotice))
+        assert notice.kind == "name_change_rejected"
+        assert notice.data == {"reason": "증빙이 없습니다."}
     assert [m.recipient for m in emails(app)] == ["info@koreaeds.example"]
     assert len(events(app, "company.name_change_rejected")) == 1
 
@@ -539,3 +544,19 @@ def test_a_totp_key_sealed_under_another_key_refuses_without_error(app, client, 
         db.session.commit()
     assert sign_in(client, operator, clock).status_code == 401
     assert events(app, "operator.login_failed")[-1].detail["reason"] == "totp_key_unreadable"
+
+
+def test_a_sealed_document_moved_to_another_upload_does_not_open(app, client, clock, operator,
+                                                                 member):
+    from idp.models import Upload
+
+    first = pending_registration(app)
+    second = pending_registration(app, business_number="1208200275", document=PDF,
+                                  content_type="application/pdf", filename="b.pdf")
+    with app.app_context():
+        a, b = db.session.scalars(select(Upload).order_by(Upload.id))
+        b.sealed, b.sha256, b.size = a.sealed, a.sha256, a.size  # a's blob in b's row
+        db.session.commit()
+    sign_in(client, operator, clock)
+    assert client.get(f"/operator/requests/{first}/document").status_code == 200
+    assert client.get(f"/operator/requests/{second}/document").status_code == 404
