@@ -1168,5 +1168,28 @@ def operators_reset_totp(login_id: str, as_json: bool) -> None:
           lambda: _enrolment_text(enrolment, "has a new TOTP key"))
 
 
+@operators.command("unlock")
+@click.option("--login-id", required=True)
+@json_option
+def operators_unlock(login_id: str, as_json: bool) -> None:
+    """Lift the sign-in lock of an operator's account (after too many wrong passwords or
+    codes) before it ends by itself; the client address's lock stays."""
+    from idp.extensions import db as sqla
+    from idp.services.operators import OperatorNotFound, unlock_operator
+
+    app = _app()
+    with _context(app):
+        p = app.extensions["idp"]
+        try:
+            operator = unlock_operator(sqla.session, p.settings, p.store, p.clock,
+                                       login_id=login_id)
+        except OperatorNotFound:
+            _no_operator(as_json, login_id)
+            return
+        sqla.session.commit()
+        data = {"login_id": operator.login_id, "unlocked": True}
+    _emit(as_json, data, f"operator {data['login_id']}: sign-in lock lifted")
+
+
 if __name__ == "__main__":
     main()

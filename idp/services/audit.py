@@ -126,6 +126,7 @@ EVENTS = frozenset(
         "operator.login_throttled",
         "operator.disabled",
         "operator.totp_reset",
+        "operator.unlocked",
         "company.decision_notice_failed",
         # Issue 7: the service and mileage API.
         "service.recorded",

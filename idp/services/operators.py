@@ -165,6 +165,16 @@ def reset_totp(session: DbSession, personal_data: PersonalData, sessions: Operat
                      otpauth_uri(secret, operator.login_id))
 
 
+def unlock_operator(session: DbSession, settings: dict[str, Any], store: Store, clock: Clock,
+                    *, login_id: str) -> Operator:
+    """Forget the account's sign-in failures and lift its lock. Caller commits."""
+    operator = find_operator(session, login_id)
+    operator_throttle(settings, store, clock).reset(**{ACCOUNT: operator.login_id})
+    audit.record(session, "operator.unlocked", operator_id=operator.id,
+                 login_id=operator.login_id)
+    return operator
+
+
 # --- sign-in --------------------------------------------------------------------------------
 
 

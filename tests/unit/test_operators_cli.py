@@ -139,7 +139,7 @@ def test_list_disable_and_reset_totp(app, client, clock, migrated):
     assert "operator.totp_reset" in names and "operator.disabled" in names
 
 
-@pytest.mark.parametrize("command", ["disable", "reset-totp"])
+@pytest.mark.parametrize("command", ["disable", "reset-totp", "unlock"])
 def test_an_unknown_operator_is_a_clear_error(app, migrated, command):
     result = _run(["operators", command, "--login-id", "nobody99", "--json"], migrated)
     assert result.exit_code == 1
@@ -168,3 +168,19 @@ def test_the_demo_seed_has_an_operator_and_a_pending_registration(app, client, c
     op = TestOperator(login_id, password, DEMO_OPERATOR_TOTP, first["operator"]["otpauth_uri"])
     assert sign_in(client, op, clock).status_code == 303
     assert "(주)데모신규무역" in client.get("/operator/").get_data(as_text=True)
+
+
+def test_unlock_lifts_the_accounts_lock(app, client, clock, migrated):
+    from tests.operator_support import password_step
+
+    clock.advance(30 - clock.now() % 30 + 2)
+    data = json.loads(_add(migrated).output)
+    for _ in range(5):
+        assert password_step(client, "ops2026", "Wrong!password1").status_code == 401
+        clock.advance(40)
+    assert password_step(client, "ops2026", PASSWORD).status_code == 429
+    result = _run(["operators", "unlock", "--login-id", "ops2026", "--json"], migrated)
+    assert json.loads(result.output) == {"login_id": "ops2026", "unlocked": True}
+    op = TestOperator("ops2026", PASSWORD, _secret(data["otpauth_uri"]), data["otpauth_uri"])
+    clock.advance(30 - clock.now() % 30 + 2)
+    assert sign_in(client, op, clock).status_code == 303
