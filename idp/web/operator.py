@@ -50,6 +50,7 @@ from idp.services import company_review as review
 from idp.services import operators as service
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
 from idp.services.flows import FlowKind
+from idp.services.throttle import Throttle
 from idp.web.forms import PRINTABLE
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -109,7 +110,7 @@ def _sessions() -> service.OperatorSessions:
     return service.operator_sessions(p.settings, p.store, p.clock)
 
 
-def _throttle() -> Any:
+def _throttle() -> Throttle:
     p = provider()
     return service.operator_throttle(p.settings, p.store, p.clock)
 
