@@ -197,6 +197,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     # Issue 7, npki-browser: the 인증서찾기 widget (templates/certificate/_widget.html) is here;
     # pages that guarded its macro with `{% if npki_widget_available %}` show it.
     app.jinja_env.globals["npki_widget_available"] = True
+    from idp.web.operator import bp as operator_bp  # issue 7: the operator console
+
+    app.register_blueprint(operator_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

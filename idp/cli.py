@@ -1053,5 +1053,143 @@ def hs_search(query: str, limit: int, as_json: bool) -> None:
         f"{e['label']:<14} {e['name_ko'] or e['name_en']}" for e in found) or "no match")
 
 
+# Issue 7: the operator console's accounts (idp/services/operators.py, docs/operators.md).
+@main.group()
+def operators() -> None:
+    """Operators of the console (KOTRA staff): password + TOTP."""
+
+
+def _operator_tools(app: Any) -> Any:
+    from idp.services.operators import operator_sessions
+
+    p = app.extensions["idp"]
+    return p, operator_sessions(p.settings, p.store, p.clock)
+
+
+def _enrolment_text(e: Any, what: str) -> str:
+    return (f"operator {e.login_id} ({e.name}) {what}.\n"
+            "Add this TOTP key to the operator's authenticator app (scan it as a QR code or "
+            "type the secret), once; it is not shown again:\n"
+            f"{e.otpauth_uri}")
+
+
+@operators.command("add")
+@click.option("--login-id", required=True, help="6-20 letters and digits.")
+@click.option("--name", required=True, help="The operator's name.")
+@click.option("--password-stdin", is_flag=True, required=True,
+              help="Read the password from standard input (never from the command line).")
+@json_option
+def operators_add(login_id: str, name: str, password_stdin: bool, as_json: bool) -> None:
+    """Create an operator; prints the otpauth:// URI of its TOTP secret."""
+    from idp.extensions import db as sqla
+    from idp.services.operators import add_operator
+
+    password = sys.stdin.readline().rstrip("\r\n")
+    app = _app()
+    with _context(app):
+        p = app.extensions["idp"]
+        try:
+            enrolment = add_operator(sqla.session, p.passwords, p.policy, p.personal_data,
+                                     login_id=login_id, name=name, password=password)
+        except IdpError as exc:
+            sqla.session.rollback()
+            _refuse(as_json, exc, {"login_id": login_id})
+            return
+        sqla.session.commit()
+    _emit(as_json, {"login_id": enrolment.login_id, "name": enrolment.name,
+                    "otpauth_uri": enrolment.otpauth_uri},
+          lambda: _enrolment_text(enrolment, "created"))
+
+
+@operators.command("list")
+@json_option
+def operators_list(as_json: bool) -> None:
+    """List the operators."""
+    from idp.extensions import db as sqla
+    from idp.services.operators import list_operators
+
+    app = _app()
+    with _context(app):
+        data = [{"login_id": o.login_id, "name": o.name, "status": o.status,
+                 "created_at": o.created_at.isoformat(timespec="seconds"),
+                 "last_login_at": o.last_login_at.isoformat(timespec="seconds")
+                 if o.last_login_at else None}
+                for o in list_operators(sqla.session)]
+    _emit(as_json, data, lambda: "\n".join(
+        f"{d['login_id']:<20} {d['status']:<9} {d['name']}  last sign-in: "
+        f"{d['last_login_at'] or 'never'}" for d in data) or "no operators")
+
+
+def _no_operator(as_json: bool, login_id: str) -> None:
+    _fail(as_json, f"no operator has the login ID {login_id!r}. See `idp operators list`.",
+          error="not_found", field="login_id")
+
+
+@operators.command("disable")
+@click.option("--login-id", required=True)
+@json_option
+def operators_disable(login_id: str, as_json: bool) -> None:
+    """Disable an operator: no further sign-in; its open console sessions end."""
+    from idp.extensions import db as sqla
+    from idp.services.operators import OperatorNotFound, disable_operator
+
+    app = _app()
+    with _context(app):
+        _, sessions = _operator_tools(app)
+        try:
+            operator = disable_operator(sqla.session, sessions, login_id=login_id)
+        except OperatorNotFound:
+            _no_operator(as_json, login_id)
+            return
+        sqla.session.commit()
+        data = {"login_id": operator.login_id, "status": operator.status}
+    _emit(as_json, data, f"operator {data['login_id']} disabled")
+
+
+@operators.command("reset-totp")
+@click.option("--login-id", required=True)
+@json_option
+def operators_reset_totp(login_id: str, as_json: bool) -> None:
+    """Give an operator a new TOTP secret (a lost phone); the old codes stop working."""
+    from idp.extensions import db as sqla
+    from idp.services.operators import OperatorNotFound, reset_totp
+
+    app = _app()
+    with _context(app):
+        p, sessions = _operator_tools(app)
+        try:
+            enrolment = reset_totp(sqla.session, p.personal_data, sessions, login_id=login_id)
+        except OperatorNotFound:
+            _no_operator(as_json, login_id)
+            return
+        sqla.session.commit()
+    _emit(as_json, {"login_id": enrolment.login_id, "name": enrolment.name,
+                    "otpauth_uri": enrolment.otpauth_uri},
+          lambda: _enrolment_text(enrolment, "has a new TOTP key"))
+
+
+@operators.command("unlock")
+@click.option("--login-id", required=True)
+@json_option
+def operators_unlock(login_id: str, as_json: bool) -> None:
+    """Lift the sign-in lock of an operator's account (after too many wrong passwords or
+    codes) before it ends by itself; the client address's lock stays."""
+    from idp.extensions import db as sqla
+    from idp.services.operators import OperatorNotFound, unlock_operator
+
+    app = _app()
+    with _context(app):
+        p = app.extensions["idp"]
+        try:
+            operator = unlock_operator(sqla.session, p.settings, p.store, p.clock,
+                                       login_id=login_id)
+        except OperatorNotFound:
+            _no_operator(as_json, login_id)
+            return
+        sqla.session.commit()
+        data = {"login_id": operator.login_id, "unlocked": True}
+    _emit(as_json, data, f"operator {data['login_id']}: sign-in lock lifted")
+
+
 if __name__ == "__main__":
     main()

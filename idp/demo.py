@@ -191,8 +191,10 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
-    return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+    result = {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
+              "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+    result.update(seed_operator_review(session, p))  # issue 7: the operator console
+    return result
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
@@ -287,3 +289,59 @@ def seed_terms(session: DbSession, *, now: dt.datetime) -> list[str]:
             record_consents(session, member_id, agreed={d.kind: True for d in missing},
                             marketing={}, source="demo", now=now)
     return published
+
+
+# Issue 7, the operator console (docs/operators.md): a demo operator with a fixed TOTP key (so
+# the README can give it) and one registration waiting for review, with a small PDF.
+DEMO_OPERATOR = ("demoops1", "김심사", "Kotra!ops2026")
+DEMO_OPERATOR_TOTP = "KOTRADEMOOPERATORKEYABCDEFGHIJKL"  # base32, 160 bits; demo only
+DEMO_PENDING_COMPANY = ("6178180005", "(주)데모신규무역", "Demo New Trading Co., Ltd.")
+DEMO_DOCUMENT = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
+                 b"2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+                 b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 420 297]/Contents 4 0 R"
+                 b"/Resources<</Font<</F1 5 0 R>>>>>>endobj\n"
+                 b"4 0 obj<</Length 98>>stream\nBT /F1 16 Tf 40 230 Td (Business Registration "
+                 b"Certificate) Tj 0 -30 Td (617-81-80005 - demo) Tj ET\nendstream endobj\n"
+                 b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\n"
+                 b"trailer<</Root 1 0 R>>\n%%EOF\n")
+
+
+def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
+    """The demo operator and a pending registration (idempotent)."""
+    import hashlib
+    import secrets
+
+    from idp.models import CompanyRequest, Operator, Upload
+    from idp.services.companies import create_manager
+    from idp.services.company_review import seal_document
+    from idp.services.operators import TOTP_SEAL_KIND, otpauth_uri
+
+    login_id, name, password = DEMO_OPERATOR
+    if session.scalar(select(Operator.id).where(Operator.login_id == login_id)) is None:
+        session.add(Operator(login_id=login_id, name=name, password_hash=p.passwords.hash(
+            password), totp_sealed=p.personal_data.seal(DEMO_OPERATOR_TOTP, TOTP_SEAL_KIND)))
+    number, company_name, company_name_en = DEMO_PENDING_COMPANY
+    if session.scalar(select(Company.id).where(Company.business_number == number)) is None:
+        applicant = session.scalar(select(Member).where(Member.login_id == "demouser1"))
+        company = Company(business_number=number, name=company_name, name_en=company_name_en,
+                          status="pending", ceo_name="이대표", ceo_name_en="LEE DAEPYO",
+                          profile={"address_ko": "서울특별시 서초구 헌릉로 13",
+                                   "phone": "02-3460-7114", "email": "info@demo-new.example"})
+        session.add(company)
+        session.flush()
+        create_manager(session, company, p.passwords.hash(DEMO_PASSWORD))
+        handle = secrets.token_urlsafe(32)
+        upload = Upload(handle=handle, content_type="application/pdf",
+                        filename="사업자등록증.pdf", size=len(DEMO_DOCUMENT),
+                        sha256=hashlib.sha256(DEMO_DOCUMENT).hexdigest(),
+                        sealed=seal_document(p.personal_data, DEMO_DOCUMENT, handle),
+                        member_id=applicant.id if applicant else None)
+        session.add(upload)
+        session.flush()
+        session.add(CompanyRequest(kind="registration", company_id=company.id,
+                                   member_id=applicant.id if applicant else None,
+                                   document_id=upload.id, data={}, status="pending"))
+    session.commit()
+    return {"operator": {"login_id": login_id, "password": password,
+                         "otpauth_uri": otpauth_uri(DEMO_OPERATOR_TOTP, login_id)},
+            "pending_company": number}

@@ -122,6 +122,12 @@ EVENTS = frozenset(
         "operator.login",
         "operator.login_failed",
         "operator.logout",
+        # Issue 7, operator console (idp/services/operators.py, company_review.py).
+        "operator.login_throttled",
+        "operator.disabled",
+        "operator.totp_reset",
+        "operator.unlocked",
+        "company.decision_notice_failed",
         # Issue 7: the service and mileage API.
         "service.recorded",
         "mileage.earned",
