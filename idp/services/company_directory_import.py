@@ -29,7 +29,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import func, insert, select, update
 
 from idp.models import CompanyDirectoryEntry
 from idp.models.base import DbSession, utcnow
@@ -104,7 +104,34 @@ class _Problems:
 
 
 def _clean(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFC", text).split())
+    value = " ".join(text.split())
+    return value if value.isascii() else unicodedata.normalize("NFC", value)
+
+
+def _corp_number(value: str) -> tuple[str | None, str | None]:
+    try:
+        return normalise_corp_number(value), None
+    except InvalidNumber as exc:
+        return None, f"corp_number {value[:20]!r}: not a 법인등록번호 ({exc})"
+
+
+def _pattern(name: str, pattern: re.Pattern[str], says: str
+             ) -> Callable[[str], tuple[str | None, str | None]]:
+    def check(value: str) -> tuple[str | None, str | None]:
+        if pattern.fullmatch(value):
+            return value, None
+        return None, f"{name} {value[:40]!r}: {says}"
+    return check
+
+
+# Per column: value -> (stored value, None) or (None, problem). Lengths are checked first.
+_CHECKS: dict[str, Callable[[str], tuple[str | None, str | None]]] = {
+    "corp_number": _corp_number,
+    "phone": _pattern("phone", _PHONE, "not a telephone number"),
+    "fax": _pattern("fax", _PHONE, "not a telephone number"),
+    "postcode": _pattern("postcode", _POSTCODE, "5 digits (or the old 3-3)"),
+    "email": _pattern("email", _EMAIL, "not an email address"),
+}
 
 
 def _check_row(cells: dict[str, str], line: int, problems: _Problems) -> dict[str, Any] | None:
@@ -119,34 +146,28 @@ def _check_row(cells: dict[str, str], line: int, problems: _Problems) -> dict[st
     for name in REQUIRED[1:]:
         if not cells.get(name, "").strip():
             problems.add(line, f"{name}: required")
+    control = _CONTROL.search("".join(cells.values())) is not None  # one search per row
     for name, text in cells.items():
         if name == "business_number":
             continue
-        if _CONTROL.search(text):
+        if control and _CONTROL.search(text):
             problems.add(line, f"{name}: control character")
             continue
         value = _clean(text)
         if not value:
             values[name] = None
             continue
-        if name == "corp_number":
-            try:
-                values[name] = normalise_corp_number(value)
-            except InvalidNumber as exc:
-                problems.add(line, f"corp_number {value[:20]!r}: not a 법인등록번호 ({exc})")
+        limit = MAX_LENGTH.get(name)
+        if limit is not None and len(value) > limit:
+            problems.add(line, f"{name}: longer than {limit} characters")
             continue
-        if len(value) > MAX_LENGTH[name]:
-            problems.add(line, f"{name}: longer than {MAX_LENGTH[name]} characters")
-            continue
-        if name in ("phone", "fax") and not _PHONE.fullmatch(value):
-            problems.add(line, f"{name} {value[:30]!r}: not a telephone number")
-            continue
-        if name == "postcode" and not _POSTCODE.fullmatch(value):
-            problems.add(line, f"postcode {value[:12]!r}: 5 digits (or the old 3-3)")
-            continue
-        if name == "email" and not _EMAIL.fullmatch(value):
-            problems.add(line, f"email {value[:40]!r}: not an email address")
-            continue
+        check = _CHECKS.get(name)
+        if check is not None:
+            checked, problem = check(value)
+            if problem is not None:
+                problems.add(line, problem)
+                continue
+            value = checked or value
         values[name] = value
     return values if problems.count == before else None
 
@@ -228,6 +249,15 @@ def _existing(session: DbSession, numbers: list[str], columns: Iterable[str]
     cols = [CompanyDirectoryEntry.id, CompanyDirectoryEntry.business_number] + [
         getattr(CompanyDirectoryEntry, c) for c in columns if c != "business_number"]
     found: dict[str, Any] = {}
+    stored = session.scalar(select(func.count()).select_from(CompanyDirectoryEntry)) or 0
+    if stored <= 2 * len(numbers):
+        # A file about the size of the table (the usual full export): one read of the table
+        # beats a hundred IN (...) look-ups.
+        wanted = set(numbers)
+        for row in session.execute(select(*cols)):
+            if row.business_number in wanted:
+                found[row.business_number] = row
+        return found
     for chunk in _chunks(numbers, _CHUNK):
         for row in session.execute(select(*cols).where(
                 CompanyDirectoryEntry.business_number.in_(chunk))):

@@ -83,14 +83,17 @@ def test_re_running_updates_changed_rows_and_reports_counts(app, tmp_path):
 
 
 def test_columns_in_any_order_and_a_column_left_out_keeps_its_values(app, tmp_path):
-    assert _run(app, str(_csv(tmp_path / "a.csv", [HEADER, EDS]))).exit_code == 0
+    extra = ["2018100015", "데모무역(주)", "이데모"] + [""] * 10
+    # Three rows stored, one in the next file: the rows are looked up by number (IN ...).
+    assert _run(app, str(_csv(tmp_path / "a.csv", [HEADER, EDS, KOTRA, extra]))).exit_code == 0
     # Only three columns, reordered, with a new CEO: the phone stays, the CEO changes.
     rows = [["CEO_KO", "business_number", "name_ko"],
             ["김대표", "6638501035", "(주)한국이디에스"]]
     result = _run(app, str(_csv(tmp_path / "b.csv", rows)))
     assert result.exit_code == 0, result.output
-    eds = _rows(app)["6638501035"]
-    assert eds.ceo_ko == "김대표" and eds.phone == "02-3473-6973"
+    rows = _rows(app)
+    assert rows["6638501035"].ceo_ko == "김대표" and rows["6638501035"].phone == "02-3473-6973"
+    assert rows["1208200275"].ceo_ko == "유정열"  # not in the file: left alone
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "cp949", "euc-kr"])
