@@ -239,8 +239,13 @@ class LoopbackTransport(BaseAdapter):
         url = urlsplit(request.url or "")
         if url.netloc != self.host:
             raise requests.ConnectionError(f"no route to {url.netloc}")
+        try:
+            app = current_app._get_current_object()  # type: ignore[attr-defined]
+        except RuntimeError:  # outside an app context there is no emulator to reach
+            raise requests.ConnectionError("no application context: the emulator is "
+                                           "served by the running app") from None
         started = time.monotonic()
-        answer = Client(current_app._get_current_object()).open(  # type: ignore[attr-defined]
+        answer = Client(app).open(
             path=url.path, query_string=url.query, method=request.method,
             headers={k: v for k, v in request.headers.items()
                      if k.lower() != "content-length"},

@@ -176,3 +176,26 @@ def test_the_emulator_is_absent_in_production(base_settings, monkeypatch):
         with app.app_context():
             db.engine.dispose()
         app.extensions["idp"].store.close()
+
+
+def test_outside_an_app_context_the_emulator_is_unavailable(app):
+    with pytest.raises(BusinessRegistryUnavailable):
+        app.extensions["idp"].business_registry.status(["1248100998"])
+
+
+def test_development_picks_the_emulator_and_it_answers(tmp_path, monkeypatch):
+    from idp import create_app
+    from idp.migrate import upgrade
+
+    url = f"sqlite:///{tmp_path / 'dev.sqlite3'}"
+    upgrade(url)
+    monkeypatch.setenv("IDP_ENV", "development")
+    dev = create_app({"database_url": url})
+    try:
+        with dev.test_request_context():
+            got = dev.extensions["idp"].business_registry.status(["1018600025", "6638501035"])
+        assert got["1018600025"].state == "closed" and got["6638501035"].state == "active"
+    finally:
+        with dev.app_context():
+            db.engine.dispose()
+        dev.extensions["idp"].store.close()
