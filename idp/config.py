@@ -460,11 +460,20 @@ def _nts_production_problems(settings: dict[str, Any]) -> list[str]:
     """The tax office's API without a key would answer every look-up "unavailable": refused
     at start, not discovered at the first company registration (issue 7)."""
     nts = settings.get("nts")
-    if isinstance(nts, dict) and nts.get("adapter") == "api" and not nts.get("service_key"):
-        return ["nts.service_key (IDP_NTS_SERVICE_KEY): missing; the tax office's business-"
-                "status API (nts.adapter = \"api\") needs the data.go.kr service key of "
-                "dataset 15081808 (국세청_사업자등록정보 진위확인 및 상태조회)"]
-    return []
+    if not isinstance(nts, dict) or nts.get("adapter") != "api":
+        return []
+    problems = []
+    if not nts.get("service_key"):
+        problems.append("nts.service_key (IDP_NTS_SERVICE_KEY): missing; the tax office's "
+                        "business-status API (nts.adapter = \"api\") needs the data.go.kr "
+                        "service key of dataset 15081808 (국세청_사업자등록정보 진위확인 및 "
+                        "상태조회)")
+    url = nts.get("base_url")
+    if isinstance(url, str) and url.startswith("http://") and \
+            not is_loopback(urlsplit(url).hostname):
+        problems.append(f"nts.base_url (IDP_NTS_BASE_URL): must be https in production (the "
+                        f"service key travels in the URL); got {url!r}")
+    return problems
 
 
 def load_settings(

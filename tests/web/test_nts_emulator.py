@@ -140,6 +140,17 @@ def test_production_refuses_the_api_without_a_service_key():
         "(국세청_사업자등록정보 진위확인 및 상태조회)"]
 
 
+def test_production_refuses_a_plain_http_tax_office():
+    with pytest.raises(ConfigError) as caught:
+        load_settings({}, environ={**PRODUCTION, "IDP_NTS_SERVICE_KEY": "k",
+                                   "IDP_NTS_BASE_URL": "http://api.odcloud.kr"})
+    assert caught.value.problems == [
+        "nts.base_url (IDP_NTS_BASE_URL): must be https in production (the service key "
+        "travels in the URL); got 'http://api.odcloud.kr'"]
+    assert load_settings({}, environ={**PRODUCTION, "IDP_NTS_SERVICE_KEY": "k",
+                                      "IDP_NTS_BASE_URL": "http://127.0.0.1:8080"})
+
+
 def test_production_refuses_the_emulator():
     with pytest.raises(EmulatorInProduction) as caught:
         refuse_emulators_in_production({"env": "production", "nts": {"adapter": "emulator"}})
