@@ -200,6 +200,12 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.operator import bp as operator_bp  # issue 7: the operator console
 
     app.register_blueprint(operator_bp)
+    if settings["env"] in ("development", "testing"):
+        # Issue 7, registries: the tax office's status API emulator; never in production.
+        from idp.web.nts_emulator import bp as nts_emulator_bp
+
+        csrf.exempt(nts_emulator_bp)  # an API called by the adapter, not a browser form
+        app.register_blueprint(nts_emulator_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

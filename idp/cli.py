@@ -202,6 +202,12 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
         if result["terms_published"]:
             lines.append("demo terms published (version 1): "
                          + ", ".join(result["terms_published"]))
+        if result.get("company_directory"):  # issue 7, registries
+            cd = result["company_directory"]
+            lines.append(f"company directory: {cd['rows']} demo companies ({cd['file']}); "
+                         "tax office emulator: 휴업 " + ", ".join(cd["suspended"])
+                         + "; 폐업 " + ", ".join(cd["closed"]) + "; 미등록 "
+                         + ", ".join(cd["unregistered"]) + "; any other valid number 계속사업자")
         return "\n".join(lines)
 
     _emit(as_json, result, human)
@@ -1189,6 +1195,68 @@ def operators_unlock(login_id: str, as_json: bool) -> None:
         sqla.session.commit()
         data = {"login_id": operator.login_id, "unlocked": True}
     _emit(as_json, data, f"operator {data['login_id']}: sign-in lock lifted")
+
+# --- Issue 7, registries: KOTRA's company directory -----------------------------------------
+
+@main.group()
+def companies() -> None:
+    """Companies (기업): KOTRA's company directory behind the registration forms."""
+
+
+@companies.command("import-directory")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--encoding", default="auto", show_default=True,
+              help="auto (UTF-8 with or without BOM, else CP949/EUC-KR), or a codec name.")
+@json_option
+def companies_import_directory(file: str, encoding: str, as_json: bool) -> None:
+    """Load KOTRA's company directory from a CSV file; all or nothing; re-running updates.
+
+    Header row with business_number,name_ko,ceo_ko (required) and any of name_en,ceo_en,
+    corp_number,postcode,address_ko,address_en,phone,fax,email,homepage, in any order.
+    Business numbers with or without dashes (check digit verified). Every bad row is listed
+    with its line number and nothing is written until the file is clean
+    (docs/companies-registries.md).
+    """
+    from contextlib import ExitStack
+    from pathlib import Path
+
+    from idp.extensions import db as sqla
+    from idp.services.company_directory_import import (
+        DirectoryImportError,
+        count_rows,
+        import_directory,
+    )
+
+    app = _app()
+    path = Path(file)
+    with _context(app), ExitStack() as stack:
+        progress = None
+        if not as_json:
+            bar: Any = click.progressbar(length=max(2 * count_rows(path), 1),
+                                         label=f"importing {path.name}", file=sys.stderr)
+            stack.enter_context(bar)
+            progress = bar.update
+        try:
+            report = import_directory(sqla.session, path, encoding=encoding, progress=progress,
+                                      actor="cli")
+        except DirectoryImportError as exc:
+            stack.close()
+            if as_json:
+                click.echo(json.dumps({"error": "bad_file", "message": str(exc),
+                                       "problem_count": exc.count,
+                                       "problems": [{"line": p.line, "message": p.message}
+                                                    for p in exc.problems]},
+                                      ensure_ascii=False))
+            for p in exc.problems[:100]:
+                click.echo(f"  {p}", err=True)
+            if exc.count > 100:
+                click.echo(f"  ... and {exc.count - 100} more", err=True)
+            click.echo(f"error: {exc}: fix the rows above and run the command again", err=True)
+            sys.exit(1)
+    data = report.as_dict()
+    _emit(as_json, data, f"{data['rows']} rows ({data['encoding']}): {data['added']} added, "
+                         f"{data['updated']} updated, {data['unchanged']} unchanged "
+                         f"in {data['seconds']} s")
 
 
 if __name__ == "__main__":

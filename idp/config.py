@@ -220,6 +220,12 @@ RULES: dict[str, Check] = {
     "metrics.allow": _networks,
     # Issue 9: the 3-year deletion of simple members (idp/services/sns_inactivity.py).
     "sns_inactive.*": _at_least(1),
+    # Issue 7, registries: the tax office's business-status API (idp/adapters/nts.py).
+    "nts.adapter": _one_of("api", "emulator"),
+    "nts.base_url": lambda v: None if re.match(r"https?://[^/?#]+", v) else
+    "must be an http(s) URL, e.g. https://api.odcloud.kr",
+    "nts.timeout": _greater_than(0),
+    "nts.cache_seconds": _at_least(0),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})
@@ -450,6 +456,26 @@ def _sns_production_problems(settings: dict[str, Any]) -> list[str]:
     return problems
 
 
+def _nts_production_problems(settings: dict[str, Any]) -> list[str]:
+    """The tax office's API without a key would answer every look-up "unavailable": refused
+    at start, not discovered at the first company registration (issue 7)."""
+    nts = settings.get("nts")
+    if not isinstance(nts, dict) or nts.get("adapter") != "api":
+        return []
+    problems = []
+    if not nts.get("service_key"):
+        problems.append("nts.service_key (IDP_NTS_SERVICE_KEY): missing; the tax office's "
+                        "business-status API (nts.adapter = \"api\") needs the data.go.kr "
+                        "service key of dataset 15081808 (국세청_사업자등록정보 진위확인 및 "
+                        "상태조회)")
+    url = nts.get("base_url")
+    if isinstance(url, str) and url.startswith("http://") and \
+            not is_loopback(urlsplit(url).hostname):
+        problems.append(f"nts.base_url (IDP_NTS_BASE_URL): must be https in production (the "
+                        f"service key travels in the URL); got {url!r}")
+    return problems
+
+
 def load_settings(
     overrides: dict[str, Any] | None = None, environ: dict[str, str] | None = None
 ) -> dict[str, Any]:
@@ -485,6 +511,7 @@ def load_settings(
         problems.append("secret_key (IDP_SECRET_KEY): missing")
     if env_name == PRODUCTION:
         problems += _production_problems(settings)
+        problems += _nts_production_problems(settings)  # issue 7, registries
     backchannel = settings.get("backchannel_logout")
     if env_name != "testing" and isinstance(backchannel, dict) and \
             backchannel.get("sender") == "recording":

@@ -191,8 +191,10 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
-    result = {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-              "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+    result: dict[str, Any] = {
+        "members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
+        "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+    result["company_directory"] = seed_company_directory(session)  # issue 7, registries
     result.update(seed_operator_review(session, p))  # issue 7: the operator console
     return result
 
@@ -345,3 +347,23 @@ def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
     return {"operator": {"login_id": login_id, "password": password,
                          "otpauth_uri": otpauth_uri(DEMO_OPERATOR_TOTP, login_id)},
             "pending_company": number}
+# --- Issue 7, registries: KOTRA's company directory and the tax office emulator's numbers ---
+
+DEMO_DIRECTORY_FILE = Path(__file__).parent / "data" / "demo_company_directory.csv"
+
+
+def seed_company_directory(session: DbSession, path: Path = DEMO_DIRECTORY_FILE
+                           ) -> dict[str, Any]:
+    """Load the demo directory through `idp companies import-directory`'s service (an
+    upsert: re-seeding changes nothing) and name the tax office emulator's demo numbers."""
+    from idp.services.business_numbers import format_business_number
+    from idp.services.company_directory_import import import_directory
+    from idp.web.nts_emulator import DEMO_CLOSED, DEMO_SUSPENDED, DEMO_UNREGISTERED
+
+    report = import_directory(session, path, actor="demo seed", commit=False)
+    session.commit()
+    return {**report.as_dict(), "file": str(path),
+            "suspended": [format_business_number(n) for n in DEMO_SUSPENDED],
+            "closed": [format_business_number(n) for n in DEMO_CLOSED],
+            "unregistered": [format_business_number(n) for n in DEMO_UNREGISTERED]}
+

@@ -16,7 +16,7 @@ from idp.adapters.email_smtp import SmtpMailer
 from idp.adapters.identity_emulator import EmulatorIdentityVerifier
 from idp.adapters.identity_inicis import InicisIdentityVerifier
 from idp.adapters.identity_nice import NiceIdentityVerifier
-from idp.adapters.nts import build_business_registry
+from idp.adapters.nts import NTS_ADAPTERS, build_business_registry
 from idp.adapters.sms_http import HttpSmsSender
 from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
@@ -137,6 +137,8 @@ ADAPTERS["identity.mobile"] = {"nice": NiceIdentityVerifier,
                                "emulator": EmulatorIdentityVerifier}
 ADAPTERS["identity.card"] = {"nice": NiceIdentityVerifier,
                              "emulator": EmulatorIdentityVerifier}
+# Issue 7, registries: the tax office's business-status API (idp/adapters/nts.py).
+ADAPTERS["nts.adapter"] = dict(NTS_ADAPTERS)
 
 
 class EmulatorInProduction(RuntimeError):

@@ -64,6 +64,8 @@ export IDP_ENV=production
 export IDP_SECRET_KEY="${DRILL_SECRET_KEY:-$("$PY" -c 'import secrets; print(secrets.token_urlsafe(32))')}"
 export IDP_PERSONAL_DATA_KEY="$("$PY" -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
 export IDP_ISSUER="http://127.0.0.1:$PORT"
+# Production refuses the tax office's API without a key (issue 7); the drill asks it nothing.
+export IDP_NTS_SERVICE_KEY=drill-no-tax-office-calls
 export IDP_BACKCHANNEL_LOGOUT_WORKER=false
 export IDP_LOG_FORMAT=json
 

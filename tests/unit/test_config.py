@@ -18,7 +18,9 @@ from idp.cli import main
 from idp.config import ConfigError, load_settings
 
 STRONG = "k3Vb0y7Xq2L9sPz4NwR8tYc1Hf6Jd5Ma"  # 32 characters, in no file of the repository
-PRODUCTION = {"IDP_SECRET_KEY": STRONG, "IDP_ISSUER": "https://login.kotra.example"}
+PRODUCTION = {"IDP_SECRET_KEY": STRONG, "IDP_ISSUER": "https://login.kotra.example",
+              # issue 7: production refuses the tax office's API without its key
+              "IDP_NTS_SERVICE_KEY": "nts-test-key"}
 
 
 def _problems(environ: dict[str, str], overrides: dict[str, Any] | None = None) -> list[str]:
@@ -256,7 +258,8 @@ def test_serve_refuses_an_emulator_before_any_worker_starts(monkeypatch, no_serv
 
     monkeypatch.setitem(wiring.ADAPTERS, "server.engine", {"granian": FakeThing})
     result = CliRunner().invoke(main, ["serve"], env={
-        "IDP_ENV": "", "IDP_SECRET_KEY": "s" * 40, "IDP_ISSUER": "https://login.example"})
+        "IDP_ENV": "", "IDP_SECRET_KEY": "s" * 40, "IDP_ISSUER": "https://login.example",
+        "IDP_NTS_SERVICE_KEY": "nts-test-key"})  # issue 7
     assert result.exit_code == 2 and "Traceback" not in result.output
     assert "picks the emulator FakeThing" in result.output
 

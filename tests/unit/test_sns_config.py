@@ -79,7 +79,8 @@ def test_the_emulators_are_not_served_in_production(base_settings):
     old = os.environ.get("IDP_ENV")
     os.environ["IDP_ENV"] = "production"
     try:
-        app = create_app({**base_settings, "secret_key": STRONG})
+        app = create_app({**base_settings, "secret_key": STRONG,
+                          "nts": {"adapter": "api", "service_key": "test-key"}})  # issue 7
     finally:
         os.environ["IDP_ENV"] = old or "testing"
     web = app.test_client()

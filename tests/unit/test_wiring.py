@@ -46,7 +46,8 @@ def test_production_start_with_real_adapters_builds_the_provider(app, thing_port
     settings.update(env="production", test_thing={"adapter": "real"},
                     email={**settings["email"], "adapter": "smtp"},
                     sms={**settings["sms"], "adapter": "http"},
-                    identity={"simple": "inicis", "mobile": "nice", "card": "nice"})
+                    identity={"simple": "inicis", "mobile": "nice", "card": "nice"},
+                    nts={**settings["nts"], "adapter": "api"})  # issue 7
     provider = build_provider(settings)
     try:
         assert provider.issuer == settings["issuer"]

@@ -47,7 +47,8 @@ def test_html_page_shows_channel_recipient_subject_body_and_time(app, client):
 def test_no_outbox_pages_in_production(base_settings, monkeypatch):
     monkeypatch.setenv("IDP_ENV", "production")
     app = create_app({**base_settings, "secret_key": secrets.token_urlsafe(32),
-                      "email": {"adapter": "smtp"}, "sms": {"adapter": "http"}})
+                      "email": {"adapter": "smtp"}, "sms": {"adapter": "http"},
+                      "nts": {"adapter": "api", "service_key": "test-key"}})  # issue 7
     try:
         client = app.test_client()
         assert client.get("/dev/outbox").status_code == 404
@@ -65,7 +66,8 @@ def test_production_refuses_the_outbox_adapter(base_settings, monkeypatch, adapt
 
     monkeypatch.setenv("IDP_ENV", "production")
     settings = {**base_settings, "secret_key": secrets.token_urlsafe(32),
-                "email": {"adapter": "smtp"}, "sms": {"adapter": "http"}}
+                "email": {"adapter": "smtp"}, "sms": {"adapter": "http"},
+                "nts": {"adapter": "api", "service_key": "test-key"}}  # issue 7
     settings[adapter] = {"adapter": "outbox"}
     with pytest.raises(EmulatorInProduction, match=f"IDP_{adapter.upper()}_ADAPTER"):
         create_app(settings)
