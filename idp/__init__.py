@@ -194,6 +194,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.certificate import bp as certificate_bp  # 기업 범용인증서 (issue 7)
 
     app.register_blueprint(certificate_bp)
+    if settings["env"] in ("development", "testing"):
+        # Issue 7, NPKI verifier: the demo PKI's CRL (docs/npki.md); absent in production.
+        from idp.web.npki_dev import bp as npki_dev_bp
+
+        app.register_blueprint(npki_dev_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 
