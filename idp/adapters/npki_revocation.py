@@ -25,6 +25,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -100,25 +101,35 @@ def http_get(url: str, *, timeout: float, max_bytes: int) -> bytes:
         raise RevocationUnavailable(f"{url}: {exc.__class__.__name__}") from exc
 
 
+def load_ldap3() -> Any:
+    """ldap3, imported when an ldap:// distribution point is first used. ldap3 2.9 (its
+    latest release) still imports pyasn1's deprecated names; that warning is not ours."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import ldap3
+    return ldap3
+
+
 def ldap_get(url: str, *, timeout: float, max_bytes: int) -> bytes:
     """The CRL attribute of an ldap:// URL (RFC 4516: ldap://host:port/dn?attribute),
     read anonymously with a base-scope search, as Korean CAs publish them."""
-    import ldap3  # only when an ldap:// distribution point is used
-
+    ldap3 = load_ldap3()
     parts = urlsplit(url)
     dn = unquote(parts.path.lstrip("/"))
     attribute = unquote(parts.query.split("?")[0]) or "certificateRevocationList;binary"
     try:
         server = ldap3.Server(parts.hostname or "", port=parts.port or 389,
                               connect_timeout=timeout, get_info=ldap3.NONE)
-        conn = ldap3.Connection(server, auto_bind=True, receive_timeout=timeout,
-                                read_only=True)
-        try:
+        conn = ldap3.Connection(server, receive_timeout=timeout, read_only=True)
+        try:  # anonymous bind; unbind closes the socket even when the bind failed
+            conn.bind()
             conn.search(dn, "(objectClass=*)", search_scope=ldap3.BASE,
                         attributes=[attribute])
             entries = conn.response or []
         finally:
             conn.unbind()
+            if getattr(conn, "socket", None) is not None:
+                conn.socket.close()  # ldap3 2.9 leaves it open when the connect failed
     except ldap3.core.exceptions.LDAPException as exc:
         raise RevocationUnavailable(f"{url}: {exc.__class__.__name__}") from exc
     for entry in entries:
@@ -462,5 +473,5 @@ def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Cl
 
 
 __all__ = ["CrlOcspRevocation", "IssuerDownloads", "build_certificate_verifier", "crl_urls",
-           "demo_dir",
+           "demo_dir", "load_ldap3",
            "http_get", "ldap_get", "load_certificate_files", "ocsp_urls"]
