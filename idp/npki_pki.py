@@ -16,7 +16,6 @@ the passwords.
 from __future__ import annotations
 
 import datetime as dt
-import importlib
 import json
 import os
 import secrets
@@ -29,9 +28,9 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import NameOID
 
+from idp.npki_keyfiles import write_pfx, write_sign_pri
 from idp.services.npki import OID_IDENTIFY_DATA, identify_data
 
 GENERAL_CORPORATE = "1.2.410.200005.1.1.5"  # yessign 범용(법인)
@@ -128,13 +127,13 @@ class Pki:
              key_usage: x509.KeyUsage | None = None, not_before: dt.datetime | None = None,
              not_after: dt.datetime | None = None, crl: bool = True,
              ocsp_url: str | None = None, ca_issuers_url: str | None = None,
-             key: rsa.RSAPrivateKey | None = None, extra_policies: tuple[str, ...] = ()
-             ) -> Issued:
+             key: rsa.RSAPrivateKey | None = None, extra_policies: tuple[str, ...] = (),
+             ou: str = "corporation") -> Issued:
         issuer = issuer or self.ca
         key = key or _key(self.bits)
         random_r = random_r if random_r is not None else secrets.token_bytes(20)
         subject = _name((NameOID.COUNTRY_NAME, "kr"), (NameOID.ORGANIZATION_NAME, self.ca_org),
-                        (NameOID.ORGANIZATIONAL_UNIT_NAME, "corporation"),
+                        (NameOID.ORGANIZATIONAL_UNIT_NAME, ou),
                         (NameOID.COMMON_NAME, cn))
         start = not_before or self.now - dt.timedelta(days=30)
         end = not_after or start + dt.timedelta(days=365)
@@ -184,6 +183,7 @@ class Pki:
     def personal(self, idn: str, name: str, **options: Any) -> Issued:
         cn = f"{name}()00{secrets.randbelow(10**10):010d}"
         options.setdefault("policy", GENERAL_PERSONAL)
+        options.setdefault("ou", "personal4IB")
         return self.leaf(cn=cn, idn=idn, real_name=name, **options)
 
     # -- revocation ----------------------------------------------------------------------------
@@ -235,26 +235,20 @@ def _password() -> str:
 def _write_user(base: Path, pki: Pki, issued: Issued, password: str) -> dict[str, str]:
     """NPKI/<CA>/USER/<cn>/signCert.der (+ signPri.key) and <cn>.pfx, as Korean CAs lay them
     out on a disk."""
-    cn = issued.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    value = issued.cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value
+    cn = value if isinstance(value, str) else value.decode()
     folder_name = str(issued.cert.subject.rfc4514_string()).lower()
     folder = base / "NPKI" / pki.ca_slug / "USER" / folder_name.replace("/", "_")
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "signCert.der").write_bytes(issued.der)
     files = {"signCert": str(folder / "signCert.der")}
-    try:  # written by the browser side of issue 7
-        npki_keyfiles: Any = importlib.import_module("idp.npki_keyfiles")
-    except ImportError:  # pragma: no cover - until both halves of issue 7 are merged
-        npki_keyfiles = None
-    if npki_keyfiles is not None:
-        writer = getattr(npki_keyfiles, "write_sign_pri_key", None)
-        if writer is not None:
-            (folder / "signPri.key").write_bytes(writer(issued.key, password, issued.random_r))
-            files["signPri"] = str(folder / "signPri.key")
-    pfx = pkcs12.serialize_key_and_certificates(
-        name=str(cn).encode(), key=issued.key, cert=issued.cert, cas=[pki.ca.cert],
-        encryption_algorithm=serialization.BestAvailableEncryption(password.encode()))
-    (base / f"{issued.cert.serial_number:x}.pfx").write_bytes(pfx)
-    files["pfx"] = str(base / f"{issued.cert.serial_number:x}.pfx")
+    (folder / "signPri.key").write_bytes(write_sign_pri(issued.key, password, issued.random_r))
+    files["signPri"] = str(folder / "signPri.key")
+    pfx_path = base / "pfx" / f"{cn}.pfx"
+    pfx_path.parent.mkdir(exist_ok=True)
+    pfx_path.write_bytes(write_pfx(issued.cert, issued.key, password, chain=[pki.ca.cert],
+                                   random_r=issued.random_r))
+    files["pfx"] = str(pfx_path)
     return files
 
 
@@ -269,15 +263,17 @@ def write_demo_pki(out_dir: Path, crl_base_url: str = DEMO_CRL_BASE, *,
         (tmp / "root.der").write_bytes(pki.root.der)
         (tmp / "ca.der").write_bytes(pki.ca.der)
         people: list[dict[str, Any]] = []
+        # Five years: a laptop's demo keeps working long after it was written.
+        until = pki.now + dt.timedelta(days=5 * 365)
         for number, name in DEMO_COMPANIES:
-            issued = pki.corporate(number, name)
+            issued = pki.corporate(number, name, not_after=until)
             password = _password()
             people.append({"kind": "corporate", "business_number": number, "name": name,
                            "password": password, "random_r": issued.random_r.hex()
                            if issued.random_r else None,
                            "files": _write_user(tmp, pki, issued, password)})
         idn, name = DEMO_PERSONAL
-        issued = pki.personal(idn, name)
+        issued = pki.personal(idn, name, not_after=until)
         password = _password()
         people.append({"kind": "personal", "name": name, "password": password,
                        "files": _write_user(tmp, pki, issued, password)})

@@ -443,6 +443,7 @@ def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Cl
     section = settings["npki"]
     env = settings.get("env", "production")
     anchors_paths = list(section["trust_anchors"])
+    intermediate_paths = list(section["intermediates"])
     rewrite = None
     if section["demo_pki"] and env == "production":
         # Never trusted in production, whatever the settings say.
@@ -452,7 +453,10 @@ def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Cl
         if not anchors_paths:
             from idp.npki_pki import ensure_demo_pki
 
-            anchors_paths = [str(ensure_demo_pki(_resolve(section["demo_pki"])))]
+            root = ensure_demo_pki(_resolve(section["demo_pki"]))
+            anchors_paths = [str(root)]
+            # The browser sends signCert.der alone: the licensed CA comes from here.
+            intermediate_paths.append(str(root.parent / "ca.der"))
     if not anchors_paths:
         log.warning("certificate login unavailable: no trust anchors configured "
                     "(IDP_NPKI_TRUST_ANCHORS, comma-separated PEM or DER files)")
@@ -467,7 +471,7 @@ def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Cl
             u, timeout=section["timeout"], max_bytes=1024 * 1024))
     return NpkiVerifier(
         trust_anchors=load_certificate_files(anchors_paths, "npki.trust_anchors"),
-        intermediates=load_certificate_files(section["intermediates"], "npki.intermediates"),
+        intermediates=load_certificate_files(intermediate_paths, "npki.intermediates"),
         allowed_policies=section["allowed_policies"], revocation=revocation, clock=clock,
         revocation_mode=section["revocation"], fetch_issuers=fetch_issuers)
 
