@@ -202,6 +202,13 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
         if result["terms_published"]:
             lines.append("demo terms published (version 1): "
                          + ", ".join(result["terms_published"]))
+        if result.get("npki"):  # issue 7, NPKI verifier
+            lines.append("demo corporate certificates (인증서찾기: signCert.der + signPri.key, "
+                         f"or the .pfx; all in {result['npki']['readme']}):")
+            for person in result["npki"]["people"]:
+                lines.append(f"  {person['name']} {person['business_number'] or '(개인, refused)'}"
+                             f"  password {person['password']}")
+                lines.append(f"    {Path(person['files']['signCert']).parent}")
         return "\n".join(lines)
 
     _emit(as_json, result, human)
@@ -1051,6 +1058,33 @@ def hs_search(query: str, limit: int, as_json: bool) -> None:
         found = [e.as_dict() for e in search(sqla.session, query, limit)]
     _emit(as_json, found, lambda: "\n".join(
         f"{e['label']:<14} {e['name_ko'] or e['name_en']}" for e in found) or "no match")
+
+
+# --- issue 7, NPKI verifier (docs/npki.md) ---------------------------------------------------
+
+@main.group()
+def npki() -> None:
+    """Corporate certificates (NPKI): the demo PKI."""
+
+
+@npki.command("demo-pki")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder to write (replaced; default instance/demo-pki).")
+@click.option("--crl-base-url", default=None,
+              help="Where the CRL will be served (default: make run's /dev/npki/crl/).")
+@json_option
+def npki_demo_pki(out_dir: str | None, crl_base_url: str | None, as_json: bool) -> None:
+    """Write a demo PKI: root, licensed CA, CRL, certificates and key files of the demo
+    companies and one personal certificate (never a production trust anchor)."""
+    from pathlib import Path
+
+    from idp.config import INSTANCE_DIR
+    from idp.npki_pki import DEMO_CRL_BASE, write_demo_pki
+
+    folder = Path(out_dir) if out_dir else INSTANCE_DIR / "demo-pki"
+    summary = write_demo_pki(folder, crl_base_url or DEMO_CRL_BASE)
+    summary["folder"] = str(folder)
+    _emit(as_json, summary, lambda: (folder / "README.txt").read_text())
 
 
 if __name__ == "__main__":

@@ -191,8 +191,11 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
-    return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+    result: dict[str, Any] = {
+        "members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
+        "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+    result["npki"] = seed_npki(p)  # issue 7, NPKI verifier: the demo certificates
+    return result
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
@@ -287,3 +290,26 @@ def seed_terms(session: DbSession, *, now: dt.datetime) -> list[str]:
             record_consents(session, member_id, agreed={d.kind: True for d in missing},
                             marketing={}, source="demo", now=now)
     return published
+
+
+# --- issue 7, NPKI verifier (docs/npki.md) ---------------------------------------------------
+
+def seed_npki(p: Provider) -> dict[str, Any] | None:
+    """The demo PKI's certificate files and passwords for `idp demo seed` to print (written
+    when missing; None when the settings use no demo PKI, e.g. with real trust anchors)."""
+    from idp.adapters.npki_revocation import demo_dir
+    from idp.npki_pki import demo_summary, ensure_demo_pki
+
+    folder = demo_dir(p.settings)
+    if folder is None:
+        return None
+    ensure_demo_pki(folder)
+    summary = demo_summary(folder)
+    if summary is None:
+        return None
+    return {"folder": str(folder), "readme": str(folder / "README.txt"),
+            "people": [{"name": person["name"], "kind": person["kind"],
+                        "business_number": person.get("business_number"),
+                        "password": person["password"],
+                        "files": {k: str(folder / v) for k, v in person["files"].items()}}
+                       for person in summary["people"]]}
