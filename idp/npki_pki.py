@@ -253,9 +253,10 @@ def _write_user(base: Path, pki: Pki, issued: Issued, password: str) -> dict[str
 
 
 def write_demo_pki(out_dir: Path, crl_base_url: str = DEMO_CRL_BASE, *,
-                   bits: int = 2048) -> dict[str, Any]:
-    """Write a fresh demo PKI into `out_dir` (replaced as a whole, atomically) and return
-    what README.txt says: the files and their passwords."""
+                   bits: int = 2048, replace: bool = True) -> dict[str, Any]:
+    """Write a fresh demo PKI into `out_dir` (replaced as a whole; with replace=False, kept
+    when another process wrote it first) and return what README.txt says: the files and
+    their passwords."""
     pki = Pki(crl_base_url=crl_base_url, bits=bits)
     out_dir.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=".demo-pki-", dir=out_dir.parent))
@@ -287,9 +288,15 @@ def write_demo_pki(out_dir: Path, crl_base_url: str = DEMO_CRL_BASE, *,
         (tmp / "demo-pki.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2))
         (tmp / "README.txt").write_text(_readme(out_dir, summary))
         os.chmod(tmp, 0o700)
-        if out_dir.exists():
+        if replace and out_dir.exists():
             shutil.rmtree(out_dir)
-        os.replace(tmp, out_dir)
+        try:
+            os.rename(tmp, out_dir)  # atomic; fails when out_dir exists and is not empty
+        except OSError:
+            if replace or not (out_dir / "root.der").exists():
+                raise
+            shutil.rmtree(tmp, ignore_errors=True)  # another process won the race: keep its
+            return demo_summary(out_dir) or summary
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -300,11 +307,9 @@ def ensure_demo_pki(out_dir: Path, crl_base_url: str = DEMO_CRL_BASE) -> Path:
     """The demo root's path, writing the demo PKI first when it is missing."""
     root = out_dir / "root.der"
     if not root.exists():
-        try:
-            write_demo_pki(out_dir, crl_base_url)
-        except OSError:
-            if not root.exists():  # another process won the race: fine
-                raise
+        # Several test workers may start at once: the first to rename its folder wins and
+        # the others use it (never replace a demo PKI a running verifier already trusts).
+        write_demo_pki(out_dir, crl_base_url, replace=out_dir.exists())
     return root
 
 

@@ -368,3 +368,59 @@ def test_an_unknown_revocation_mode_is_a_config_error():
 
     with pytest.raises(ConfigError, match="npki.revocation"):
         load_settings(environ={"IDP_ENV": "testing", "IDP_NPKI_REVOCATION": "maybe"})
+
+
+# -- composition (idp/adapters/npki_revocation.py build_certificate_verifier) ------------------
+
+def _settings(**npki: Any) -> dict[str, Any]:
+    from idp.config import load_settings
+
+    settings = load_settings(environ={"IDP_ENV": "testing"})
+    settings["npki"].update(npki)
+    return settings
+
+
+def test_without_trust_anchors_certificate_login_is_unavailable_with_a_warning(caplog):
+    from idp.adapters.npki_revocation import build_certificate_verifier
+    from idp.stores import MemoryStore
+
+    settings = _settings(trust_anchors=[], demo_pki="")
+    assert build_certificate_verifier(settings, MemoryStore(), FakeClock()) is None
+    assert "certificate login unavailable" in caplog.text
+
+
+def test_production_never_trusts_the_demo_pki(caplog):
+    from idp.adapters.npki_revocation import build_certificate_verifier
+    from idp.stores import MemoryStore
+
+    settings = {**_settings(trust_anchors=[]), "env": "production"}
+    assert build_certificate_verifier(settings, MemoryStore(), FakeClock()) is None
+    assert "ignored in production" in caplog.text
+
+
+def test_configured_anchor_files_pem_and_der_are_loaded(pki, good, tmp_path):
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from idp.adapters.npki_revocation import build_certificate_verifier
+    from idp.stores import MemoryStore
+
+    der = tmp_path / "root.der"
+    der.write_bytes(pki.root.der)
+    pem = tmp_path / "roots.pem"
+    pem.write_bytes(pki.root.cert.public_bytes(Encoding.PEM) +
+                    pki.ca.cert.public_bytes(Encoding.PEM))
+    settings = _settings(trust_anchors=[str(der), str(pem)], demo_pki="", revocation="soft")
+    verifier = build_certificate_verifier(settings, MemoryStore(), FakeClock())
+    assert isinstance(verifier, NpkiVerifier)
+    assert len(verifier.trust_anchors) == 3 and verifier.revocation_mode == "soft"
+
+
+def test_an_unreadable_anchor_file_stops_the_start(tmp_path):
+    from idp.adapters.npki_revocation import build_certificate_verifier
+    from idp.stores import MemoryStore
+
+    (tmp_path / "junk.der").write_bytes(b"junk")
+    for path in (tmp_path / "missing.der", tmp_path / "junk.der"):
+        with pytest.raises(RuntimeError, match="npki.trust_anchors"):
+            build_certificate_verifier(_settings(trust_anchors=[str(path)], demo_pki=""),
+                                       MemoryStore(), FakeClock())
