@@ -398,7 +398,7 @@ def test_production_never_trusts_the_demo_pki(caplog):
     assert "ignored in production" in caplog.text
 
 
-def test_configured_anchor_files_pem_and_der_are_loaded(pki, good, tmp_path):
+def test_configured_anchor_files_pem_and_der_are_loaded(pki, tmp_path):
     from cryptography.hazmat.primitives.serialization import Encoding
 
     from idp.adapters.npki_revocation import build_certificate_verifier
