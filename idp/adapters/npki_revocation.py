@@ -55,6 +55,7 @@ log = logging.getLogger(__name__)
 MEMO_ENTRIES = 64  # parsed CRLs kept per process
 CLOCK_SKEW = dt.timedelta(minutes=5)  # a CA's thisUpdate a little in our future is fine
 STORE_PREFIX = "npki:crl:"
+OCSP_PREFIX = "npki:ocsp:"
 
 Fetch = Callable[[str], bytes]
 
@@ -288,6 +289,20 @@ class CrlOcspRevocation:
         # names the certificate, it does not protect anything.
         request = ocsp.OCSPRequestBuilder().add_certificate(
             cert, issuer, hashes.SHA1()).build()  # noqa: S303
+        store_key = OCSP_PREFIX + hashlib.sha256(
+            f"{url}|{request.issuer_key_hash.hex()}|{cert.serial_number:x}".encode()).hexdigest()
+        cached = self.store.get(store_key)
+        if cached is not None:
+            return bool(cached["revoked"])
+        revoked, next_update = self._ask_ocsp(url, cert, issuer, request)
+        if next_update is not None:  # cached until the responder's nextUpdate, like a CRL
+            ttl = min((next_update - self._now()).total_seconds(), self.crl_cache_seconds)
+            if ttl >= 1:
+                self.store.put(store_key, {"revoked": revoked}, ttl)
+        return revoked
+
+    def _ask_ocsp(self, url: str, cert: x509.Certificate, issuer: x509.Certificate,
+                  request: ocsp.OCSPRequest) -> tuple[bool, dt.datetime | None]:
         try:
             answer = ocsp.load_der_ocsp_response(
                 self.post_ocsp(self.rewrite(url),
@@ -307,9 +322,9 @@ class CrlOcspRevocation:
                     single.next_update_utc is not None and now >= single.next_update_utc):
                 raise RevocationUnavailable(f"{url}: OCSP response out of date")
             if single.certificate_status == ocsp.OCSPCertStatus.GOOD:
-                return False
+                return False, single.next_update_utc
             if single.certificate_status == ocsp.OCSPCertStatus.REVOKED:
-                return True
+                return True, single.next_update_utc
             raise RevocationUnavailable(f"{url}: OCSP status unknown")
         raise RevocationUnavailable(f"{url}: OCSP response is about another certificate")
 

@@ -166,18 +166,19 @@ def test_a_certificate_with_no_crl_and_no_ocsp_is_unavailable(pki, clock):
 
 # -- OCSP (RFC 6960) ------------------------------------------------------------------------
 
-def _ocsp_responder(pki: Pki, status: ocsp.OCSPCertStatus, signer: Issued | None = None
-                    ) -> Callable[[bytes], bytes]:
+def _ocsp_responder(pki: Pki, status: ocsp.OCSPCertStatus, signer: Issued | None = None,
+                    clock: FakeClock | None = None) -> Callable[[bytes], bytes]:
     signer = signer or pki.ca
 
     def answer(body: bytes) -> bytes:
+        now = dt.datetime.fromtimestamp(clock.now(), dt.UTC) if clock else pki.now
         request = ocsp.load_der_ocsp_request(body)
         builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
             issuer_name_hash=request.issuer_name_hash, issuer_key_hash=request.issuer_key_hash,
             serial_number=request.serial_number, algorithm=hashes.SHA1(), cert_status=status,
-            this_update=pki.now - dt.timedelta(minutes=5),
-            next_update=pki.now + dt.timedelta(hours=1),
-            revocation_time=pki.now - dt.timedelta(days=1)
+            this_update=now - dt.timedelta(minutes=5),
+            next_update=now + dt.timedelta(hours=1),
+            revocation_time=now - dt.timedelta(days=1)
             if status == ocsp.OCSPCertStatus.REVOKED else None,
             revocation_reason=None).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert)
         return builder.sign(signer.key, hashes.SHA256()).public_bytes(
@@ -193,6 +194,19 @@ def test_ocsp_answers_when_there_is_no_crl(server, pki, clock, status, revoked):
     source = CrlOcspRevocation(MemoryStore(clock), clock)
     assert source.is_revoked(leaf.cert, pki.ca.cert) is revoked
     assert server.hits["/ocsp"] == 1
+
+
+def test_an_ocsp_answer_is_cached_until_its_next_update(server, pki, clock):
+    leaf = pki.corporate(BN, "기업", crl=False, ocsp_url=f"{server.base}/ocsp")
+    server.ocsp_answer = _ocsp_responder(pki, ocsp.OCSPCertStatus.GOOD)
+    store = MemoryStore(clock)
+    for source in (CrlOcspRevocation(store, clock), CrlOcspRevocation(store, clock)):
+        assert source.is_revoked(leaf.cert, pki.ca.cert) is False
+    assert server.hits["/ocsp"] == 1
+    clock.advance(3601)  # the responder's nextUpdate is an hour after its thisUpdate
+    server.ocsp_answer = _ocsp_responder(pki, ocsp.OCSPCertStatus.REVOKED, clock=clock)
+    assert CrlOcspRevocation(store, clock).is_revoked(leaf.cert, pki.ca.cert) is True
+    assert server.hits["/ocsp"] == 2
 
 
 def test_ocsp_is_the_fallback_when_the_crl_is_unreachable(server, pki, clock):
