@@ -311,7 +311,7 @@ class CrlOcspRevocation:
             raise RevocationUnavailable(f"{url}: not an OCSP response") from exc
         if answer.response_status != ocsp.OCSPResponseStatus.SUCCESSFUL:
             raise RevocationUnavailable(f"{url}: OCSP {answer.response_status.name}")
-        if not _ocsp_signed(answer, issuer):
+        if not _ocsp_signed(answer, issuer, self._now()):
             raise RevocationUnavailable(f"{url}: OCSP response not signed for the CA")
         for single in answer.responses:
             if single.serial_number != cert.serial_number or \
@@ -353,11 +353,14 @@ def _verify_with(signer: x509.Certificate, signature: bytes, data: bytes,
     return True
 
 
-def _ocsp_signed(answer: ocsp.OCSPResponse, issuer: x509.Certificate) -> bool:
+def _ocsp_signed(answer: ocsp.OCSPResponse, issuer: x509.Certificate, now: dt.datetime
+                 ) -> bool:
     """Signed by the CA itself, or by a responder certificate the CA issued for
-    id-kp-OCSPSigning (RFC 6960 §4.2.2.2)."""
+    id-kp-OCSPSigning (RFC 6960 §4.2.2.2), valid now."""
     signers = [issuer]
     for responder in answer.certificates:
+        if not responder.not_valid_before_utc <= now <= responder.not_valid_after_utc:
+            continue
         try:
             eku = responder.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         except x509.ExtensionNotFound:

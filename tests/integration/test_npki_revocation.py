@@ -12,6 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509 import ocsp
 
@@ -181,6 +182,8 @@ def _ocsp_responder(pki: Pki, status: ocsp.OCSPCertStatus, signer: Issued | None
             revocation_time=now - dt.timedelta(days=1)
             if status == ocsp.OCSPCertStatus.REVOKED else None,
             revocation_reason=None).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert)
+        if signer is not pki.ca:
+            builder = builder.certificates([signer.cert])
         return builder.sign(signer.key, hashes.SHA256()).public_bytes(
             serialization.Encoding.DER)
     return answer
@@ -253,3 +256,52 @@ def test_an_unreachable_ldap_server_is_unavailable():
     with pytest.raises(RevocationUnavailable):
         ldap_get("ldap://127.0.0.1:9/cn=dp,o=ca?certificateRevocationList;binary",
                  timeout=1, max_bytes=1 << 20)
+
+
+def _responder(pki: Pki, *, ocsp_signing: bool) -> Issued:
+    """A responder certificate issued by the CA, with or without id-kp-OCSPSigning."""
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    responder_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    usage = [ExtendedKeyUsageOID.OCSP_SIGNING if ocsp_signing else
+             ExtendedKeyUsageOID.CLIENT_AUTH]
+    cert = (x509.CertificateBuilder()
+            .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "OCSP")]))
+            .issuer_name(pki.ca.cert.subject).public_key(responder_key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(pki.now - dt.timedelta(days=1))
+            .not_valid_after(pki.now + dt.timedelta(days=30))
+            .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
+            .sign(pki.ca.key, hashes.SHA256()))
+    return Issued(cert, responder_key)
+
+
+@pytest.mark.parametrize("ocsp_signing", [True, False])
+def test_a_delegated_ocsp_responder_needs_ocsp_signing(server, pki, clock, ocsp_signing):
+    leaf = pki.corporate(BN, "기업", crl=False, ocsp_url=f"{server.base}/ocsp")
+    server.ocsp_answer = _ocsp_responder(pki, ocsp.OCSPCertStatus.GOOD,
+                                         signer=_responder(pki, ocsp_signing=ocsp_signing))
+    source = CrlOcspRevocation(MemoryStore(clock), clock)
+    if ocsp_signing:
+        assert source.is_revoked(leaf.cert, pki.ca.cert) is False
+    else:
+        with pytest.raises(RevocationUnavailable, match="not signed"):
+            source.is_revoked(leaf.cert, pki.ca.cert)
+
+
+# -- AIA caIssuers (optional) ---------------------------------------------------------------
+
+def test_ca_certificates_are_downloaded_from_ca_issuers_urls(server, pki):
+    from cryptography.hazmat.primitives.serialization import Encoding, pkcs7
+
+    from idp.adapters.npki_revocation import IssuerDownloads, http_get
+
+    server.files["/ca.der"] = pki.ca.der
+    server.files["/ca.p7c"] = pkcs7.serialize_certificates([pki.ca.cert], Encoding.DER)
+    downloads = IssuerDownloads(lambda u: http_get(u, timeout=2, max_bytes=1 << 20))
+    assert downloads(f"{server.base}/ca.der") == [pki.ca.cert]
+    assert downloads(f"{server.base}/ca.p7c") == [pki.ca.cert]
+    assert downloads(f"{server.base}/ca.der") == [pki.ca.cert]
+    assert server.hits["/ca.der"] == 1  # kept per process
+    assert downloads("ldap://ca.example/cn=ca") == []
