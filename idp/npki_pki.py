@@ -100,7 +100,7 @@ class Pki:
 
     def make_ca(self, root: Issued, *, cn: str = "yessignCA Class 2 (demo)",
                 key: rsa.RSAPrivateKey | None = None, days: int = 3650,
-                not_before: dt.datetime | None = None) -> Issued:
+                not_before: dt.datetime | None = None, arl_url: str | None = None) -> Issued:
         """A licensed CA (OU=AccreditedCA) signed by `root`. Pass the same cn with another
         key to make a look-alike CA."""
         key = key or _key(self.bits)
@@ -108,16 +108,18 @@ class Pki:
                      (NameOID.ORGANIZATIONAL_UNIT_NAME, "AccreditedCA"),
                      (NameOID.COMMON_NAME, cn))
         start = not_before or self.now - dt.timedelta(days=365)
-        cert = (x509.CertificateBuilder().subject_name(name).issuer_name(root.cert.subject)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(start).not_valid_after(start + dt.timedelta(days=days))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-                .add_extension(_ca_key_usage(), critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                               critical=False)
-                .add_extension(_aki(root), critical=False)
-                .sign(root.key, hashes.SHA256()))
-        return Issued(cert, key)
+        builder = (x509.CertificateBuilder().subject_name(name).issuer_name(root.cert.subject)
+                   .public_key(key.public_key()).serial_number(x509.random_serial_number())
+                   .not_valid_before(start).not_valid_after(start + dt.timedelta(days=days))
+                   .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+                   .add_extension(_ca_key_usage(), critical=True)
+                   .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                                  critical=False)
+                   .add_extension(_aki(root), critical=False))
+        if arl_url:  # the root's authority revocation list
+            builder = builder.add_extension(x509.CRLDistributionPoints([x509.DistributionPoint(
+                [x509.UniformResourceIdentifier(arl_url)], None, None, None)]), critical=False)
+        return Issued(builder.sign(root.key, hashes.SHA256()), key)
 
     # -- leaves --------------------------------------------------------------------------------
 

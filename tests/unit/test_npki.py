@@ -298,6 +298,16 @@ def test_a_revoked_certificate_is_revoked(pki, good, revocation, clock):
     assert _refusal(_verifier(pki, revocation, clock), _proof(good, pki)) == "revoked"
 
 
+def test_a_licensed_ca_revoked_on_the_roots_list_revokes_its_leaves(pki, revocation, clock):
+    ca = pki.make_ca(pki.root, cn="yessignCA Class 3 (demo)", arl_url="http://root/arl.crl")
+    leaf = pki.corporate(BN, "기업", issuer=ca)
+    v = _verifier(pki, revocation, clock)
+    assert v.verify(_proof(leaf, pki, chain=(ca.der,)), SIGNED, BN)
+    assert (ca.cert.serial_number, pki.root.cert.serial_number) in revocation.asked
+    revocation.revoked.add(ca.cert.serial_number)
+    assert _refusal(v, _proof(leaf, pki, chain=(ca.der,))) == "revoked"
+
+
 def test_an_unreachable_ca_refuses_in_strict_mode(pki, good, revocation, clock):
     revocation.unavailable = True
     assert _refusal(_verifier(pki, revocation, clock), _proof(good, pki)) == \
