@@ -25,6 +25,7 @@ import base64
 import datetime as dt
 import hashlib
 import logging
+import threading
 import warnings
 from collections import OrderedDict
 from collections.abc import Callable, Mapping, Sequence
@@ -192,6 +193,7 @@ class CrlOcspRevocation:
         self.post_ocsp = post_ocsp or (lambda u, b: ocsp_post(u, b, timeout=timeout))
         self.rewrite = rewrite or (lambda u: u)
         self._memo: OrderedDict[tuple[str, bytes], _Memo] = OrderedDict()
+        self._lock = threading.Lock()  # server threads share one revocation source
 
     def _now(self) -> dt.datetime:
         return dt.datetime.fromtimestamp(self.clock.now(), dt.UTC)
@@ -222,10 +224,11 @@ class CrlOcspRevocation:
     def _current(self, url: str, issuer: x509.Certificate) -> _Memo:
         now = self._now()
         key = (url, _key_der(issuer))
-        memo = self._memo.get(key)
-        if memo is not None and now < memo.next_update:
-            self._memo.move_to_end(key)
-            return memo
+        with self._lock:
+            memo = self._memo.get(key)
+            if memo is not None and now < memo.next_update:
+                self._memo.move_to_end(key)
+                return memo
         store_key = STORE_PREFIX + hashlib.sha256(url.encode()).hexdigest()
         cached = self.store.get(store_key)
         if cached is not None:
@@ -255,10 +258,11 @@ class CrlOcspRevocation:
         limit = self._now() + dt.timedelta(seconds=self.crl_cache_seconds)
         memo = _Memo(crl, min(next_update, limit), key[1],
                      frozenset(r.serial_number for r in crl))
-        self._memo[key] = memo
-        self._memo.move_to_end(key)
-        while len(self._memo) > MEMO_ENTRIES:
-            self._memo.popitem(last=False)
+        with self._lock:
+            self._memo[key] = memo
+            self._memo.move_to_end(key)
+            while len(self._memo) > MEMO_ENTRIES:
+                self._memo.popitem(last=False)
         return memo
 
     @staticmethod
@@ -389,10 +393,12 @@ class IssuerDownloads:
     def __init__(self, fetch: Fetch) -> None:
         self.fetch = fetch
         self._seen: OrderedDict[str, list[x509.Certificate]] = OrderedDict()
+        self._lock = threading.Lock()
 
     def __call__(self, url: str) -> Sequence[x509.Certificate]:
-        if url in self._seen:
-            return self._seen[url]
+        with self._lock:
+            if url in self._seen:
+                return self._seen[url]
         if urlsplit(url).scheme.lower() not in ("http", "https"):
             return []
         data = self.fetch(url)
@@ -404,9 +410,10 @@ class IssuerDownloads:
                 certs = list(pkcs7.load_der_pkcs7_certificates(data))
             except ValueError:
                 certs = []
-        self._seen[url] = certs
-        while len(self._seen) > MEMO_ENTRIES:
-            self._seen.popitem(last=False)
+        with self._lock:
+            self._seen[url] = certs
+            while len(self._seen) > MEMO_ENTRIES:
+                self._seen.popitem(last=False)
         return certs
 
 

@@ -113,6 +113,21 @@ def test_a_crl_is_fetched_once_and_cached_until_next_update(server, pki, clock):
     assert server.hits[path] == 2
 
 
+def test_threads_share_one_source_and_one_download(server, pki, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    leaves = [pki.corporate(BN, f"기업{i}") for i in range(3)]
+    pki.revoke(leaves[0].cert)
+    path = _publish(server, pki)
+    source = CrlOcspRevocation(MemoryStore(clock), clock)
+    source.is_revoked(leaves[1].cert, pki.ca.cert)
+    with ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda i: source.is_revoked(leaves[i % 3].cert, pki.ca.cert),
+                                range(300)))
+    assert answers == [i % 3 == 0 for i in range(300)]
+    assert server.hits[path] == 1
+
+
 def test_the_crl_cache_is_bounded_by_crl_cache_seconds(server, pki, clock):
     leaf = pki.corporate(BN, "기업")
     path = _publish(server, pki, next_update=pki.now + dt.timedelta(days=7))
