@@ -206,6 +206,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
         csrf.exempt(nts_emulator_bp)  # an API called by the adapter, not a browser form
         app.register_blueprint(nts_emulator_bp)
+    if settings["env"] in ("development", "testing"):
+        # Issue 7, NPKI verifier: the demo PKI's CRL (docs/npki.md); absent in production.
+        from idp.web.npki_dev import bp as npki_dev_bp
+
+        app.register_blueprint(npki_dev_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

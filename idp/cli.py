@@ -208,6 +208,13 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
                          "tax office emulator: 휴업 " + ", ".join(cd["suspended"])
                          + "; 폐업 " + ", ".join(cd["closed"]) + "; 미등록 "
                          + ", ".join(cd["unregistered"]) + "; any other valid number 계속사업자")
+        if result.get("npki"):  # issue 7, NPKI verifier
+            lines.append("demo corporate certificates (인증서찾기: signCert.der + signPri.key, "
+                         f"or the .pfx; all in {result['npki']['readme']}):")
+            for person in result["npki"]["people"]:
+                lines.append(f"  {person['name']} {person['business_number'] or '(개인, refused)'}"
+                             f"  password {person['password']}")
+                lines.append(f"    {Path(person['files']['signCert']).parent}")
         return "\n".join(lines)
 
     _emit(as_json, result, human)
@@ -1257,6 +1264,31 @@ def companies_import_directory(file: str, encoding: str, as_json: bool) -> None:
     _emit(as_json, data, f"{data['rows']} rows ({data['encoding']}): {data['added']} added, "
                          f"{data['updated']} updated, {data['unchanged']} unchanged "
                          f"in {data['seconds']} s")
+# --- issue 7, NPKI verifier (docs/npki.md) ---------------------------------------------------
+
+@main.group()
+def npki() -> None:
+    """Corporate certificates (NPKI): the demo PKI."""
+
+
+@npki.command("demo-pki")
+@click.option("--out", "out_dir", default=None, type=click.Path(file_okay=False),
+              help="Folder to write (replaced; default instance/demo-pki).")
+@click.option("--crl-base-url", default=None,
+              help="Where the CRL will be served (default: make run's /dev/npki/crl/).")
+@json_option
+def npki_demo_pki(out_dir: str | None, crl_base_url: str | None, as_json: bool) -> None:
+    """Write a demo PKI: root, licensed CA, CRL, certificates and key files of the demo
+    companies and one personal certificate (never a production trust anchor)."""
+    from pathlib import Path
+
+    from idp.config import INSTANCE_DIR
+    from idp.npki_pki import DEMO_CRL_BASE, write_demo_pki
+
+    folder = Path(out_dir) if out_dir else INSTANCE_DIR / "demo-pki"
+    summary = write_demo_pki(folder, crl_base_url or DEMO_CRL_BASE)
+    summary["folder"] = str(folder)
+    _emit(as_json, summary, lambda: (folder / "README.txt").read_text())
 
 
 if __name__ == "__main__":

@@ -226,6 +226,11 @@ RULES: dict[str, Check] = {
     "must be an http(s) URL, e.g. https://api.odcloud.kr",
     "nts.timeout": _greater_than(0),
     "nts.cache_seconds": _at_least(0),
+    # Issue 7, NPKI verifier (idp/adapters/npki_revocation.py, docs/npki.md).
+    "npki.revocation": _one_of("strict", "soft"),
+    "npki.timeout": _greater_than(0),
+    "npki.crl_cache_seconds": _at_least(1),
+    "npki.crl_max_bytes": _at_least(1024),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})

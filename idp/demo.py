@@ -196,6 +196,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
         "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
     result["company_directory"] = seed_company_directory(session)  # issue 7, registries
     result.update(seed_operator_review(session, p))  # issue 7: the operator console
+    result["npki"] = seed_npki(p)  # issue 7, NPKI verifier: the demo certificates
     return result
 
 
@@ -367,3 +368,24 @@ def seed_company_directory(session: DbSession, path: Path = DEMO_DIRECTORY_FILE
             "closed": [format_business_number(n) for n in DEMO_CLOSED],
             "unregistered": [format_business_number(n) for n in DEMO_UNREGISTERED]}
 
+# --- issue 7, NPKI verifier (docs/npki.md) ---------------------------------------------------
+
+def seed_npki(p: Provider) -> dict[str, Any] | None:
+    """The demo PKI's certificate files and passwords for `idp demo seed` to print (written
+    when missing; None when the settings use no demo PKI, e.g. with real trust anchors)."""
+    from idp.adapters.npki_revocation import demo_dir
+    from idp.npki_pki import demo_summary, ensure_demo_pki
+
+    folder = demo_dir(p.settings)
+    if folder is None:
+        return None
+    ensure_demo_pki(folder)
+    summary = demo_summary(folder)
+    if summary is None:
+        return None
+    return {"folder": str(folder), "readme": str(folder / "README.txt"),
+            "people": [{"name": person["name"], "kind": person["kind"],
+                        "business_number": person.get("business_number"),
+                        "password": person["password"],
+                        "files": {k: str(folder / v) for k, v in person["files"].items()}}
+                       for person in summary["people"]]}

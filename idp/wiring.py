@@ -17,6 +17,7 @@ from idp.adapters.identity_emulator import EmulatorIdentityVerifier
 from idp.adapters.identity_inicis import InicisIdentityVerifier
 from idp.adapters.identity_nice import NiceIdentityVerifier
 from idp.adapters.nts import NTS_ADAPTERS, build_business_registry
+from idp.adapters.npki_revocation import build_certificate_verifier
 from idp.adapters.sms_http import HttpSmsSender
 from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
@@ -29,7 +30,6 @@ from idp.services.flows import Flows
 from idp.services.identity import Verifications
 from idp.services.keys import KeyCipher, KeyRing
 from idp.services.notify import Notifier
-from idp.services.npki import build_certificate_verifier
 from idp.services.password_reset import throttle_rules as password_reset_throttle_rules
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData, master_key

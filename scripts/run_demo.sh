@@ -34,6 +34,10 @@ cat <<'TXT'
     password reset /reset-password → demouser1 → 휴대폰 인증 or 간편인증 as 홍길동 above
     MY KOTRA       /my (profile and 관심정보, password, consents, devices, sites, withdrawal)
 
+  corporate certificates (issue 7, 인증서찾기): files and passwords in
+    instance/demo-pki/README.txt (printed by `idp demo seed` above); the demo CA's CRL is
+    served by the provider at /dev/npki/crl/yessign-demo.crl
+
   Ctrl-C stops everything.
 TXT
 wait -n "${pids[@]}"
