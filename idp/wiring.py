@@ -16,8 +16,8 @@ from idp.adapters.email_smtp import SmtpMailer
 from idp.adapters.identity_emulator import EmulatorIdentityVerifier
 from idp.adapters.identity_inicis import InicisIdentityVerifier
 from idp.adapters.identity_nice import NiceIdentityVerifier
-from idp.adapters.nts import NTS_ADAPTERS, build_business_registry
 from idp.adapters.npki_revocation import build_certificate_verifier
+from idp.adapters.nts import NTS_ADAPTERS, build_business_registry
 from idp.adapters.sms_http import HttpSmsSender
 from idp.adapters.sns import SnsDirectory
 from idp.config import env_variable
