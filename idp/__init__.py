@@ -194,6 +194,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.certificate import bp as certificate_bp  # 기업 범용인증서 (issue 7)
 
     app.register_blueprint(certificate_bp)
+    from idp.web.api import bp as api_bp  # 서비스·마일리지 API for relying parties (issue 7)
+
+    csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
+    app.register_blueprint(api_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 
