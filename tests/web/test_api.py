@@ -4,7 +4,10 @@ problems — and every response validated against the OpenAPI document the provi
 from __future__ import annotations
 
 import base64
+import threading
 import uuid
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
@@ -462,3 +465,138 @@ def test_every_response_was_checked(api: CheckedClient, members: dict[str, str])
     earn(api, 5)
     api.get(f"{API}/mileage/entries")
     assert api.contract.checked == 2
+
+
+# -- concurrency (PostgreSQL) -------------------------------------------------------------------
+# The balance never goes below zero and equals the ledger's sum; a key sent many times at once
+# is spent once. Marked scaleout: they need concurrent writers (skipped on SQLite).
+
+THREADS = 12
+
+
+@pytest.fixture()
+def postgres(app: Any) -> None:
+    with app.app_context():
+        if db.engine.dialect.name != "postgresql":
+            pytest.skip("concurrent writers: PostgreSQL")  # deselected in the SQLite pass
+
+
+def _clients(app: Any, contract: Contract, token: str, n: int) -> list[CheckedClient]:
+    return [CheckedClient(app.test_client(), contract, token) for _ in range(n)]
+
+
+def _at_once(calls: list[Any]) -> list[Any]:
+    barrier = threading.Barrier(len(calls))
+
+    def run(call: Any) -> Any:
+        barrier.wait()
+        return call()
+
+    with ThreadPoolExecutor(len(calls)) as pool:
+        return list(pool.map(run, calls))
+
+
+def _ledger(app: Any) -> tuple[int, list[MileageEntry]]:
+    with app.app_context():
+        company = db.session.scalar(select(Company).where(Company.business_number == BN))
+        account = db.session.get(MileageAccount, company.id)
+        entries = list(db.session.scalars(select(MileageEntry).order_by(MileageEntry.id)))
+        db.session.expunge_all()
+        return account.balance, entries
+
+
+@pytest.mark.scaleout
+def test_concurrent_uses_never_overdraw(postgres: None, app: Any, api: CheckedClient,
+                                        contract: Contract, members: dict[str, str]) -> None:
+    assert earn(api, 500).status_code == 201  # covers 5 of the 12 uses of 100
+    clients = _clients(app, contract, api.token or "", THREADS)
+    results = _at_once([
+        (lambda c=c: c.post(f"{API}/mileage/uses", {"member": members["cert"], "amount": 100,
+                                                    "reason": "동시 사용"}, key=str(uuid.uuid4())))
+        for c in clients])
+    statuses = Counter(r.status_code for r in results)
+    assert statuses == {201: 5, 409: THREADS - 5}, statuses
+    balance, entries = _ledger(app)
+    signed = sum(e.amount if e.kind == "earn" else -e.amount for e in entries)
+    assert balance == signed == entries[-1].balance_after == 0
+    # Each use saw the balance the one before it left: 400, 300, ..., 0.
+    assert sorted(e.balance_after for e in entries if e.kind == "use") == [0, 100, 200, 300, 400]
+
+
+@pytest.mark.scaleout
+def test_mixed_earns_and_uses_keep_the_ledger_equal_to_the_balance(
+        postgres: None, app: Any, api: CheckedClient, contract: Contract,
+        members: dict[str, str]) -> None:
+    assert earn(api, 150).status_code == 201
+    clients = _clients(app, contract, api.token or "", THREADS)
+    calls = []
+    for i, c in enumerate(clients):
+        if i % 3 == 0:
+            calls.append(lambda c=c: earn(c, 70))
+        else:
+            calls.append(lambda c=c: c.post(
+                f"{API}/mileage/uses", {"member": members["cert"], "amount": 60,
+                                        "reason": "혼합"}, key=str(uuid.uuid4())))
+    results = _at_once(calls)
+    assert {r.status_code for r in results} <= {201, 409}
+    balance, entries = _ledger(app)
+    assert balance >= 0
+    signed = sum(e.amount if e.kind == "earn" else -e.amount for e in entries)
+    assert balance == signed == entries[-1].balance_after
+    running = 0
+    for e in entries:  # in commit order the running sum is each entry's balance_after
+        running += e.amount if e.kind == "earn" else -e.amount
+        assert running == e.balance_after >= 0
+
+
+@pytest.mark.scaleout
+def test_one_key_sent_many_times_at_once_is_spent_once(
+        postgres: None, app: Any, api: CheckedClient, contract: Contract,
+        members: dict[str, str]) -> None:
+    assert earn(api, 1000).status_code == 201
+    k = str(uuid.uuid4())
+    clients = _clients(app, contract, api.token or "", THREADS)
+    results = _at_once([
+        (lambda c=c: c.post(f"{API}/mileage/uses", {"member": members["cert"], "amount": 100,
+                                                    "reason": "재시도"}, key=k))
+        for c in clients])
+    assert {r.status_code for r in results} == {201}
+    assert len({r.get_data() for r in results}) == 1  # every one got the first answer
+    assert sum(1 for r in results if "Idempotent-Replayed" not in r.headers) == 1
+    balance, entries = _ledger(app)
+    assert balance == 900 and [e.kind for e in entries] == ["earn", "use"]
+
+
+@pytest.mark.scaleout
+def test_one_participation_key_sent_many_times_at_once_is_recorded_once(
+        postgres: None, app: Any, api: CheckedClient, contract: Contract) -> None:
+    from sqlalchemy import func
+
+    from idp.models.companies import ServiceParticipation
+
+    k = str(uuid.uuid4())
+    clients = _clients(app, contract, api.token or "", THREADS)
+    body = {"service": "설명회 신청", "site": "동시", "date": "2026-12-01"}
+    results = _at_once([(lambda c=c: c.post(f"{API}/participations", body, key=k))
+                        for c in clients])
+    assert {r.status_code for r in results} == {201}
+    assert len({r.get_data() for r in results}) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(ServiceParticipation)) == 1
+
+
+@pytest.mark.scaleout
+def test_clients_of_other_relying_parties_share_the_balance(
+        postgres: None, app: Any, client: Any, api: CheckedClient, contract: Contract,
+        members: dict[str, str]) -> None:
+    other = get_token(client, make_api_client(app, name="other RP"))
+    assert earn(api, 300).status_code == 201
+    calls = []
+    for token in (api.token or "", other) * 3:
+        c = CheckedClient(app.test_client(), contract, token)
+        calls.append(lambda c=c: c.post(f"{API}/mileage/uses", {
+            "member": members["cert"], "amount": 100, "reason": "두 사이트"},
+            key=str(uuid.uuid4())))
+    results = _at_once(calls)
+    assert Counter(r.status_code for r in results) == {201: 3, 409: 3}
+    assert _ledger(app)[0] == 0
