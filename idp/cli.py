@@ -199,6 +199,11 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
                 lines.append(f"  {i['login_id']:<14} {i['name']}  {i['birthdate']}  "
                              f"{i['mobile']}")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
+        if result.get("mileage_api"):  # issue 7: the service and mileage API
+            api = result["mileage_api"]
+            lines.append(f"mileage API: {api['openapi']} (the demo sites hold {api['scopes']}; "
+                         f"company {api['business_number']} starts with "
+                         f"{api['initial_mileage']:,} points; docs/api.md)")
         if result["terms_published"]:
             lines.append("demo terms published (version 1): "
                          + ", ".join(result["terms_published"]))

@@ -188,11 +188,13 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
             "backchannel_logout_uri": f"{base}/backchannel-logout",
         }
     session.commit()
+    mileage_api = seed_mileage_api(session, p)  # issue 7: the service and mileage API
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+            "clients_file": str(clients_file), "legacy": legacy, "identities": identities,
+            "mileage_api": mileage_api}
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
@@ -287,3 +289,32 @@ def seed_terms(session: DbSession, *, now: dt.datetime) -> list[str]:
             record_consents(session, member_id, agreed={d.kind: True for d in missing},
                             marketing={}, source="demo", now=now)
     return published
+
+
+# Issue 7, the service and mileage API (docs/api.md): the demo sites call it with their own
+# client credentials, and the demo company starts with some mileage to use.
+DEMO_API_SCOPES = ("kotra.services.read", "kotra.services.write", "kotra.mileage.read",
+                   "kotra.mileage.write")
+DEMO_MILEAGE = 50_000
+
+
+def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
+    """Allow the demo sites client_credentials with the API's scopes; credit the demo company
+    once (the idempotency key makes re-seeding a no-op)."""
+    from idp.services.mileage import earn
+
+    for client_id, _name, _port in DEMO_SITES.values():
+        client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+        if client is None:
+            continue
+        if "client_credentials" not in client.grant_types:
+            client.grant_types = [*client.grant_types, "client_credentials"]
+        scopes = client.scope.split()
+        client.scope = " ".join([*scopes, *(s for s in DEMO_API_SCOPES if s not in scopes)])
+    session.commit()
+    entry, _replayed = earn(session, client_id=DEMO_SITES["site1"][0],
+                            business_number=DEMO_COMPANY[0], amount=DEMO_MILEAGE,
+                            reason="데모 초기 마일리지", service="데모",
+                            idempotency_key="demo-seed-initial-mileage")
+    return {"scopes": " ".join(DEMO_API_SCOPES), "business_number": DEMO_COMPANY[0],
+            "initial_mileage": entry.amount, "openapi": f"{p.issuer}/api/openapi.json"}
