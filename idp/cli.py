@@ -1058,5 +1058,36 @@ def hs_search(query: str, limit: int, as_json: bool) -> None:
         f"{e['label']:<14} {e['name_ko'] or e['name_en']}" for e in found) or "no match")
 
 
+# Issue 7: the service and mileage API for relying parties (docs/api.md).
+@main.group("api")
+def api_group() -> None:
+    """The service and mileage API for relying parties (/api/v1, docs/api.md)."""
+
+
+@api_group.command("allow")
+@click.argument("client_id")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["kotra.services.read", "kotra.services.write",
+                                 "kotra.mileage.read", "kotra.mileage.write"]),
+              help="An API scope the client may ask for with client_credentials (repeat).")
+@json_option
+def api_allow(client_id: str, scopes: tuple[str, ...], as_json: bool) -> None:
+    """Let a relying party call the API: client_credentials with these scopes."""
+    from idp.extensions import db as sqla
+    from idp.services.mileage import allow_api_access
+
+    app = _app()
+    with _context(app):
+        try:
+            allowed = allow_api_access(sqla.session, client_id, list(scopes))
+        except IdpError as exc:
+            _refuse(as_json, exc)
+            return
+        sqla.session.commit()
+    data = {"client_id": client_id, "api_scopes": allowed}
+    _emit(as_json, data, f"{client_id} may now obtain client_credentials tokens with: "
+                         + " ".join(allowed))
+
+
 if __name__ == "__main__":
     main()

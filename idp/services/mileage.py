@@ -42,6 +42,13 @@ from idp.services import audit
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
 from idp.services.claims import EntitlementMatrix
 
+# OAuth 2.0 scopes of the API (RFC 6749 §3.3), granted with client_credentials (§4.4).
+API_SCOPES = {
+    "kotra.services.read": "Read the service participations of companies.",
+    "kotra.services.write": "Record that a company (and its member) took part in a service.",
+    "kotra.mileage.read": "Read companies' mileage balances and ledgers.",
+    "kotra.mileage.write": "Earn and use companies' mileage.",
+}
 # The entitlement of SPEC §2 a member needs for a company's mileage to be used in their name.
 MILEAGE_ENTITLEMENT = "service_mileage"
 # One operation moves at most this much (a typing slip of a relying party is not a fortune).
@@ -488,3 +495,29 @@ def history(session: DbSession, business_number: str, *, limit: int,
                        r.client_id, r.created_at) for r in rows]
     session.rollback()
     return Page(items, str(rows[-1].id) if more else None)
+
+
+# -- relying parties' access ------------------------------------------------------------------
+
+def allow_api_access(session: DbSession, client_id: str, scopes: list[str]) -> list[str]:
+    """Let a confidential client use client_credentials with these API scopes (added to what it
+    may already ask for); returns its API scopes, or raises InvalidInput."""
+    from idp.errors import InvalidInput
+    from idp.models import OAuthClient
+
+    unknown = set(scopes) - set(API_SCOPES)
+    if not scopes or unknown:
+        raise InvalidInput("scope", f"choose from {', '.join(API_SCOPES)}")
+    client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
+    if client is None:
+        raise InvalidInput("client_id", f"no client has the client_id {client_id!r}")
+    if client.token_endpoint_auth_method == "none":
+        # RFC 6749 §4.4: client_credentials is for confidential clients only.
+        raise InvalidInput("client_id", "a public client cannot use client_credentials")
+    if "client_credentials" not in client.grant_types:
+        client.grant_types = [*client.grant_types, "client_credentials"]
+    current = client.scope.split()
+    client.scope = " ".join([*current, *(s for s in scopes if s not in current)])
+    audit.record(session, "client.api_access_allowed", client_id=client_id,
+                 api_scopes=sorted(scopes))
+    return [s for s in client.scope.split() if s in API_SCOPES]

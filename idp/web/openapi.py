@@ -9,16 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from idp.services.mileage import MAX_AMOUNT, MAX_PAGE
+from idp.services.mileage import API_SCOPES, MAX_AMOUNT, MAX_PAGE
 
-# OAuth 2.0 scopes of the API (RFC 6749 §3.3), granted with client_credentials (§4.4).
-SCOPES = {
-    "kotra.services.read": "Read the service participations of companies.",
-    "kotra.services.write": "Record that a company (and its member) took part in a service.",
-    "kotra.mileage.read": "Read companies' mileage balances and ledgers.",
-    "kotra.mileage.write": "Earn and use companies' mileage.",
-}
-API_SCOPES = frozenset(SCOPES)
+SCOPES = API_SCOPES
 
 # RFC 9457 §3.1.1: the problem type URIs (URNs: they name, they do not resolve).
 PROBLEM_BASE = "urn:kotra:problem:"

@@ -600,3 +600,35 @@ def test_clients_of_other_relying_parties_share_the_balance(
     results = _at_once(calls)
     assert Counter(r.status_code for r in results) == {201: 3, 409: 3}
     assert _ledger(app)[0] == 0
+
+
+# -- `idp api allow` ----------------------------------------------------------------------------
+
+def test_cli_allows_a_client_the_api_scopes(migrated: str) -> None:
+    import json
+
+    from click.testing import CliRunner
+
+    from idp.cli import main
+
+    env = {"IDP_ENV": "testing", "IDP_DATABASE_URL": migrated}
+    added = CliRunner().invoke(main, ["clients", "add", "--name", "Export site",
+                                      "--redirect-uri", "https://rp.example/cb",
+                                      "--grant-type", "authorization_code", "--json"], env=env)
+    client_id = json.loads(added.output)["client_id"]
+    try:
+        allowed = CliRunner().invoke(main, ["api", "allow", client_id, "--scope",
+                                            "kotra.mileage.read", "--scope",
+                                            "kotra.mileage.write", "--json"], env=env)
+        assert allowed.exit_code == 0, allowed.output
+        assert json.loads(allowed.output)["api_scopes"] == ["kotra.mileage.read",
+                                                            "kotra.mileage.write"]
+        listed = json.loads(CliRunner().invoke(main, ["clients", "list", "--json"],
+                                               env=env).output)
+        row = next(c for c in listed if c["client_id"] == client_id)
+        assert row["grant_types"] == ["authorization_code", "client_credentials"]
+        unknown = CliRunner().invoke(main, ["api", "allow", "nobody", "--scope",
+                                            "kotra.mileage.read"], env=env)
+        assert unknown.exit_code != 0 and "nobody" in unknown.output
+    finally:
+        CliRunner().invoke(main, ["clients", "remove", client_id], env=env)
