@@ -301,16 +301,10 @@ DEMO_MILEAGE = 50_000
 def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
     """Allow the demo sites client_credentials with the API's scopes; credit the demo company
     once (the idempotency key makes re-seeding a no-op)."""
-    from idp.services.mileage import earn
+    from idp.services.mileage import allow_api_access, earn
 
     for client_id, _name, _port in DEMO_SITES.values():
-        client = session.scalar(select(OAuthClient).where(OAuthClient.client_id == client_id))
-        if client is None:
-            continue
-        if "client_credentials" not in client.grant_types:
-            client.grant_types = [*client.grant_types, "client_credentials"]
-        scopes = client.scope.split()
-        client.scope = " ".join([*scopes, *(s for s in DEMO_API_SCOPES if s not in scopes)])
+        allow_api_access(session, client_id, list(DEMO_API_SCOPES))
     session.commit()
     entry, _replayed = earn(session, client_id=DEMO_SITES["site1"][0],
                             business_number=DEMO_COMPANY[0], amount=DEMO_MILEAGE,

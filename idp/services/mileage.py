@@ -323,6 +323,13 @@ def _entry_view(session: DbSession, row: MileageEntry, business_number: str) -> 
                      row.reason, row.service, subject, row.client_id, row.created_at)
 
 
+def _fresh_view(row: MileageEntry, business_number: str, member: str | None) -> EntryView:
+    """The view of an entry just written, with no query: the account row stays locked until
+    the commit, so nothing more is done before it."""
+    return EntryView(row.id, business_number, row.kind, row.amount, row.balance_after,
+                     row.reason, row.service, member, row.client_id, row.created_at)
+
+
 def _existing_entry(session: DbSession, client_id: str, key: str) -> MileageEntry | None:
     return session.scalar(select(MileageEntry).where(MileageEntry.client_id == client_id,
                                                      MileageEntry.idempotency_key == key))
@@ -396,7 +403,7 @@ def earn(
     audit.record(session, "mileage.earned", client_id=client_id, ip=ip,
                  business_number=company.business_number, amount=amount, balance=balance,
                  service=service, entry_id=row.id)
-    view = _entry_view(session, row, company.business_number)
+    view = _fresh_view(row, company.business_number, None)
     session.commit()
     return view, False
 
@@ -450,7 +457,7 @@ def use(
     audit.record(session, "mileage.used", member_id=member_id, client_id=client_id, ip=ip,
                  business_number=company.business_number, amount=amount, balance=balance,
                  entry_id=row.id)
-    result = _entry_view(session, row, company.business_number)
+    result = _fresh_view(row, company.business_number, member)
     session.commit()
     return result, False
 
