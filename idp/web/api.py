@@ -18,6 +18,7 @@ No cookies and no CSRF: nothing here reads or sets one (the blueprint is CSRF-ex
 from __future__ import annotations
 
 import datetime as dt
+import decimal
 import hashlib
 import json
 import re
@@ -178,6 +179,10 @@ def _pointer(path: Any) -> str:
     return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
+
+
 def read_body(schema: str) -> dict[str, Any] | Response:
     """The JSON object of the request if it conforms to components/schemas/`schema`."""
     if request.content_length is not None and request.content_length > MAX_BODY:
@@ -188,7 +193,9 @@ def read_body(schema: str) -> dict[str, Any] | Response:
     if len(raw) > MAX_BODY:
         return problem(413, "payload-too-large", f"at most {MAX_BODY} bytes")
     try:
-        body = json.loads(raw)
+        # Decimals: 1000.0 is not an integer amount here (JSON Schema would take it for one);
+        # NaN and Infinity are not JSON at all (RFC 8259 §6).
+        body = json.loads(raw, parse_float=decimal.Decimal, parse_constant=_not_json)
     except (ValueError, UnicodeDecodeError):
         return problem(400, "malformed-json", "the body is not JSON (RFC 8259)")
     errors = sorted(_validator(schema).iter_errors(body), key=lambda e: list(e.absolute_path))

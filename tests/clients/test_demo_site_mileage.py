@@ -22,6 +22,7 @@ from idp.demo import DEMO_COMPANY, DEMO_MILEAGE, DEMO_PASSWORD, seed
 from idp.extensions import db
 from idp.models import Member, OAuthClient
 from idp.models.companies import MileageEntry, ServiceParticipation
+from tests.api_contract import Contract
 from tests.conftest import free_port
 from tests.helpers import form_fields
 
@@ -44,6 +45,17 @@ def demo_site(app: Any, live_server: str, tmp_path: Any) -> Any:
     site_app = create_site(1, live_server, {
         "client_id": creds["client_id"], "client_secret": creds["client_secret"],
         "redirect_uri": f"{base}/callback", "post_logout_redirect_uri": f"{base}/"})
+    # Every answer of the API the site gets is checked against the provider's document.
+    contract = Contract(requests.get(f"{live_server}/api/openapi.json", timeout=10).json())
+    checked: list[str] = []
+
+    def check(resp: requests.Response, *_args: Any, **_kwargs: Any) -> None:
+        if urlsplit(resp.url).path.startswith("/api/v1/"):
+            contract.check_response(resp.request.method or "GET", resp.url, resp)
+            checked.append(resp.url)
+
+    site_app.extensions["demo_site"].provider.http.hooks["response"].append(check)
+    site_app.config["API_CHECKED"] = checked
     server = make_server("127.0.0.1", port, site_app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     yield base, site_app
@@ -142,6 +154,7 @@ def test_mileage_use_demands_a_certificate_step_up_first(app: Any, demo_site: An
         assert entry.member_id == _member_id(app, "democert1")
     # The ticket is spent: the same URL does not use it twice.
     assert browser.get(urljoin(base, ticket_path), timeout=10).status_code == 400
+    assert any(url.endswith("/mileage/uses") for url in site_app.config["API_CHECKED"])
 
 
 def test_a_member_affiliated_by_approval_password_cannot_use_mileage(app: Any,

@@ -339,12 +339,21 @@ def test_a_member_who_left_the_company_can_no_longer_use(app: Any, api: CheckedC
         "urn:kotra:problem:member-not-affiliated")
 
 
-@pytest.mark.parametrize("amount", [0, -5, 1.5, "10", 10**10, True])
+@pytest.mark.parametrize("amount", [0, -5, 1.5, 10.0, "10", 10**10, True, None])
 def test_an_amount_must_be_a_positive_integer(api: CheckedClient, amount: Any) -> None:
     resp = api.post(f"{API}/mileage/earnings", {"amount": amount, "reason": "r",
                                                 "service": "s"}, key=key())
     assert resp.status_code == 422
     assert resp.get_json()["errors"][0]["pointer"] == "#/amount"
+
+
+@pytest.mark.parametrize("raw", ['{"amount": NaN, "reason": "r", "service": "s"}',
+                                 '{"amount": Infinity, "reason": "r", "service": "s"}'])
+def test_non_json_numbers_are_malformed(api: CheckedClient, raw: str) -> None:
+    resp = api.post(f"{API}/mileage/earnings", data=raw, key=key(),
+                    headers={"Content-Type": "application/json"})
+    assert resp.status_code == 400
+    assert resp.get_json()["type"] == "urn:kotra:problem:malformed-json"
 
 
 def test_mileage_needs_an_idempotency_key(api: CheckedClient) -> None:
