@@ -36,8 +36,8 @@ from idp.errors import IdpError
 from idp.models import Company, Member
 from idp.models.base import DbSession, utcnow
 from idp.models.companies import MileageAccount, MileageEntry, ServiceParticipation
-from idp.models.members import Affiliation, CompanyStatus
-from idp.models.readmodels import load_member
+from idp.models.members import CompanyStatus
+from idp.models.readmodels import MemberView, load_member
 from idp.services import audit
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
 from idp.services.claims import EntitlementMatrix
@@ -205,16 +205,15 @@ def _member_id(session: DbSession, subject: str) -> int:
     return member_id
 
 
-def _affiliated_member(session: DbSession, company: Company, subject: str) -> int:
-    """The member's id if their live affiliation is with this company."""
-    member_id = _member_id(session, subject)
-    affiliated = session.scalar(select(Affiliation.id).where(
-        Affiliation.member_id == member_id, Affiliation.company_id == company.id,
-        Affiliation.revoked_at.is_(None)))
-    if affiliated is None:
+def _affiliated_member(session: DbSession, company: Company, subject: str) -> MemberView:
+    """The member (with their live affiliation) if it is with this company."""
+    view = load_member(session, _member_id(session, subject))
+    affiliation = view.affiliation if view is not None else None
+    if view is None or affiliation is None or \
+            affiliation.company.business_number != company.business_number:
         raise MemberNotAffiliated(f"member {subject!r} is not affiliated to company "
                                   f"{company.business_number}")
-    return member_id
+    return view
 
 
 def _subjects(session: DbSession, member_ids: set[int]) -> dict[int, str]:
@@ -259,7 +258,7 @@ def record_participation(
         if earlier is not None:
             return _replay_participation(session, earlier, company, member, service, site,
                                          occurred_on)
-    member_id = _affiliated_member(session, company, member) if member else None
+    member_id = _affiliated_member(session, company, member).id if member else None
     row = ServiceParticipation(company_id=company.id, member_id=member_id, service=service,
                                client_id=client_id, site=site, occurred_on=occurred_on,
                                idempotency_key=idempotency_key, created_at=_now())
@@ -428,9 +427,9 @@ def use(
     refusal: dict[str, Any] = {"client_id": client_id, "ip": ip,
                                "business_number": company.business_number, "amount": amount}
     try:
-        member_id = _affiliated_member(session, company, member)
-        view = load_member(session, member_id)
-        if view is None or MILEAGE_ENTITLEMENT not in matrix.for_member(view):
+        view = _affiliated_member(session, company, member)
+        member_id = view.id
+        if MILEAGE_ENTITLEMENT not in matrix.for_member(view):
             raise MemberNotEntitled(
                 f"member {member!r} does not hold the {MILEAGE_ENTITLEMENT} entitlement "
                 "(SPEC §2: only members affiliated to the company by certificate may use its "

@@ -113,6 +113,22 @@ def test_every_operation_declares_its_scope_and_its_problems(contract: Contract)
             assert {"401", "403", "404"} <= set(op["responses"])
 
 
+def test_every_route_of_the_api_is_in_the_document(app: Any, contract: Contract) -> None:
+    import re
+
+    served = set()
+    for rule in app.url_map.iter_rules():
+        if not rule.endpoint.startswith("api.") or rule.endpoint in ("api.unknown",
+                                                                     "api.openapi"):
+            continue
+        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", r"{\1}", rule.rule).removeprefix("/api/v1")
+        for method in rule.methods - {"HEAD", "OPTIONS"}:
+            served.add((method.lower(), path))
+    documented = {(m, p) for p, item in contract.document["paths"].items()
+                  for m in item if m in ("get", "post", "put", "patch", "delete")}
+    assert served == documented
+
+
 # -- authentication (RFC 6750) ------------------------------------------------------------------
 
 def test_no_token_gets_a_bare_bearer_challenge(client: Any, contract: Contract,
