@@ -306,9 +306,8 @@ def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
     for client_id, _name, _port in DEMO_SITES.values():
         allow_api_access(session, client_id, list(DEMO_API_SCOPES))
     session.commit()
-    entry, _replayed = earn(session, client_id=DEMO_SITES["site1"][0],
-                            business_number=DEMO_COMPANY[0], amount=DEMO_MILEAGE,
-                            reason="데모 초기 마일리지", service="데모",
-                            idempotency_key="demo-seed-initial-mileage")
+    earn(session, client_id=DEMO_SITES["site1"][0], business_number=DEMO_COMPANY[0],
+         amount=DEMO_MILEAGE, reason="데모 초기 마일리지", service="데모",
+         idempotency_key="demo-seed-initial-mileage")
     return {"scopes": " ".join(DEMO_API_SCOPES), "business_number": DEMO_COMPANY[0],
-            "initial_mileage": entry.amount, "openapi": f"{p.issuer}/api/openapi.json"}
+            "initial_mileage": DEMO_MILEAGE, "openapi": f"{p.issuer}/api/openapi.json"}

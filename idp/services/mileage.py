@@ -12,12 +12,13 @@ transaction:
 so `balance_after` of the newest entry always equals the account's balance and the sum of the
 ledger.
 
-Idempotency (draft-ietf-httpapi-idempotency-key-header): the stored row is the record of the
-first answer. The same client sending the same key again gets that row back (`replayed`); with
-another request behind the key it gets IdempotencyConflict. Two concurrent requests with one key
-both try to insert; the unique (client_id, idempotency_key) lets one win, the other rolls back
-(its balance change with it) and answers with the winner's row. A refused use writes no row, so
-a retry of a refused use is decided afresh.
+Idempotency (draft-ietf-httpapi-idempotency-key-header): the first answer to a client's key —
+the resource created, or the refusal (404, 409, 422) — is stored (`api_idempotency_keys`) in
+the transaction of the change it answers. The same client sending the same key with the same
+request gets that answer again (`replayed`); with another request behind the key it gets
+IdempotencyConflict. Two concurrent requests with one key both try to insert; the unique
+(client_id, idempotency_key) lets one win, the other rolls back (its balance change with it)
+and answers with the winner's answer.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -34,6 +36,7 @@ from sqlalchemy.exc import IntegrityError
 
 from idp.errors import IdpError
 from idp.models import Company, Member
+from idp.models.api import IdempotencyRecord
 from idp.models.base import DbSession, utcnow
 from idp.models.companies import MileageAccount, MileageEntry, ServiceParticipation
 from idp.models.members import CompanyStatus
@@ -59,21 +62,29 @@ _accounts = cast(Table, MileageAccount.__table__)
 
 
 class MileageError(IdpError):
-    """A request the service refuses; `code` names the problem type for the API."""
+    """A request the service refuses; `code` names the problem type, `status` its HTTP
+    status (RFC 9457 problem details at the API)."""
 
     code = "invalid-request"
+    status = 422
 
-    def __init__(self, detail: str) -> None:
+    def __init__(self, detail: str, *, member_id: int | None = None) -> None:
         super().__init__(detail)
         self.detail = detail
+        self.member_id = member_id
+
+    def problem(self) -> dict[str, Any]:
+        return {"code": self.code, "detail": self.detail}
 
 
 class CompanyNotFound(MileageError):
     code = "company-not-found"
+    status = 404
 
 
 class CompanyNotActive(MileageError):
     code = "company-not-active"
+    status = 409
 
 
 class MemberNotFound(MileageError):
@@ -90,14 +101,35 @@ class MemberNotEntitled(MileageError):
 
 class InsufficientBalance(MileageError):
     code = "insufficient-balance"
+    status = 409
 
-    def __init__(self, detail: str, balance: int) -> None:
-        super().__init__(detail)
+    def __init__(self, detail: str, balance: int, *, member_id: int | None = None) -> None:
+        super().__init__(detail, member_id=member_id)
         self.balance = balance
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "balance": self.balance}
 
 
 class IdempotencyConflict(MileageError):
     code = "idempotency-key-reused"
+
+
+class KeyInFlight(MileageError):
+    """A concurrent request with the same key failed without an answer: retry."""
+
+    code = "idempotency-key-in-flight"
+    status = 409
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the API answers: the resource (201) or a refusal's problem (`code`, `detail`, ...),
+    and whether it is the stored answer to an earlier request with the same key."""
+
+    status: int
+    body: dict[str, Any]
+    replayed: bool = False
 
 
 @dataclass(frozen=True)
@@ -223,77 +255,101 @@ def _subjects(session: DbSession, member_ids: set[int]) -> dict[int, str]:
     return {row.id: row.subject for row in rows}
 
 
+# -- idempotency -------------------------------------------------------------------------------
+
+def _business_number_key(business_number: str) -> str:
+    try:
+        return normalise_business_number(business_number)
+    except InvalidNumber:
+        return business_number
+
+
+def _record(session: DbSession, client_id: str, key: str) -> IdempotencyRecord | None:
+    return session.scalar(select(IdempotencyRecord).where(
+        IdempotencyRecord.client_id == client_id, IdempotencyRecord.idempotency_key == key))
+
+
+def _replay(session: DbSession, earlier: IdempotencyRecord, operation: str,
+            fingerprint: str) -> Answer:
+    answer = Answer(earlier.status, dict(earlier.response), True)
+    same = (earlier.operation, earlier.request_hash) == (operation, fingerprint)
+    session.rollback()
+    if not same:
+        raise IdempotencyConflict("this Idempotency-Key was already used for another request")
+    return answer
+
+
+def _after_race(session: DbSession, client_id: str, key: str | None, operation: str,
+                fingerprint: str) -> Answer:
+    """A concurrent request with the same key committed first: its answer is ours."""
+    session.rollback()
+    earlier = _record(session, client_id, key) if key is not None else None
+    if earlier is None:
+        session.rollback()
+        raise KeyInFlight("a concurrent request with this Idempotency-Key did not finish; "
+                          "retry it")
+    return _replay(session, earlier, operation, fingerprint)
+
+
+def _answer(session: DbSession, *, client_id: str, key: str | None, operation: str,
+            fingerprint: str, work: Callable[[], dict[str, Any]],
+            on_refusal: Callable[[MileageError], None] | None = None) -> Answer:
+    """Run `work` (which adds the change and returns the resource) once per key, and store its
+    answer — or the refusal it raised — with the key, in the same transaction."""
+    if key is not None:
+        earlier = _record(session, client_id, key)
+        if earlier is not None:
+            return _replay(session, earlier, operation, fingerprint)
+    try:
+        status, body = 201, work()
+    except MileageError as exc:
+        session.rollback()
+        status, body = exc.status, exc.problem()
+        if on_refusal is not None:
+            on_refusal(exc)
+    except IntegrityError:  # the ledger's or participations' own unique key
+        return _after_race(session, client_id, key, operation, fingerprint)
+    if key is not None:
+        session.add(IdempotencyRecord(client_id=client_id, idempotency_key=key,
+                                      operation=operation, request_hash=fingerprint,
+                                      status=status, response=body, created_at=_now()))
+        try:
+            session.flush()
+        except IntegrityError:
+            return _after_race(session, client_id, key, operation, fingerprint)
+    session.commit()
+    return Answer(status, body)
+
+
 # -- participations ----------------------------------------------------------------------------
-
-def _participation_view(session: DbSession, row: ServiceParticipation,
-                        business_number: str) -> ParticipationView:
-    subject = _subjects(session, {row.member_id}).get(row.member_id) if row.member_id else None
-    return ParticipationView(row.id, business_number, subject, row.service, row.site,
-                             row.occurred_on, row.client_id, row.created_at)
-
-
-def _existing_participation(session: DbSession, client_id: str,
-                            key: str) -> ServiceParticipation | None:
-    return session.scalar(select(ServiceParticipation).where(
-        ServiceParticipation.client_id == client_id,
-        ServiceParticipation.idempotency_key == key))
-
-
-def _same_participation(row: ServiceParticipation, company: Company, member_id: int | None,
-                        service: str, site: str, occurred_on: dt.date) -> bool:
-    return (row.company_id, row.member_id, row.service, row.site, row.occurred_on) == (
-        company.id, member_id, service, site, occurred_on)
-
 
 def record_participation(
     session: DbSession, *, client_id: str, business_number: str, member: str | None,
     service: str, site: str, occurred_on: dt.date, idempotency_key: str | None,
     ip: str | None = None,
-) -> tuple[ParticipationView, bool]:
-    """Record that a company (and one of its members) took part in a service; returns the
-    participation and whether it is the replay of an earlier request with the same key."""
-    company = _active(find_company(session, business_number))
-    if idempotency_key:
-        earlier = _existing_participation(session, client_id, idempotency_key)
-        if earlier is not None:
-            return _replay_participation(session, earlier, company, member, service, site,
-                                         occurred_on)
-    member_id = _affiliated_member(session, company, member).id if member else None
-    row = ServiceParticipation(company_id=company.id, member_id=member_id, service=service,
-                               client_id=client_id, site=site, occurred_on=occurred_on,
-                               idempotency_key=idempotency_key, created_at=_now())
-    session.add(row)
-    try:
+) -> Answer:
+    """Record that a company (and one of its members, who must be affiliated to it) took part
+    in a service."""
+    fingerprint = request_fingerprint({
+        "company": _business_number_key(business_number), "member": member,
+        "service": service, "site": site, "date": occurred_on.isoformat()})
+
+    def work() -> dict[str, Any]:
+        company = _active(find_company(session, business_number))
+        member_id = _affiliated_member(session, company, member).id if member else None
+        row = ServiceParticipation(company_id=company.id, member_id=member_id, service=service,
+                                   client_id=client_id, site=site, occurred_on=occurred_on,
+                                   idempotency_key=idempotency_key, created_at=_now())
+        session.add(row)
         session.flush()
-    except IntegrityError:
-        # The same key, sent twice at once: the other request won; answer with its row.
-        session.rollback()
-        earlier = _existing_participation(session, client_id, idempotency_key or "")
-        if earlier is None:
-            raise
-        company = find_company(session, business_number)
-        return _replay_participation(session, earlier, company, member, service, site,
-                                     occurred_on)
-    audit.record(session, "service.recorded", member_id=member_id, client_id=client_id, ip=ip,
-                 business_number=company.business_number, service=service, site=site,
-                 date=occurred_on.isoformat())
-    view = _participation_view(session, row, company.business_number)
-    session.commit()
-    return view, False
+        audit.record(session, "service.recorded", member_id=member_id, client_id=client_id,
+                     ip=ip, business_number=company.business_number, service=service,
+                     site=site, date=occurred_on.isoformat(), participation_id=row.id)
+        return ParticipationView(row.id, company.business_number, member, service, site,
+                                 occurred_on, client_id, row.created_at).as_json()
 
-
-def _replay_participation(session: DbSession, earlier: ServiceParticipation, company: Company,
-                          member: str | None, service: str, site: str,
-                          occurred_on: dt.date) -> tuple[ParticipationView, bool]:
-    member_id = None
-    if member:
-        member_id = session.scalar(select(Member.id).where(Member.subject == member))
-    if not _same_participation(earlier, company, member_id, service, site, occurred_on):
-        raise IdempotencyConflict("this Idempotency-Key was already used for another request")
-    owner = session.get(Company, earlier.company_id)
-    view = _participation_view(session, earlier, owner.business_number if owner else "")
-    session.rollback()
-    return view, True
+    return _answer(session, client_id=client_id, key=idempotency_key,
+                   operation="participation", fingerprint=fingerprint, work=work)
 
 
 def participations(session: DbSession, business_number: str, *, limit: int,
@@ -316,33 +372,11 @@ def participations(session: DbSession, business_number: str, *, limit: int,
 
 # -- mileage -----------------------------------------------------------------------------------
 
-def _entry_view(session: DbSession, row: MileageEntry, business_number: str) -> EntryView:
-    subject = _subjects(session, {row.member_id}).get(row.member_id) if row.member_id else None
-    return EntryView(row.id, business_number, row.kind, row.amount, row.balance_after,
-                     row.reason, row.service, subject, row.client_id, row.created_at)
-
-
 def _fresh_view(row: MileageEntry, business_number: str, member: str | None) -> EntryView:
     """The view of an entry just written, with no query: the account row stays locked until
     the commit, so nothing more is done before it."""
     return EntryView(row.id, business_number, row.kind, row.amount, row.balance_after,
                      row.reason, row.service, member, row.client_id, row.created_at)
-
-
-def _existing_entry(session: DbSession, client_id: str, key: str) -> MileageEntry | None:
-    return session.scalar(select(MileageEntry).where(MileageEntry.client_id == client_id,
-                                                     MileageEntry.idempotency_key == key))
-
-
-def _replay_entry(session: DbSession, earlier: MileageEntry,
-                  fingerprint: str) -> tuple[EntryView, bool]:
-    if earlier.request_hash != fingerprint:
-        session.rollback()
-        raise IdempotencyConflict("this Idempotency-Key was already used for another request")
-    owner = session.get(Company, earlier.company_id)
-    view = _entry_view(session, earlier, owner.business_number if owner else "")
-    session.rollback()
-    return view, True
 
 
 def _ensure_account(session: DbSession, company_id: int) -> None:
@@ -363,117 +397,104 @@ def _ensure_account(session: DbSession, company_id: int) -> None:
 
 def _append(session: DbSession, *, company: Company, member_id: int | None, kind: str,
             amount: int, balance_after: int, reason: str, service: str | None, client_id: str,
-            idempotency_key: str, fingerprint: str) -> MileageEntry | None:
-    """Insert the ledger entry; None when a concurrent request with the same key won."""
+            idempotency_key: str, fingerprint: str) -> MileageEntry:
+    """Insert the ledger entry (IntegrityError when a concurrent request with the same key
+    wrote its entry first)."""
     row = MileageEntry(company_id=company.id, member_id=member_id, kind=kind, amount=amount,
                        balance_after=balance_after, reason=reason, service=service,
                        client_id=client_id, idempotency_key=idempotency_key,
                        request_hash=fingerprint, created_at=_now())
     session.add(row)
-    try:
-        session.flush()
-    except IntegrityError:
-        session.rollback()
-        return None
+    session.flush()
     return row
+
+
+def _refusal_audit(session: DbSession, *, operation: str, client_id: str, ip: str | None,
+                   business_number: str, amount: int) -> Callable[[MileageError], None]:
+    def record(exc: MileageError) -> None:
+        audit.record(session, "mileage.refused", member_id=exc.member_id, client_id=client_id,
+                     ip=ip, operation=operation, reason=exc.code,
+                     business_number=business_number, amount=amount)
+    return record
 
 
 def earn(
     session: DbSession, *, client_id: str, business_number: str, amount: int, reason: str,
     service: str, idempotency_key: str, ip: str | None = None,
-) -> tuple[EntryView, bool]:
-    """Add `amount` to the company's mileage (an `earn` entry); returns (entry, replayed)."""
-    company = _active(find_company(session, business_number))
-    fingerprint = request_fingerprint({"op": "earn", "company": company.business_number,
-                                       "amount": amount, "reason": reason, "service": service})
-    earlier = _existing_entry(session, client_id, idempotency_key)
-    if earlier is not None:
-        return _replay_entry(session, earlier, fingerprint)
-    _ensure_account(session, company.id)
-    balance = session.execute(
-        update(_accounts).where(_accounts.c.company_id == company.id)
-        .values(balance=_accounts.c.balance + amount, updated_at=_now())
-        .returning(_accounts.c.balance)).scalar_one()
-    row = _append(session, company=company, member_id=None, kind="earn", amount=amount,
-                  balance_after=balance, reason=reason, service=service, client_id=client_id,
-                  idempotency_key=idempotency_key, fingerprint=fingerprint)
-    if row is None:
-        return _lost_race(session, client_id, idempotency_key, fingerprint)
-    audit.record(session, "mileage.earned", client_id=client_id, ip=ip,
-                 business_number=company.business_number, amount=amount, balance=balance,
-                 service=service, entry_id=row.id)
-    view = _fresh_view(row, company.business_number, None)
-    session.commit()
-    return view, False
+) -> Answer:
+    """Add `amount` to the company's mileage (an `earn` entry)."""
+    bn = _business_number_key(business_number)
+    fingerprint = request_fingerprint({"company": bn, "amount": amount, "reason": reason,
+                                       "service": service})
+
+    def work() -> dict[str, Any]:
+        company = _active(find_company(session, business_number))
+        _ensure_account(session, company.id)
+        balance = session.execute(
+            update(_accounts).where(_accounts.c.company_id == company.id)
+            .values(balance=_accounts.c.balance + amount, updated_at=_now())
+            .returning(_accounts.c.balance)).scalar_one()
+        row = _append(session, company=company, member_id=None, kind="earn", amount=amount,
+                      balance_after=balance, reason=reason, service=service,
+                      client_id=client_id, idempotency_key=idempotency_key,
+                      fingerprint=fingerprint)
+        audit.record(session, "mileage.earned", client_id=client_id, ip=ip,
+                     business_number=company.business_number, amount=amount, balance=balance,
+                     service=service, entry_id=row.id)
+        return _fresh_view(row, company.business_number, None).as_json()
+
+    return _answer(session, client_id=client_id, key=idempotency_key, operation="mileage.earn",
+                   fingerprint=fingerprint, work=work,
+                   on_refusal=_refusal_audit(session, operation="earn", client_id=client_id,
+                                             ip=ip, business_number=bn, amount=amount))
 
 
 def use(
     session: DbSession, *, client_id: str, business_number: str, member: str, amount: int,
     reason: str, service: str | None, idempotency_key: str, matrix: EntitlementMatrix,
     ip: str | None = None,
-) -> tuple[EntryView, bool]:
+) -> Answer:
     """Take `amount` from the company's mileage in the member's name (a `use` entry).
 
     The member must hold the mileage entitlement now (SPEC §2: a general member affiliated to
     this company by certificate); the balance never goes below zero.
     """
-    company = _active(find_company(session, business_number))
-    fingerprint = request_fingerprint({"op": "use", "company": company.business_number,
-                                       "member": member, "amount": amount, "reason": reason,
-                                       "service": service})
-    earlier = _existing_entry(session, client_id, idempotency_key)
-    if earlier is not None:
-        return _replay_entry(session, earlier, fingerprint)
-    refusal: dict[str, Any] = {"client_id": client_id, "ip": ip,
-                               "business_number": company.business_number, "amount": amount}
-    try:
+    bn = _business_number_key(business_number)
+    fingerprint = request_fingerprint({"company": bn, "member": member, "amount": amount,
+                                       "reason": reason, "service": service})
+
+    def work() -> dict[str, Any]:
+        company = _active(find_company(session, business_number))
         view = _affiliated_member(session, company, member)
-        member_id = view.id
         if MILEAGE_ENTITLEMENT not in matrix.for_member(view):
             raise MemberNotEntitled(
                 f"member {member!r} does not hold the {MILEAGE_ENTITLEMENT} entitlement "
                 "(SPEC §2: only members affiliated to the company by certificate may use its "
-                "mileage)")
-    except MileageError as exc:
-        _refuse(session, refusal, exc.code, None)
-        raise
-    balance = session.execute(
-        update(_accounts)
-        .where(_accounts.c.company_id == company.id, _accounts.c.balance >= amount)
-        .values(balance=_accounts.c.balance - amount, updated_at=_now())
-        .returning(_accounts.c.balance)).scalar_one_or_none()
-    if balance is None:
-        current = session.scalar(select(MileageAccount.balance).where(
-            MileageAccount.company_id == company.id)) or 0
-        _refuse(session, refusal, "insufficient-balance", member_id)
-        raise InsufficientBalance(
-            f"the company's balance ({current}) is less than the amount ({amount})", current)
-    row = _append(session, company=company, member_id=member_id, kind="use", amount=amount,
-                  balance_after=balance, reason=reason, service=service, client_id=client_id,
-                  idempotency_key=idempotency_key, fingerprint=fingerprint)
-    if row is None:
-        return _lost_race(session, client_id, idempotency_key, fingerprint)
-    audit.record(session, "mileage.used", member_id=member_id, client_id=client_id, ip=ip,
-                 business_number=company.business_number, amount=amount, balance=balance,
-                 entry_id=row.id)
-    result = _fresh_view(row, company.business_number, member)
-    session.commit()
-    return result, False
+                "mileage)", member_id=view.id)
+        balance = session.execute(
+            update(_accounts)
+            .where(_accounts.c.company_id == company.id, _accounts.c.balance >= amount)
+            .values(balance=_accounts.c.balance - amount, updated_at=_now())
+            .returning(_accounts.c.balance)).scalar_one_or_none()
+        if balance is None:
+            current = session.scalar(select(MileageAccount.balance).where(
+                MileageAccount.company_id == company.id)) or 0
+            raise InsufficientBalance(
+                f"the company's balance ({current}) is less than the amount ({amount})",
+                current, member_id=view.id)
+        row = _append(session, company=company, member_id=view.id, kind="use", amount=amount,
+                      balance_after=balance, reason=reason, service=service,
+                      client_id=client_id, idempotency_key=idempotency_key,
+                      fingerprint=fingerprint)
+        audit.record(session, "mileage.used", member_id=view.id, client_id=client_id, ip=ip,
+                     business_number=company.business_number, amount=amount, balance=balance,
+                     entry_id=row.id)
+        return _fresh_view(row, company.business_number, member).as_json()
 
-
-def _refuse(session: DbSession, detail: dict[str, Any], reason: str,
-            member_id: int | None) -> None:
-    session.rollback()
-    audit.record(session, "mileage.refused", member_id=member_id, reason=reason, **detail)
-    session.commit()
-
-
-def _lost_race(session: DbSession, client_id: str, key: str,
-               fingerprint: str) -> tuple[EntryView, bool]:
-    earlier = _existing_entry(session, client_id, key)
-    if earlier is None:  # pragma: no cover - the unique key is the only constraint left
-        raise IdempotencyConflict("the request conflicted with another; retry it")
-    return _replay_entry(session, earlier, fingerprint)
+    return _answer(session, client_id=client_id, key=idempotency_key, operation="mileage.use",
+                   fingerprint=fingerprint, work=work,
+                   on_refusal=_refusal_audit(session, operation="use", client_id=client_id,
+                                             ip=ip, business_number=bn, amount=amount))
 
 
 def balance_of(session: DbSession, business_number: str) -> Balance:

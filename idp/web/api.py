@@ -8,7 +8,8 @@
 - Errors: RFC 9457 problem details (application/problem+json); 401/403 also carry the
   RFC 6750 §3 challenge (invalid_token, insufficient_scope).
 - Idempotency: the `Idempotency-Key` header (draft-ietf-httpapi-idempotency-key-header),
-  required to earn or use mileage; see idp/services/mileage.py for what a replay means.
+  required to earn or use mileage: the first answer (created or refused) is replayed; see
+  idp/services/mileage.py.
 - The contract: GET /api/openapi.json (idp/web/openapi.py). Request bodies are validated
   against its schemas, so what the document says is what is enforced.
 
@@ -50,16 +51,6 @@ _B64TOKEN = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 # Printable ASCII without the structured-field string's own quote and backslash.
 _KEY = re.compile(r'[\x21\x23-\x5b\x5d-\x7e]{1,100}')
 
-# The status of each problem the services raise.
-STATUS = {
-    "company-not-found": 404,
-    "company-not-active": 409,
-    "insufficient-balance": 409,
-    "member-not-found": 422,
-    "member-not-affiliated": 422,
-    "member-not-entitled": 422,
-    "idempotency-key-reused": 422,
-}
 TITLES = {
     "authentication-required": "Authentication required",
     "invalid-token": "Invalid access token",
@@ -68,6 +59,7 @@ TITLES = {
     "malformed-json": "Malformed JSON",
     "idempotency-key-missing": "Idempotency-Key header missing or malformed",
     "idempotency-key-reused": "Idempotency-Key reused with another request",
+    "idempotency-key-in-flight": "A request with this Idempotency-Key is in progress",
     "unsupported-media-type": "Unsupported media type",
     "payload-too-large": "Payload too large",
     "not-found": "Not found",
@@ -152,11 +144,9 @@ def requires(scope: str) -> Callable[[Callable[..., Response]], Callable[..., Re
                 return token
             try:
                 return view(token, **kwargs)
-            except MileageError as exc:
+            except MileageError as exc:  # IdempotencyConflict, KeyInFlight
                 db.session.rollback()
-                extra: dict[str, Any] = {"balance": exc.balance} if isinstance(
-                    exc, mileage.InsufficientBalance) else {}
-                return problem(STATUS.get(exc.code, 422), exc.code, exc.detail, None, **extra)
+                return respond(mileage.Answer(exc.status, exc.problem()))
         wrapped.__name__ = view.__name__
         wrapped.__doc__ = view.__doc__
         return wrapped
@@ -237,9 +227,14 @@ def _page_args() -> tuple[int, int | None] | Response:
     return int(limit_text), int(cursor_text) if cursor_text is not None else None
 
 
-def _created(view: Any, replayed: bool) -> Response:
-    headers = {"Idempotent-Replayed": "true"} if replayed else {}
-    return _json(view.as_json(), 201, headers)
+def respond(answer: mileage.Answer) -> Response:
+    """The resource, or the refusal as a problem; a replayed answer says so."""
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    if answer.status < 400:
+        return _json(answer.body, answer.status, headers)
+    extensions = {k: v for k, v in answer.body.items() if k not in ("code", "detail")}
+    return problem(answer.status, answer.body["code"], answer.body.get("detail"), headers,
+                   **extensions)
 
 
 # -- the operations ------------------------------------------------------------------------
@@ -254,11 +249,10 @@ def record_participation(token: TokenRecord, business_number: str) -> Response:
     body = read_body("ParticipationRequest")
     if isinstance(body, Response):
         return body
-    view, replayed = mileage.record_participation(
+    return respond(mileage.record_participation(
         db.session, client_id=token.client_id, business_number=business_number,
         member=body.get("member"), service=body["service"].strip(), site=body["site"].strip(),
-        occurred_on=dt.date.fromisoformat(body["date"]), idempotency_key=key, ip=client_ip())
-    return _created(view, replayed)
+        occurred_on=dt.date.fromisoformat(body["date"]), idempotency_key=key, ip=client_ip()))
 
 
 @bp.get("/v1/companies/<business_number>/participations")
@@ -302,11 +296,10 @@ def earn(token: TokenRecord, business_number: str) -> Response:
     body = read_body("EarnRequest")
     if isinstance(body, Response):
         return body
-    view, replayed = mileage.earn(
+    return respond(mileage.earn(
         db.session, client_id=token.client_id, business_number=business_number,
         amount=body["amount"], reason=body["reason"].strip(), service=body["service"].strip(),
-        idempotency_key=key, ip=client_ip())
-    return _created(view, replayed)
+        idempotency_key=key, ip=client_ip()))
 
 
 @bp.post("/v1/companies/<business_number>/mileage/uses")
@@ -321,12 +314,11 @@ def use(token: TokenRecord, business_number: str) -> Response:
     if isinstance(body, Response):
         return body
     service = body.get("service")
-    view, replayed = mileage.use(
+    return respond(mileage.use(
         db.session, client_id=token.client_id, business_number=business_number,
         member=body["member"], amount=body["amount"], reason=body["reason"].strip(),
         service=service.strip() if service else None, idempotency_key=key,
-        matrix=provider().entitlements, ip=client_ip())
-    return _created(view, replayed)
+        matrix=provider().entitlements, ip=client_ip()))
 
 
 @bp.route("/v1/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

@@ -181,8 +181,9 @@ _WRITE_ERRORS = {
            "(idempotency-key-missing).",
     **_AUTH_ERRORS,
     "404": "No company has this business number (company-not-found).",
-    "409": "The company is not active (company-not-active), or its balance is too low "
-           "(insufficient-balance).",
+    "409": "The company is not active (company-not-active), its balance is too low "
+           "(insufficient-balance), or a concurrent request with the same Idempotency-Key "
+           "failed (idempotency-key-in-flight: retry).",
     "413": "The body is larger than 16 KiB (payload-too-large).",
     "415": "The body is not application/json (unsupported-media-type).",
     "422": "The body breaks the schema (invalid-request); the member is unknown "

@@ -418,12 +418,30 @@ def test_keys_are_per_client(app: Any, client: Any, api: CheckedClient,
     assert api.get(f"{API}/mileage").get_json()["balance"] == 20
 
 
-def test_a_refused_use_is_decided_again_on_retry(api: CheckedClient,
-                                                 members: dict[str, str]) -> None:
+def test_a_refusal_is_the_first_answer_too(app: Any, api: CheckedClient,
+                                           members: dict[str, str]) -> None:
     k = key()
-    assert use(api, members["cert"], 10, k).status_code == 409
+    first = use(api, members["cert"], 10, k)
+    assert first.status_code == 409
     earn(api, 10)
-    assert use(api, members["cert"], 10, k).status_code == 201
+    again = use(api, members["cert"], 10, k)  # the balance would cover it now: same answer
+    assert again.status_code == 409 and again.get_data() == first.get_data()
+    assert again.headers["Idempotent-Replayed"] == "true"
+    assert use(api, members["cert"], 10).status_code == 201  # a new key is a new request
+    with app.app_context():
+        refused = db.session.execute(__import__("sqlalchemy").text(
+            "select count(*) from audit_events where event = 'mileage.refused'")).scalar()
+    assert refused == 1
+
+
+def test_a_refused_participation_is_replayed(api: CheckedClient,
+                                             members: dict[str, str]) -> None:
+    k = key()
+    body = {"service": "s", "site": "x", "date": "2026-11-30", "member": members["none"]}
+    first = api.post(f"{API}/participations", body, key=k)
+    assert first.status_code == 422
+    again = api.post(f"{API}/participations", body, key=k)
+    assert again.get_data() == first.get_data() and again.headers["Idempotent-Replayed"]
 
 
 def test_the_ledger_sum_equals_the_balance(app: Any, api: CheckedClient,
