@@ -18,6 +18,7 @@ from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
 _ROOT = "urn:test:openapi"
+DESCRIBED_HEADERS = ("Idempotent-Replayed", "WWW-Authenticate")
 
 
 class Contract:
@@ -52,13 +53,17 @@ class Contract:
         raise AssertionError(f"{path} is not described in the document")
 
     def check(self, method: str, url: str, status: int, content_type: str | None,
-              body: bytes) -> None:
+              body: bytes, headers: Any = None) -> None:
         template, operation = self.operation(method, url)
         responses = operation["responses"]
         assert str(status) in responses, (
             f"{method} {template} answered {status}, which the document does not describe: "
             f"{body[:300]!r}")
         response = self._resolve(responses[str(status)])
+        for name in DESCRIBED_HEADERS:  # the API's own headers are declared where they occur
+            if headers is not None and name in headers:
+                assert name in response.get("headers", {}), (
+                    f"{method} {template} {status} sent {name}, not in the document")
         content = response.get("content")
         if not content:
             assert not body, f"{method} {template} {status}: unexpected body"
@@ -77,10 +82,10 @@ class Contract:
         """A Flask test response or a requests response; returned for chaining."""
         if hasattr(resp, "get_data"):
             self.check(method, url, resp.status_code, resp.headers.get("Content-Type"),
-                       resp.get_data())
+                       resp.get_data(), resp.headers)
         else:
             self.check(method, url, resp.status_code, resp.headers.get("Content-Type"),
-                       resp.content)
+                       resp.content, resp.headers)
         return resp
 
 

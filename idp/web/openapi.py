@@ -335,7 +335,12 @@ def document(issuer: str) -> dict[str, Any]:
                     "content": {PROBLEM_JSON: {"schema": _ref("Problem")}},
                     **({"headers": {"WWW-Authenticate": {
                         "description": "RFC 6750 §3 challenge.",
-                        "schema": {"type": "string"}}}} if status in ("401", "403") else {}),
+                        "schema": {"type": "string"}}}}
+                       if status in ("400", "401", "403") else {}),
+                    # A refusal is the first answer to its key as much as a success is.
+                    **({"headers": {"Idempotent-Replayed": {
+                        "$ref": "#/components/headers/Replayed"}}}
+                       if status in ("404", "409", "422") else {}),
                 }
                 for status, text in sorted(all_errors.items())
             },
