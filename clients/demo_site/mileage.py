@@ -33,6 +33,8 @@ PROBLEM_MESSAGES = {
     "member-not-found": "회원 정보를 확인할 수 없습니다.",
     "company-not-found": "기업 정보를 찾을 수 없습니다.",
     "company-not-active": "심사 중이거나 이용할 수 없는 기업입니다.",
+    "insufficient-scope": "이 사이트는 마일리지 서비스 이용이 허용되지 않았습니다. "
+                          "관리자에게 문의해 주세요. (idp api allow)",
 }
 
 

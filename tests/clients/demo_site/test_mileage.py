@@ -159,3 +159,14 @@ def test_another_member_cannot_resume_a_pending_use(rp: Any, client: Any, api: F
               acr="urn:kotra:acr:certificate", auth_time=int(time.time()))
     assert other.get(resume).status_code == 400
     assert api.calls == []
+
+
+def test_a_site_without_the_api_scopes_says_so(rp: Any, client: Any, api: FakeApi) -> None:
+    def refuse(bn: str) -> dict[str, Any]:
+        raise ApiProblem(403, {"type": "urn:kotra:problem:insufficient-scope"})
+
+    api.balance = refuse  # type: ignore[method-assign]
+    _member(rp, client)
+    resp = client.get("/mileage")
+    assert resp.status_code == 502
+    assert "마일리지 서비스 이용이 허용되지 않았습니다" in resp.get_data(as_text=True)
