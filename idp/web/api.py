@@ -166,7 +166,8 @@ def _validator(schema: str) -> Draft202012Validator:
 
 
 def _pointer(path: Any) -> str:
-    return "#/" + "/".join(str(p).replace("~", "~0").replace("/", "~1") for p in path)
+    """RFC 6901 JSON Pointer, in its URI fragment form (`#` is the whole body)."""
+    return "#" + "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
 
 
 def _not_json(constant: str) -> Any:
