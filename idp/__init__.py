@@ -211,6 +211,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         from idp.web.npki_dev import bp as npki_dev_bp
 
         app.register_blueprint(npki_dev_bp)
+    from idp.web.api import bp as api_bp  # 서비스·마일리지 API for relying parties (issue 7)
+
+    csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
+    app.register_blueprint(api_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

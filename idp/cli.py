@@ -199,6 +199,11 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
                 lines.append(f"  {i['login_id']:<14} {i['name']}  {i['birthdate']}  "
                              f"{i['mobile']}")
         lines.append(f"demo sites' client credentials: {result['clients_file']}")
+        if result.get("mileage_api"):  # issue 7: the service and mileage API
+            api = result["mileage_api"]
+            lines.append(f"mileage API: {api['openapi']} (the demo sites hold {api['scopes']}; "
+                         f"company {api['business_number']} starts with "
+                         f"{api['initial_mileage']:,} points; docs/api.md)")
         if result["terms_published"]:
             lines.append("demo terms published (version 1): "
                          + ", ".join(result["terms_published"]))
@@ -1289,6 +1294,35 @@ def npki_demo_pki(out_dir: str | None, crl_base_url: str | None, as_json: bool) 
     summary = write_demo_pki(folder, crl_base_url or DEMO_CRL_BASE)
     summary["folder"] = str(folder)
     _emit(as_json, summary, lambda: (folder / "README.txt").read_text())
+# Issue 7: the service and mileage API for relying parties (docs/api.md).
+@main.group("api")
+def api_group() -> None:
+    """The service and mileage API for relying parties (/api/v1, docs/api.md)."""
+
+
+@api_group.command("allow")
+@click.argument("client_id")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(["kotra.services.read", "kotra.services.write",
+                                 "kotra.mileage.read", "kotra.mileage.write"]),
+              help="An API scope the client may ask for with client_credentials (repeat).")
+@json_option
+def api_allow(client_id: str, scopes: tuple[str, ...], as_json: bool) -> None:
+    """Let a relying party call the API: client_credentials with these scopes."""
+    from idp.extensions import db as sqla
+    from idp.services.mileage import allow_api_access
+
+    app = _app()
+    with _context(app):
+        try:
+            allowed = allow_api_access(sqla.session, client_id, list(scopes))
+        except IdpError as exc:
+            _refuse(as_json, exc)
+            return
+        sqla.session.commit()
+    data = {"client_id": client_id, "api_scopes": allowed}
+    _emit(as_json, data, f"{client_id} may now obtain client_credentials tokens with: "
+                         + " ".join(allowed))
 
 
 if __name__ == "__main__":

@@ -188,6 +188,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
             "backchannel_logout_uri": f"{base}/backchannel-logout",
         }
     session.commit()
+    mileage_api = seed_mileage_api(session, p)  # issue 7: the service and mileage API
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
@@ -197,6 +198,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     result["company_directory"] = seed_company_directory(session)  # issue 7, registries
     result.update(seed_operator_review(session, p))  # issue 7: the operator console
     result["npki"] = seed_npki(p)  # issue 7, NPKI verifier: the demo certificates
+    result["mileage_api"] = mileage_api  # issue 7: the service and mileage API
     return result
 
 
@@ -389,3 +391,23 @@ def seed_npki(p: Provider) -> dict[str, Any] | None:
                         "password": person["password"],
                         "files": {k: str(folder / v) for k, v in person["files"].items()}}
                        for person in summary["people"]]}
+# Issue 7, the service and mileage API (docs/api.md): the demo sites call it with their own
+# client credentials, and the demo company starts with some mileage to use.
+DEMO_API_SCOPES = ("kotra.services.read", "kotra.services.write", "kotra.mileage.read",
+                   "kotra.mileage.write")
+DEMO_MILEAGE = 50_000
+
+
+def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
+    """Allow the demo sites client_credentials with the API's scopes; credit the demo company
+    once (the idempotency key makes re-seeding a no-op)."""
+    from idp.services.mileage import allow_api_access, earn
+
+    for client_id, _name, _port in DEMO_SITES.values():
+        allow_api_access(session, client_id, list(DEMO_API_SCOPES))
+    session.commit()
+    earn(session, client_id=DEMO_SITES["site1"][0], business_number=DEMO_COMPANY[0],
+         amount=DEMO_MILEAGE, reason="데모 초기 마일리지", service="데모",
+         idempotency_key="demo-seed-initial-mileage")
+    return {"scopes": " ".join(DEMO_API_SCOPES), "business_number": DEMO_COMPANY[0],
+            "initial_mileage": DEMO_MILEAGE, "openapi": f"{p.issuer}/api/openapi.json"}

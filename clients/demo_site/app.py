@@ -8,7 +8,7 @@ from urllib.parse import urlsplit
 
 from flask import Flask
 
-from clients.demo_site import backchannel, oidc, views
+from clients.demo_site import backchannel, mileage, oidc, views
 from clients.demo_site.errors import ProviderError
 from clients.demo_site.site import DemoSite
 from clients.demo_site.texts import AFFILIATION_LABELS, MEMBER_TYPE_LABELS, fmt_time
@@ -46,6 +46,7 @@ def create_app(site: int, issuer: str, client: dict) -> Flask:
     app.register_blueprint(views.bp)
     app.register_blueprint(oidc.bp)
     app.register_blueprint(backchannel.bp)
+    app.register_blueprint(mileage.bp)  # the provider's mileage API (issue 7)
     app.register_error_handler(ProviderError, _provider_down)
     return app
 

@@ -70,3 +70,8 @@ __all__ = [
     "Token",
     "Upload",
 ]
+
+# Issue 7, the relying parties' API (docs/api.md).
+from idp.models.api import IdempotencyRecord  # noqa: E402
+
+__all__ += ["IdempotencyRecord"]

@@ -133,6 +133,7 @@ EVENTS = frozenset(
         "mileage.earned",
         "mileage.used",
         "mileage.refused",
+        "client.api_access_allowed",  # `idp api allow` (issue 7, the API)
     }
 )
 
