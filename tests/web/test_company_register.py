@@ -445,14 +445,17 @@ def test_revised_terms_before_the_end_ask_again(site, client):
 
 def test_english(site, client):
     html = client.get("/company/register?lang=en").get_data(as_text=True)
-    assert "Register company" in html and "I agree to all" in html or "Register company" in html
+    assert "Register company" in html and "Company registration steps" in html
     fid = start(client)
     resp = look_up(client, fid, CLOSED)
-    assert "closed" in client.get(f"/company/register/{fid}/number?lang=en").get_data(
-        as_text=True).lower() or resp.status_code == 403
+    assert "belongs to a closed business" in resp.get_data(as_text=True)
     fid = to_form(site, client)
-    html = client.get(f"/company/register/{fid}/form?lang=en").get_data(as_text=True)
+    html = client.get(f"/company/register/{fid}/form").get_data(as_text=True)
     assert "Company name (English)" in html and "Approval password" in html
+    assert "기업명" not in html
+    resp = submit_form(client, fid, approval_password="111111",
+                       approval_password_confirm="111111")
+    assert "easy to guess" in resp.get_data(as_text=True)
 
 
 # -- not found: a new company, waiting for review -------------------------------------------
