@@ -609,3 +609,76 @@ def test_new_company_double_submit_and_csrf(site, client):
                          content_type="multipart/form-data")
     assert first.status_code == second.status_code == 303
     assert count(site, Company) == count(site, CompanyRequest) == count(site, Upload) == 1
+
+
+def _at_once(*calls: Any) -> list[Any]:
+    import threading
+
+    barrier = threading.Barrier(len(calls))
+    results: list[Any] = [None] * len(calls)
+
+    def run(i: int) -> None:
+        barrier.wait()
+        results[i] = calls[i]()
+
+    threads = [threading.Thread(target=run, args=(i,)) for i in range(len(calls))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return results
+
+
+def test_registrations_at_the_same_moment_give_one_company(site, app):
+    """Two browsers submit the company form at once (threads; on PostgreSQL the UNIQUE
+    business_number decides, the loser's savepoint rolls back): one company, no 500."""
+    one, two = app.test_client(), app.test_client()
+    fid1, fid2 = to_form(app, one), to_form(app, two)
+    posts = []
+    for client, fid in ((one, fid1), (two, fid2)):
+        token = csrf(client.get(f"/company/register/{fid}/form").get_data(as_text=True))
+        posts.append(lambda c=client, f=fid, t=token: c.post(
+            f"/company/register/{f}/form", data={"csrf_token": t, **company_fields()}))
+    statuses = sorted(r.status_code for r in _at_once(*posts))
+    assert statuses == [303, 409]
+    assert count(app, Company) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Member).where(
+            Member.member_type == MemberType.COMPANY_MANAGER)) == 1
+
+
+def test_a_double_click_at_the_same_moment_registers_once(site, client):
+    fid = to_form(site, client)
+    token = csrf(client.get(f"/company/register/{fid}/form").get_data(as_text=True))
+
+    def post() -> Any:
+        return client.post(f"/company/register/{fid}/form",
+                           data={"csrf_token": token, **company_fields()})
+    statuses = [r.status_code for r in _at_once(post, post)]
+    assert 303 in statuses and all(s in (303, 400) for s in statuses), statuses
+    assert count(site, Company) == 1
+
+
+def test_a_pending_sign_in_is_kept_for_the_manager_login(site, client):
+    from tests.helpers import TestRP
+
+    rp = TestRP.create(site, member=False)
+    ia = rp.authorize(client).headers["Location"].rsplit("/", 1)[1]
+    page = client.get(f"/company/register?ia={ia}").get_data(as_text=True)
+    assert f'name="ia" value="{ia}"' in page
+    client.post("/company/register", data={"csrf_token": csrf(page), "agree_all": "yes",
+                                           "ia": ia})
+    fid = start(client)  # (a second flow without the sign-in: the plain login link)
+    with site.app_context():
+        db.session.add(Company(business_number=REGISTERED, name="등록된(주)"))
+        db.session.commit()
+    assert 'href="/my/login?tab=company"' in look_up(client, fid, REGISTERED).get_data(
+        as_text=True)
+    resp = client.post("/company/register", data={"csrf_token": csrf(page),
+                                                  "agree_all": "yes", "ia": ia})
+    fid = resp.headers["Location"].split("/")[3]
+    html = look_up(client, fid, REGISTERED).get_data(as_text=True)
+    assert f'href="/interaction/{ia}?tab=company"' in html
+    # A forged sign-in id is dropped.
+    html = client.get("/company/register?ia=forged").get_data(as_text=True)
+    assert 'value="forged"' not in html
