@@ -92,6 +92,10 @@ HINTS = {
 def info_field_message(field: str, reason: str) -> str:
     """The Korean message for a company-form field's reason (company_profile.clean_info)."""
     label = str(INFO_LABELS.get(field) or SECRET_LABELS.get(field) or field)
+    field_def = cp.BY_KEY.get(field)
+    if reason == "required" and field_def is not None and field_def.kind in (
+            cp.CHOICE, cp.COUNTRY, cp.YESNO):
+        return _("%(label)s을(를) 선택해 주세요.", label=label)
     if reason == "required":
         return _("%(label)s을(를) 입력해 주세요.", label=label)
     if reason == "too_long":
