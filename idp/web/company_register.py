@@ -18,10 +18,11 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from flask import Blueprint, Response, redirect, render_template, request, url_for
+from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
+from jinja2 import TemplateNotFound
 from werkzeug.exceptions import RequestEntityTooLarge
 from werkzeug.wrappers import Response as BaseResponse
 
@@ -54,6 +55,7 @@ from idp.web.terms import terms_answers
 
 bp = Blueprint("company_register", __name__)
 
+CERTIFICATE_WIDGET = "certificate/_widget.html"  # 인증서찾기 (the npki-browser helper's)
 MY_LOGIN = "/my/login"  # MY KOTRA's sign-in (idp/web/my.py), linked by path
 SIGNUP_HUB = "/signup"
 # Where "존재하는 기업회원입니다. 로그인해주세요." sends a company manager outside a pending
@@ -236,10 +238,19 @@ def found(fid: str) -> BaseResponse:
     return _found_page(flow)
 
 
+def _has_widget() -> bool:
+    """Whether the 인증서찾기 widget (the npki-browser helper's macro) is installed."""
+    try:
+        current_app.jinja_env.get_template(CERTIFICATE_WIDGET)
+    except TemplateNotFound:
+        return False
+    return True
+
+
 def _found_page(flow: Flow, message: str | None = None, status: int = 200) -> BaseResponse:
     record = service.record_of(flow)
     return _page("company/register/found.html", status, form=CompanyForm(), flow=flow,
-                 step=2, record=record, message=message,
+                 step=2, record=record, message=message, npki_widget_available=_has_widget(),
                  business_number=format_business_number(flow.data["business_number"]))
 
 

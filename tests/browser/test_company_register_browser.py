@@ -117,7 +117,7 @@ def test_register_a_company_from_the_directory(page: Any, site: str, app: Any, a
     assert page.url.endswith("/found")
     record = page.inner_text("#company-record")
     assert "대한무역투자진흥공사" in record and "120-82-00275" in record
-    assert page.locator("[data-purpose=register]").count() == 1  # the 인증서찾기 widget
+    assert page.locator("#certificate-note").count() == 1  # (above the 인증서찾기 widget)
     assert_accessible(page, axe, "directory record")
     shot(page, artifacts_dir, "3_found")
 

@@ -284,7 +284,7 @@ def test_directory_path_registers_an_active_company(site, client):
     for shown in ("120-82-00275", "대한무역투자진흥공사", "유정열", "서울 서초구 헌릉로 13",
                   "13 Heolleung-ro, Seocho-gu, Seoul", "1600-7119"):
         assert shown in html
-    assert 'data-purpose="register"' in html  # the 인증서찾기 widget
+    assert 'id="certificate-note"' in html  # (and the 인증서찾기 widget, when installed)
     # The form needs the certificate first.
     assert client.get(f"/company/register/{fid}/form").headers["Location"].endswith("/found")
     resp = certify(site, client, fid)
