@@ -16,7 +16,8 @@ views parse, call the service and map its errors to the manual's messages.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+import tempfile
+from typing import IO, Any
 
 from flask import Blueprint, Response, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -64,6 +65,7 @@ SIGNUP_HUB = "/signup"
 SECRET_FIELDS = ("password", "password_confirm", "approval_password",
                  "approval_password_confirm")
 _UPLOAD_OVERHEAD = 64 * 1024  # the form's other fields around the file
+_SPOOL_IN_MEMORY = 500 * 1024  # larger file parts are spooled to a temporary file
 
 
 def _now() -> dt.datetime:
@@ -402,6 +404,26 @@ def _upload_message(reason: str) -> str:
 def new(fid: str) -> BaseResponse:
     """신규 기업정보 등록: the applicant (a signed-in general member), the 사업자등록증 and
     the company form; the company waits for an operator's review."""
+    opened: list[IO[bytes]] = []
+
+    def stream_factory(total_content_length: int | None, content_type: str | None,
+                       filename: str | None, content_length: int | None = None) -> IO[bytes]:
+        # werkzeug's own factory, remembered: a truncated file part's spooled file is in no
+        # field, so nobody would close it.
+        spooled: IO[bytes] = tempfile.SpooledTemporaryFile(  # noqa: SIM115 (closed below)
+            max_size=_SPOOL_IN_MEMORY, mode="rb+")
+        opened.append(spooled)
+        return spooled
+
+    request._get_file_stream = stream_factory  # type: ignore[method-assign,assignment]
+    try:
+        return _new(fid)
+    finally:
+        for spooled in opened:
+            spooled.close()
+
+
+def _new(fid: str) -> BaseResponse:
     max_bytes = int(_settings()["upload_max_bytes"])
     if request.method == "POST":
         # This route alone takes a file (the app's limit is 64 KiB): a larger body is a Korean
@@ -416,6 +438,8 @@ def new(fid: str) -> BaseResponse:
             member = _applicant()
             return _new_page(flow, member, 413, values=_prefill(flow), errors={
                 "document": _upload_message("too_large")})
+        if any(not isinstance(key, str) for key in (*request.form, *request.files)):
+            return _gone()  # a part without a name (werkzeug keys it None)
         try:
             csrf.protect()
         except CSRFError:
