@@ -32,6 +32,7 @@ from idp.errors import InvalidInput
 from idp.extensions import csrf, db
 from idp.models import Member, MemberType
 from idp.oidc.server import client_ip, provider
+from idp.services import audit
 from idp.services import company_register as service
 from idp.services.business_numbers import format_business_number
 from idp.services.certificates import CertificateError
@@ -199,8 +200,11 @@ def number(fid: str) -> BaseResponse:
             except InvalidInput:
                 message, status = _("사업자등록번호 10자리를 올바르게 입력해 주세요."), 400
             else:
-                db.session.commit()
                 outcome = found.outcome
+                if outcome in ("closed", "suspended"):
+                    audit.record(db.session, "company.registration_refused", ip=client_ip(),
+                                 business_number=found.business_number, reason=outcome)
+                db.session.commit()
                 if outcome in ("directory", "not_found"):
                     return _to_step(flow)
                 message, status = _outcome_message(outcome), OUTCOME_STATUS[outcome]
@@ -329,7 +333,10 @@ def form(fid: str) -> BaseResponse:
         except CertificateError as exc:
             db.session.commit()
             return _found_page(flow, certificate_message(exc.reason), 400)
-        except service.CertificateMismatch:
+        except service.CertificateMismatch as exc:
+            audit.record(db.session, "company.registration_refused", ip=client_ip(),
+                         business_number=flow.data["business_number"],
+                         reason="certificate_mismatch", certified=str(exc))
             db.session.commit()
             return _found_page(flow, _(
                 "조회하신 사업자등록번호의 기업 범용인증서가 아닙니다. 해당 기업의 인증서로 "

@@ -248,6 +248,9 @@ def test_refusals_write_nothing(site, client, number, status, text):
     assert resp.status_code == status
     assert text in resp.get_data(as_text=True)
     assert count(site, Company) == 0
+    refused = events(site, "company.registration_refused")
+    assert [e.detail.get("reason") for e in refused] == (
+        [OUTCOMES[number]] if number in (CLOSED, SUSPENDED) else [])
     # The flow stays at the number: another number may be tried.
     assert look_up(client, fid, KOTRA).status_code == 303
 
@@ -332,6 +335,8 @@ def test_the_certificate_must_be_the_flows_company(site, client):
     resp = certify(site, client, fid, EDS)
     assert resp.status_code == 400
     assert "조회하신 사업자등록번호의 기업 범용인증서가 아닙니다" in resp.get_data(as_text=True)
+    [refused] = events(site, "company.registration_refused")
+    assert refused.detail["reason"] == "certificate_mismatch"
     assert client.get(f"/company/register/{fid}/form").headers["Location"].endswith("/found")
     # A used or unknown certificate result is refused with the seam's message.
     resp = client.get(f"/company/register/{fid}/form?cr=nonsense")
