@@ -332,6 +332,8 @@ def form(fid: str) -> BaseResponse:
             service.certified(p.flows, flow, company)
         except CertificateError as exc:
             db.session.commit()
+            if service.at(flow) == service.FORM:  # a reload of the used ?cr=: certified already
+                return redirect(url_for("company_register.form", fid=fid), 303)
             return _found_page(flow, certificate_message(exc.reason), 400)
         except service.CertificateMismatch as exc:
             audit.record(db.session, "company.registration_refused", ip=client_ip(),

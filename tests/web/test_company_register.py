@@ -292,6 +292,11 @@ def test_directory_path_registers_an_active_company(site, client):
     assert client.get(f"/company/register/{fid}/form").headers["Location"].endswith("/found")
     resp = certify(site, client, fid)
     assert resp.headers["Location"] == f"/company/register/{fid}/form"
+    # Reloading the widget's ?cr= (used once) keeps the certified flow.
+    cr = give_certificate(site, client, "register", KOTRA)
+    assert client.get(f"/company/register/{fid}/form?cr={cr}").status_code == 303
+    resp = client.get(f"/company/register/{fid}/form?cr={cr}")
+    assert resp.headers["Location"] == f"/company/register/{fid}/form"
     page = client.get(f"/company/register/{fid}/form").get_data(as_text=True)
     assert 'value="Korea Trade-Investment Promotion Agency"' in page  # prefilled
     assert 'value="1146710004418"' in page and 'value="info@kotra.or.kr"' in page
