@@ -36,6 +36,7 @@ from idp.services import audit
 from idp.services import company_register as service
 from idp.services.business_numbers import format_business_number
 from idp.services.certificates import CertificateError
+from idp.services.companies import find_company
 from idp.services.company_profile import FIELDS, CompanyInfo, InfoErrors, clean_info
 from idp.services.flows import Flow
 from idp.services.terms import current_documents
@@ -375,8 +376,11 @@ def form(fid: str) -> BaseResponse:
 
 
 def _already(flow: Flow) -> BaseResponse:
+    """Another registration of this company won the race: registered, or waiting for review."""
+    company = find_company(db.session, flow.data.get("business_number") or "")
+    pending = company is not None and company.status == "pending"
     return _page("company/register/already.html", 409, step=2,
-                 message=_outcome_message("registered"),
+                 message=_outcome_message("pending" if pending else "registered"),
                  login_url=company_login_url(flow.data.get("ia")))
 
 

@@ -721,3 +721,15 @@ def test_other_pages_still_refuse_multipart_bodies(site, client):
                        content_type="multipart/form-data")
     assert resp.status_code == 400 and "form-urlencoded bodies only" in resp.get_data(
         as_text=True)
+
+
+def test_two_applications_for_one_new_company_give_one_request(site, app):
+    one, two = app.test_client(), app.test_client()
+    fid1, fid2 = to_new(one), to_new(two)
+    sign_in(site, one, "member01")
+    sign_in(site, two, "member02")
+    assert post_new(one, fid1, png_bytes()).status_code == 303
+    resp = post_new(two, fid2, png_bytes())
+    assert resp.status_code == 409
+    assert "검토 중인 기업입니다" in resp.get_data(as_text=True)
+    assert count(app, Company) == count(app, CompanyRequest) == count(app, Upload) == 1
