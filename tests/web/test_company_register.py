@@ -733,3 +733,13 @@ def test_two_applications_for_one_new_company_give_one_request(site, app):
     assert resp.status_code == 409
     assert "검토 중인 기업입니다" in resp.get_data(as_text=True)
     assert count(app, Company) == count(app, CompanyRequest) == count(app, Upload) == 1
+
+
+def test_registration_works_when_no_terms_are_published(app, client, monkeypatch):
+    monkeypatch.setattr(service, "lookup",
+                        lambda s, r, d, n: service.Found("directory", n, RECORDS.get(n)))
+    fid = start(client)
+    assert look_up(client, fid, KOTRA).status_code == 303
+    certify(app, client, fid)
+    assert submit_form(client, fid).status_code == 303
+    assert count(app, Company) == 1 and count(app, TermsConsent) == 0
