@@ -61,11 +61,6 @@ bp = Blueprint("company_register", __name__)
 CERTIFICATE_WIDGET = "certificate/_widget.html"  # 인증서찾기 (the npki-browser helper's)
 MY_LOGIN = "/my/login"  # MY KOTRA's sign-in (idp/web/my.py), linked by path
 SIGNUP_HUB = "/signup"
-# Where "존재하는 기업회원입니다. 로그인해주세요." sends a company manager outside a pending
-# sign-in: MY KOTRA's sign-in, whose login page has the 기업정보 관리 tab (the company-login
-# helper's). Inside a pending sign-in: that sign-in's page, on its company tab.
-SECRET_FIELDS = ("password", "password_confirm", "approval_password",
-                 "approval_password_confirm")
 _UPLOAD_OVERHEAD = 64 * 1024  # the form's other fields around the file
 _SPOOL_IN_MEMORY = 500 * 1024  # larger file parts are spooled to a temporary file
 
@@ -119,8 +114,9 @@ def _to_step(flow: Flow | str, step: str | None = None) -> BaseResponse:
 
 
 def company_login_url(ia: str | None) -> str:
-    """The company-manager login: the pending sign-in's 기업정보 관리 tab, else MY KOTRA's
-    sign-in (its login page has the tab)."""
+    """Where "존재하는 기업회원입니다. 로그인해주세요." and 가입완료's 로그인 go: the pending
+    sign-in's login page on its 기업정보 관리 tab, else MY KOTRA's sign-in (its login page has
+    the tab; the company-login helper's)."""
     if ia and current_interaction(ia) is not None:
         return url_for("web.login_page", uid=ia, tab="company")
     return MY_LOGIN + "?tab=company"
