@@ -130,7 +130,10 @@ def lookup(session: DbSession, registry: BusinessRegistry | None,
         module: Any = importlib.import_module("idp.services.company_lookup")
     except ImportError:
         return _local_lookup(session, registry, directory, business_number)
-    answer = module.lookup_business(session, registry, directory, business_number)
+    try:
+        answer = module.lookup_business(session, registry, directory, business_number)
+    except BusinessRegistryUnavailable:  # (should it not turn it into "unavailable" itself)
+        return Found("unavailable", business_number)
     return Found(str(answer.outcome), business_number, answer.record)
 
 

@@ -153,3 +153,13 @@ def test_check_secrets(app):
             assert caught.value.errors == errors
         else:
             assert set(caught.value.errors) == errors
+
+
+def test_a_registry_error_from_the_registries_module_is_unavailable(session, monkeypatch):
+    def lookup_business(*a: Any) -> Any:
+        raise BusinessRegistryUnavailable("502")
+
+    module = types.ModuleType("idp.services.company_lookup")
+    module.lookup_business = lookup_business  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "idp.services.company_lookup", module)
+    assert service.lookup(session, None, None, KOTRA).outcome == "unavailable"
