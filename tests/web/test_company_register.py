@@ -743,3 +743,38 @@ def test_registration_works_when_no_terms_are_published(app, client, monkeypatch
     certify(app, client, fid)
     assert submit_form(client, fid).status_code == 303
     assert count(app, Company) == 1 and count(app, TermsConsent) == 0
+
+
+def test_hostile_upload_bodies_never_give_a_5xx(site, client):
+    """Raw bodies at the one endpoint that parses multipart: never a 5xx, no leaked file
+    (warnings are errors), nothing written."""
+    import gc
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    fid = to_new(client)
+    sign_in(site, client)
+    token = csrf(client.get(f"/company/register/{fid}/new").get_data(as_text=True))
+    parts = st.lists(st.sampled_from([
+        b"--XX\r\n", b"Content-Disposition: form-data\r\n",
+        b'Content-Disposition: form-data; name="csrf_token"\r\n',
+        b'Content-Disposition: form-data; name="document"; filename="a.png"\r\n',
+        b'Content-Disposition: form-data; name=""\r\n', b"Content-Type: image/png\r\n",
+        b"\r\n", b"\x89PNG\r\n\x1a\n", token.encode(), b"\x00", b"\xff\xfe", b"--XX--\r\n",
+        b"a" * 70_000]), max_size=12).map(b"".join)
+
+    @settings(max_examples=60, derandomize=True, deadline=None,
+              suppress_health_check=[HealthCheck.function_scoped_fixture,
+                                     HealthCheck.too_slow])
+    @given(body=st.one_of(st.binary(max_size=300), parts),
+           content_type=st.sampled_from(["multipart/form-data; boundary=XX",
+                                         "multipart/form-data", "application/json", ""]))
+    def hostile(body: bytes, content_type: str) -> None:
+        resp = client.post(f"/company/register/{fid}/new", data=body,
+                           content_type=content_type)
+        assert resp.status_code < 500, (resp.status_code, body[:200])
+        gc.collect()
+
+    hostile()
+    assert count(site, Company) == count(site, Upload) == 0
