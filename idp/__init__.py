@@ -215,6 +215,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
     csrf.exempt(api_bp)  # bearer tokens, no cookies: nothing for CSRF to protect
     app.register_blueprint(api_bp)
+    from idp.web.company_register import bp as company_register_bp  # 기업정보 등록 (issue 7)
+
+    app.register_blueprint(company_register_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 
@@ -269,15 +272,22 @@ def _engine_options(url: str) -> dict[str, Any]:
     return options
 
 
+# Issue 7: the only pages that take an upload (the 사업자등록증 of a new company); each sets
+# its own size limit before it parses the body (idp/web/company_register.py).
+MULTIPART_ENDPOINTS = frozenset({"company_register.new"})
+
+
 def _register_hooks(app: Flask) -> None:
     from flask import Response, render_template
 
     app.jinja_env.globals["get_locale"] = get_locale
 
     def refuse_multipart() -> tuple[str, int] | None:
-        """No page takes an upload: a multipart body is refused before anything parses it
-        (werkzeug spools file parts to temporary files; a truncated one was left open)."""
-        if request.mimetype == "multipart/form-data":
+        """Only MULTIPART_ENDPOINTS take an upload: any other multipart body is refused before
+        anything parses it (werkzeug spools file parts to temporary files; a truncated one
+        was left open)."""
+        if request.mimetype == "multipart/form-data" and (
+                request.endpoint not in MULTIPART_ENDPOINTS):
             return render_template("oidc/error.html", error="invalid_request",
                                    description="form-urlencoded bodies only"), 400
         return None

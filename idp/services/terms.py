@@ -44,7 +44,8 @@ DEFAULT_TITLES = {
 }
 # Marketing messages, consented to per channel with a date (issue 6).
 CHANNELS = ("email", "sms")
-SOURCES = ("signup", "sns_signup", "conversion", "reconsent", "mykotra", "demo")
+SOURCES = ("signup", "sns_signup", "conversion", "reconsent", "mykotra", "demo",
+           "company_register")  # issue 7: the manager principal of a registered company
 # SPEC §4: personal members re-consent every 2 years, company members every 5.
 DEFAULT_RECONSENT_DAYS = 730
 

@@ -89,7 +89,8 @@ def _me() -> Me | None:
 
 def _local_my_path(value: str | None) -> str | None:
     """`value` when it is a MY KOTRA path (never another host: no open redirect)."""
-    if not value or not value.startswith("/my") or "//" in value or "\\" in value:
+    if not value or not value.startswith(("/my", "/company/register/")) or "//" in value \
+            or "\\" in value:  # (issue 7: a new company's applicant signs in and comes back)
         return None
     return value
 

@@ -191,7 +191,9 @@ def test_hub_links_simple_signup_to_the_login_tab_only_with_a_pending_sign_in(si
     assert f"/interaction/{ia}?tab=simple" in with_ia
     without = client.get("/signup?ia=forged").get_data(as_text=True)
     assert "/interaction/forged" not in without and "간편회원 가입은" in without
-    assert "기업정보 등록은 준비 중입니다" in without
+    # Issue 7: 기업정보 등록 (idp/web/company_register.py), keeping the pending sign-in.
+    assert 'href="/company/register"' in without
+    assert f'href="/company/register?ia={ia}"' in with_ia
 
 
 def test_a_required_term_declined_stays_on_step_one(site, client):
