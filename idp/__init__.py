@@ -194,6 +194,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.certificate import bp as certificate_bp  # 기업 범용인증서 (issue 7)
 
     app.register_blueprint(certificate_bp)
+    from idp.web.company_console import bp as company_console_bp  # issue 7: 기업 MY KOTRA
+
+    app.register_blueprint(company_console_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

@@ -27,7 +27,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import IdpError, InvalidCredentials, InvalidInput, LoginThrottled
@@ -44,6 +44,7 @@ from idp.models import (
     ServiceParticipation,
 )
 from idp.models.base import DbSession, utcnow
+from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
 from idp.services.affiliations import end_affiliation
 from idp.services.approval_passwords import check_new_approval_password
@@ -112,6 +113,16 @@ def ensure_console_client(session: DbSession, issuer: str) -> None:
     elif client.redirect_uris != [redirect_uri]:
         client.redirect_uris = [redirect_uri]
         session.commit()
+
+
+def discard_console_code(session: DbSession, code: str) -> bool:
+    """Delete the code the console's sign-in ended with, unexchanged (as MY KOTRA does: the
+    console runs inside the provider and reads the SSO session itself). Commits."""
+    result = session.execute(delete(AuthorizationCode).where(
+        AuthorizationCode.code_hash == token_hash(code),
+        AuthorizationCode.client_id == CONSOLE_CLIENT_ID))
+    session.commit()
+    return bool(getattr(result, "rowcount", 0))
 
 
 # -- signing in ------------------------------------------------------------------------------
@@ -255,19 +266,16 @@ PROFILE_FIELDS = {
     "annual_exports": 20, "year_founded": 4, "employees": 10, "main_export_region": 50,
     "main_export_country": 50,
 }
-REQUIRED_FIELDS = ("name", "name_en", "ceo_name", "ceo_name_en", "company_type")
+# Marked * in the manual's company form (chapter 01, STEP3 기업 정보 입력).
+REQUIRED_FIELDS = ("name", "name_en", "ceo_name", "ceo_name_en", "company_type",
+                   "classification", "maker_or_trader", "main_product", "phone", "email")
 YES_NO_FIELDS = ("is_startup", "is_venture", "foreign_invested")
-COMPANY_TYPES = ("corporation", "individual", "public", "other")
-CLASSIFICATIONS = ("large", "midsize", "sme", "other")
-MAKER_OR_TRADER = ("maker", "trader", "both", "other")
 AMOUNT_FIELDS = ("annual_sales", "annual_exports", "employees")
 
 _PHONE = re.compile(r"^[0-9][0-9-]{6,18}[0-9]$")
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
 _HOMEPAGE = re.compile(r"^(https?://)?[A-Za-z0-9.-]+\.[A-Za-z]{2,}(/\S*)?$")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
-_CHOICES = {"company_type": COMPANY_TYPES, "classification": CLASSIFICATIONS,
-            "maker_or_trader": MAKER_OR_TRADER}
 
 
 def company_values(company: Company) -> dict[str, str]:
@@ -302,9 +310,6 @@ def check_company_values(raw: dict[str, str]) -> dict[str, str]:
     for name in YES_NO_FIELDS:
         if clean[name] not in ("", "Y", "N"):
             raise InvalidInput(name, "Y or N")
-    for name, choices in _CHOICES.items():
-        if clean[name] and clean[name] not in choices:
-            raise InvalidInput(name, "choice")
     for name in ("phone", "fax"):
         if clean[name] and not _PHONE.match(clean[name]):
             raise InvalidInput(name, "phone number")
