@@ -419,3 +419,5 @@ def test_english_pages(app, client) -> None:
                  "/company/mileage", "/company/approval-password", "/company/password"):
         resp = client.get(path + "?lang=en")
         assert resp.status_code == 200
+        html = resp.get_data(as_text=True)
+        assert "Mileage history" in html and "마일리지 내역" not in html
