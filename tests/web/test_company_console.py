@@ -421,3 +421,10 @@ def test_english_pages(app, client) -> None:
         assert resp.status_code == 200
         html = resp.get_data(as_text=True)
         assert "Mileage history" in html and "마일리지 내역" not in html
+
+
+def test_a_manager_going_to_my_kotra_gets_the_company_console(app, client) -> None:
+    add_company(app)
+    sign_in_console(client)
+    resp = client.get("/my/profile")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/company")
