@@ -187,12 +187,14 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
             "redirect_uri": f"{base}/callback", "post_logout_redirect_uri": f"{base}/",
             "backchannel_logout_uri": f"{base}/backchannel-logout",
         }
+    company_console = seed_company_console(session, p)  # issue 7: the 기업정보 관리 tab
     session.commit()
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+            "clients_file": str(clients_file), "legacy": legacy, "identities": identities,
+            "company_console": company_console}
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
@@ -287,3 +289,26 @@ def seed_terms(session: DbSession, *, now: dt.datetime) -> list[str]:
             record_consents(session, member_id, agreed={d.kind: True for d in missing},
                             marketing={}, source="demo", now=now)
     return published
+
+
+# Issue 7, the company console (docs/company-console.md): the demo company's manager signs in
+# on the login page's 기업정보 관리 tab with the business number and this password.
+DEMO_COMPANY_PASSWORD = "Kotra!company2026"
+DEMO_APPROVAL_PASSWORD = "739102"
+
+
+def seed_company_console(session: DbSession, p: Provider) -> dict[str, Any]:
+    """The demo company's manager principal (company login password) and approval password,
+    when the company has none yet (idempotent)."""
+    from idp.services.companies import create_manager, manager_of
+
+    company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
+    if company is None:
+        return {}
+    if manager_of(session, company) is None:
+        create_manager(session, company, p.passwords.hash(DEMO_COMPANY_PASSWORD))
+    if company.approval_password_hash is None:
+        company.approval_password_hash = p.passwords.hash(DEMO_APPROVAL_PASSWORD)
+    session.flush()
+    return {"business_number": company.business_number, "password": DEMO_COMPANY_PASSWORD,
+            "approval_password": DEMO_APPROVAL_PASSWORD}

@@ -138,6 +138,9 @@ def manager_only(view: Callable[..., BaseResponse]) -> Callable[..., BaseRespons
             nxt = request.path if request.method == "GET" else url_for("company_console.home")
             return redirect(url_for("company_console.login", next=nxt), 303)
         if not isinstance(who, Manager):
+            if who.member_type == MemberType.COMPANY_MANAGER:
+                # the company was refused or put back under review since the sign-in
+                return Response(render_template("company/console/inactive.html"), 403)
             return redirect(url_for("my.home"), 303)
         return view(who, **kwargs)
 

@@ -428,3 +428,16 @@ def test_a_manager_going_to_my_kotra_gets_the_company_console(app, client) -> No
     sign_in_console(client)
     resp = client.get("/my/profile")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("/company")
+
+
+def test_a_company_put_back_under_review_closes_the_console(app, client) -> None:
+    company_id = add_company(app)
+    sign_in_console(client)
+    with app.app_context():
+        found = db.session.get(Company, company_id)
+        assert found is not None
+        found.status = "pending"
+        db.session.commit()
+    resp = client.get("/company/employees")
+    assert resp.status_code == 403 and 'id="company-inactive"' in resp.get_data(as_text=True)
+    assert client.get("/my").status_code == 303  # (→ /company: no loop, one answer each)

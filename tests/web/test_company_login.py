@@ -214,3 +214,14 @@ def test_the_company_consoles_sign_in_opens_on_the_company_tab(app, client) -> N
     page = client.get(resp.headers["Location"]).get_data(as_text=True)
     assert 'id="tab-company"' in page
     assert CONSOLE_CLIENT_ID  # (the console's own client)
+
+
+def test_the_demo_companys_manager_signs_in(app, client, rp, tmp_path) -> None:
+    from idp.demo import DEMO_COMPANY, DEMO_COMPANY_PASSWORD, seed
+
+    with app.app_context():
+        first = seed(db.session, app.extensions["idp"], tmp_path / "clients.json")
+        again = seed(db.session, app.extensions["idp"], tmp_path / "clients.json")  # idempotent
+    assert first["company_console"] == again["company_console"]
+    resp = company_login(rp, client, DEMO_COMPANY[0], DEMO_COMPANY_PASSWORD)
+    assert resp.status_code == 303 and resp.headers["Location"].startswith(rp.redirect_uri)
