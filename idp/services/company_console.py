@@ -531,7 +531,7 @@ def revoke_employee(session: DbSession, sessions: SsoSessions, outbox: Backchann
     logout. NotAnEmployee for anything else (another company's, already ended). Commits."""
     affiliation = session.scalar(select(Affiliation).where(
         Affiliation.id == affiliation_id, Affiliation.company_id == company_id,
-        Affiliation.revoked_at.is_(None)).with_for_update())
+        Affiliation.revoked_at.is_(None)).with_for_update(of=Affiliation))
     if affiliation is None:
         raise NotAnEmployee()
     notified = end_affiliation(session, sessions, outbox, affiliation, ended_by="revoked",
