@@ -30,6 +30,11 @@ def _shot(page: Any, artifacts_dir: Path, name: str) -> None:
         shutil.copy(path, PROJECT / "docs" / "img" / path.name)
 
 
+def _menu(page: Any, stack: Stack, name: str, path: str) -> None:
+    page.get_by_role("link", name=name).click()
+    page.wait_for_url(stack.issuer + path)
+
+
 def test_company_manager_signs_in_on_the_company_tab_and_revokes_an_employee(
         browser: Any, stack: Stack, axe_source: str, artifacts_dir: Path) -> None:  # noqa: F811
     _run([PYTHON, "-m", "tests.browser.company_seed", "seed", BN, COMPANY_PASSWORD, EMPLOYEE,
@@ -78,29 +83,29 @@ def test_company_manager_signs_in_on_the_company_tab_and_revokes_an_employee(
         assert_accessible(page, axe_source, "console: home with a notice")
         _shot(page, artifacts_dir, "company-console-home")
         page.get_by_role("button", name=re.compile("^알림 확인")).click()
-        page.wait_for_url(stack.issuer + "/company")
+        page.locator("#notices-title").wait_for(state="detached")
         assert page.get_by_text("승인 비밀번호가 여러 번 틀려").count() == 0
 
-        page.get_by_role("link", name="기업 신청 사업 내역").click()
+        _menu(page, stack, "기업 신청 사업 내역", "/company/services")
         assert page.get_by_text("해외 수출상담회").is_visible()
         assert page.get_by_text("한*원").is_visible()
         assert_accessible(page, axe_source, "console: services")
-        page.get_by_role("link", name="마일리지 내역").click()
+        _menu(page, stack, "마일리지 내역", "/company/mileage")
         assert page.locator("#mileage-balance").inner_text().endswith("7,000")
         assert_accessible(page, axe_source, "console: mileage")
         _shot(page, artifacts_dir, "company-console-mileage")
 
         # 기업정보 수정 and 승인 비밀번호 변경: locked until the certificate, then open.
-        page.get_by_role("link", name="기업정보 수정").click()
+        _menu(page, stack, "기업정보 수정", "/company/info")
         assert page.locator("#info-save").is_disabled()
         assert_accessible(page, axe_source, "console: info, before the certificate")
-        page.get_by_role("link", name="승인 비밀번호 변경").click()
+        _menu(page, stack, "승인 비밀번호 변경", "/company/approval-password")
         assert page.locator("#approval-warning").is_visible()
         assert_accessible(page, axe_source, "console: approval password, before the certificate")
-        page.get_by_role("link", name="기업 비밀번호 변경").click()
+        _menu(page, stack, "기업 비밀번호 변경", "/company/password")
         assert_accessible(page, axe_source, "console: company password")
         _run([PYTHON, "-m", "tests.browser.company_seed", "certify", BN], stack.env)
-        page.get_by_role("link", name="기업정보 수정").click()
+        _menu(page, stack, "기업정보 수정", "/company/info")
         assert page.locator("#certified").is_visible()
         page.locator("#homepage").fill("www.console-trading.example")
         page.locator("#name").fill("(주)콘솔글로벌")
@@ -112,12 +117,13 @@ def test_company_manager_signs_in_on_the_company_tab_and_revokes_an_employee(
         _shot(page, artifacts_dir, "company-console-info")
         page.locator("#phone").fill("전화")
         page.get_by_role("button", name="저장하기").click()
-        assert page.get_by_role("alert").is_visible()
+        page.get_by_role("alert").wait_for()
         assert_accessible(page, axe_source, "console: info, a refused value")
-        page.get_by_role("link", name="승인 비밀번호 변경").click()
+        _menu(page, stack, "승인 비밀번호 변경", "/company/approval-password")
         page.locator("#approval_password").fill("123456")
         page.locator("#approval_password_confirm").fill("123456")
         page.get_by_role("button", name="변경하기").click()
+        page.get_by_role("alert").wait_for()
         assert "쉬운 번호" in page.get_by_role("alert").inner_text()
         assert_accessible(page, axe_source, "console: approval password, a trivial one")
         page.locator("#approval_password").fill("582914")
@@ -129,12 +135,12 @@ def test_company_manager_signs_in_on_the_company_tab_and_revokes_an_employee(
         _shot(page, artifacts_dir, "company-console-approval")
 
         # 소속직원 관리: revoke the employee, after the confirmation.
-        page.get_by_role("link", name="소속직원 관리").click()
+        _menu(page, stack, "소속직원 관리", "/company/employees")
         assert page.get_by_role("cell", name=EMPLOYEE).is_visible()
         assert_accessible(page, axe_source, "console: employees")
         _shot(page, artifacts_dir, "company-console-employees")
         page.get_by_role("link", name="한직원 소속 해제").click()
-        assert page.locator("#revoke-question").is_visible()
+        page.locator("#revoke-question").wait_for()
         assert_accessible(page, axe_source, "console: revoke confirmation")
         page.locator("#revoke-confirm").click()
         page.wait_for_url(re.compile(r"/company/employees\?revoked=1"))
