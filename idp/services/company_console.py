@@ -296,6 +296,8 @@ def check_company_values(raw: dict[str, str]) -> dict[str, str]:
     clean: dict[str, str] = {}
     for name, longest in fields.items():
         value = (raw.get(name) or "").strip()
+        if name in ("corp_number", *AMOUNT_FIELDS):  # 114671-0004418, 1,234,000
+            value = value.replace("-" if name == "corp_number" else ",", "")
         if _CONTROL.search(value):
             raise InvalidInput(name, "control characters")
         if len(value) > longest:
@@ -304,9 +306,8 @@ def check_company_values(raw: dict[str, str]) -> dict[str, str]:
     for name in REQUIRED_FIELDS:
         if not clean[name]:
             raise InvalidInput(name, "required")
-    if clean["corp_number"] and not re.fullmatch(r"\d{13}", clean["corp_number"].replace("-", "")):
+    if clean["corp_number"] and not re.fullmatch(r"\d{13}", clean["corp_number"]):
         raise InvalidInput("corp_number", "13 digits")
-    clean["corp_number"] = clean["corp_number"].replace("-", "")
     for name in YES_NO_FIELDS:
         if clean[name] not in ("", "Y", "N"):
             raise InvalidInput(name, "Y or N")
@@ -318,13 +319,13 @@ def check_company_values(raw: dict[str, str]) -> dict[str, str]:
     if clean["homepage"] and not _HOMEPAGE.match(clean["homepage"]):
         raise InvalidInput("homepage", "homepage")
     for name in AMOUNT_FIELDS:
-        if clean[name] and not clean[name].replace(",", "").isdigit():
+        if clean[name] and not (clean[name].isascii() and clean[name].isdigit()):
             raise InvalidInput(name, "number")
-        clean[name] = clean[name].replace(",", "")
-    if clean["year_founded"] and not (clean["year_founded"].isdigit()
+    if clean["year_founded"] and not (clean["year_founded"].isascii()
+                                      and clean["year_founded"].isdigit()
                                       and 1800 <= int(clean["year_founded"]) <= 2100):
         raise InvalidInput("year_founded", "year")
-    if clean["postcode"] and not clean["postcode"].isdigit():
+    if clean["postcode"] and not (clean["postcode"].isascii() and clean["postcode"].isdigit()):
         raise InvalidInput("postcode", "digits")
     return clean
 

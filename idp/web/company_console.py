@@ -45,6 +45,7 @@ from idp.oidc.server import client_ip, provider
 from idp.services import company_console as console
 from idp.services.approval_passwords import WeakApprovalPassword
 from idp.services.business_numbers import format_business_number
+from idp.services.claims import ACR_CERTIFICATE
 from idp.services.flows import FlowKind
 from idp.services.legacy_import import KST
 from idp.services.password_change import PasswordUnchanged
@@ -153,8 +154,20 @@ def _certificates() -> console.CertificateFreshness:
         p.store, p.clock, int(p.settings["company_console"]["certificate_seconds"]))
 
 
+def _certified_seconds(me: Manager) -> int:
+    """Seconds the company's certificate still counts on this session: a 기업인증 here, or a
+    sign-in by the certificate itself (the login proved the same company's key), each for
+    `[company_console] certificate_seconds`."""
+    certificates = _certificates()
+    remaining = certificates.remaining(me.sess.sid, me.company.business_number)
+    if me.sess.acr == ACR_CERTIFICATE:
+        since_login = provider().clock.now() - me.sess.auth_time
+        remaining = max(remaining, int(certificates.seconds - since_login))
+    return max(0, remaining)
+
+
 def _certified(me: Manager) -> bool:
-    return _certificates().fresh(me.sess.sid, me.company.business_number)
+    return _certified_seconds(me) > 0
 
 
 def _kst(value: dt.datetime | None) -> str:
@@ -352,10 +365,8 @@ def certified(me: Manager) -> BaseResponse:
 
 
 def _certificate_context(me: Manager, nxt: str) -> dict[str, Any]:
-    certificates = _certificates()
-    return {"certified": certificates.fresh(me.sess.sid, me.company.business_number),
-            "certified_minutes": (certificates.remaining(
-                me.sess.sid, me.company.business_number) + 59) // 60,
+    seconds = _certified_seconds(me)
+    return {"certified": seconds > 0, "certified_minutes": (seconds + 59) // 60,
             "certify_next": url_for("company_console.certified", next=nxt),
             "raw_business_number": me.company.business_number}
 

@@ -441,3 +441,20 @@ def test_a_company_put_back_under_review_closes_the_console(app, client) -> None
     resp = client.get("/company/employees")
     assert resp.status_code == 403 and 'id="company-inactive"' in resp.get_data(as_text=True)
     assert client.get("/my").status_code == 303  # (→ /company: no loop, one answer each)
+
+
+def test_a_certificate_sign_in_counts_as_the_fresh_certificate(app, client, clock) -> None:
+    add_company(app)
+    resp = client.get("/company")
+    resp = client.get(path_of(resp.headers["Location"]))  # -> /authorize
+    resp = client.get(path_of(resp.headers["Location"]))  # -> the login page
+    uid = path_of(resp.headers["Location"]).split("/interaction/")[1].split("?")[0]
+    cr = give_certificate(app, client, "login", BN)
+    resp = client.get(f"/interaction/{uid}/company/certificate", query_string={"cr": cr})
+    assert resp.status_code == 303 and "/company/callback" in resp.headers["Location"]
+    client.get(path_of(resp.headers["Location"]))
+    assert 'id="certified"' in client.get("/company/info").get_data(as_text=True)
+    assert post(client, "/company/info", {**INFO, "fax": "02-3460-7777"}).status_code == 303
+    clock.advance(601)
+    assert 'id="certified"' not in client.get("/company/info").get_data(as_text=True)
+    assert post(client, "/company/info", {**INFO, "fax": "02-3460-7778"}).status_code == 403
