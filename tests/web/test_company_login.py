@@ -225,3 +225,27 @@ def test_the_demo_companys_manager_signs_in(app, client, rp, tmp_path) -> None:
     assert first["company_console"] == again["company_console"]
     resp = company_login(rp, client, DEMO_COMPANY[0], DEMO_COMPANY_PASSWORD)
     assert resp.status_code == 303 and resp.headers["Location"].startswith(rp.redirect_uri)
+
+
+def test_the_company_tab_needs_its_csrf_token(app, client, rp) -> None:
+    add_company(app)
+    location = login_location(rp, client)
+    uid = location.split("/interaction/")[1].split("?")[0]
+    resp = client.post(f"/interaction/{uid}/company",
+                       data={"business_number": BN, "password": COMPANY_PASSWORD})
+    assert resp.status_code == 400
+    assert "요청이 만료되었습니다" in resp.get_data(as_text=True)
+
+
+def test_a_locked_manager_principal_cannot_sign_in(app, client, rp) -> None:
+    from idp.models import Member, MemberType
+
+    add_company(app)
+    with app.app_context():
+        manager = db.session.query(Member).filter_by(
+            member_type=MemberType.COMPANY_MANAGER).one()
+        manager.status = "locked"
+        db.session.commit()
+    resp = company_login(rp, client)
+    assert resp.status_code == 401
+    assert "사업자등록번호 또는 비밀번호가 일치하지 않습니다." in resp.get_data(as_text=True)
