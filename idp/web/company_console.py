@@ -264,7 +264,8 @@ def home(me: Manager) -> BaseResponse:
     return _page("home.html", me,
                  employee_count=len(console.employees(db.session, me.company.id)),
                  balance=console.mileage(db.session, me.company.id, per_page=1).balance,
-                 pending=console.pending_name_change(db.session, me.company.id))
+                 pending=console.pending_name_change(db.session, me.company.id),
+                 recent=console.participations(db.session, me.company.id, per_page=5))
 
 
 @bp.post("/notices/<int:notice_id>/read")

@@ -167,6 +167,8 @@ def test_services_lists_participations_with_masked_names_paged(app, client) -> N
     assert "홍길동" not in html and "수출상담회 0<" not in html
     second = client.get("/company/services?page=2").get_data(as_text=True)
     assert "수출상담회 0<" in second and "수출상담회 24" not in second
+    home = client.get("/company").get_data(as_text=True)  # the five latest on the home page
+    assert "총 25건" in home and "수출상담회 24" in home and "수출상담회 19" not in home
 
 
 def test_services_and_mileage_say_when_there_is_nothing(app, client) -> None:
