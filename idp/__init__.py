@@ -218,6 +218,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.company_register import bp as company_register_bp  # 기업정보 등록 (issue 7)
 
     app.register_blueprint(company_register_bp)
+    from idp.web.company_console import bp as company_console_bp  # issue 7: 기업 MY KOTRA
+
+    app.register_blueprint(company_console_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

@@ -187,6 +187,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
             "redirect_uri": f"{base}/callback", "post_logout_redirect_uri": f"{base}/",
             "backchannel_logout_uri": f"{base}/backchannel-logout",
         }
+    company_console = seed_company_console(session, p)  # issue 7: the 기업정보 관리 tab
     session.commit()
     mileage_api = seed_mileage_api(session, p)  # issue 7: the service and mileage API
     clients_file.parent.mkdir(parents=True, exist_ok=True)
@@ -199,6 +200,7 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     result.update(seed_operator_review(session, p))  # issue 7: the operator console
     result["npki"] = seed_npki(p)  # issue 7, NPKI verifier: the demo certificates
     result["mileage_api"] = mileage_api  # issue 7: the service and mileage API
+    result["company_console"] = company_console  # issue 7: the 기업정보 관리 tab
     return result
 
 
@@ -411,3 +413,24 @@ def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
          idempotency_key="demo-seed-initial-mileage")
     return {"scopes": " ".join(DEMO_API_SCOPES), "business_number": DEMO_COMPANY[0],
             "initial_mileage": DEMO_MILEAGE, "openapi": f"{p.issuer}/api/openapi.json"}
+# Issue 7, the company console (docs/company-console.md): the demo company's manager signs in
+# on the login page's 기업정보 관리 tab with the business number and this password.
+DEMO_COMPANY_PASSWORD = "Kotra!company2026"
+DEMO_APPROVAL_PASSWORD = "739102"
+
+
+def seed_company_console(session: DbSession, p: Provider) -> dict[str, Any]:
+    """The demo company's manager principal (company login password) and approval password,
+    when the company has none yet (idempotent)."""
+    from idp.services.companies import create_manager, manager_of
+
+    company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
+    if company is None:
+        return {}
+    if manager_of(session, company) is None:
+        create_manager(session, company, p.passwords.hash(DEMO_COMPANY_PASSWORD))
+    if company.approval_password_hash is None:
+        company.approval_password_hash = p.passwords.hash(DEMO_APPROVAL_PASSWORD)
+    session.flush()
+    return {"business_number": company.business_number, "password": DEMO_COMPANY_PASSWORD,
+            "approval_password": DEMO_APPROVAL_PASSWORD}

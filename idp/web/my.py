@@ -104,6 +104,8 @@ def signed_in(view: Callable[[Me], BaseResponse]) -> Callable[[], BaseResponse]:
         if me is None:
             nxt = request.path if request.method == "GET" else url_for("my.home")
             return redirect(url_for("my.login", next=nxt), 303)
+        if me.member.member_type == "company_manager":  # issue 7: MY KOTRA for a company
+            return redirect(url_for("company_console.home"), 303)
         g.me = me
         return view(me)
 

@@ -26,6 +26,7 @@ from idp.services.claims import (
     ACR_PASSWORD,
     AcrRequest,
 )
+from idp.services.company_console import CONSOLE_CLIENT_ID as COMPANY_CONSOLE_CLIENT_ID
 from idp.services.legacy_conversion import LegacyMatch, LegacyPasswordCheck
 from idp.services.login import PASSWORD
 from idp.services.members import authenticate_password
@@ -78,8 +79,11 @@ def _needed_acr(ia: Interaction) -> str | None:
 
 
 def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
-                  message: str | None = None) -> BaseResponse:
-    tab = request.args.get("tab", "general")
+                  message: str | None = None, *, tab: str | None = None,
+                  **extra: object) -> BaseResponse:
+    # Issue 7: the company console's own sign-in opens on the 기업정보 관리 tab.
+    tab = tab or request.args.get("tab") or (
+        "company" if ia.params.get("client_id") == COMPANY_CONSOLE_CLIENT_ID else "general")
     if tab not in LOGIN_TABS:
         tab = "general"
     client = query_client(ia.params.get("client_id", ""))
@@ -90,6 +94,7 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
         # a login here reached less than the request needs: say that a stronger one is needed
         step_up=needed is not None and ia.login_acr is not None
         and not AcrRequest((needed,)).met_by(ia.login_acr),
+        **extra,
     ), status)
     return resp
 
@@ -281,5 +286,6 @@ def readyz() -> BaseResponse:
     return Response(json.dumps(checks), 200 if ok else 503, mimetype="application/json")
 
 
+from idp.web import company_login as _company_login  # noqa: E402,F401 — 기업정보 관리 tab (issue 7)
 from idp.web import legacy  # noqa: E402 — the legacy conversion pages, on bp (issue 8)
 from idp.web import terms as _terms  # noqa: E402,F401 — registers the terms step page on bp

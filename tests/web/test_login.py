@@ -37,7 +37,8 @@ def test_login_page_has_the_three_tabs_in_korean(client, rp):
 @pytest.mark.parametrize(("tab", "notice"), [
     # Issue 9: the 간편회원 tab's SNS buttons work (tests/web/test_sns.py).
     ("simple", "간편회원으로 가입 시 이용한 SNS를 선택해 주세요."),
-    ("company", "기업정보 관리 로그인은 준비 중입니다."),
+    # Issue 7: the 기업정보 관리 tab signs company managers in (tests/web/test_company_login.py).
+    ("company", "로그인 ID(사업자등록번호), 로그인 비밀번호"),
 ])
 def test_other_tabs_render_without_breaking(client, rp, tab, notice):
     resp = client.get(_login_page(client, rp) + f"?tab={tab}")
