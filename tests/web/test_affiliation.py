@@ -1,0 +1,420 @@
+"""Affiliation for members (issue 7; SPEC §1–2, §3.3 tab 4, §3.8, §4): the search, joining by
+approval password with its limits (per company across members and addresses, per member, per
+address), joining by certificate, leaving, the sign-up's 소속기업 tab, the 5-year re-consent of
+affiliated members, the entitlement rows and the step-up to certificate level."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import (
+    Affiliation,
+    AuditEvent,
+    Company,
+    CompanyDirectoryEntry,
+    CompanyNotice,
+    Member,
+)
+from tests.helpers import TestRP, add_test_member, give_certificate
+from tests.web.test_my import csrf, sign_in_my
+
+KOTRA = "1208200275"  # 대한무역투자진흥공사 (the manual's example)
+EDS = "6638501035"  # (주)한국이디에스 (the manual's example)
+PENDING = "1234567815"
+APPROVAL = "347369"
+
+
+def add_company(app: Any, number: str = KOTRA, *, name: str = "대한무역투자진흥공사",
+                status: str = "active", approval: str | None = APPROVAL,
+                profile: dict[str, str] | None = None) -> int:
+    with app.app_context():
+        p = app.extensions["idp"]
+        company = Company(business_number=number, name=name, status=status,
+                          ceo_name="유정열", profile=profile or {},
+                          approval_password_hash=p.passwords.hash(approval) if approval else None)
+        db.session.add(company)
+        db.session.commit()
+        return int(company.id)
+
+
+def add_directory(app: Any, number: str = KOTRA) -> None:
+    with app.app_context():
+        db.session.add(CompanyDirectoryEntry(
+            business_number=number, name_ko="대한무역투자진흥공사", ceo_ko="유정열",
+            name_en="KOTRA", address_ko="서울 서초구 헌릉로 13", address_en="13 Heolleung-ro",
+            phone="02-3460-7114", fax="02-3460-7777"))
+        db.session.commit()
+
+
+def events(app: Any, name: str) -> list[AuditEvent]:
+    with app.app_context():
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.event == name)))
+
+
+def notices(app: Any, kind: str = "approval_password_locked") -> list[CompanyNotice]:
+    with app.app_context():
+        return list(db.session.scalars(select(CompanyNotice).where(CompanyNotice.kind == kind)))
+
+
+def live_affiliation(app: Any, login_id: str) -> Affiliation | None:
+    with app.app_context():
+        member = db.session.scalar(select(Member).where(Member.login_id == login_id))
+        assert member is not None
+        aff = member.affiliation
+        if aff is not None:
+            db.session.expunge(aff)
+        return aff
+
+
+def text(resp: Any) -> str:
+    return str(resp.get_data(as_text=True))
+
+
+def token(web: Any) -> str:
+    return csrf(text(web.get("/my/consents")))
+
+
+def try_password(web: Any, password: str, number: str = KOTRA,
+                 ip: str = "203.0.113.7") -> Any:
+    return web.post("/my/company/join", data={"csrf_token": token(web), "business_number": number,
+                                              "approval_password": password},
+                    environ_base={"REMOTE_ADDR": ip})
+
+
+@pytest.fixture()
+def hour(clock: Any) -> Any:
+    """The clock at the start of an hourly window (the limits count per window)."""
+    clock.advance(3600 - clock.now() % 3600 + 1)
+    return clock
+
+
+def signed_in(app: Any, rp: TestRP, login_id: str) -> Any:
+    if login_id != rp.login_id:
+        add_test_member(app, login_id)
+    web = app.test_client()
+    sign_in_my(web, rp, login_id=login_id)
+    return web
+
+
+# -- search ------------------------------------------------------------------------------------
+
+def test_search_shows_the_record_from_the_directory(app: Any, rp: TestRP) -> None:
+    add_company(app)
+    add_directory(app)
+    web = signed_in(app, rp, "member01")
+    resp = web.get("/my/company", query_string={"business_number": "120-82-00275"})
+    html = text(resp)
+    assert resp.status_code == 200
+    for value in ("120-82-00275", "대한무역투자진흥공사", "유정열", "서울 서초구 헌릉로 13",
+                  "13 Heolleung-ro", "02-3460-7114", "02-3460-7777"):
+        assert value in html
+    assert 'id="approval_password"' in html
+    assert 'data-purpose="affiliate"' in html  # the 인증서찾기 widget
+    assert "/company/register" in html
+
+
+def test_search_prefers_the_company_profile(app: Any, rp: TestRP) -> None:
+    add_company(app, profile={"address": "서울 강남구 테헤란로 1", "address_detail": "10층",
+                              "phone": "02-555-0000"})
+    add_directory(app)
+    html = text(signed_in(app, rp, "member01").get(
+        "/my/company", query_string={"business_number": KOTRA}))
+    assert "서울 강남구 테헤란로 1 10층" in html and "02-555-0000" in html
+    assert "02-3460-7777" in html  # what the profile lacks comes from the directory
+
+
+@pytest.mark.parametrize(("number", "message"), [
+    ("12345", "사업자등록번호 10자리를 정확히 입력해 주세요."),
+    ("1208200276", "사업자등록번호 10자리를 정확히 입력해 주세요."),  # check digit
+    (EDS, "등록된 기업정보가 없습니다."),
+    (PENDING, "기업정보 등록 승인을 기다리고 있는 기업입니다."),
+])
+def test_search_refusals(app: Any, rp: TestRP, number: str, message: str) -> None:
+    add_company(app, PENDING, name="대기기업", status="pending")
+    resp = signed_in(app, rp, "member01").get("/my/company",
+                                              query_string={"business_number": number})
+    assert resp.status_code == 400
+    assert message in text(resp)
+    assert 'id="approval_password"' not in text(resp)
+
+
+def test_search_is_throttled_per_address(app: Any, rp: TestRP) -> None:
+    add_company(app)
+    app.config["IDP_SETTINGS"]["affiliation"]["searches_per_ip"] = 3
+    web = signed_in(app, rp, "member01")
+    codes = [web.get("/my/company", query_string={"business_number": KOTRA}).status_code
+             for _ in range(4)]
+    assert codes == [200, 200, 200, 429]
+
+
+def test_pending_company_cannot_be_joined(app: Any, rp: TestRP) -> None:
+    add_company(app, PENDING, status="pending")
+    web = signed_in(app, rp, "member01")
+    resp = web.post("/my/company/join", data={"csrf_token": token(web),
+                                              "business_number": PENDING,
+                                              "approval_password": APPROVAL})
+    assert resp.status_code == 400
+    assert "기업정보 등록 승인을 기다리고 있는 기업입니다." in text(resp)
+    assert live_affiliation(app, "member01") is None
+    assert not events(app, "affiliation.approval_failed")  # not even counted
+
+
+# -- join by approval password -------------------------------------------------------------------
+
+def test_join_by_approval_password(app: Any, rp: TestRP, hour: Any) -> None:
+    company_id = add_company(app)
+    web = signed_in(app, rp, "member01")
+    resp = try_password(web, "347-369")  # dashes are fine (the manual shows 3473-6971)
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("done=joined")
+    html = text(web.get(resp.headers["Location"]))
+    assert "소속기업이 등록되었습니다." in html and "대한무역투자진흥공사" in html
+    assert "승인 비밀번호" in html and 'id="leave-company"' in html
+    aff = live_affiliation(app, "member01")
+    assert aff is not None and aff.method == "approval_password" and aff.company_id == company_id
+    (joined,) = events(app, "affiliation.joined")
+    assert joined.detail["method"] == "approval_password"
+    assert len(notices(app, "affiliation_joined")) == 1
+    # The claims carry it at once.
+    tokens = rp.tokens(app.test_client())
+    claims = app.test_client().get("/userinfo", headers={
+        "Authorization": f"Bearer {tokens['access_token']}"}).get_json()
+    assert claims["kotra_company"]["business_number"] == KOTRA
+    assert claims["kotra_company"]["affiliation_method"] == "approval_password"
+
+
+def test_wrong_password_says_how_many_tries_are_left(app: Any, rp: TestRP, hour: Any) -> None:
+    add_company(app)
+    web = signed_in(app, rp, "member01")
+    resp = try_password(web, "000001")
+    assert resp.status_code == 400
+    assert "승인 비밀번호가 일치하지 않습니다." in text(resp)
+    assert "남은 입력 횟수 4회" in text(resp)  # the member's limit (5) is the nearest
+    assert live_affiliation(app, "member01") is None
+    (failed,) = events(app, "affiliation.approval_failed")
+    assert failed.detail["failures"] == {"company": 1, "member": 1, "ip": 1}
+    assert try_password(web, "12345").status_code == 400  # 5 digits: not counted
+    assert len(events(app, "affiliation.approval_failed")) == 1
+
+
+def test_member_limit_locks_that_member_only(app: Any, rp: TestRP, hour: Any) -> None:
+    add_company(app)
+    web = signed_in(app, rp, "member01")
+    for _ in range(4):
+        assert try_password(web, "000001").status_code == 400
+    resp = try_password(web, "000001")  # the 5th
+    assert resp.status_code == 429
+    assert "승인 비밀번호를 여러 번 잘못 입력하셨습니다." in text(resp)
+    # Locked: even the right password is refused until the window ends.
+    resp = try_password(web, APPROVAL)
+    assert resp.status_code in (200, 429)
+    assert live_affiliation(app, "member01") is None
+    (locked,) = events(app, "affiliation.approval_locked")
+    assert locked.detail["scope"] == "member"
+    assert len(notices(app)) == 1
+    # Another member is not held up by this one's lock.
+    other = signed_in(app, rp, "member02")
+    assert try_password(other, APPROVAL, ip="203.0.113.8").status_code == 303
+    # The next window, the member may try again.
+    hour.advance(3600)
+    assert try_password(web, APPROVAL).status_code == 303
+
+
+def test_company_limit_is_ten_an_hour_across_members_and_addresses(
+        app: Any, rp: TestRP, hour: Any) -> None:
+    """SPEC §1: at most 10 wrong tries per company per hour, whoever makes them."""
+    add_company(app)
+    webs = [signed_in(app, rp, f"member0{i}") for i in range(1, 6)]
+    tries = 0
+    for i, web in enumerate(webs):
+        for _ in range(2):  # two each, from five members and five addresses: 10 in all
+            resp = try_password(web, f"00000{i}", ip=f"198.51.100.{i}")
+            tries += 1
+            assert resp.status_code == (429 if tries == 10 else 400)
+    html = text(resp)
+    assert "이 기업의 승인 비밀번호가 여러 번 잘못 입력되어" in html
+    assert "기업 범용인증서로 인증하시거나" in html
+    # A sixth member from a fresh address, with the right password: refused for the window.
+    late = signed_in(app, rp, "member06")
+    resp = try_password(late, APPROVAL, ip="192.0.2.99")
+    assert resp.status_code == 429
+    assert "이 기업의 승인 비밀번호가 여러 번 잘못 입력되어" in text(resp)
+    page = late.get("/my/company", query_string={"business_number": KOTRA},
+                    environ_base={"REMOTE_ADDR": "192.0.2.99"})
+    assert 'id="approval-locked"' in text(page) and 'id="approval_password"' not in text(page)
+    assert live_affiliation(app, "member06") is None
+    assert len(events(app, "affiliation.approval_failed")) == 10  # the 11th was not checked
+    locks = events(app, "affiliation.approval_locked")
+    assert [e.detail["scope"] for e in locks] == ["company"]
+    (notice,) = notices(app)  # once per lock, not per try
+    assert notice.data["scope"] == "company"
+    # Another company is not affected; the next hour this one opens again.
+    add_company(app, EDS, name="(주)한국이디에스")
+    assert try_password(late, APPROVAL, number=EDS, ip="192.0.2.99").status_code == 303
+    hour.advance(3600)
+    other = signed_in(app, rp, "member07")
+    assert try_password(other, APPROVAL, ip="192.0.2.100").status_code == 303
+
+
+def test_address_limit_across_members(app: Any, rp: TestRP, hour: Any) -> None:
+    app.config["IDP_SETTINGS"]["affiliation"]["ip_failures"] = 3
+    add_company(app)
+    add_company(app, EDS, name="(주)한국이디에스")
+    webs = [signed_in(app, rp, f"member0{i}") for i in range(1, 4)]
+    assert try_password(webs[0], "000001").status_code == 400
+    assert try_password(webs[1], "000001", number=EDS).status_code == 400
+    resp = try_password(webs[2], "000001")
+    assert resp.status_code == 429
+    assert "이 네트워크에서 승인 비밀번호가 여러 번 잘못 입력되었습니다." in text(resp)
+    assert [e.detail["scope"] for e in events(app, "affiliation.approval_locked")] == ["ip"]
+    assert len(notices(app)) == 1
+    # From another address the same member is fine.
+    assert try_password(webs[2], APPROVAL, ip="192.0.2.1").status_code == 303
+
+
+def test_limits_hold_under_parallel_guesses(app: Any, hour: Any) -> None:
+    """Tries are counted before the hash: racing guesses never check more than the limit."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from idp.services import affiliations as service
+
+    company_id = add_company(app)
+    limits = service.ApprovalLimits(company_failures=10, member_failures=100, ip_failures=100)
+    p = app.extensions["idp"]
+
+    def guess(i: int) -> str:
+        with app.app_context():
+            company = db.session.get(Company, company_id)
+            assert company is not None
+            try:
+                service.check_approval_password(
+                    db.session, p.store, p.clock, p.passwords, limits, company, f"{i:06d}",
+                    who=f"member:{i}", ip=f"198.51.100.{i}")
+            except service.AffiliationRefused as exc:
+                return exc.reason
+            finally:
+                db.session.remove()
+            return "ok"
+
+    with ThreadPoolExecutor(8) as pool:
+        results = list(pool.map(guess, range(100, 130)))
+    assert "ok" not in results and results.count("wrong_password") <= 9
+    assert set(results) <= {"wrong_password", "locked", "busy"}
+    assert len(events(app, "affiliation.approval_failed")) == 10
+    assert len(events(app, "affiliation.approval_locked")) == 1
+    assert len(notices(app)) == 1
+
+
+def test_company_without_approval_password(app: Any, rp: TestRP) -> None:
+    add_company(app, approval=None)
+    web = signed_in(app, rp, "member01")
+    html = text(web.get("/my/company", query_string={"business_number": KOTRA}))
+    assert "승인 비밀번호가 설정되지 않은 기업입니다." in html
+    assert 'id="approval_password"' not in html
+
+
+# -- join by certificate ---------------------------------------------------------------------
+
+def test_join_by_certificate(app: Any, rp: TestRP) -> None:
+    add_company(app, approval=None)
+    web = signed_in(app, rp, "member01")
+    cr = give_certificate(app, web, "affiliate", KOTRA)
+    resp = web.get("/my/company/certified", query_string={"business_number": KOTRA, "cr": cr})
+    assert resp.status_code == 303, text(resp)[:500]
+    aff = live_affiliation(app, "member01")
+    assert aff is not None and aff.method == "certificate"
+    html = text(web.get("/my/company"))
+    assert "기업 범용인증서" in html
+    # The result is used once.
+    assert web.get("/my/company/certified",
+                   query_string={"business_number": KOTRA, "cr": cr}).status_code == 400
+
+
+def test_certificate_of_another_company_is_refused(app: Any, rp: TestRP) -> None:
+    add_company(app)
+    add_company(app, EDS, name="(주)한국이디에스")
+    web = signed_in(app, rp, "member01")
+    cr = give_certificate(app, web, "affiliate", EDS)
+    resp = web.get("/my/company/certified", query_string={"business_number": KOTRA, "cr": cr})
+    assert resp.status_code == 400
+    assert "입력하신 사업자등록번호의 인증서가 아닙니다." in text(resp)
+    assert live_affiliation(app, "member01") is None
+    # A certificate result for another purpose is refused too.
+    cr = give_certificate(app, web, "login", KOTRA)
+    resp = web.get("/my/company/certified", query_string={"business_number": KOTRA, "cr": cr})
+    assert resp.status_code == 400 and live_affiliation(app, "member01") is None
+
+
+def test_certificate_join_of_pending_company_is_refused(app: Any, rp: TestRP) -> None:
+    add_company(app, PENDING, status="pending")
+    web = signed_in(app, rp, "member01")
+    cr = give_certificate(app, web, "affiliate", PENDING)
+    resp = web.get("/my/company/certified", query_string={"business_number": PENDING, "cr": cr})
+    assert resp.status_code == 400
+    assert "기업정보 등록 승인을 기다리고 있는 기업입니다." in text(resp)
+
+
+# -- one affiliation; leaving --------------------------------------------------------------------
+
+def test_one_live_affiliation_then_leave(app: Any, rp: TestRP, hour: Any) -> None:
+    add_company(app)
+    add_company(app, EDS, name="(주)한국이디에스")
+    web = signed_in(app, rp, "member01")
+    assert try_password(web, APPROVAL).status_code == 303
+    # Joining another company while affiliated is refused (SPEC §1: one company).
+    resp = web.post("/my/company/join", data={
+        "csrf_token": token(web), "business_number": EDS,
+        "approval_password": APPROVAL})
+    assert resp.status_code == 400
+    assert "먼저 소속을 해제해 주세요." in text(resp)
+    cr = give_certificate(app, web, "affiliate", EDS)
+    resp = web.get("/my/company/certified", query_string={"business_number": EDS, "cr": cr})
+    assert resp.status_code == 400
+    assert live_affiliation(app, "member01").company.business_number == KOTRA  # type: ignore[union-attr]
+    # Leave: a confirmation page, the box must be ticked.
+    page = web.get("/my/company/leave")
+    assert "대한무역투자진흥공사 소속을 해제하시겠습니까?" in text(page)
+    resp = web.post("/my/company/leave", data={"csrf_token": csrf(text(page))})
+    assert resp.status_code == 400 and live_affiliation(app, "member01") is not None
+    resp = web.post("/my/company/leave", data={"csrf_token": csrf(text(page)), "confirm": "yes"})
+    assert resp.status_code == 303
+    assert "소속기업 등록이 해제되었습니다." in text(web.get(resp.headers["Location"]))
+    assert live_affiliation(app, "member01") is None
+    with app.app_context():
+        ended = db.session.scalar(select(Affiliation))
+        assert ended is not None and ended.ended_by == "left"
+    assert len(events(app, "affiliation.left")) == 1
+    # Now another company may be joined.
+    assert try_password(web, APPROVAL, number=EDS).status_code == 303
+
+
+def test_forms_need_csrf(app: Any, rp: TestRP) -> None:
+    add_company(app)
+    web = signed_in(app, rp, "member01")
+    resp = web.post("/my/company/join", data={"business_number": KOTRA,
+                                              "approval_password": APPROVAL})
+    assert resp.status_code == 400 and live_affiliation(app, "member01") is None
+
+
+def test_signed_out_visitor_is_sent_to_sign_in(client: Any) -> None:
+    resp = client.get("/my/company")
+    assert resp.status_code == 303 and "/my/login" in resp.headers["Location"]
+
+
+def test_legacy_done_page_links_to_my_company() -> None:
+    source = Path("templates/legacy/done.html").read_text(encoding="utf-8")
+    assert "my.company" in source or "/my/company" in source
+    assert "준비 중" not in source
+
+
+def test_audit_never_holds_the_password(app: Any, rp: TestRP, hour: Any) -> None:
+    add_company(app)
+    web = signed_in(app, rp, "member01")
+    try_password(web, "918273")
+    with app.app_context():
+        details = [str(e.detail) for e in db.session.scalars(select(AuditEvent))]
+    assert not any("918273" in d for d in details)
