@@ -5,6 +5,7 @@ affiliated members, the entitlement rows and the step-up to certificate level.""
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import Any
 
@@ -418,3 +419,139 @@ def test_audit_never_holds_the_password(app: Any, rp: TestRP, hour: Any) -> None
     with app.app_context():
         details = [str(e.detail) for e in db.session.scalars(select(AuditEvent))]
     assert not any("918273" in d for d in details)
+
+
+# -- re-consent: 5 years for affiliated members (SPEC §4) ------------------------------------------
+
+def _publish_and_agree(app: Any, login_ids: list[str], at: dt.datetime) -> None:
+    from idp.services import terms
+
+    with app.app_context():
+        for kind, required in (("service", True), ("privacy", True)):
+            terms.publish(db.session, kind=kind, version=1, title_ko=kind, title_en=kind,
+                          body=f"{kind} 본문", required=required, now=at)
+        for login_id in login_ids:
+            member_id = db.session.scalar(select(Member.id).where(Member.login_id == login_id))
+            assert member_id is not None
+            terms.record_consents(db.session, member_id, agreed={"service": True,
+                                                                 "privacy": True},
+                                  marketing={}, source="signup", now=at)
+        db.session.commit()
+
+
+def _login_lands_on(app: Any, rp: TestRP, login_id: str) -> str:
+    web = app.test_client()
+    resp = rp.login(web, rp.authorize(web).headers["Location"], login_id=login_id)
+    assert resp.status_code == 303
+    return str(resp.headers["Location"])
+
+
+def test_affiliated_members_reconsent_after_five_years_not_two(app: Any, clock: Any) -> None:
+    from idp.services import policy_jobs as pj
+
+    rp = TestRP.create(app, login_id="personal1")
+    add_test_member(app, "approval1", affiliation="approval_password")
+    add_test_member(app, "certific1", affiliation="certificate")
+    _publish_and_agree(app, ["personal1", "approval1", "certific1"], pj.naive_utc(clock.now()))
+
+    def due() -> dict[str, int]:
+        with app.app_context():
+            s = app.config["IDP_SETTINGS"]["terms"]
+            return pj.reconsent_due(db.session, now=pj.naive_utc(clock.now()),
+                                    personal_days=s["reconsent_days"],
+                                    company_days=s["company_reconsent_days"])
+
+    clock.advance(731 * 86400)  # two years on: only the unaffiliated member is asked
+    assert _login_lands_on(app, rp, "personal1").endswith("/terms")
+    assert _login_lands_on(app, rp, "approval1").startswith(rp.redirect_uri)
+    assert _login_lands_on(app, rp, "certific1").startswith(rp.redirect_uri)
+    assert due() == {"due": 1, "personal": 1, "company": 0, "members": 3}
+    clock.advance((1826 - 731) * 86400)  # five years on: everyone
+    assert _login_lands_on(app, rp, "approval1").endswith("/terms")
+    assert _login_lands_on(app, rp, "certific1").endswith("/terms")
+    assert due() == {"due": 3, "personal": 1, "company": 2, "members": 3}
+
+
+def test_leaving_the_company_brings_back_the_two_year_period(app: Any, clock: Any) -> None:
+    rp = TestRP.create(app, login_id="approval1", affiliation="approval_password")
+    from idp.services import policy_jobs as pj
+
+    _publish_and_agree(app, ["approval1"], pj.naive_utc(clock.now()))
+    clock.advance(731 * 86400)
+    assert _login_lands_on(app, rp, "approval1").startswith(rp.redirect_uri)
+    with app.app_context():
+        aff = db.session.scalar(select(Affiliation))
+        assert aff is not None
+        aff.revoked_at, aff.ended_by = pj.naive_utc(clock.now()), "left"
+        db.session.commit()
+    assert _login_lands_on(app, rp, "approval1").endswith("/terms")
+
+
+def test_reconsent_period_rule() -> None:
+    from idp.services.terms import reconsent_period
+
+    def days(kind: str, affiliated: bool) -> int:
+        return reconsent_period(kind, affiliated, personal_days=730, company_days=1825)
+
+    assert days("general", False) == 730
+    assert days("general", True) == 1825
+    assert days("company_manager", False) == 1825
+    assert days("simple", False) == 730
+
+
+# -- entitlements (SPEC §2) ------------------------------------------------------------------------
+
+SPEC_ROWS = {
+    "general_certificate": {"online_consultation", "seminar_application",
+                            "other_service_application", "service_mileage",
+                            "company_info_edit", "approve_employees"},
+    "general_approval_password": {"online_consultation", "seminar_application",
+                                  "other_service_application", "approve_employees"},
+    "general_unaffiliated": {"online_consultation", "seminar_application",
+                             "other_service_application"},
+    "simple": {"online_consultation", "seminar_application"},
+}
+
+
+def test_the_configured_matrix_is_spec_section_2() -> None:
+    import tomllib
+
+    matrix = tomllib.loads(Path("config/default.toml").read_text(encoding="utf-8"))[
+        "entitlements"]
+    for kind, row in SPEC_ROWS.items():
+        assert {e for e, kinds in matrix.items() if kind in kinds} == row, kind
+    assert {e for e, kinds in matrix.items() if "company_manager" in kinds} == {
+        "company_console"}
+
+
+@pytest.mark.parametrize(("affiliation", "kind"), [
+    ("certificate", "general_certificate"),
+    ("approval_password", "general_approval_password"),
+    (None, "general_unaffiliated"),
+])
+def test_each_general_kind_gets_exactly_its_row(app: Any, affiliation: str | None,
+                                                kind: str) -> None:
+    rp = TestRP.create(app, login_id="kind0001", affiliation=affiliation)
+    web = app.test_client()
+    tokens = rp.tokens(web)
+    claims = web.get("/userinfo", headers={
+        "Authorization": f"Bearer {tokens['access_token']}"}).get_json()
+    assert set(claims["kotra_entitlements"]) == SPEC_ROWS[kind]
+    assert claims["kotra_member_type"] == "general"
+    if affiliation is None:
+        assert "kotra_company" not in claims
+    else:
+        assert claims["kotra_company"]["affiliation_method"] == affiliation
+        assert claims["kotra_company"]["business_number"] == KOTRA
+
+
+def test_a_simple_member_gets_exactly_its_row(app: Any) -> None:
+    from idp.models import MemberType
+    from idp.services.members import new_subject
+
+    with app.app_context():
+        p = app.extensions["idp"]
+        member = Member(subject=new_subject(), member_type=MemberType.SIMPLE, name="간편")
+        db.session.add(member)
+        db.session.commit()
+        assert set(p.entitlements.for_member(member)) == SPEC_ROWS["simple"]
