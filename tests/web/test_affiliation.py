@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from idp.extensions import db
 from idp.models import (
@@ -555,3 +555,132 @@ def test_a_simple_member_gets_exactly_its_row(app: Any) -> None:
         db.session.add(member)
         db.session.commit()
         assert set(p.entitlements.for_member(member)) == SPEC_ROWS["simple"]
+
+
+# -- the sign-up's 소속기업 tab (SPEC §3.3 tab 4) ----------------------------------------------------
+
+def _signup_to_company_tab(app: Any, client: Any, identity: Any = None) -> str:
+    from tests.web.test_signup_web import through_basic
+
+    fid = through_basic(app, client, identity=identity)
+    return fid
+
+
+def _tab_post(client: Any, fid: str, **fields: str) -> Any:
+    page = client.get(f"/signup/{fid}/info?tab=company")
+    return client.post(f"/signup/{fid}/info?tab=company",
+                       data={"csrf_token": csrf(text(page)), **fields})
+
+
+def test_signup_company_tab_by_approval_password_end_to_end(app: Any, client: Any,
+                                                            hour: Any) -> None:
+    add_company(app)
+    add_directory(app)
+    fid = _signup_to_company_tab(app, client)
+    html = text(client.get(f"/signup/{fid}/info?tab=company"))
+    assert 'id="business_number"' in html and "/company/register" in html
+    assert "준비 중" not in html
+    # Search: the record is filled in.
+    resp = _tab_post(client, fid, decision="search", business_number="120-82-00275")
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=company")
+    html = text(client.get(resp.headers["Location"]))
+    assert "서울 서초구 헌릉로 13" in html and "02-3460-7777" in html
+    assert 'id="approval_password"' in html and 'data-purpose="affiliate"' in html
+    # A wrong password: the limits count the verified person.
+    resp = _tab_post(client, fid, decision="approval", approval_password="111112")
+    assert resp.status_code == 400 and "승인 비밀번호가 일치하지 않습니다." in text(resp)
+    assert len(events(app, "affiliation.approval_failed")) == 1
+    # The right one is checked now; the affiliation is made when the sign-up completes.
+    resp = _tab_post(client, fid, decision="approval", approval_password=APPROVAL)
+    assert resp.status_code == 303
+    html = text(client.get(f"/signup/{fid}/info?tab=company"))
+    assert 'id="company-verified"' in html and 'id="approval_password"' not in html
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Affiliation)) == 0
+    resp = _tab_post(client, fid, decision="complete")
+    assert resp.status_code == 303 and resp.headers["Location"] == f"/signup/{fid}/done"
+    done = text(client.get(resp.headers["Location"]))
+    assert "KOTRA 통합 일반회원(기업소속)으로 가입이 완료되었습니다." in done
+    assert "대한무역투자진흥공사" in done
+    aff = live_affiliation(app, "newmember1")
+    assert aff is not None and aff.method == "approval_password"
+    assert len(events(app, "affiliation.joined")) == 1
+
+
+def test_signup_company_tab_by_certificate(app: Any, client: Any) -> None:
+    add_company(app, approval=None)
+    add_company(app, EDS, name="(주)한국이디에스")
+    fid = _signup_to_company_tab(app, client)
+    assert _tab_post(client, fid, decision="search", business_number=KOTRA).status_code == 303
+    # Another company's certificate: refused.
+    cr = give_certificate(app, client, "affiliate", EDS)
+    resp = client.get(f"/signup/{fid}/company/certified", query_string={"cr": cr})
+    assert resp.status_code == 400 and "입력하신 사업자등록번호의 인증서가 아닙니다." in text(resp)
+    cr = give_certificate(app, client, "affiliate", KOTRA)
+    resp = client.get(f"/signup/{fid}/company/certified", query_string={"cr": cr})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=company")
+    assert "기업 범용인증서" in text(client.get(resp.headers["Location"]))
+    resp = _tab_post(client, fid, decision="complete")
+    assert resp.status_code == 303
+    aff = live_affiliation(app, "newmember1")
+    assert aff is not None and aff.method == "certificate"
+
+
+def test_signup_company_tab_is_skippable_and_refuses_pending(app: Any, client: Any) -> None:
+    add_company(app, PENDING, status="pending")
+    fid = _signup_to_company_tab(app, client)
+    resp = _tab_post(client, fid, decision="search", business_number=PENDING)
+    assert resp.status_code == 400
+    assert "기업정보 등록 승인을 기다리고 있는 기업입니다." in text(resp)
+    resp = _tab_post(client, fid, decision="approval", approval_password=APPROVAL)
+    assert resp.status_code == 400 and "먼저 소속기업의 사업자등록번호를 조회해 주세요." in text(resp)
+    resp = _tab_post(client, fid, decision="complete")
+    assert resp.status_code == 303
+    done = text(client.get(resp.headers["Location"]))
+    assert "KOTRA 통합 일반회원(기업미소속)으로 가입이 완료되었습니다." in done
+    assert live_affiliation(app, "newmember1") is None
+
+
+def test_signup_company_rejected_meanwhile_goes_back_to_the_tab(app: Any, client: Any,
+                                                               hour: Any) -> None:
+    company_id = add_company(app)
+    fid = _signup_to_company_tab(app, client)
+    _tab_post(client, fid, decision="search", business_number=KOTRA)
+    assert _tab_post(client, fid, decision="approval",
+                     approval_password=APPROVAL).status_code == 303
+    token = csrf(text(client.get(f"/signup/{fid}/info?tab=company")))
+    with app.app_context():
+        company = db.session.get(Company, company_id)
+        assert company is not None
+        company.status = "rejected"
+        db.session.commit()
+    resp = client.post(f"/signup/{fid}/info?tab=company",
+                       data={"csrf_token": token, "decision": "complete"})
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=company")
+    page = client.get(resp.headers["Location"])
+    assert "등록된 기업정보가 없습니다." in text(page)
+    resp = _tab_post(client, fid, decision="complete")  # now without the company
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/done")
+    assert live_affiliation(app, "newmember1") is None
+
+
+def test_signup_approval_limit_counts_the_person_across_flows(app: Any, client: Any,
+                                                             hour: Any) -> None:
+    from tests.helpers import verified_identity
+
+    add_company(app)
+    person = verified_identity()
+    fid = _signup_to_company_tab(app, client, identity=person)
+    _tab_post(client, fid, decision="search", business_number=KOTRA)
+    for _ in range(4):
+        assert _tab_post(client, fid, decision="approval",
+                         approval_password="000009").status_code == 400
+    resp = _tab_post(client, fid, decision="approval", approval_password="000009")
+    assert resp.status_code == 429
+    assert "승인 비밀번호를 여러 번 잘못 입력하셨습니다." in text(resp)
+    # A new sign-up of the same verified person in a new browser is still held.
+    other = app.test_client()
+    fid2 = _signup_to_company_tab(app, other, identity=person)
+    _tab_post(other, fid2, decision="search", business_number=KOTRA)
+    html = text(other.get(f"/signup/{fid2}/info?tab=company"))
+    assert 'id="approval-locked"' in html
