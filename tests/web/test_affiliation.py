@@ -557,7 +557,7 @@ def test_a_simple_member_gets_exactly_its_row(app: Any) -> None:
         assert set(p.entitlements.for_member(member)) == SPEC_ROWS["simple"]
 
 
-# -- the sign-up's 소속기업 tab (SPEC §3.3 tab 4) ----------------------------------------------------
+# -- the sign-up's 소속기업 tab (SPEC §3.3 tab 4) -------------------------------------------
 
 def _signup_to_company_tab(app: Any, client: Any, identity: Any = None) -> str:
     from tests.web.test_signup_web import through_basic
@@ -633,7 +633,8 @@ def test_signup_company_tab_is_skippable_and_refuses_pending(app: Any, client: A
     assert resp.status_code == 400
     assert "기업정보 등록 승인을 기다리고 있는 기업입니다." in text(resp)
     resp = _tab_post(client, fid, decision="approval", approval_password=APPROVAL)
-    assert resp.status_code == 400 and "먼저 소속기업의 사업자등록번호를 조회해 주세요." in text(resp)
+    assert resp.status_code == 400
+    assert "먼저 소속기업의 사업자등록번호를 조회해 주세요." in text(resp)
     resp = _tab_post(client, fid, decision="complete")
     assert resp.status_code == 303
     done = text(client.get(resp.headers["Location"]))
