@@ -194,6 +194,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.certificate import bp as certificate_bp  # 기업 범용인증서 (issue 7)
 
     app.register_blueprint(certificate_bp)
+    # Issue 7, affiliation: a member's step-up to certificate level (idp/web/affiliation.py).
+    from idp.web.affiliation import bp as affiliation_bp
+
+    app.register_blueprint(affiliation_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

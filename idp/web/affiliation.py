@@ -11,17 +11,33 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
+from flask import Blueprint, Response, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import Company
+from idp.models import AffiliationMethod, Company, Member, MemberType
 from idp.oidc.server import client_ip, provider
 from idp.services import affiliations as service
+from idp.services import audit
 from idp.services.business_numbers import InvalidNumber
+from idp.services.certificates import CertificateError
+from idp.services.claims import ACR_CERTIFICATE
 from idp.services.legacy_import import KST
+from idp.services.login import LoginMethod
+from idp.services.members import SignedIn
+from idp.services.sessions import Interaction, SsoSession
 from idp.services.throttle import ip_bucket
+from idp.web.certificate import certificate_message, take_certificate
+from idp.web.interaction import (
+    current_interaction,
+    current_session,
+    finish_login,
+    register_login_method,
+)
 
 # Where a company not yet registered is registered (the registration helper's blueprint).
 COMPANY_REGISTER = "/company/register"
@@ -109,3 +125,118 @@ def check_approval_password(company: Company, password: str, *, who: str,
     service.check_approval_password(db.session, p.store, p.clock, p.passwords, limits(),
                                     company, password, who=who, member_id=member_id,
                                     ip=client_ip())
+
+
+# -- step-up to certificate level for a member affiliated by certificate --------------------------
+#
+# A relying party may demand urn:kotra:acr:certificate (acr_values, or the essential `acr`
+# claim) before mileage use (SPEC §2, §5). A general member affiliated by certificate reaches
+# it by signing with the company's certificate: the member is identified first (their SSO
+# session: ID + password, or any other login), then the 인증서찾기 widget (purpose "login",
+# fixed to their company's business number) proves control of the company's certificate now;
+# the certified business number must be their affiliation's. The company manager's
+# certificate login (the 기업정보 관리 tab) is another view with its own registration.
+
+bp = Blueprint("affiliation", __name__)
+MEMBER_CERTIFICATE = LoginMethod("member_certificate", ACR_CERTIFICATE, ("swk",))
+register_login_method(bp, MEMBER_CERTIFICATE)
+
+
+@dataclass(frozen=True)
+class CertificateStep:
+    """What the login page says about the certificate login (state: identify | ready |
+    approval_password | unaffiliated)."""
+
+    state: str
+    company: str | None = None
+    url: str | None = None
+
+
+def _session_member() -> tuple[SsoSession, Member] | None:
+    sess = current_session()
+    if sess is None:
+        return None
+    member = db.session.get(Member, sess.member_id)
+    if member is None or not member.is_active:
+        return None
+    return sess, member
+
+
+def certificate_step(ia: Interaction, needed: str | None) -> CertificateStep | None:
+    """The login page's 인증서 로그인 for general members, when the request needs the
+    certificate level (None otherwise, and for other principals: their own tabs)."""
+    if needed != ACR_CERTIFICATE:
+        return None
+    found = _session_member()
+    if found is None:
+        return CertificateStep("identify")
+    member = found[1]
+    if member.member_type != MemberType.GENERAL:
+        return None
+    affiliation = member.affiliation
+    if affiliation is None:
+        return CertificateStep("unaffiliated")
+    if affiliation.method != AffiliationMethod.CERTIFICATE:
+        return CertificateStep("approval_password", company=affiliation.company.name)
+    return CertificateStep("ready", company=affiliation.company.name,
+                           url=url_for("affiliation.certificate_login", uid=ia.uid))
+
+
+def _certificate_page(ia: Interaction, member: Member, *, status: int = 200,
+                      message: str | None = None) -> BaseResponse:
+    affiliation = member.affiliation
+    assert affiliation is not None
+    return Response(render_template(
+        "login/member_certificate.html", ia=ia, member=member, company=affiliation.company,
+        message=message), status)
+
+
+def _eligible(uid: str) -> tuple[Interaction, SsoSession, Member] | BaseResponse:
+    ia = current_interaction(uid)
+    if ia is None:
+        return Response(render_template("oidc/error.html", error="interaction_expired"), 400)
+    found = _session_member()
+    step = certificate_step(ia, ACR_CERTIFICATE)
+    if found is None or step is None or step.state != "ready":
+        return redirect(url_for("web.login_page", uid=uid), 303)
+    return ia, found[0], found[1]
+
+
+@bp.get("/interaction/<uid>/certificate")
+def certificate_login(uid: str) -> BaseResponse:
+    """인증서 로그인: the company's certificate, for a member affiliated by certificate."""
+    eligible = _eligible(uid)
+    if not isinstance(eligible, tuple):
+        return eligible
+    ia, _sess, member = eligible
+    g.form_target = ia.params.get("redirect_uri")  # (the widget's next ends at the client)
+    return _certificate_page(ia, member)
+
+
+@bp.get("/interaction/<uid>/certificate/done")
+def certificate_done(uid: str) -> BaseResponse:
+    """The widget comes back here (?cr=): the certificate must be the member's company's."""
+    eligible = _eligible(uid)
+    if not isinstance(eligible, tuple):
+        return eligible
+    ia, sess, member = eligible
+    affiliation = member.affiliation
+    assert affiliation is not None
+    try:
+        certified = take_certificate("login")
+    except CertificateError as exc:
+        db.session.commit()
+        return _certificate_page(ia, member, status=400,
+                                 message=certificate_message(exc.reason))
+    if certified.business_number != affiliation.company.business_number:
+        audit.record(db.session, "login.failure", member_id=member.id, ip=client_ip(),
+                     client_id=ia.params.get("client_id"), method="certificate",
+                     reason="other_company")
+        db.session.commit()
+        return _certificate_page(ia, member, status=400, message=str(MESSAGES["certificate"]))
+    audit.record(db.session, "login.success", member_id=member.id, ip=client_ip(),
+                 client_id=ia.params.get("client_id"), method="swk",
+                 business_number=certified.business_number, serial=certified.serial)
+    amr = ["pwd", "swk"] if "pwd" in sess.amr else ["swk"]
+    return finish_login(ia, SignedIn(member.id, member.login_id), acr=MEMBER_CERTIFICATE.acr,
+                        amr=amr)

@@ -685,3 +685,104 @@ def test_signup_approval_limit_counts_the_person_across_flows(app: Any, client: 
     _tab_post(other, fid2, decision="search", business_number=KOTRA)
     html = text(other.get(f"/signup/{fid2}/info?tab=company"))
     assert 'id="approval-locked"' in html
+
+
+# -- step-up to certificate level (SPEC §5: acr_values before mileage use) -------------------------
+
+def _id_claims(jwt: str) -> dict[str, Any]:
+    import base64
+    import json
+
+    payload = jwt.split(".")[1]
+    return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
+
+
+def _local(location: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(location)
+    return parts.path + ("?" + parts.query if parts.query else "")
+
+
+def test_step_up_to_certificate_level(app: Any, client: Any) -> None:
+    from idp.services.claims import ACR_CERTIFICATE, ACR_PASSWORD
+    from tests.helpers import callback_params
+
+    rp = TestRP.create(app, login_id="certmem1", affiliation="certificate")
+    first = rp.code_flow(client)  # a password session
+    claims = _id_claims(rp.exchange(client, first["code"]).get_json()["id_token"])
+    assert claims["acr"] == ACR_PASSWORD
+    # The relying party asks for the certificate level (mileage use).
+    resp = rp.authorize(client, acr_values=ACR_CERTIFICATE)
+    assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
+    login = _local(resp.headers["Location"])
+    page = text(client.get(login))
+    assert 'id="needed-acr"' in page and 'id="member-certificate-login"' in page
+    uid = login.split("/interaction/")[1].split("?")[0]
+    page = client.get(f"/interaction/{uid}/certificate")
+    assert page.status_code == 200
+    assert 'data-purpose="login"' in text(page) and "120-82-00275" in text(page)
+    # Another company's certificate is refused, and audited.
+    cr = give_certificate(app, client, "login", EDS)
+    resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
+    assert resp.status_code == 400 and "입력하신 사업자등록번호의 인증서가 아닙니다." in text(resp)
+    assert events(app, "login.failure")[-1].detail["reason"] == "other_company"
+    # The company's own: the code, with acr certificate and amr pwd + swk.
+    cr = give_certificate(app, client, "login", KOTRA)
+    resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
+    assert resp.status_code == 303, text(resp)[:400]
+    params = callback_params(resp.headers["Location"], rp.redirect_uri)
+    tokens = rp.exchange(client, params["code"]).get_json()
+    claims = _id_claims(tokens["id_token"])
+    assert claims["acr"] == ACR_CERTIFICATE and claims["amr"] == ["pwd", "swk"]
+    info = client.get("/userinfo", headers={
+        "Authorization": f"Bearer {tokens['access_token']}"}).get_json()
+    assert "service_mileage" in info["kotra_entitlements"]
+    assert info["kotra_company"]["affiliation_method"] == "certificate"
+
+
+def test_step_up_from_no_session_identifies_by_password_first(app: Any, client: Any) -> None:
+    from idp.services.claims import ACR_CERTIFICATE
+    from tests.helpers import callback_params
+
+    rp = TestRP.create(app, login_id="certmem1", affiliation="certificate")
+    essential = '{"id_token": {"acr": {"essential": true, "values": ["%s"]}}}' % ACR_CERTIFICATE
+    resp = rp.authorize(client, claims=essential)
+    login = _local(resp.headers["Location"])
+    page = text(client.get(login))
+    assert "먼저 아이디·비밀번호로 로그인하신 뒤" in page
+    resp = rp.login(client, login)
+    assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
+    page = text(client.get(_local(resp.headers["Location"])))
+    assert 'id="member-certificate-login"' in page
+    uid = login.split("/interaction/")[1].split("?")[0]
+    cr = give_certificate(app, client, "login", KOTRA)
+    resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
+    params = callback_params(resp.headers["Location"], rp.redirect_uri)
+    claims = _id_claims(rp.exchange(client, params["code"]).get_json()["id_token"])
+    assert claims["acr"] == ACR_CERTIFICATE
+
+
+@pytest.mark.parametrize("affiliation", ["approval_password", None])
+def test_members_not_affiliated_by_certificate_cannot_step_up(
+        app: Any, client: Any, affiliation: str | None) -> None:
+    from idp.services.claims import ACR_CERTIFICATE
+
+    rp = TestRP.create(app, login_id="apprmem1", affiliation=affiliation)
+    rp.code_flow(client)
+    resp = rp.authorize(client, acr_values=ACR_CERTIFICATE)
+    login = _local(resp.headers["Location"])
+    page = text(client.get(login))
+    assert 'id="member-certificate-login"' not in page
+    assert 'id="member-certificate-refused"' in page
+    if affiliation:
+        assert "승인 비밀번호로 등록하신 회원은 인증서 로그인을 할 수 없어" in page
+    else:
+        assert "기업 범용인증서로 소속기업을 등록한 회원만 이용할 수 있습니다" in page
+    uid = login.split("/interaction/")[1].split("?")[0]
+    assert client.get(f"/interaction/{uid}/certificate").status_code == 303
+    # Even a valid certificate result does not raise the level.
+    cr = give_certificate(app, client, "login", KOTRA)
+    resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
+    assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
+    assert "code=" not in resp.headers["Location"]
