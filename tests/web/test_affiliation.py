@@ -6,6 +6,7 @@ affiliated members, the entitlement rows and the step-up to certificate level.""
 from __future__ import annotations
 
 import datetime as dt
+import json
 from pathlib import Path
 from typing import Any
 
@@ -691,7 +692,6 @@ def test_signup_approval_limit_counts_the_person_across_flows(app: Any, client: 
 
 def _id_claims(jwt: str) -> dict[str, Any]:
     import base64
-    import json
 
     payload = jwt.split(".")[1]
     return dict(json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))))
@@ -746,7 +746,8 @@ def test_step_up_from_no_session_identifies_by_password_first(app: Any, client: 
     from tests.helpers import callback_params
 
     rp = TestRP.create(app, login_id="certmem1", affiliation="certificate")
-    essential = '{"id_token": {"acr": {"essential": true, "values": ["%s"]}}}' % ACR_CERTIFICATE
+    essential = json.dumps({"id_token": {"acr": {"essential": True,
+                                                  "values": [ACR_CERTIFICATE]}}})
     resp = rp.authorize(client, claims=essential)
     login = _local(resp.headers["Location"])
     page = text(client.get(login))
