@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from idp.config import INSTANCE_DIR
 from idp.models import AffiliationMethod, Company, LegacyAccount, Member, OAuthClient
-from idp.models.base import DbSession
+from idp.models.base import DbSession, utcnow
 from idp.services.clients import add_client, reset_secret
 from idp.services.legacy_import import CiHasher, check_row
 from idp.services.members import add_member, affiliate
@@ -191,8 +191,25 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     clients_file.parent.mkdir(parents=True, exist_ok=True)
     clients_file.write_text(json.dumps(sites, ensure_ascii=False, indent=2))
     clients_file.chmod(0o600)  # it holds the demo sites' client secrets
+    affiliation = seed_affiliation(session, p)  # issue 7, affiliation
     return {"members": members, "company": DEMO_COMPANY[0], "sites": list(sites),
-            "clients_file": str(clients_file), "legacy": legacy, "identities": identities}
+            "clients_file": str(clients_file), "legacy": legacy, "identities": identities,
+            "affiliation": affiliation}
+
+
+# Issue 7, affiliation: the demo company's approval password (승인 비밀번호), so a person can
+# join it from MY KOTRA 소속기업 관리 or the sign-up's 소속기업 tab (docs/affiliation.md).
+DEMO_APPROVAL_PASSWORD = "582046"
+
+
+def seed_affiliation(session: DbSession, p: Provider) -> dict[str, str]:
+    """Give the demo company an approval password when it has none (idempotent)."""
+    company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
+    if company is not None and not company.approval_password_hash:
+        company.approval_password_hash = p.passwords.hash(DEMO_APPROVAL_PASSWORD)
+        company.approval_password_changed_at = utcnow()
+        session.commit()
+    return {"business_number": DEMO_COMPANY[0], "approval_password": DEMO_APPROVAL_PASSWORD}
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
