@@ -114,3 +114,51 @@ def test_wrong_approval_passwords_lock_with_a_message(context: Any, stack: Stack
     _search(page, NUMBER)
     assert "승인 비밀번호를 여러 번 잘못 입력하셨습니다." in page.locator(
         "#approval-locked").inner_text()
+
+
+@pytest.fixture(scope="module")
+def mileage_site(stack: Stack) -> dict[str, str]:
+    """A relying party that asks for the certificate level (it never gets a code here)."""
+    redirect_uri = "http://127.0.0.1:9/cb"
+    registered = _run([IDP, "clients", "add", "--name", "마일리지 사이트", "--redirect-uri",
+                       redirect_uri, "--grant-type", "authorization_code", "--first-party",
+                       "--json"], stack.env)
+    return {"client_id": registered["client_id"], "redirect_uri": redirect_uri}
+
+
+def test_step_up_to_certificate_level_pages(browser: Any, stack: Stack, axe: str,
+                                            mileage_site: dict[str, str],
+                                            artifacts_dir: Path) -> None:
+    from tests.browser.test_accessibility import _authorize_url
+
+    for login_id, state in (("democert1", "ready"), ("demoapprove1", "approval_password")):
+        ctx = browser.new_context(locale="ko-KR", viewport={"width": 1100, "height": 900})
+        try:
+            page = ctx.new_page()
+            page.goto(_authorize_url(stack, mileage_site["client_id"],
+                                     mileage_site["redirect_uri"],
+                                     acr_values="urn:kotra:acr:certificate"))
+            page.wait_for_url(re.compile(r"/interaction/"))
+            assert page.locator("#member-certificate").is_visible()
+            if state == "ready":
+                assert_accessible(page, axe, "login page: certificate level needed")
+                shot(page, artifacts_dir, "stepup_identify")
+            page.locator("#login_id").fill(login_id)
+            page.locator("#password").fill(stack.members[login_id])
+            page.locator("form button[type=submit]").click()
+            page.wait_for_url(re.compile(r"/interaction/[^/?]+(\?.*)?$"))
+            page.locator("#member-certificate").wait_for()
+            assert_accessible(page, axe, f"login page: step-up, {state}")
+            shot(page, artifacts_dir, f"stepup_{state}")
+            if state == "ready":
+                page.get_by_role("link", name="인증서 로그인").click()
+                page.wait_for_url(re.compile(r"/certificate$"))
+                assert "663-85-01035" in page.content()
+                assert_accessible(page, axe, "인증서 로그인 page")
+                shot(page, artifacts_dir, "stepup_certificate")
+            else:
+                assert page.locator("#member-certificate-login").count() == 0
+                assert "승인 비밀번호로 등록하신 회원은 인증서 로그인을 할 수 없어" in page.locator(
+                    "#member-certificate-refused").inner_text()
+        finally:
+            ctx.close()
