@@ -116,7 +116,7 @@ def test_search_shows_the_record_from_the_directory(app: Any, rp: TestRP) -> Non
                   "13 Heolleung-ro", "02-3460-7114", "02-3460-7777"):
         assert value in html
     assert 'id="approval_password"' in html
-    assert 'data-purpose="affiliate"' in html  # the 인증서찾기 widget
+    assert 'id="affiliate-certificate"' in html  # the 인증서찾기 widget
     assert "/company/register" in html
 
 
@@ -586,7 +586,7 @@ def test_signup_company_tab_by_approval_password_end_to_end(app: Any, client: An
     assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=company")
     html = text(client.get(resp.headers["Location"]))
     assert "서울 서초구 헌릉로 13" in html and "02-3460-7777" in html
-    assert 'id="approval_password"' in html and 'data-purpose="affiliate"' in html
+    assert 'id="approval_password"' in html and 'id="affiliate-certificate"' in html
     # A wrong password: the limits count the verified person.
     resp = _tab_post(client, fid, decision="approval", approval_password="111112")
     assert resp.status_code == 400 and "승인 비밀번호가 일치하지 않습니다." in text(resp)
@@ -721,7 +721,7 @@ def test_step_up_to_certificate_level(app: Any, client: Any) -> None:
     uid = login.split("/interaction/")[1].split("?")[0]
     page = client.get(f"/interaction/{uid}/certificate")
     assert page.status_code == 200
-    assert 'data-purpose="login"' in text(page) and "120-82-00275" in text(page)
+    assert 'id="login-certificate"' in text(page) and "120-82-00275" in text(page)
     # Another company's certificate is refused, and audited.
     cr = give_certificate(app, client, "login", EDS)
     resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
