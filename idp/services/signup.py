@@ -421,11 +421,8 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
         interests.validate(session, hs_codes, countries)
     except interests.InterestsRefused:
         raise StepMissing(INFO, "interests") from None  # (the nomenclature changed meanwhile)
-    try:
-        company = _proven_company(session, flow)
-    except StepMissing:
-        clear_company(flows, flow)  # (the company was rejected or removed meanwhile)
-        raise
+    # The company was rejected or removed meanwhile: back to the tab, which says so.
+    company = _proven_company(session, flow)
     if flows.consume(SIGNUP, flow_id, browser=browser) is None:
         raise SignupGone(flow_id)  # the other request of a double submit has it
     member = Member(
