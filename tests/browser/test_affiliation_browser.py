@@ -162,3 +162,62 @@ def test_step_up_to_certificate_level_pages(browser: Any, stack: Stack, axe: str
                     "#member-certificate-refused").inner_text()
         finally:
             ctx.close()
+
+
+# -- the sign-up's 소속기업 tab, in-process provider (tests/browser/test_signup_browser.py) --------
+
+from tests.browser.test_signup_browser import (  # noqa: E402 (fixtures and helpers)
+    fill_basic,
+    page,
+    provider,
+    walk_to_info,
+)
+
+__all__ = ["page", "provider"]
+
+
+def test_signup_company_tab_by_approval_password(page: Any, provider: Any, app: Any, axe: str,
+                                                 artifacts_dir: Path) -> None:
+    from idp.extensions import db
+    from idp.models import Company, CompanyDirectoryEntry
+
+    issuer, _ = provider
+    with app.app_context():
+        p = app.extensions["idp"]
+        db.session.add(Company(business_number="1208200275", name="대한무역투자진흥공사",
+                               ceo_name="유정열", approval_password_hash=p.passwords.hash(
+                                   "347369")))
+        db.session.add(CompanyDirectoryEntry(
+            business_number="1208200275", name_ko="대한무역투자진흥공사", ceo_ko="유정열",
+            name_en="KOTRA", address_ko="서울 서초구 헌릉로 13",
+            address_en="13 Heolleung-ro, Seocho-gu, Seoul", phone="02-3460-7114",
+            fax="02-3460-7777"))
+        db.session.commit()
+    page.goto(issuer + "/signup")
+    walk_to_info(page, axe, artifacts_dir)
+    fill_basic(page, "affilsign1")
+    for tab in ("optional", "interests", "company"):
+        page.get_by_role("button", name="다음").click()
+        page.wait_for_url(re.compile(rf"tab={tab}"))
+    page.get_by_label("사업자등록번호").fill("120-82-00275")
+    page.get_by_role("button", name="검색").click()
+    page.locator("#company-record").wait_for()
+    assert "서울 서초구 헌릉로 13" in page.locator("#company-record").inner_text()
+    assert_accessible(page, axe, "sign-up 소속기업 tab: the record")
+    shot(page, artifacts_dir, "signup_record")
+    page.get_by_label("승인비밀번호").fill("123450")
+    page.get_by_role("button", name="비밀번호 확인").click()
+    assert "승인 비밀번호가 일치하지 않습니다." in page.get_by_role("alert").inner_text()
+    assert_accessible(page, axe, "sign-up 소속기업 tab: wrong approval password")
+    page.get_by_label("승인비밀번호").fill("347369")
+    page.get_by_role("button", name="비밀번호 확인").click()
+    page.locator("#company-verified").wait_for()
+    assert "대한무역투자진흥공사" in page.locator("#company-verified").inner_text()
+    assert_accessible(page, axe, "sign-up 소속기업 tab: verified")
+    shot(page, artifacts_dir, "signup_verified")
+    page.get_by_role("button", name="가입하기").click()
+    page.wait_for_url(re.compile(r"/signup/[^/]+/done"))
+    assert page.get_by_text("KOTRA 통합 일반회원(기업소속)으로 가입이 완료되었습니다.").is_visible()
+    assert page.locator("#signup-company").inner_text() == "대한무역투자진흥공사"
+    assert_accessible(page, axe, "sign-up done with the company")
+    shot(page, artifacts_dir, "signup_done")
