@@ -16,10 +16,11 @@ from dataclasses import dataclass
 from flask import Blueprint, Response, g, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import AffiliationMethod, Company, Member, MemberType
+from idp.models import AffiliationMethod, Company, Member, MemberIdentity, MemberType
 from idp.oidc.server import client_ip, provider
 from idp.services import affiliations as service
 from idp.services import audit
@@ -113,6 +114,21 @@ def search(business_number: str) -> tuple[Company, service.CompanyRecord]:
                                      business_number[:20])
     except InvalidNumber:
         raise service.AffiliationRefused("business_number") from None
+
+
+def person_key(di_hash: str) -> str:
+    """The approval password's per-person key: the verified person (their DI's keyed hash),
+    the same during sign-up and afterwards in MY KOTRA."""
+    return "person:" + di_hash[:32]
+
+
+def member_key(member: Member) -> str:
+    """Whom the per-member limit counts in MY KOTRA: the verified person when the member has
+    an identity (so a person locked during sign-up is still locked after it), else the
+    member."""
+    di_hash = db.session.scalar(select(MemberIdentity.di_hash).where(
+        MemberIdentity.member_id == member.id))
+    return person_key(di_hash) if di_hash else f"member:{member.id}"
 
 
 def check_approval_password(company: Company, password: str, *, who: str,

@@ -561,7 +561,7 @@ def _company_page(me: Me, *, status: int = 200, business_number: str = "",
         if company is not None:
             refused = aff.service.approval_lock(
                 provider().store, provider().clock, aff.limits(), company,
-                who=f"member:{me.member.id}", ip=client_ip())
+                who=aff.member_key(me.member), ip=client_ip())
             locked = aff.refusal_message(refused) if refused is not None else None
     return _page("my/company.html", status, me=me, form=ActionForm(), current=current,
                  record=record, business_number=business_number, message=message,
@@ -608,7 +608,7 @@ def company_join(me: Me) -> BaseResponse:
                              message=aff.refusal_message(exc))
     try:
         aff.check_approval_password(company_row, request.form.get("approval_password", "")[:20],
-                                    who=f"member:{me.member.id}", member_id=me.member.id)
+                                    who=aff.member_key(me.member), member_id=me.member.id)
         aff.service.join(db.session, me.member, company_row, method="approval_password",
                          ip=client_ip(), now=_now())
     except aff.service.AffiliationRefused as exc:

@@ -337,7 +337,7 @@ def info(fid: str) -> BaseResponse:
 def _person(identity: VerifiedIdentity) -> str:
     """Whom the approval password's per-member limit counts during sign-up: the verified
     person (their DI's keyed hash), whichever flow or browser they use."""
-    return "person:" + provider().personal_data.lookup_hash("di", identity.di)[:32]
+    return aff.person_key(provider().personal_data.lookup_hash("di", identity.di))
 
 
 def _company_tab(flow: Flow, form: FlaskForm, identity: VerifiedIdentity) -> BaseResponse:

@@ -787,3 +787,22 @@ def test_members_not_affiliated_by_certificate_cannot_step_up(
     resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
     assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
     assert "code=" not in resp.headers["Location"]
+
+
+def test_a_person_locked_during_signup_stays_locked_in_my_kotra(app: Any, client: Any,
+                                                                hour: Any) -> None:
+    from tests.web.test_signup_web import NEW_PASSWORD
+
+    add_company(app)
+    fid = _signup_to_company_tab(app, client)
+    _tab_post(client, fid, decision="search", business_number=KOTRA)
+    for _ in range(5):
+        _tab_post(client, fid, decision="approval", approval_password="000009")
+    assert _tab_post(client, fid, decision="complete").status_code == 303
+    rp = TestRP.create(app, member=False)
+    web = app.test_client()
+    sign_in_my(web, rp, login_id="newmember1", password=NEW_PASSWORD)
+    html = text(web.get("/my/company", query_string={"business_number": KOTRA}))
+    assert 'id="approval-locked"' in html and 'id="approval_password"' not in html
+    resp = try_password(web, APPROVAL, ip="127.0.0.1")
+    assert resp.status_code == 429 and live_affiliation(app, "newmember1") is None
