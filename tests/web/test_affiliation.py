@@ -806,3 +806,13 @@ def test_a_person_locked_during_signup_stays_locked_in_my_kotra(app: Any, client
     assert 'id="approval-locked"' in html and 'id="approval_password"' not in html
     resp = try_password(web, APPROVAL, ip="127.0.0.1")
     assert resp.status_code == 429 and live_affiliation(app, "newmember1") is None
+
+
+def test_pages_in_english(app: Any, rp: TestRP, hour: Any) -> None:
+    add_company(app)
+    web = signed_in(app, rp, "member01")
+    html = text(web.get("/my/company", query_string={"business_number": KOTRA, "lang": "en"}))
+    assert "Approval password" in html and "Company found" in html
+    resp = try_password(web, "000001")
+    html = text(web.get("/my/company", query_string={"business_number": KOTRA, "lang": "en"}))
+    assert resp.status_code == 400 and "Approval password" in html
