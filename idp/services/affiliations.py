@@ -305,7 +305,8 @@ def can_join(member: Member) -> None:
 
 
 def join(session: DbSession, member: Member, company: Company, *, method: str,
-         ip: str | None = None, now: dt.datetime | None = None) -> Affiliation:
+         ip: str | None = None, now: dt.datetime | None = None,
+         certified: CertifiedCompany | None = None) -> Affiliation:
     """Affiliate `member` to `company` (after the approval password or the certificate was
     checked). One live affiliation per member: AffiliationRefused("already"). The caller
     commits."""
@@ -325,9 +326,11 @@ def join(session: DbSession, member: Member, company: Company, *, method: str,
                               established_at=now or utcnow())
     session.add(affiliation)
     session.flush()
+    proof = ({"serial": certified.serial, "policy": certified.policy_oid}
+             if certified is not None else {})
     audit.record(session, "affiliation.joined", member_id=member.id, ip=ip,
                  company_id=company.id, business_number=company.business_number,
-                 method=str(method))
+                 method=str(method), **proof)
     session.add(CompanyNotice(company_id=company.id, kind="affiliation_joined",
                               data={"member_id": member.id, "name": member.name,
                                     "login_id": member.login_id, "method": str(method)}))

@@ -637,7 +637,7 @@ def company_certified(me: Me) -> BaseResponse:
             db.session, provider().company_directory, number)
         aff.service.check_certificate(company_row, certified)
         aff.service.join(db.session, me.member, company_row, method="certificate",
-                         ip=client_ip(), now=_now())
+                         ip=client_ip(), now=_now(), certified=certified)
     except InvalidNumber:
         db.session.rollback()
         return _company_page(me, status=400, message=str(aff.MESSAGES["business_number"]))

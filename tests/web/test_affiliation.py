@@ -329,6 +329,8 @@ def test_join_by_certificate(app: Any, rp: TestRP) -> None:
     assert resp.status_code == 303, text(resp)[:500]
     aff = live_affiliation(app, "member01")
     assert aff is not None and aff.method == "certificate"
+    (joined,) = events(app, "affiliation.joined")
+    assert joined.detail["method"] == "certificate" and joined.detail["serial"] == "01ab"
     html = text(web.get("/my/company"))
     assert "기업 범용인증서" in html
     # The result is used once.
