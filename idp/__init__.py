@@ -221,6 +221,10 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     from idp.web.company_console import bp as company_console_bp  # issue 7: 기업 MY KOTRA
 
     app.register_blueprint(company_console_bp)
+    # Issue 7, affiliation: a member's step-up to certificate level (idp/web/affiliation.py).
+    from idp.web.affiliation import bp as affiliation_bp
+
+    app.register_blueprint(affiliation_bp)
     _register_hooks(app)
     from idp.oidc.lanes import Lanes
 

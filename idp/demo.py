@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from idp.config import INSTANCE_DIR
 from idp.models import AffiliationMethod, Company, LegacyAccount, Member, OAuthClient
-from idp.models.base import DbSession
+from idp.models.base import DbSession, utcnow
 from idp.services.clients import add_client, reset_secret
 from idp.services.legacy_import import CiHasher, check_row
 from idp.services.members import add_member, affiliate
@@ -201,7 +201,23 @@ def seed(session: DbSession, p: Provider, clients_file: Path = DEMO_CLIENTS_FILE
     result["npki"] = seed_npki(p)  # issue 7, NPKI verifier: the demo certificates
     result["mileage_api"] = mileage_api  # issue 7: the service and mileage API
     result["company_console"] = company_console  # issue 7: the 기업정보 관리 tab
+    result["affiliation"] = seed_affiliation(session, p)  # issue 7, affiliation
     return result
+
+
+# Issue 7, affiliation: the demo company's approval password (승인 비밀번호), so a person can
+# join it from MY KOTRA 소속기업 관리 or the sign-up's 소속기업 tab (docs/affiliation.md).
+DEMO_APPROVAL_PASSWORD = "582046"
+
+
+def seed_affiliation(session: DbSession, p: Provider) -> dict[str, str]:
+    """Give the demo company an approval password when it has none (idempotent)."""
+    company = session.scalar(select(Company).where(Company.business_number == DEMO_COMPANY[0]))
+    if company is not None and not company.approval_password_hash:
+        company.approval_password_hash = p.passwords.hash(DEMO_APPROVAL_PASSWORD)
+        company.approval_password_changed_at = utcnow()
+        session.commit()
+    return {"business_number": DEMO_COMPANY[0], "approval_password": DEMO_APPROVAL_PASSWORD}
 
 
 # Version 1 of each of the manual's terms items (회원가입 STEP1 약관동의), with text based on
@@ -416,7 +432,7 @@ def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
 # Issue 7, the company console (docs/company-console.md): the demo company's manager signs in
 # on the login page's 기업정보 관리 tab with the business number and this password.
 DEMO_COMPANY_PASSWORD = "Kotra!company2026"
-DEMO_APPROVAL_PASSWORD = "739102"
+# (DEMO_APPROVAL_PASSWORD: the one of seed_affiliation above.)
 
 
 def seed_company_console(session: DbSession, p: Provider) -> dict[str, Any]:

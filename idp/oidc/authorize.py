@@ -52,7 +52,7 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
-from idp.models import Consent
+from idp.models import Consent, Member
 from idp.models.clients import RegisteredClient
 from idp.models.readmodels import MemberView, load_member
 from idp.oidc.jwts import decode_id_token_hint
@@ -61,7 +61,7 @@ from idp.protocol import PROMPT_VALUES, RESPONSE_MODES
 from idp.services.claims import AcrRequest
 from idp.services.login import LoginMethods
 from idp.services.sessions import Interaction, SsoSession
-from idp.services.terms import has_missing_consents
+from idp.services.terms import has_missing_consents, reconsent_period
 
 _MAX_AGE = re.compile(r"[0-9]{1,10}")
 
@@ -360,12 +360,21 @@ def reconsent_days(member_type: str) -> int:
     return int(terms["reconsent_days"])
 
 
+def member_reconsent_days(member: Member | MemberView) -> int:
+    """SPEC §4 for this member: company managers and members affiliated to a company every
+    5 years (issue 7), everyone else every 2 (idp.services.terms.reconsent_period)."""
+    terms = provider().settings["terms"]
+    return reconsent_period(member.member_type, member.affiliation is not None,
+                            personal_days=int(terms["reconsent_days"]),
+                            company_days=int(terms["company_reconsent_days"]))
+
+
 def needs_terms(ctx: StepContext) -> bool:
     """A required document the member has not agreed to in its current version, or agreed to
     longer ago than the re-consent period (idp/services/terms.py)."""
     now = dt.datetime.fromtimestamp(provider().clock.now(), dt.UTC).replace(tzinfo=None)
     return has_missing_consents(db.session, ctx.member.id, now=now,
-                                reconsent_days=reconsent_days(ctx.member.member_type))
+                                reconsent_days=member_reconsent_days(ctx.member))
 
 
 def needs_consent(ctx: StepContext) -> bool:

@@ -28,13 +28,14 @@ from typing import Any
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from idp.models import MarketingConsent, Member, MemberType, TermsConsent, TermsDocument
+from idp.models import Affiliation, MarketingConsent, Member, TermsConsent, TermsDocument
 from idp.models.base import DbSession
 from idp.models.policies import MarketingNotice
 from idp.services import audit
 from idp.services.maintenance import purge_dev_messages, purge_expired
 from idp.services.notify import Notifier
 from idp.services.ports import MessageNotSent
+from idp.services.terms import is_company_member
 from idp.stores import Store
 
 KST = dt.timezone(dt.timedelta(hours=9))
@@ -51,8 +52,9 @@ def reconsent_due(session: DbSession, *, now: dt.datetime, personal_days: int,
                   company_days: int) -> dict[str, int]:
     """Active members whose next login asks for the required terms again: never agreed to a
     current required document, agreed to an older version, or longer ago than the period of
-    their kind (company managers: `company_days`, everyone else: `personal_days`). The same
-    rule as terms.has_missing_consents, in three queries for all members."""
+    their kind (company managers and members affiliated to a company: `company_days`,
+    everyone else: `personal_days`; terms.reconsent_period). The same rule as
+    terms.has_missing_consents, in four queries for all members."""
     latest = (select(TermsDocument.kind, func.max(TermsDocument.version).label("version"))
               .group_by(TermsDocument.kind).subquery())
     required: dict[str, int] = dict(session.execute(  # type: ignore[arg-type]
@@ -73,8 +75,10 @@ def reconsent_due(session: DbSession, *, now: dt.datetime, personal_days: int,
             .where(TermsConsent.agreed.is_(True), TermsConsent.kind.in_(list(required)))
             .group_by(TermsConsent.member_id, TermsConsent.kind)):
         agreed.setdefault(member_id, {})[kind] = (version, at)
+    affiliated = set(session.scalars(select(Affiliation.member_id).where(
+        Affiliation.revoked_at.is_(None))))
     for member_id, member_type in members:
-        company = member_type == MemberType.COMPANY_MANAGER
+        company = is_company_member(member_type, member_id in affiliated)
         oldest = now - dt.timedelta(days=company_days if company else personal_days)
         mine = agreed.get(member_id, {})
         if any(kind not in mine or mine[kind][0] < version or mine[kind][1] < oldest

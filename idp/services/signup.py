@@ -11,14 +11,18 @@ and the password only as its argon2 hash, so nothing secret sits in the store in
     save_basic(session, flows, flow, passwords, policy, ...)         # step 3, 기본정보 tab
     save_optional(flows, flow, ...)                                  # step 3, 선택항목 tab
     save_interests_tab(session, flows, flow, hs_codes, countries)    # step 3, 관심 품목/지역
+    choose_company(flows, flow, business_number)                     # step 3, 소속기업 등록:
+    company_verified(flows, flow, business_number, method)           #   searched, then proven
     result = complete(session, flows, store, pd, flow_id, browser=b, now=now)   # 가입하기
     session.commit()
 
 `complete` consumes the flow (a double submit creates one member; the other request finds
 the result with `result_of`) and creates, in the caller's transaction, the Member, its
 MemberIdentity (sealed CI/DI and their keyed hashes), its interests, the terms and marketing
-consents and an audit event. The database's UNIQUE on the DI hash is the last word when two
-sign-ups of one person race: the loser's IntegrityError becomes AlreadyMember.
+consents and an audit event, and — when the 소속기업 tab proved one (approval password or
+certificate, checked when given) — the affiliation (idp/services/affiliations.join). The
+database's UNIQUE on the DI hash is the last word when two sign-ups of one person race: the
+loser's IntegrityError becomes AlreadyMember.
 """
 
 from __future__ import annotations
@@ -37,9 +41,9 @@ from sqlalchemy import or_, select
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import AlreadyExists, IdpError, InvalidInput
-from idp.models import Member, MemberIdentity, MemberType
+from idp.models import Company, CompanyStatus, Member, MemberIdentity, MemberType
 from idp.models.base import DbSession
-from idp.services import audit, interests
+from idp.services import affiliations, audit, interests
 from idp.services.flows import Flow, FlowKind, Flows
 from idp.services.members import _checked_email, new_subject
 from idp.services.passwords import PasswordPolicy, Passwords
@@ -100,6 +104,8 @@ class SignupResult:
     login_id: str
     name: str
     ia: str | None
+    # The company the member was affiliated to at the end (its name), if any (issue 7).
+    company: str | None = None
 
 
 def begin(flows: Flows, *, browser: str, ia: str | None) -> Flow:
@@ -299,6 +305,57 @@ def mark_tab(flows: Flows, flow: Flow, tab: str) -> None:
     flows.update(flow, data)
 
 
+# 소속기업 등록 (issue 7; SPEC §3.3 tab 4) -------------------------------------------------------
+# The tab keeps the searched business number, and the way the member proved they belong to the
+# company once they did (the approval password is checked, within its limits, the moment it
+# is typed: idp/services/affiliations.check_approval_password). `complete` makes the
+# affiliation with the member.
+
+def chosen_company(flow: Flow) -> dict[str, Any] | None:
+    """{"business_number", "method" (None until proven)} or None."""
+    company = flow.data.get("company")
+    return dict(company) if company else None
+
+
+def choose_company(flows: Flows, flow: Flow, business_number: str) -> None:
+    if not reached(flow, INFO):
+        raise StepMissing(VERIFY)
+    data = dict(flow.data)
+    data["company"] = {"business_number": business_number, "method": None}
+    flows.update(flow, data)
+
+
+def company_verified(flows: Flows, flow: Flow, business_number: str, method: str) -> None:
+    """The member proved they belong to the searched company (`method`: approval_password |
+    certificate); StepMissing when another number is searched now."""
+    chosen = chosen_company(flow)
+    if chosen is None or chosen["business_number"] != business_number:
+        raise StepMissing(INFO, "company")
+    data = dict(flow.data)
+    data["company"] = {"business_number": business_number, "method": method}
+    data["tabs_done"] = sorted(set(data.get("tabs_done") or []) | {"company"})
+    flows.update(flow, data)
+
+
+def clear_company(flows: Flows, flow: Flow) -> None:
+    data = dict(flow.data)
+    data["company"] = None
+    data["tabs_done"] = [t for t in data.get("tabs_done") or [] if t != "company"]
+    flows.update(flow, data)
+
+
+def _proven_company(session: DbSession, flow: Flow) -> Company | None:
+    """The company the tab proved, still joinable (else StepMissing back at the tab)."""
+    chosen = chosen_company(flow)
+    if chosen is None or not chosen.get("method"):
+        return None
+    company = session.scalar(select(Company).where(
+        Company.business_number == chosen["business_number"]))
+    if company is None or company.status != CompanyStatus.ACTIVE:
+        raise StepMissing(INFO, "company")
+    return company
+
+
 # The end -----------------------------------------------------------------------------------
 
 def _result_key(flow_id: str) -> str:
@@ -317,7 +374,7 @@ def result_of(store: Store, flow_id: str, *, browser: str | None) -> SignupResul
     if data is None or not secrets.compare_digest(data["browser"], _browser_hash(browser)):
         return None
     return SignupResult(member_id=data["member_id"], login_id=data["login_id"],
-                        name=data["name"], ia=data.get("ia"))
+                        name=data["name"], ia=data.get("ia"), company=data.get("company"))
 
 
 def forget_result(store: Store, flow_id: str) -> None:
@@ -364,6 +421,8 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
         interests.validate(session, hs_codes, countries)
     except interests.InterestsRefused:
         raise StepMissing(INFO, "interests") from None  # (the nomenclature changed meanwhile)
+    # The company was rejected or removed meanwhile: back to the tab, which says so.
+    company = _proven_company(session, flow)
     if flows.consume(SIGNUP, flow_id, browser=browser) is None:
         raise SignupGone(flow_id)  # the other request of a double submit has it
     member = Member(
@@ -399,10 +458,15 @@ def complete(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
                     marketing=flow.data["marketing"], source="signup", now=now)
     audit.record(session, "member.signed_up", member_id=member.id, ip=ip,
                  method=identity.method, vendor=identity.vendor)
+    if company is not None:
+        affiliations.join(session, member, company, method=flow.data["company"]["method"],
+                          ip=ip, now=now)
     result = SignupResult(member_id=member.id, login_id=member.login_id or "",
-                          name=member.name, ia=flow.data.get("ia"))
+                          name=member.name, ia=flow.data.get("ia"),
+                          company=company.name if company is not None else None)
     store.put(_result_key(flow_id), {"member_id": result.member_id, "login_id":
                                      result.login_id, "name": result.name, "ia": result.ia,
+                                     "company": result.company,
                                      "browser": _browser_hash(browser)}, RESULT_TTL)
     session.flush()
     return result

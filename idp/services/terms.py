@@ -49,6 +49,19 @@ SOURCES = ("signup", "sns_signup", "conversion", "reconsent", "mykotra", "demo",
 # SPEC §4: personal members re-consent every 2 years, company members every 5.
 DEFAULT_RECONSENT_DAYS = 730
 
+
+def is_company_member(member_type: str, affiliated: bool) -> bool:
+    """Whom the 5-year period applies to (SPEC §4; issue 7: "members affiliated to a company
+    re-consent every 5 years instead of 2"; the manual's "기업회원 : 5년 단위 재동의"): a
+    company manager, or a general member with a live affiliation (기업소속 일반회원)."""
+    return member_type == "company_manager" or (member_type == "general" and affiliated)
+
+
+def reconsent_period(member_type: str, affiliated: bool, *, personal_days: int,
+                     company_days: int) -> int:
+    """The re-consent period, in days, of a member of this kind."""
+    return company_days if is_company_member(member_type, affiliated) else personal_days
+
 _KIND = re.compile(r"[a-z][a-z0-9_]{0,39}")
 _TITLE_MAX = 200
 _VERSION_MAX = 1_000_000  # far below the 32-bit column's limit

@@ -37,9 +37,12 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from idp.cookies import browser_id, cookies
 from idp.errors import InvalidCredentials, InvalidInput, LoginThrottled
 from idp.extensions import db
-from idp.models import Member, MemberIdentity, TermsDocument
+from idp.models import Company, Member, MemberIdentity, TermsDocument
 from idp.oidc.server import client_ip, provider
 from idp.services import my_account as my
+from idp.services.affiliations import end_affiliation
+from idp.services.business_numbers import InvalidNumber
+from idp.services.certificates import CertificateError
 from idp.services.flows import FlowKind
 from idp.services.interests import (
     FIELD_COUNTRY,
@@ -54,6 +57,8 @@ from idp.services.legacy_import import KST
 from idp.services.password_change import PasswordUnchanged
 from idp.services.sessions import SsoSession
 from idp.services.terms import CHANNELS, DEFAULT_TITLES
+from idp.web import affiliation as aff
+from idp.web.certificate import certificate_message, take_certificate
 from idp.web.forms import PRINTABLE
 from idp.web.interaction import current_session
 from idp.web.interests import refusal_message as interests_refusal
@@ -546,12 +551,125 @@ def sns_unlink(me: Me) -> BaseResponse:
     return unlink(me.member)
 
 
+# -- 소속기업 관리 (issue 7; SPEC §3.8; idp/web/affiliation.py) ----------------------------------
+
+def _company_page(me: Me, *, status: int = 200, business_number: str = "",
+                  record: Any = None, message: str | None = None, field: str | None = None,
+                  notice: str | None = None) -> BaseResponse:
+    current = me.member.affiliation
+    locked = None
+    if record is not None and current is None:
+        company = db.session.scalar(select(Company).where(
+            Company.business_number == record.business_number))
+        if company is not None:
+            refused = aff.service.approval_lock(
+                provider().store, provider().clock, aff.limits(), company,
+                who=aff.member_key(me.member), ip=client_ip())
+            locked = aff.refusal_message(refused) if refused is not None else None
+    return _page("my/company.html", status, me=me, form=ActionForm(), current=current,
+                 record=record, business_number=business_number, message=message,
+                 field=field, notice=notice, locked=locked, kst=_kst,
+                 method_labels=aff.METHOD_LABELS, register_url=aff.COMPANY_REGISTER,
+                 general=me.member.member_type == "general")
+
+
 @bp.get("/company")
 @signed_in
 def company(me: Me) -> BaseResponse:
-    """소속기업 관리: filled in by the companies capability (issue 7)."""
-    return _page("my/placeholder.html", me=me, title=_("소속기업 관리"), message=_(
-        "소속기업 등록(승인 비밀번호 또는 기업 범용인증서)과 소속 해제는 준비 중입니다."))
+    """소속기업 관리: the current affiliation, or the search (?business_number=) to join one."""
+    notice = {"joined": _("소속기업이 등록되었습니다."),
+              "left": _("소속기업 등록이 해제되었습니다.")}.get(request.args.get("done", ""))
+    number = request.args.get("business_number", "")[:20].strip()
+    if not number or me.member.affiliation is not None:
+        return _company_page(me, notice=notice)
+    try:
+        _company, record = aff.search(number)
+    except aff.service.AffiliationRefused as exc:
+        return _company_page(me, status=429 if exc.reason == "too_many" else 400,
+                             business_number=number, message=aff.refusal_message(exc),
+                             field="business_number")
+    return _company_page(me, business_number=record.business_number, record=record)
+
+
+@bp.post("/company/join")
+@signed_in
+def company_join(me: Me) -> BaseResponse:
+    """승인 비밀번호로 소속기업 등록: checked now, within its limits."""
+    form = ActionForm()
+    number = request.form.get("business_number", "")[:20]
+    if not form.validate_on_submit():
+        return _company_page(me, status=400, message=_("잘못된 요청입니다."))
+    try:
+        aff.service.can_join(me.member)
+        company_row, record = aff.service.find_joinable(
+            db.session, provider().company_directory, number)
+    except InvalidNumber:
+        return _company_page(me, status=400, business_number=number, field="business_number",
+                             message=str(aff.MESSAGES["business_number"]))
+    except aff.service.AffiliationRefused as exc:
+        return _company_page(me, status=400, business_number=number,
+                             message=aff.refusal_message(exc))
+    try:
+        aff.check_approval_password(company_row, request.form.get("approval_password", "")[:20],
+                                    who=aff.member_key(me.member), member_id=me.member.id)
+        aff.service.join(db.session, me.member, company_row, method="approval_password",
+                         ip=client_ip(), now=_now())
+    except aff.service.AffiliationRefused as exc:
+        db.session.rollback()
+        status = 429 if exc.reason in ("locked", "busy") else 400
+        return _company_page(me, status=status, business_number=record.business_number,
+                             record=record, message=aff.refusal_message(exc),
+                             field="approval_password")
+    db.session.commit()
+    return redirect(url_for("my.company", done="joined"), 303)
+
+
+@bp.get("/company/certified")
+@signed_in
+def company_certified(me: Me) -> BaseResponse:
+    """The 인증서찾기 widget comes back here (?cr=): join by the company's certificate."""
+    number = request.args.get("business_number", "")[:20]
+    try:
+        certified = take_certificate("affiliate")
+    except CertificateError as exc:
+        db.session.commit()
+        return _company_page(me, status=400, business_number=number,
+                             message=certificate_message(exc.reason))
+    try:
+        company_row, record = aff.service.find_joinable(
+            db.session, provider().company_directory, number)
+        aff.service.check_certificate(company_row, certified)
+        aff.service.join(db.session, me.member, company_row, method="certificate",
+                         ip=client_ip(), now=_now(), certified=certified)
+    except InvalidNumber:
+        db.session.rollback()
+        return _company_page(me, status=400, message=str(aff.MESSAGES["business_number"]))
+    except aff.service.AffiliationRefused as exc:
+        db.session.rollback()
+        return _company_page(me, status=400, business_number=number,
+                             message=aff.refusal_message(exc))
+    db.session.commit()
+    return redirect(url_for("my.company", done="joined"), 303)
+
+
+@bp.route("/company/leave", methods=["GET", "POST"])
+@signed_in
+def company_leave(me: Me) -> BaseResponse:
+    """소속 해제, after a confirmation page."""
+    current = me.member.affiliation
+    if current is None:
+        return redirect(url_for("my.company"), 303)
+    form = ActionForm()
+    if request.method == "POST":
+        if not form.validate_on_submit() or request.form.get("confirm") != "yes":
+            return _page("my/company_leave.html", 400, me=me, form=form, current=current,
+                         message=_("소속 해제에 동의해 주세요."))
+        p = provider()
+        end_affiliation(db.session, p.sessions, p.outbox, current, ended_by="left",
+                        ip=client_ip(), actor=me.member.id)
+        db.session.commit()
+        return redirect(url_for("my.company", done="left"), 303)
+    return _page("my/company_leave.html", me=me, form=form, current=current, message=None)
 
 
 class WithdrawForm(FlaskForm):

@@ -6,6 +6,7 @@
     GET  /signup/<fid>/verify              STEP2 실명인증 (verify_buttons)
     GET  /signup/<fid>/verified?vr=<id>    ...the vendor round trip comes back here
     GET|POST /signup/<fid>/info?tab=...    STEP3 회원정보 입력: basic, optional, interests, company
+    GET  /signup/<fid>/company/certified?cr=  the 소속기업 tab's certificate comes back here
     GET  /signup/<fid>/check-id?login_id=  ID availability (JSON, throttled per IP)
     POST /signup/<fid>/complete            creates the member (once)
     GET|POST /signup/<fid>/done            STEP4 가입완료; 로그인 resumes the relying party
@@ -39,6 +40,7 @@ from idp.errors import AlreadyExists, InvalidInput
 from idp.extensions import db
 from idp.oidc.server import client_ip, provider
 from idp.services import signup as service
+from idp.services.certificates import CertificateError
 from idp.services.flows import Flow
 from idp.services.interests import (
     FIELD_COUNTRY,
@@ -50,8 +52,11 @@ from idp.services.interests import describe as describe_interests
 from idp.services.login import PASSWORD
 from idp.services.members import SignedIn
 from idp.services.passwords import COMMON_PASSWORD, WEAK_PASSWORD
+from idp.services.ports import VerifiedIdentity
 from idp.services.terms import current_documents
 from idp.services.throttle import ip_bucket
+from idp.web import affiliation as aff
+from idp.web.certificate import certificate_message, take_certificate
 from idp.web.interaction import current_interaction, finish_login
 from idp.web.interests import refusal_message as interests_refusal
 from idp.web.terms import marketing_answers, terms_answers
@@ -263,6 +268,8 @@ def info(fid: str) -> BaseResponse:
     tab = request.args.get("tab", "basic")
     if tab not in service.TABS:
         tab = "basic"
+    if tab == "company":
+        return _company_tab(flow, form, identity)
     field = message = None
     values: dict[str, str] = {}
     posted_hs: list[str] = []
@@ -323,6 +330,118 @@ def info(fid: str) -> BaseResponse:
                  password_saved=bool(saved.get("password_hash")),
                  tabs_done=flow.data.get("tabs_done") or [],
                  has_interests_picker=_has_interests_picker(), interests=picked)
+
+
+# -- 소속기업 등록 (issue 7; SPEC §3.3 tab 4; idp/web/affiliation.py) ---------------------------
+
+def _person(identity: VerifiedIdentity) -> str:
+    """Whom the approval password's per-member limit counts during sign-up: the verified
+    person (their DI's keyed hash), whichever flow or browser they use."""
+    return aff.person_key(provider().personal_data.lookup_hash("di", identity.di))
+
+
+def _company_tab(flow: Flow, form: FlaskForm, identity: VerifiedIdentity) -> BaseResponse:
+    """소속기업 등록 (optional): search (decision=search), the approval password
+    (decision=approval), start over (decision=reset), or 가입하기 (decision=complete). The
+    certificate comes back at company_certified."""
+    p = provider()
+    message = field = None
+    status = 200
+    number = ""
+    if request.method == "POST":
+        decision = request.form.get("decision", "")
+        try:
+            if decision == "search":
+                number = request.form.get("business_number", "")[:20].strip()
+                field = "business_number"
+                _company, record = aff.search(number)
+                service.choose_company(p.flows, flow, record.business_number)
+            elif decision == "approval":
+                chosen = service.chosen_company(flow)
+                if chosen is None:
+                    raise aff.service.AffiliationRefused("search_first")
+                number, field = chosen["business_number"], "approval_password"
+                company, record = aff.service.find_joinable(db.session, p.company_directory,
+                                                            number)
+                aff.check_approval_password(company, request.form.get(
+                    "approval_password", "")[:20], who=_person(identity), member_id=None)
+                service.company_verified(p.flows, flow, number, "approval_password")
+            elif decision == "reset":
+                service.clear_company(p.flows, flow)
+            else:
+                service.mark_tab(p.flows, flow, "company")
+        except aff.service.AffiliationRefused as exc:
+            db.session.rollback()
+            message = aff.refusal_message(exc)
+            status = 429 if exc.reason in ("locked", "busy", "too_many") else 400
+        except service.StepMissing as exc:
+            return _to_step(flow.id, exc.step, **({"tab": exc.tab} if exc.tab else {}))
+        else:
+            db.session.commit()
+            if decision == "complete":
+                return _complete(flow)
+            return _to_step(flow.id, service.INFO, tab="company")
+    return _company_page(flow, form, identity, status=status, message=message, field=field,
+                         number=number)
+
+
+def _company_page(flow: Flow, form: FlaskForm, identity: VerifiedIdentity, *,
+                  status: int = 200, message: str | None = None, field: str | None = None,
+                  number: str = "") -> BaseResponse:
+    p = provider()
+    chosen = service.chosen_company(flow)
+    record = locked = None
+    if chosen is not None:
+        number = number or chosen["business_number"]
+        try:
+            company, record = aff.service.find_joinable(db.session, p.company_directory,
+                                                        chosen["business_number"])
+        except aff.service.AffiliationRefused as exc:
+            # Rejected or removed since it was searched: start the tab again.
+            service.clear_company(p.flows, flow)
+            db.session.commit()
+            chosen, message, status = None, aff.refusal_message(exc), 400
+        else:
+            if not chosen.get("method"):
+                refused = aff.service.approval_lock(p.store, p.clock, aff.limits(), company,
+                                                    who=_person(identity), ip=client_ip())
+                locked = aff.refusal_message(refused) if refused is not None else None
+    return _page("signup/info.html", status, form=form, flow=flow, step=3, tab="company",
+                 identity=identity, values={}, field=field, message=message,
+                 policy=p.policy, tabs_done=flow.data.get("tabs_done") or [],
+                 company=chosen, record=record, locked=locked, business_number=number,
+                 method_labels=aff.METHOD_LABELS, register_url=aff.COMPANY_REGISTER)
+
+
+@bp.get("/signup/<fid>/company/certified")
+def company_certified(fid: str) -> BaseResponse:
+    """The 인증서찾기 widget comes back here (?cr=): the searched company's certificate."""
+    flow = _load(fid)
+    if flow is None:
+        return _gone()
+    p = provider()
+    identity = service.identity_of(p.personal_data, flow)
+    if identity is None:
+        return _to_step(fid, service.VERIFY)
+    chosen = service.chosen_company(flow)
+    try:
+        certified = take_certificate("affiliate")
+    except CertificateError as exc:
+        db.session.commit()
+        return _company_page(flow, SignupForm(), identity, status=400,
+                             message=certificate_message(exc.reason))
+    message = None
+    if chosen is None:
+        message = str(aff.MESSAGES["search_first"])
+    elif certified.business_number != chosen["business_number"]:
+        message = str(aff.MESSAGES["certificate"])
+    if message is not None:
+        db.session.commit()
+        return _company_page(flow, SignupForm(), identity, status=400, message=message)
+    assert chosen is not None
+    service.company_verified(p.flows, flow, chosen["business_number"], "certificate")
+    db.session.commit()
+    return _to_step(fid, service.INFO, tab="company")
 
 
 @bp.get("/signup/<fid>/check-id")

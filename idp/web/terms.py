@@ -70,7 +70,7 @@ def terms_page(uid: str) -> BaseResponse:
     if member is None:
         return redirect(url_for("web.login_page", uid=uid), 303)
     now = _now()
-    days = pipeline.reconsent_days(member.member_type)
+    days = pipeline.member_reconsent_days(member)
     documents = missing_consents(db.session, member.id, now=now, reconsent_days=days)
     if not documents:
         return redirect(url_for("web.resume", uid=uid), 303)  # nothing to agree to here

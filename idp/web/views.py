@@ -32,6 +32,7 @@ from idp.services.login import PASSWORD
 from idp.services.members import authenticate_password
 from idp.services.password_change import PasswordUnchanged, change_required_password
 from idp.services.sessions import Interaction
+from idp.web import affiliation
 from idp.web.forms import ConsentForm, GeneralLoginForm, PasswordChangeForm
 from idp.web.interaction import (
     current_interaction,
@@ -95,6 +96,8 @@ def _render_login(ia: Interaction, form: GeneralLoginForm, status: int = 200,
         step_up=needed is not None and ia.login_acr is not None
         and not AcrRequest((needed,)).met_by(ia.login_acr),
         **extra,
+        # Issue 7: a general member's 인증서 로그인 (step-up; idp/web/affiliation.py).
+        certificate_step=affiliation.certificate_step(ia, needed),
     ), status)
     return resp
 

@@ -121,8 +121,7 @@ def test_an_old_member_converts_and_signs_in_to_a_demo_site(context: Any, stack:
     page.wait_for_url(re.compile(r"/done$"))
     done = "KOTRA 통합 일반회원(기업미소속)으로 가입이 완료되었습니다."
     assert page.get_by_text(done).is_visible()
-    assert page.get_by_role("button", name="승인 비밀번호로 등록").is_disabled()
-    assert page.get_by_role("button", name="범용인증서로 등록").is_disabled()
+    assert page.get_by_role("link", name="소속기업 등록").get_attribute("href") == "/my/company"
     page.screenshot(path=artifacts_dir / "legacy_done.png", full_page=True)
 
     # 4. 확인: signed in at demo site 1 as the general member, keeping the old ID.

@@ -149,7 +149,8 @@ def test_one_old_account_becomes_a_general_member_and_the_request_gets_a_code(ap
     done = client.get(done_url).get_data(as_text=True)
     assert "KOTRA 통합 일반회원(기업미소속)으로 가입이 완료되었습니다." in done
     assert "기존 기업회원들은 모두 소속기업을 재등록해주셔야 합니다." in done
-    assert "승인 비밀번호로 등록" in done and "범용인증서로 등록" in done and "준비 중" in done
+    # Issue 7: the button leads to MY KOTRA 소속기업 관리 (approval password or certificate).
+    assert 'href="/my/company"' in done and "준비 중" not in done
     params = _finish(client, rp, done_url)
     assert "code" in params and params["state"] == rp.last["state"]
     tokens = rp.exchange(client, params["code"]).get_json()

@@ -127,7 +127,9 @@ def test_whole_signup_creates_one_member_with_identity_consents_and_audit(site, 
                  address_en="13 Heolleung-ro, Seocho-gu, Seoul", decision="next")
     assert resp.status_code == 303 and resp.headers["Location"].endswith("tab=interests")
     assert "관심품목" in client.get(f"/signup/{fid}/info?tab=interests").get_data(as_text=True)
-    assert "준비 중" in client.get(f"/signup/{fid}/info?tab=company").get_data(as_text=True)
+    # Issue 7: the 소속기업 tab searches a business number (tests/web/test_affiliation.py).
+    assert 'id="business_number"' in client.get(
+        f"/signup/{fid}/info?tab=company").get_data(as_text=True)
     resp = finish(client, fid)
     assert resp.status_code == 303 and resp.headers["Location"] == f"/signup/{fid}/done"
     done = client.get(f"/signup/{fid}/done").get_data(as_text=True)
