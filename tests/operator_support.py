@@ -72,7 +72,9 @@ def pending_registration(app: Any, *, business_number: str = "1248100998",
         member = db.session.query(Member).filter_by(login_id=applicant).one()
         company = Company(business_number=business_number, name=name, name_en="New Trade Co.",
                           status="pending", ceo_name="김대표", ceo_name_en="KIM DAEPYO",
-                          profile={"address_ko": "서울특별시 서초구 헌릉로 13",
+                          profile={"company_type": "small", "classification": "corporation",
+                                   "trade_kind": "trading", "main_product": "화장품",
+                                   "venture": True, "address": "서울특별시 서초구 헌릉로 13",
                                    "phone": "02-3460-7114", "email": "ceo@newtrade.example"})
         db.session.add(company)
         db.session.flush()
