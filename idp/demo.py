@@ -325,13 +325,11 @@ DEMO_COMPANY_PROFILE: dict[str, Any] = {
 
 def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
     """The demo operator and a pending registration (idempotent)."""
-    import hashlib
-    import secrets
 
-    from idp.models import CompanyRequest, Operator, Upload
+    from idp.models import CompanyRequest, Operator
     from idp.services.companies import create_manager
-    from idp.services.company_review import seal_document
     from idp.services.operators import TOTP_SEAL_KIND, otpauth_uri
+    from idp.services.uploads import store_upload
 
     login_id, name, password = DEMO_OPERATOR
     if session.scalar(select(Operator.id).where(Operator.login_id == login_id)) is None:
@@ -347,14 +345,10 @@ def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
         session.add(company)
         session.flush()
         create_manager(session, company, p.passwords.hash(DEMO_PASSWORD))
-        handle = secrets.token_urlsafe(32)
-        upload = Upload(handle=handle, content_type="application/pdf",
-                        filename="사업자등록증.pdf", size=len(DEMO_DOCUMENT),
-                        sha256=hashlib.sha256(DEMO_DOCUMENT).hexdigest(),
-                        sealed=seal_document(p.personal_data, DEMO_DOCUMENT, handle),
-                        member_id=applicant.id if applicant else None)
-        session.add(upload)
-        session.flush()
+        upload = store_upload(session, p.personal_data, DEMO_DOCUMENT,
+                              filename="사업자등록증.pdf",
+                              member_id=applicant.id if applicant else None,
+                              max_bytes=len(DEMO_DOCUMENT))
         session.add(CompanyRequest(kind="registration", company_id=company.id,
                                    member_id=applicant.id if applicant else None,
                                    document_id=upload.id, data={}, status="pending"))
