@@ -264,7 +264,14 @@ def test_a_registered_company_is_sent_to_the_manager_login(site, client):
     html = resp.get_data(as_text=True)
     assert resp.status_code == 409
     assert "존재하는 기업회원입니다. 로그인해주세요." in html
-    assert 'href="/my/login?tab=company"' in html
+    assert 'href="/company/login"' in html
+    # The link is the company console's sign-in: its login page opens on the 기업정보 관리
+    # tab (the console's own client), and a manager who signs in lands in the console.
+    resp = client.get("/company/login")
+    assert resp.status_code == 303 and "client_id=kotra-company" in resp.headers["Location"]
+    resp = client.get(resp.headers["Location"])  # /authorize -> the login page
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="tab-company"' in page and 'aria-selected="true">기업정보 관리' in page
 
 
 def test_lookups_are_limited_per_address(site, client):
@@ -307,6 +314,7 @@ def test_directory_path_registers_an_active_company(site, client):
     done = client.get(resp.headers["Location"])
     assert done.status_code == 200
     assert "기업정보 등록이 완료되었습니다." in done.get_data(as_text=True)
+    assert 'href="/company/login" id="done-login"' in done.get_data(as_text=True)
     with site.app_context():
         p = site.extensions["idp"]
         company = db.session.scalar(select(Company))
@@ -419,6 +427,34 @@ def test_a_rejected_row_is_taken_over_once(site, app):
             service._reapply(db.session, company_id, info=info, hashes=hashes,
                              status="active", now=now)
         db.session.rollback()
+
+
+def test_done_login_signs_the_new_manager_in_to_the_company_console(site, client):
+    """가입완료 → 로그인 (no pending sign-in): the console's entry, the 기업정보 관리 tab, the
+    business number and the new password, then the console."""
+    from urllib.parse import urlsplit
+
+    def path(location: str) -> str:
+        parts = urlsplit(location)
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+    fid = to_form(site, client)
+    done = client.get(submit_form(client, fid).headers["Location"]).get_data(as_text=True)
+    href = re.search(r'href="([^"]+)" id="done-login"', done)
+    assert href and href.group(1) == "/company/login"
+    resp = client.get(path(client.get(href.group(1)).headers["Location"]))  # /authorize
+    login = path(resp.headers["Location"])
+    page = client.get(login).get_data(as_text=True)
+    assert 'aria-selected="true">기업정보 관리' in page
+    uid = login.split("/interaction/")[1].split("?")[0]
+    resp = client.post(f"/interaction/{uid}/company", data={
+        "csrf_token": csrf(page), "business_number": "120-82-00275",
+        "password": COMPANY_PASSWORD})
+    assert resp.status_code == 303 and "/company/callback" in resp.headers["Location"]
+    resp = client.get(path(resp.headers["Location"]))
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/company")
+    home = client.get("/company").get_data(as_text=True)
+    assert "대한무역투자진흥공사" in home and "120-82-00275" in home
 
 
 def test_the_certificate_must_be_the_flows_company(site, client):
@@ -798,7 +834,7 @@ def test_a_pending_sign_in_is_kept_for_the_manager_login(site, client):
     with site.app_context():
         db.session.add(Company(business_number=REGISTERED, name="등록된(주)"))
         db.session.commit()
-    assert 'href="/my/login?tab=company"' in look_up(client, fid, REGISTERED).get_data(
+    assert 'href="/company/login"' in look_up(client, fid, REGISTERED).get_data(
         as_text=True)
     resp = client.post("/company/register", data={"csrf_token": csrf(page),
                                                   "agree_all": "yes", "ia": ia})
