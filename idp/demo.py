@@ -329,15 +329,23 @@ DEMO_DOCUMENT = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
                  b"trailer<</Root 1 0 R>>\n%%EOF\n")
 
 
+# What the company form (idp/services/company_profile.py: PROFILE_KEYS, as clean_info stores
+# them) holds for a demo company: the registration's keys, so the console edits it as it is.
+DEMO_COMPANY_PROFILE: dict[str, Any] = {
+    "company_type": "small", "classification": "corporation", "trade_kind": "trading",
+    "main_product": "소프트웨어", "phone": "02-3460-7114", "email": "info@demo.example",
+    "startup": False, "venture": True, "foreign_invested": False, "postcode": "06792",
+    "address": "서울특별시 서초구 헌릉로 13", "address_en": "13 Heolleung-ro, Seocho-gu, Seoul",
+    "export_country": "US"}
+
+
 def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
     """The demo operator and a pending registration (idempotent)."""
-    import hashlib
-    import secrets
 
-    from idp.models import CompanyRequest, Operator, Upload
+    from idp.models import CompanyRequest, Operator
     from idp.services.companies import create_manager
-    from idp.services.company_review import seal_document
     from idp.services.operators import TOTP_SEAL_KIND, otpauth_uri
+    from idp.services.uploads import store_upload
 
     login_id, name, password = DEMO_OPERATOR
     if session.scalar(select(Operator.id).where(Operator.login_id == login_id)) is None:
@@ -348,19 +356,15 @@ def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
         applicant = session.scalar(select(Member).where(Member.login_id == "demouser1"))
         company = Company(business_number=number, name=company_name, name_en=company_name_en,
                           status="pending", ceo_name="이대표", ceo_name_en="LEE DAEPYO",
-                          profile={"address_ko": "서울특별시 서초구 헌릉로 13",
-                                   "phone": "02-3460-7114", "email": "info@demo-new.example"})
+                          profile={**DEMO_COMPANY_PROFILE, "main_product": "식품",
+                                   "email": "info@demo-new.example"})
         session.add(company)
         session.flush()
         create_manager(session, company, p.passwords.hash(DEMO_PASSWORD))
-        handle = secrets.token_urlsafe(32)
-        upload = Upload(handle=handle, content_type="application/pdf",
-                        filename="사업자등록증.pdf", size=len(DEMO_DOCUMENT),
-                        sha256=hashlib.sha256(DEMO_DOCUMENT).hexdigest(),
-                        sealed=seal_document(p.personal_data, DEMO_DOCUMENT, handle),
-                        member_id=applicant.id if applicant else None)
-        session.add(upload)
-        session.flush()
+        upload = store_upload(session, p.personal_data, DEMO_DOCUMENT,
+                              filename="사업자등록증.pdf",
+                              member_id=applicant.id if applicant else None,
+                              max_bytes=len(DEMO_DOCUMENT))
         session.add(CompanyRequest(kind="registration", company_id=company.id,
                                    member_id=applicant.id if applicant else None,
                                    document_id=upload.id, data={}, status="pending"))
@@ -447,6 +451,10 @@ def seed_company_console(session: DbSession, p: Provider) -> dict[str, Any]:
         create_manager(session, company, p.passwords.hash(DEMO_COMPANY_PASSWORD))
     if company.approval_password_hash is None:
         company.approval_password_hash = p.passwords.hash(DEMO_APPROVAL_PASSWORD)
+    if not company.profile:  # the company form's required fields, so 기업정보 수정 saves
+        company.profile = dict(DEMO_COMPANY_PROFILE)
+        company.ceo_name = company.ceo_name or "김데모"
+        company.ceo_name_en = company.ceo_name_en or "KIM DEMO"
     session.flush()
     return {"business_number": company.business_number, "password": DEMO_COMPANY_PASSWORD,
             "approval_password": DEMO_APPROVAL_PASSWORD}

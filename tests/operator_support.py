@@ -3,19 +3,17 @@ sealed document, TOTP codes at a given time."""
 
 from __future__ import annotations
 
-import hashlib
 import re
-import secrets
 from dataclasses import dataclass
 from typing import Any
 
 import pyotp
 
 from idp.extensions import db
-from idp.models import Company, CompanyRequest, Member, Upload
+from idp.models import Company, CompanyRequest, Member
 from idp.services.companies import create_manager
-from idp.services.company_review import seal_document
 from idp.services.operators import add_operator
+from idp.services.uploads import seal_upload
 from tests.helpers import form_fields
 
 OPERATOR_PASSWORD = "Op3rator!desk"
@@ -52,13 +50,9 @@ def make_operator(app: Any, login_id: str = "operator01", name: str = "운영자
 def _upload(app: Any, content: bytes, content_type: str, filename: str,
             member_id: int | None) -> int:
     p = app.extensions["idp"]
-    handle = secrets.token_urlsafe(32)
-    upload = Upload(handle=handle, content_type=content_type,
-                    filename=filename, size=len(content),
-                    sha256=hashlib.sha256(content).hexdigest(),
-                    sealed=seal_document(p.personal_data, content, handle), member_id=member_id)
-    db.session.add(upload)
-    db.session.flush()
+    # as given (a test may store a type the registration would refuse, to see it downloaded)
+    upload = seal_upload(db.session, p.personal_data, content, content_type=content_type,
+                         filename=filename, member_id=member_id)
     return upload.id
 
 
@@ -72,7 +66,9 @@ def pending_registration(app: Any, *, business_number: str = "1248100998",
         member = db.session.query(Member).filter_by(login_id=applicant).one()
         company = Company(business_number=business_number, name=name, name_en="New Trade Co.",
                           status="pending", ceo_name="김대표", ceo_name_en="KIM DAEPYO",
-                          profile={"address_ko": "서울특별시 서초구 헌릉로 13",
+                          profile={"company_type": "small", "classification": "corporation",
+                                   "trade_kind": "trading", "main_product": "화장품",
+                                   "venture": True, "address": "서울특별시 서초구 헌릉로 13",
                                    "phone": "02-3460-7114", "email": "ceo@newtrade.example"})
         db.session.add(company)
         db.session.flush()

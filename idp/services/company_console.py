@@ -23,7 +23,7 @@ audit event.
 from __future__ import annotations
 
 import datetime as dt
-import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,6 +52,14 @@ from idp.services.backchannel import BackchannelOutbox
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
 from idp.services.claims import ACR_CERTIFICATE, ACR_PASSWORD
 from idp.services.clients import add_client
+from idp.services.company_profile import (
+    COLUMN_KEYS,
+    FIELDS,
+    PROFILE_KEYS,
+    CompanyInfo,
+    clean_info,
+    display_values,
+)
 from idp.services.login import LoginMethod
 from idp.services.password_change import PasswordUnchanged
 from idp.services.passwords import PasswordPolicy, Passwords
@@ -253,81 +261,25 @@ class CertificateFreshness:
 
 # -- the company's data ----------------------------------------------------------------------
 
-# The company form's columns (Company) and the keys of Company.profile the console edits,
-# named as SPEC §3.4 lists the fields, with their longest lengths. Boolean keys hold "Y"/"N".
-COLUMN_FIELDS = {"name": 200, "name_en": 200, "ceo_name": 100, "ceo_name_en": 100,
-                 "corp_number": 13}
-PROFILE_FIELDS = {
-    "trade_licence_number": 30, "business_type": 100, "business_category": 200,
-    "company_type": 30, "is_startup": 1, "is_venture": 1, "classification": 30,
-    "foreign_invested": 1, "maker_or_trader": 30, "main_product": 200, "phone": 30,
-    "fax": 30, "email": 254, "homepage": 300, "postcode": 10, "address": 300,
-    "address_detail": 300, "address_en": 300, "remarks": 1000, "annual_sales": 20,
-    "annual_exports": 20, "year_founded": 4, "employees": 10, "main_export_region": 50,
-    "main_export_country": 50,
-}
-# Marked * in the manual's company form (chapter 01, STEP3 기업 정보 입력).
-REQUIRED_FIELDS = ("name", "name_en", "ceo_name", "ceo_name_en", "company_type",
-                   "classification", "maker_or_trader", "main_product", "phone", "email")
-YES_NO_FIELDS = ("is_startup", "is_venture", "foreign_invested")
-AMOUNT_FIELDS = ("annual_sales", "annual_exports", "employees")
+# The company form is the registration's (idp/services/company_profile.py: FIELDS, the
+# Company columns COLUMN_KEYS and the Company.profile keys PROFILE_KEYS, `clean_info`), so a
+# company has one set of profile keys whichever page wrote them.
 
-_PHONE = re.compile(r"^[0-9][0-9-]{6,18}[0-9]$")
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]+$")
-_HOMEPAGE = re.compile(r"^(https?://)?[A-Za-z0-9.-]+\.[A-Za-z]{2,}(/\S*)?$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+def _columns(company: Company) -> dict[str, Any]:
+    return {key: getattr(company, key) for key in COLUMN_KEYS}
 
 
 def company_values(company: Company) -> dict[str, str]:
-    """The company form's current values, as strings."""
-    values = {f: str(getattr(company, f) or "") for f in COLUMN_FIELDS}
-    profile = company.profile or {}
-    for f in PROFILE_FIELDS:
-        value = profile.get(f)
-        if isinstance(value, bool):
-            value = "Y" if value else "N"
-        values[f] = "" if value is None else str(value)
-    return values
+    """The company form's current values, as the form shows them."""
+    return display_values(_columns(company), company.profile or {})
 
 
-def check_company_values(raw: dict[str, str]) -> dict[str, str]:
-    """The form's values cleaned, or InvalidInput naming the first bad field."""
-    fields = {**COLUMN_FIELDS, **PROFILE_FIELDS}
-    clean: dict[str, str] = {}
-    for name, longest in fields.items():
-        value = (raw.get(name) or "").strip()
-        if name in ("corp_number", *AMOUNT_FIELDS):  # 114671-0004418, 1,234,000
-            value = value.replace("-" if name == "corp_number" else ",", "")
-        if _CONTROL.search(value):
-            raise InvalidInput(name, "control characters")
-        if len(value) > longest:
-            raise InvalidInput(name, "too long")
-        clean[name] = value
-    for name in REQUIRED_FIELDS:
-        if not clean[name]:
-            raise InvalidInput(name, "required")
-    if clean["corp_number"] and not re.fullmatch(r"\d{13}", clean["corp_number"]):
-        raise InvalidInput("corp_number", "13 digits")
-    for name in YES_NO_FIELDS:
-        if clean[name] not in ("", "Y", "N"):
-            raise InvalidInput(name, "Y or N")
-    for name in ("phone", "fax"):
-        if clean[name] and not _PHONE.match(clean[name]):
-            raise InvalidInput(name, "phone number")
-    if clean["email"] and not _EMAIL.match(clean["email"]):
-        raise InvalidInput("email", "email")
-    if clean["homepage"] and not _HOMEPAGE.match(clean["homepage"]):
-        raise InvalidInput("homepage", "homepage")
-    for name in AMOUNT_FIELDS:
-        if clean[name] and not (clean[name].isascii() and clean[name].isdigit()):
-            raise InvalidInput(name, "number")
-    if clean["year_founded"] and not (clean["year_founded"].isascii()
-                                      and clean["year_founded"].isdigit()
-                                      and 1800 <= int(clean["year_founded"]) <= 2100):
-        raise InvalidInput("year_founded", "year")
-    if clean["postcode"] and not (clean["postcode"].isascii() and clean["postcode"].isdigit()):
-        raise InvalidInput("postcode", "digits")
-    return clean
+def changed_fields(company: Company, info: CompanyInfo) -> list[str]:
+    """The keys (in the form's order) whose cleaned value differs from the stored one (an
+    empty field and a missing key are the same)."""
+    current = {**(company.profile or {}), **_columns(company)}
+    new = {**info.profile, **info.columns}
+    return [f.key for f in FIELDS if f.key in new and new[f.key] != current.get(f.key)]
 
 
 @dataclass(frozen=True)
@@ -342,9 +294,10 @@ def pending_name_change(session: DbSession, company_id: int) -> CompanyRequest |
         CompanyRequest.status == "pending").order_by(CompanyRequest.id.desc()).limit(1))
 
 
-def update_company(session: DbSession, *, company_id: int, raw: dict[str, str],
-                   certified: bool, ip: str, actor: int) -> CompanyUpdate:
-    """기업정보 수정 (needs a fresh certificate: CertificateRequired). A new Korean name is not
+def update_company(session: DbSession, *, company_id: int, form: Mapping[str, str],
+                   now_year: int, certified: bool, ip: str, actor: int) -> CompanyUpdate:
+    """기업정보 수정 (needs a fresh certificate: CertificateRequired). The fields are checked by
+    the registration's `clean_info` (InfoErrors, every wrong field). A new Korean name is not
     written: it becomes a name_change request for operators (사명 변경신청), with the English
     name that goes with it; everything else is written at once. Commits."""
     if not certified:
@@ -352,9 +305,8 @@ def update_company(session: DbSession, *, company_id: int, raw: dict[str, str],
     company = session.get(Company, company_id)
     if company is None:
         raise NotAnEmployee()  # (the manager's company is gone: nothing to edit)
-    clean = check_company_values(raw)
-    current = company_values(company)
-    changed = [f for f, v in clean.items() if v != current.get(f, "")]
+    info = clean_info(form, now_year=now_year)
+    changed = changed_fields(company, info)
     name_change = "name" in changed
     if name_change:
         changed.remove("name")
@@ -362,26 +314,22 @@ def update_company(session: DbSession, *, company_id: int, raw: dict[str, str],
             changed.remove("name_en")  # goes with the request: the two names change together
         if pending_name_change(session, company.id) is None:
             session.add(CompanyRequest(kind="name_change", company_id=company.id,
-                                       data={"name": clean["name"],
-                                             "name_en": clean["name_en"],
+                                       data={"name": info.columns["name"],
+                                             "name_en": info.columns["name_en"],
                                              "previous": {"name": company.name,
                                                           "name_en": company.name_en}}))
             audit.record(session, "company.name_change_requested", member_id=actor, ip=ip,
                          company_id=company.id)
         else:
             name_change = False  # one request at a time: the page says it is pending
-    for f in changed:
-        if f in COLUMN_FIELDS:
-            setattr(company, f, clean[f] or None)
-    profile = dict(company.profile or {})
-    for f in changed:
-        if f in PROFILE_FIELDS:
-            if clean[f]:
-                profile[f] = clean[f]
-            else:
-                profile.pop(f, None)
+    for key in changed:
+        if key in COLUMN_KEYS:
+            setattr(company, key, info.columns[key])
+    if any(key in PROFILE_KEYS for key in changed):
+        # every form key written (None where left empty, as the registration does); keys
+        # the form does not know are kept
+        company.profile = {**(company.profile or {}), **info.profile}
     if changed:
-        company.profile = profile
         company.updated_at = utcnow()
         audit.record(session, "company.updated", member_id=actor, ip=ip,
                      company_id=company.id, fields=sorted(changed))

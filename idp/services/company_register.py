@@ -25,7 +25,8 @@ SPEC §3.4 (and "try again later" when the tax office does not answer):
 `complete` and `submit_new` consume the flow (a double submit writes one company; the other
 request finds the result with `result_of`), and write everything in the caller's transaction;
 the UNIQUE business_number is the last word when two registrations of one company race: the
-loser gets AlreadyRegistered, never a 500.
+loser gets AlreadyRegistered, never a 500. A company an operator rejected keeps its row (and
+the UNIQUE number): registering it again, by either path, takes that row over (`_reapply`).
 """
 
 from __future__ import annotations
@@ -37,10 +38,11 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import IdpError, InvalidInput
-from idp.models import Company, CompanyRequest, Member, MemberType
+from idp.models import Company, CompanyRequest, CompanyStatus, Member, MemberType
 from idp.models.base import DbSession
 from idp.services import audit, companies, uploads
 from idp.services.approval_passwords import WeakApprovalPassword, check_new_approval_password
@@ -292,24 +294,69 @@ def _check_terms(session: DbSession, flow: Flow) -> None:
 
 
 def _write(session: DbSession, store: Store, flow: Flow, *, browser: str, info: CompanyInfo,
-           hashes: Secrets, status: str, now: dt.datetime) -> tuple[Company, Member]:
-    """Company + manager + consents, in a savepoint (AlreadyRegistered on the UNIQUE)."""
+           hashes: Secrets, status: str, now: dt.datetime) -> tuple[Company, Member, bool]:
+    """Company + manager + consents, in a savepoint (AlreadyRegistered on the UNIQUE). The
+    third value: whether a rejected company's row was taken over (`_reapply`)."""
     business_number = flow.data["business_number"]
-    company = Company(business_number=business_number, status=status, profile=info.profile,
-                      approval_password_hash=hashes.approval_hash,
-                      approval_password_changed_at=now, created_at=now, updated_at=now,
-                      **info.columns)
-    try:
-        with session.begin_nested():
-            session.add(company)
-            session.flush()
-            manager = companies.create_manager(session, company, hashes.password_hash)
-    except IntegrityError:
-        raise AlreadyRegistered(business_number) from None
-    manager.created_at = manager.updated_at = now
+    rejected = session.scalar(select(Company.id).where(
+        Company.business_number == business_number,
+        Company.status == CompanyStatus.REJECTED))
+    if rejected is not None:
+        company, manager = _reapply(session, rejected, info=info, hashes=hashes,
+                                    status=status, now=now)
+    else:
+        company = Company(business_number=business_number, status=status,
+                          profile=info.profile, approval_password_hash=hashes.approval_hash,
+                          approval_password_changed_at=now, created_at=now, updated_at=now,
+                          **info.columns)
+        try:
+            with session.begin_nested():
+                session.add(company)
+                session.flush()
+                manager = companies.create_manager(session, company, hashes.password_hash)
+        except IntegrityError:
+            raise AlreadyRegistered(business_number) from None
+        manager.created_at = manager.updated_at = now
     if flow.data["agreed"]:
         record_consents(session, manager.id, agreed=flow.data["agreed"], marketing={},
                         source=CONSENT_SOURCE, now=now)
+    return company, manager, rejected is not None
+
+
+def _reapplied(again: bool) -> dict[str, Any]:
+    """The audit detail that marks a rejected company's new application."""
+    return {"reapplied": True} if again else {}
+
+
+def _reapply(session: DbSession, company_id: int, *, info: CompanyInfo, hashes: Secrets,
+             status: str, now: dt.datetime) -> tuple[Company, Member]:
+    """A company an operator refused applies again (SPEC §3.4: its number may be registered
+    again): its row (which keeps the UNIQUE business number) is taken over in the caller's
+    transaction — the new form's values, a new approval password, the new status — and its
+    manager principal gets the new login password (created if it has none). The takeover is
+    a conditional UPDATE ... WHERE status = 'rejected', so of two re-applications at once one
+    wins and the other gets AlreadyRegistered, as a second INSERT would. The old requests,
+    decided, stay as the company's history."""
+    taken = session.execute(
+        update(Company).where(Company.id == company_id,
+                              Company.status == CompanyStatus.REJECTED)
+        .values(status=status, profile=info.profile,
+                approval_password_hash=hashes.approval_hash,
+                approval_password_changed_at=now, updated_at=now, **info.columns)
+        .execution_options(synchronize_session=False))
+    if getattr(taken, "rowcount", 0) != 1:
+        raise AlreadyRegistered(str(company_id))
+    company = session.get(Company, company_id, populate_existing=True)
+    assert company is not None  # the UPDATE just matched it
+    manager = companies.manager_of(session, company)
+    if manager is None:
+        manager = companies.create_manager(session, company, hashes.password_hash)
+        manager.created_at = now
+    else:
+        manager.password_hash = hashes.password_hash
+        manager.name = company.name
+        manager.status = "active"
+    manager.updated_at = now
     return company, manager
 
 
@@ -335,11 +382,12 @@ def complete(session: DbSession, flows: Flows, store: Store, flow_id: str, *, br
     _check_terms(session, flow)
     if flows.consume(REGISTER, flow_id, browser=browser) is None:
         raise RegisterGone(flow_id)
-    company, manager = _write(session, store, flow, browser=browser, info=info, hashes=hashes,
-                              status="active", now=now)
+    company, manager, again = _write(session, store, flow, browser=browser, info=info,
+                                     hashes=hashes, status="active", now=now)
     audit.record(session, "company.registered", member_id=manager.id, ip=ip,
                  company_id=company.id, business_number=company.business_number,
-                 method="certificate", serial=flow.data["certified"]["serial"])
+                 method="certificate", serial=flow.data["certified"]["serial"],
+                 **_reapplied(again))
     result = _remember(store, flow, company, browser)
     session.flush()
     return result
@@ -362,8 +410,8 @@ def submit_new(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
     _check_terms(session, flow)
     if flows.consume(REGISTER, flow_id, browser=browser) is None:
         raise RegisterGone(flow_id)
-    company, manager = _write(session, store, flow, browser=browser, info=info, hashes=hashes,
-                              status="pending", now=now)
+    company, manager, again = _write(session, store, flow, browser=browser, info=info,
+                                     hashes=hashes, status="pending", now=now)
     upload = uploads.store_upload(session, pd, document, filename=filename,
                                   member_id=member.id, max_bytes=max_bytes)
     upload.created_at = now
@@ -373,7 +421,7 @@ def submit_new(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
                                      "name": company.name, "name_en": company.name_en}))
     audit.record(session, "company.registration_submitted", member_id=member.id, ip=ip,
                  company_id=company.id, business_number=company.business_number,
-                 upload_id=upload.id)
+                 upload_id=upload.id, **_reapplied(again))
     result = _remember(store, flow, company, browser)
     session.flush()
     return result

@@ -19,9 +19,7 @@ cannot be sent is recorded in the audit trail and does not undo the decision.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -46,14 +44,13 @@ from idp.services.backchannel import BackchannelOutbox
 from idp.services.business_numbers import format_business_number
 from idp.services.companies import manager_of
 from idp.services.notify import Notifier
-from idp.services.personal_data import PersonalData, PersonalDataError
+from idp.services.personal_data import PersonalData
 from idp.services.ports import MessageNotSent
 from idp.services.sessions import SsoSessions
+from idp.services.uploads import UploadMissing, open_upload
 
 KINDS = ("registration", "name_change")
 REASON_MAX = 1000
-# The sealed document's kind (AES-GCM associated data), followed by the upload's handle.
-UPLOAD_SEAL_KIND = "upload:"
 # Shown in the browser (inline); anything else is a download.
 INLINE_TYPES = ("application/pdf", "image/png", "image/jpeg")
 
@@ -80,16 +77,6 @@ class DocumentUnavailable(IdpError):
 # --- documents ------------------------------------------------------------------------------
 
 
-def seal_document(personal_data: PersonalData, content: bytes, handle: str) -> bytes:
-    """What `uploads.sealed` holds: the content, base64, sealed with the personal-data key
-    (AES-256-GCM; the associated data names the upload's random handle, so a blob moved to
-    another row does not open), as ASCII bytes. The registration flow's
-    idp/services/uploads.py (`store_upload`, `open_upload`) writes and reads the same format;
-    this twin lets the review be built and tested on its own."""
-    return personal_data.seal(base64.b64encode(content).decode("ascii"),
-                              UPLOAD_SEAL_KIND + handle).encode("ascii")
-
-
 @dataclass(frozen=True)
 class Document:
     content: bytes
@@ -102,21 +89,14 @@ class Document:
 
 
 def open_document(session: DbSession, personal_data: PersonalData, upload_id: int) -> Document:
-    """The upload's content, type (as checked from its bytes when it was stored) and name;
-    DocumentUnavailable when it is gone or does not open or match its SHA-256."""
-    upload = session.get(Upload, upload_id)
-    if upload is None:
-        raise DocumentUnavailable("gone")
+    """The upload's content, type (as checked from its bytes when it was stored) and name,
+    read through idp/services/uploads.open_upload (the one place uploads are sealed and
+    opened); DocumentUnavailable when it is gone or does not open or match its SHA-256."""
     try:
-        sealed = upload.sealed.decode("ascii") if isinstance(upload.sealed, bytes) else str(
-            upload.sealed)
-        content = base64.b64decode(personal_data.open(sealed, UPLOAD_SEAL_KIND + upload.handle),
-                                   validate=True)
-    except (PersonalDataError, UnicodeDecodeError, ValueError) as exc:
-        raise DocumentUnavailable("does not open") from exc
-    if hashlib.sha256(content).hexdigest() != upload.sha256:
-        raise DocumentUnavailable("altered")
-    return Document(content, upload.content_type, upload.filename)
+        content, content_type, filename = open_upload(session, personal_data, upload_id)
+    except UploadMissing as exc:
+        raise DocumentUnavailable("gone, does not open or altered") from exc
+    return Document(content, content_type, filename)
 
 
 # --- requests -------------------------------------------------------------------------------

@@ -109,12 +109,20 @@ def store_upload(session: DbSession, pd: PersonalData, data: bytes, *, filename:
                  member_id: int | None, max_bytes: int) -> Upload:
     """Check and seal `data` into a new Upload row (the caller commits)."""
     content_type = check_upload(data, max_bytes=max_bytes)
+    return seal_upload(session, pd, data, content_type=content_type,
+                       filename=clean_filename(filename, content_type), member_id=member_id)
+
+
+def seal_upload(session: DbSession, pd: PersonalData, data: bytes, *, content_type: str,
+                filename: str, member_id: int | None) -> Upload:
+    """Seal `data` into a new Upload row as given, unchecked (`store_upload` checks first;
+    this is for data the provider itself vouches for, e.g. the demo seed's and tests'
+    documents). The caller commits."""
     handle = secrets.token_urlsafe(32)
     sealed = pd.seal(base64.b64encode(data).decode("ascii"), _SEAL_KIND + handle)
-    upload = Upload(handle=handle, content_type=content_type,
-                    filename=clean_filename(filename, content_type), size=len(data),
-                    sha256=hashlib.sha256(data).hexdigest(), sealed=sealed.encode("ascii"),
-                    member_id=member_id)
+    upload = Upload(handle=handle, content_type=content_type, filename=filename,
+                    size=len(data), sha256=hashlib.sha256(data).hexdigest(),
+                    sealed=sealed.encode("ascii"), member_id=member_id)
     session.add(upload)
     session.flush()
     return upload
@@ -122,14 +130,18 @@ def store_upload(session: DbSession, pd: PersonalData, data: bytes, *, filename:
 
 def open_upload(session: DbSession, personal_data: PersonalData, upload_id: int
                 ) -> tuple[bytes, str, str]:
-    """(bytes, content type, file name) of an upload, for operators only; UploadMissing."""
+    """(bytes, content type, file name) of an upload, for operators only; UploadMissing when
+    there is none, or it does not open (another key, another row's blob, altered) or does not
+    match its SHA-256."""
     upload = session.get(Upload, upload_id)
     if upload is None:
         raise UploadMissing(str(upload_id))
     try:
-        data = base64.b64decode(personal_data.open(upload.sealed.decode("ascii"),
-                                                   _SEAL_KIND + upload.handle))
-    except (PersonalDataError, ValueError):
+        sealed = upload.sealed.decode("ascii") if isinstance(upload.sealed, bytes) else str(
+            upload.sealed)
+        data = base64.b64decode(personal_data.open(sealed, _SEAL_KIND + upload.handle),
+                                validate=True)
+    except (PersonalDataError, ValueError):  # (UnicodeDecodeError is a ValueError)
         raise UploadMissing(str(upload_id)) from None
     if hashlib.sha256(data).hexdigest() != upload.sha256:
         raise UploadMissing(str(upload_id))

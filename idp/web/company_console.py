@@ -46,11 +46,19 @@ from idp.services import company_console as console
 from idp.services.approval_passwords import WeakApprovalPassword
 from idp.services.business_numbers import format_business_number
 from idp.services.claims import ACR_CERTIFICATE
+from idp.services.company_profile import FIELDS, InfoErrors
 from idp.services.flows import FlowKind
 from idp.services.legacy_import import KST
 from idp.services.password_change import PasswordUnchanged
 from idp.services.sessions import SsoSession
 from idp.web.certificate import CertificateError, certificate_message, take_certificate
+from idp.web.company_forms import (
+    CHOICE_LABELS,
+    HINTS,
+    INFO_LABELS,
+    country_choices,
+    info_field_message,
+)
 from idp.web.interaction import current_session
 
 bp = Blueprint("company_console", __name__, url_prefix="/company")
@@ -58,43 +66,6 @@ bp = Blueprint("company_console", __name__, url_prefix="/company")
 CONSOLE_LOGIN = FlowKind("company_console_login", 1800)
 
 METHOD_LABELS = {"certificate": _l("범용인증서"), "approval_password": _l("승인 비밀번호")}
-
-# The company form (SPEC §3.4; the manual's 기업정보 입력): (key, label, kind). Kinds: text,
-# yesno (예/아니오), textarea. Keys as idp.services.company_console names them.
-INFO_FIELDS: list[tuple[str, Any, str]] = [
-    ("name", _l("기업명"), "text"),
-    ("name_en", _l("기업명(영문)"), "text"),
-    ("ceo_name", _l("대표자명"), "text"),
-    ("ceo_name_en", _l("대표자명(영문)"), "text"),
-    ("corp_number", _l("법인등록번호"), "text"),
-    ("trade_licence_number", _l("무역업 허가번호"), "text"),
-    ("business_type", _l("업태"), "text"),
-    ("business_category", _l("업종"), "text"),
-    ("company_type", _l("기업유형"), "text"),
-    ("is_startup", _l("스타트업 여부"), "yesno"),
-    ("is_venture", _l("벤처기업여부"), "yesno"),
-    ("classification", _l("기업분류"), "text"),
-    ("foreign_invested", _l("외투기업여부"), "yesno"),
-    ("maker_or_trader", _l("제조/무역구분"), "text"),
-    ("main_product", _l("대표품목"), "text"),
-    ("phone", _l("대표전화번호"), "text"),
-    ("fax", _l("팩스"), "text"),
-    ("email", _l("대표이메일"), "text"),
-    ("homepage", _l("홈페이지"), "text"),
-    ("postcode", _l("우편번호"), "text"),
-    ("address", _l("기본주소"), "text"),
-    ("address_detail", _l("상세주소"), "text"),
-    ("address_en", _l("주소(영문)"), "text"),
-    ("remarks", _l("비고"), "textarea"),
-    ("annual_sales", _l("연간매출액(원)"), "text"),
-    ("annual_exports", _l("연간수출액(원)"), "text"),
-    ("year_founded", _l("설립년도"), "text"),
-    ("employees", _l("종업원수"), "text"),
-    ("main_export_region", _l("주수출지역"), "text"),
-    ("main_export_country", _l("주수출국가"), "text"),
-]
-FIELD_LABELS = {key: label for key, label, _kind in INFO_FIELDS}
-
 
 # -- who is here ---------------------------------------------------------------------------
 
@@ -374,30 +345,6 @@ def _certificate_context(me: Manager, nxt: str) -> dict[str, Any]:
 
 # -- changes ---------------------------------------------------------------------------------
 
-INFO_MESSAGES = {
-    "required": _l("%(field)s 항목을 입력해 주세요."),
-    "corp_number": _l("법인등록번호는 숫자 13자리로 입력해 주세요."),
-    "phone": _l("전화번호는 숫자와 -로 입력해 주세요. (예: 02-3460-7114)"),
-    "fax": _l("팩스번호는 숫자와 -로 입력해 주세요. (예: 02-3460-7114)"),
-    "email": _l("올바른 이메일 주소를 입력해 주세요."),
-    "homepage": _l("올바른 홈페이지 주소를 입력해 주세요. (예: www.kotra.or.kr)"),
-    "number": _l("%(field)s 항목은 숫자로 입력해 주세요."),
-    "year_founded": _l("설립년도는 네 자리 연도로 입력해 주세요."),
-    "other": _l("%(field)s 항목을 확인해 주세요."),
-}
-
-
-def _info_message(exc: InvalidInput) -> str:
-    label = str(FIELD_LABELS.get(exc.field, exc.field))
-    if exc.message == "required":
-        return str(INFO_MESSAGES["required"]) % {"field": label}
-    if exc.field in ("corp_number", "phone", "fax", "email", "homepage", "year_founded"):
-        return str(INFO_MESSAGES[exc.field])
-    if exc.message == "number" or exc.field == "postcode":
-        return str(INFO_MESSAGES["number"]) % {"field": label}
-    return str(INFO_MESSAGES["other"]) % {"field": label}
-
-
 @bp.route("/info", methods=["GET", "POST"])
 @manager_only
 def info(me: Manager) -> BaseResponse:
@@ -405,29 +352,32 @@ def info(me: Manager) -> BaseResponse:
     사명 변경신청 to operators."""
     form = ActionForm()
     values = console.company_values(me.company)
-    message, field, status = None, None, 200
+    message, errors, status = None, {}, 200
     if request.method == "POST":
-        values = {key: request.form.get(key, "") for key, _label, _kind in INFO_FIELDS}
+        values = {f.key: request.form.get(f.key, "")[:f.max_length * 4 + 10] for f in FIELDS}
         if not form.validate_on_submit():
             message, status = _("요청이 만료되었습니다. 다시 시도해 주세요."), 400
         else:
             try:
-                done = console.update_company(db.session, company_id=me.company.id, raw=values,
-                                              certified=_certified(me), ip=client_ip(),
-                                              actor=me.member.id)
+                done = console.update_company(
+                    db.session, company_id=me.company.id, form=values,
+                    now_year=dt.datetime.fromtimestamp(provider().clock.now(), KST).year,
+                    certified=_certified(me), ip=client_ip(), actor=me.member.id)
             except console.CertificateRequired:
                 db.session.rollback()
                 message, status = _("기업정보를 수정하려면 먼저 기업인증(범용인증서)을 해 "
                                     "주세요."), 403
-            except InvalidInput as exc:
+            except InfoErrors as exc:
                 db.session.rollback()
-                field, message, status = exc.field, _info_message(exc), 400
+                errors = {k: info_field_message(k, v) for k, v in exc.errors.items()}
+                message, status = _("입력한 내용을 확인해 주세요."), 400
             else:
                 return redirect(url_for(
                     "company_console.info", saved="1" if done.changed else "0",
                     requested="1" if done.name_change_requested else None), 303)
-    return _page("info.html", me, status, form=form, values=values, fields=INFO_FIELDS,
-                 required=console.REQUIRED_FIELDS, message=message, field=field,
+    return _page("info.html", me, status, form=form, values=values, errors=errors,
+                 fields=FIELDS, labels=INFO_LABELS, choices=CHOICE_LABELS, hints=HINTS,
+                 countries=country_choices(str(get_locale())), message=message,
                  saved=request.args.get("saved"), requested=request.args.get("requested"),
                  pending=console.pending_name_change(db.session, me.company.id),
                  **_certificate_context(me, url_for("company_console.info")))

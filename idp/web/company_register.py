@@ -115,11 +115,13 @@ def _to_step(flow: Flow | str, step: str | None = None) -> BaseResponse:
 
 def company_login_url(ia: str | None) -> str:
     """Where "존재하는 기업회원입니다. 로그인해주세요." and 가입완료's 로그인 go: the pending
-    sign-in's login page on its 기업정보 관리 tab, else MY KOTRA's sign-in (its login page has
-    the tab; the company-login helper's)."""
+    sign-in's login page on its 기업정보 관리 tab, else the company console's entry (/company/
+    login, idp/web/company_console.py): its own first-party client's authorization request,
+    whose login page opens on the 기업정보 관리 tab and which lands the manager in the console
+    (MY KOTRA's /my/login is the general members' sign-in: it opens on 일반회원)."""
     if ia and current_interaction(ia) is not None:
         return url_for("web.login_page", uid=ia, tab="company")
-    return MY_LOGIN + "?tab=company"
+    return url_for("company_console.login")
 
 
 # STEP1 약관동의 ------------------------------------------------------------------------------

@@ -33,6 +33,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -45,12 +46,14 @@ from idp.errors import InvalidCredentials, InvalidInput, LoginThrottled
 from idp.extensions import db
 from idp.models import Operator
 from idp.oidc.server import client_ip, provider
-from idp.services import audit
+from idp.services import audit, countries
 from idp.services import company_review as review
 from idp.services import operators as service
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
+from idp.services.company_profile import AMOUNT, CHOICE, COUNT, COUNTRY, FIELDS, YESNO, Field
 from idp.services.flows import FlowKind
 from idp.services.throttle import Throttle
+from idp.web.company_forms import CHOICE_LABELS, INFO_LABELS
 from idp.web.forms import PRINTABLE
 
 bp = Blueprint("operator", __name__, url_prefix="/operator")
@@ -251,27 +254,37 @@ def _render_request(view: review.RequestView, form: DecisionForm, message: str |
                            profile_items=_profile_items(view.company.profile)), status
 
 
-# Labels of the company form's usual fields (SPEC §3.4); a key not listed is shown as it is.
-PROFILE_LABELS = {
-    "postcode": _l("우편번호"), "address_ko": _l("주소"), "address": _l("주소"),
-    "address_detail": _l("상세주소"), "address_en": _l("영문주소"), "phone": _l("전화번호"),
-    "fax": _l("팩스번호"), "email": _l("이메일"), "homepage": _l("홈페이지"),
-    "trade_license": _l("무역업신고번호"), "business_type": _l("업태"),
-    "business_item": _l("업종"), "main_product": _l("주요 생산품"),
-}
-
-
 def _profile_items(profile: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
-    """The company form's other fields, as (label, text, is_key) triples: the label when the
-    field is a known one, else its key (the registration flow names them)."""
+    """The company form's other fields (Company.profile, keyed as the registration's
+    company_profile.FIELDS), as (label, text, is_key) triples in the form's order with the
+    form's labels (idp/web/company_forms.py); a key the form does not know is shown by its
+    name, after them."""
+    profile = profile or {}
     items = []
-    for key, value in (profile or {}).items():
-        if value in (None, "", [], {}):
+    for f in FIELDS:
+        if f.column or profile.get(f.key) in (None, "", [], {}):
+            continue
+        items.append((str(INFO_LABELS[f.key]), _profile_text(f, profile[f.key]), False))
+    known = {f.key for f in FIELDS}
+    for key, value in profile.items():
+        if key in known or value in (None, "", [], {}):
             continue
         text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        label = PROFILE_LABELS.get(str(key))
-        items.append((str(label) if label else str(key), text, label is None))
+        items.append((str(key), text, True))
     return items
+
+
+def _profile_text(f: Field, value: Any) -> str:
+    if f.kind == YESNO:
+        return _("예") if value else _("아니오")
+    if f.kind == CHOICE:
+        return str(CHOICE_LABELS.get(f.key, {}).get(str(value), value))
+    if f.kind == COUNTRY:
+        country = countries.get(str(value))
+        return country.name(str(get_locale())) if country is not None else str(value)
+    if f.kind in (AMOUNT, COUNT) and isinstance(value, int):
+        return f"{value:,}"
+    return str(value)
 
 
 @bp.get("/requests/<int:request_id>")

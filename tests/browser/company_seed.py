@@ -37,8 +37,8 @@ def seed(p: Any, business_number: str, password: str, employee_id: str,
     company = Company(business_number=business_number, name="(주)콘솔무역",
                       name_en="Console Trading Co., Ltd.", ceo_name="박대표",
                       ceo_name_en="Park Daepyo",
-                      profile={"company_type": "법인", "classification": "중소기업",
-                               "maker_or_trader": "무역", "main_product": "화장품",
+                      profile={"company_type": "small", "classification": "corporation",
+                               "trade_kind": "trading", "main_product": "화장품",
                                "phone": "02-3460-7114", "email": "trade@example.com"},
                       approval_password_hash=p.passwords.hash("739102"))
     db.session.add(company)

@@ -1,22 +1,24 @@
 """The company console's rules without the web (idp/services/company_console.py): the masked
-participant name, the company form's checks, the fresh-certificate record."""
+participant name, the company form (the registration's keys), the fresh-certificate record."""
 
 from __future__ import annotations
 
 import pytest
 
 from idp.adapters.clock import FakeClock
-from idp.errors import InvalidInput
+from idp.models import Company
 from idp.services.company_console import (
     CertificateFreshness,
-    check_company_values,
+    changed_fields,
+    company_values,
     mask_name,
 )
+from idp.services.company_profile import InfoErrors, clean_info
 from idp.stores import MemoryStore
 
 VALID = {"name": "대한무역투자진흥공사", "name_en": "KOTRA", "ceo_name": "유정열",
-         "ceo_name_en": "Yoo", "company_type": "공공기관", "classification": "정부",
-         "maker_or_trader": "기타", "main_product": "기타", "phone": "1600-7119",
+         "ceo_name_en": "Yoo", "company_type": "public", "classification": "nonprofit",
+         "trade_kind": "other", "main_product": "기타", "phone": "1600-7119",
          "email": "kotra@kotra.or.kr"}
 
 
@@ -28,33 +30,28 @@ def test_mask_name(name, masked) -> None:
     assert mask_name(name) == masked
 
 
-def test_company_values_are_cleaned() -> None:
-    clean = check_company_values({**VALID, "corp_number": "114671-0004418",
-                                  "annual_sales": "1,234,000", "name": "  코트라  "})
-    assert clean["corp_number"] == "1146710004418"
-    assert clean["annual_sales"] == "1234000"
-    assert clean["name"] == "코트라"
-    assert clean["fax"] == ""  # every key present, empty when not given
+def test_the_console_shows_and_compares_the_registrations_keys() -> None:
+    company = Company(business_number="1208200275", name="대한무역투자진흥공사", name_en="KOTRA",
+                      ceo_name="유정열", ceo_name_en="Yoo", corp_number=None,
+                      profile={"company_type": "public", "classification": "nonprofit",
+                               "trade_kind": "other", "main_product": "기타",
+                               "phone": "1600-7119", "email": "kotra@kotra.or.kr",
+                               "venture": False, "annual_sales": 1000000,
+                               "legacy_key": "kept"})
+    values = company_values(company)
+    assert values["venture"] == "no" and values["annual_sales"] == "1000000"
+    assert values["startup"] == "" and "legacy_key" not in values
+    same = clean_info({**VALID, "venture": "no", "annual_sales": "1,000,000"}, now_year=2026)
+    assert changed_fields(company, same) == []
+    other = clean_info({**VALID, "venture": "yes", "annual_sales": "1,000,000",
+                        "name": "코트라", "fax": "02-3460-7777"}, now_year=2026)
+    assert changed_fields(company, other) == ["name", "venture", "fax"]
 
 
-@pytest.mark.parametrize(("changes", "field"), [
-    ({"name": ""}, "name"),
-    ({"email": ""}, "email"),
-    ({"corp_number": "12345678901234"}, "corp_number"),
-    ({"phone": "02"}, "phone"),
-    ({"fax": "fax me"}, "fax"),
-    ({"homepage": "javascript:alert(1)"}, "homepage"),
-    ({"employees": "-3"}, "employees"),
-    ({"year_founded": "1700"}, "year_founded"),
-    ({"postcode": "06-792"}, "postcode"),
-    ({"is_venture": "yes"}, "is_venture"),
-    ({"remarks": "a\x00b"}, "remarks"),
-    ({"main_product": "x" * 201}, "main_product"),
-])
-def test_company_values_refused(changes, field) -> None:
-    with pytest.raises(InvalidInput) as exc:
-        check_company_values({**VALID, **changes})
-    assert exc.value.field == field
+def test_the_console_refuses_what_the_registration_refuses() -> None:
+    with pytest.raises(InfoErrors) as exc:
+        clean_info({**VALID, "startup": "Y", "corp_number": "12345678901234"}, now_year=2026)
+    assert set(exc.value.errors) == {"startup", "corp_number"}
 
 
 def test_a_certificate_counts_for_its_company_and_its_session_only_for_a_while() -> None:
@@ -70,3 +67,14 @@ def test_a_certificate_counts_for_its_company_and_its_session_only_for_a_while()
     clock.advance(300)
     assert not fresh.fresh("sid-1", "1208200275")
     assert fresh.remaining("sid-1", "1208200275") == 0
+
+
+def test_the_demo_companies_profile_is_what_the_form_stores() -> None:
+    from idp.demo import DEMO_COMPANY_PROFILE
+    from idp.services.company_profile import PROFILE_KEYS, display_values
+
+    assert set(DEMO_COMPANY_PROFILE) <= set(PROFILE_KEYS)
+    columns = {"name": "(주)데모", "name_en": "Demo", "ceo_name": "김데모",
+               "ceo_name_en": "KIM DEMO", "corp_number": None}
+    info = clean_info(display_values(columns, DEMO_COMPANY_PROFILE), now_year=2026)
+    assert {k: v for k, v in info.profile.items() if v is not None} == DEMO_COMPANY_PROFILE

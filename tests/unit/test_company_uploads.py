@@ -100,6 +100,25 @@ def test_uploads_are_sealed_and_bound_to_their_row(app: Any):
         assert db.session.query(Upload).count() == 2
 
 
+def test_the_review_reads_what_the_registration_stored_and_refuses_an_altered_one(app: Any):
+    from idp.services import company_review
+
+    with app.app_context():
+        pd: PersonalData = app.extensions["idp"].personal_data
+        stored = uploads.store_upload(db.session, pd, PDF, filename="등록증.pdf",
+                                      member_id=None, max_bytes=1000)
+        db.session.commit()
+        doc = company_review.open_document(db.session, pd, stored.id)
+        assert (doc.content, doc.content_type, doc.filename, doc.inline) == (
+            PDF, uploads.PDF, "등록증.pdf", True)
+        stored.sha256 = "0" * 64  # the row no longer matches its blob
+        db.session.commit()
+        with pytest.raises(company_review.DocumentUnavailable):
+            company_review.open_document(db.session, pd, stored.id)
+        with pytest.raises(company_review.DocumentUnavailable):
+            company_review.open_document(db.session, pd, 999_999)
+
+
 def valid(**overrides: str) -> dict[str, str]:
     form = {"name": "(주)한국이디에스", "name_en": "Korea EDS", "ceo_name": "홍길동",
             "ceo_name_en": "Hong Gildong", "company_type": "small",

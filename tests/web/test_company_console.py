@@ -99,9 +99,9 @@ def company(app: Any) -> Company:
 INFO = {
     "name": "대한무역투자진흥공사", "name_en": "Korea Trade-Investment Promotion Agency",
     "ceo_name": "유정열", "ceo_name_en": "Yoo Jeong-yeol", "corp_number": "1146710004418",
-    "company_type": "공공기관", "classification": "정부", "maker_or_trader": "기타",
+    "company_type": "public", "classification": "nonprofit", "trade_kind": "other",
     "main_product": "기타", "phone": "1600-7119", "email": "kotra@kotra.or.kr",
-    "homepage": "www.kotra.or.kr", "is_venture": "N", "annual_sales": "1,000,000",
+    "homepage": "www.kotra.or.kr", "venture": "no", "annual_sales": "1,000,000",
 }
 
 
@@ -229,7 +229,10 @@ def test_info_edit_needs_a_fresh_certificate_of_this_company(app, client, clock)
     assert resp.status_code == 303 and "saved=1" in resp.headers["Location"]
     saved = company(app)
     assert saved.corp_number == "1146710004418"
-    assert saved.profile["phone"] == "1600-7119" and saved.profile["annual_sales"] == "1000000"
+    # the registration's keys and values (idp/services/company_profile.py)
+    assert saved.profile["phone"] == "1600-7119" and saved.profile["annual_sales"] == 1000000
+    assert saved.profile["venture"] is False and saved.profile["trade_kind"] == "other"
+    assert saved.profile["startup"] is None and "is_venture" not in saved.profile
     assert events(app, "company.updated")[0].detail["fields"]
     clock.advance(601)  # the certificate counts for [company_console] certificate_seconds
     assert post(client, "/company/info", {**INFO, "fax": "02-3460-7777"}).status_code == 403
@@ -256,14 +259,17 @@ def test_a_new_korean_name_becomes_a_request_for_operators(app, client) -> None:
 
 
 @pytest.mark.parametrize(("changes", "message"), [
-    ({"name_en": ""}, "기업명(영문) 항목을 입력해 주세요."),
-    ({"corp_number": "12345"}, "법인등록번호는 숫자 13자리로"),
-    ({"phone": "전화"}, "전화번호는 숫자와 -로"),
-    ({"email": "nope"}, "올바른 이메일 주소를"),
-    ({"annual_exports": "많음"}, "연간수출액(원) 항목은 숫자로"),
-    ({"year_founded": "62"}, "설립년도는 네 자리 연도로"),
-    ({"is_startup": "maybe"}, "스타트업 여부 항목을 확인해 주세요."),
-    ({"remarks": "x" * 1001}, "비고 항목을 확인해 주세요."),
+    ({"name_en": ""}, "기업명(영문)을(를) 입력해 주세요."),
+    ({"name_en": "코트라"}, "기업명(영문)은(는) 영문으로 입력해 주세요."),
+    ({"corp_number": "12345"}, "법인등록번호 13자리를 올바르게"),
+    ({"phone": "전화"}, "전화번호를 올바르게 입력해 주세요."),
+    ({"email": "nope"}, "이메일 주소를 올바르게"),
+    ({"annual_exports": "많음"}, "연간수출액은(는) 숫자로"),
+    ({"founded_year": "62"}, "설립년도를 네 자리 연도로"),
+    ({"startup": "maybe"}, "스타트업 여부을(를) 목록에서 선택해 주세요."),
+    ({"company_type": "공공기관"}, "기업유형을(를) 목록에서 선택해 주세요."),
+    ({"trade_kind": ""}, "제조/무역구분을(를) 선택해 주세요."),
+    ({"remarks": "x" * 1001}, "비고이(가) 너무 깁니다."),
 ])
 def test_info_refusals(app, client, changes, message) -> None:
     add_company(app)

@@ -154,7 +154,7 @@ def test_certificate_login_signs_the_manager_in_at_certificate_level(app, client
     location = login_location(rp, client)
     uid = location.split("/interaction/")[1].split("?")[0]
     page = client.get(location + "?tab=company").get_data(as_text=True)
-    assert "certificate-widget" in page and 'data-purpose="login"' in page
+    assert "npki-widget" in page and 'data-purpose="login"' in page  # 인증서찾기
     cr = give_certificate(app, client, "login", BN)
     resp = client.get(f"/interaction/{uid}/company/certificate", query_string={"cr": cr})
     assert resp.status_code == 303, resp.get_data(as_text=True)[:500]

@@ -83,7 +83,7 @@ def site(app: Any, monkeypatch: pytest.MonkeyPatch) -> Any:
     def fake_lookup(session: Any, registry: Any, directory: Any, number: str) -> service.Found:
         calls.append(number)
         company = session.scalar(select(Company).where(Company.business_number == number))
-        if company is not None:
+        if company is not None and company.status != "rejected":  # (as lookup_business)
             return service.Found("registered" if company.status == "active" else "pending",
                                  number)
         if number in OUTCOMES:
@@ -264,7 +264,14 @@ def test_a_registered_company_is_sent_to_the_manager_login(site, client):
     html = resp.get_data(as_text=True)
     assert resp.status_code == 409
     assert "존재하는 기업회원입니다. 로그인해주세요." in html
-    assert 'href="/my/login?tab=company"' in html
+    assert 'href="/company/login"' in html
+    # The link is the company console's sign-in: its login page opens on the 기업정보 관리
+    # tab (the console's own client), and a manager who signs in lands in the console.
+    resp = client.get("/company/login")
+    assert resp.status_code == 303 and "client_id=kotra-company" in resp.headers["Location"]
+    resp = client.get(resp.headers["Location"])  # /authorize -> the login page
+    page = client.get(resp.headers["Location"]).get_data(as_text=True)
+    assert 'id="tab-company"' in page and 'aria-selected="true">기업정보 관리' in page
 
 
 def test_lookups_are_limited_per_address(site, client):
@@ -307,6 +314,7 @@ def test_directory_path_registers_an_active_company(site, client):
     done = client.get(resp.headers["Location"])
     assert done.status_code == 200
     assert "기업정보 등록이 완료되었습니다." in done.get_data(as_text=True)
+    assert 'href="/company/login" id="done-login"' in done.get_data(as_text=True)
     with site.app_context():
         p = site.extensions["idp"]
         company = db.session.scalar(select(Company))
@@ -332,6 +340,121 @@ def test_directory_path_registers_an_active_company(site, client):
     assert count(site, Company) == 1
     other = site.test_client()
     assert other.get(f"/company/register/{fid}/done").status_code == 400
+
+
+def rejected_company(app: Any, number: str, *, with_manager: bool = True) -> tuple[int, int]:
+    """A company an operator refused (its row keeps the number), with its old manager
+    principal and its decided registration request: (company id, manager id or 0)."""
+    from idp.services.companies import create_manager
+
+    with app.app_context():
+        p = app.extensions["idp"]
+        company = Company(business_number=number, name="(주)반려된무역", name_en="Old Co.",
+                          status="rejected", profile={"email": "old@example.com",
+                                                      "legacy_key": "kept"},
+                          approval_password_hash=p.passwords.hash("739102"))
+        db.session.add(company)
+        db.session.flush()
+        manager_id = 0
+        if with_manager:
+            manager = create_manager(db.session, company, p.passwords.hash("Old!pass20261"))
+            manager_id = manager.id
+        db.session.add(CompanyRequest(kind="registration", company_id=company.id,
+                                      status="rejected", reason="서류 불명확", data={}))
+        db.session.commit()
+        return company.id, manager_id
+
+
+def test_a_rejected_company_registers_again_with_its_certificate(site, client):
+    """SPEC §3.4: a rejected company's number may be registered again; its row (UNIQUE
+    business number) is taken over, with a new manager password and approval password."""
+    company_id, manager_id = rejected_company(site, KOTRA)
+    fid = to_form(site, client)  # the lookup does not stop at the rejected row
+    resp = submit_form(client, fid)
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
+    assert resp.headers["Location"].endswith("/done")
+    with site.app_context():
+        p = site.extensions["idp"]
+        [company] = db.session.scalars(select(Company))
+        assert (company.id, company.status, company.name) == (
+            company_id, "active", "대한무역투자진흥공사")
+        assert company.profile["company_type"] == "public"
+        assert company.profile["email"] == "info@kotra.or.kr"
+        assert "legacy_key" not in company.profile  # a new application: the new form only
+        assert p.passwords.verify(company.approval_password_hash, "482915")
+        [manager] = db.session.scalars(select(Member).where(
+            Member.managed_company_id == company.id))
+        assert manager.id == manager_id and manager.is_active
+        assert manager.name == "대한무역투자진흥공사"
+        assert p.passwords.verify(manager.password_hash, COMPANY_PASSWORD)
+        assert not p.passwords.verify(manager.password_hash, "Old!pass20261")
+    [event] = events(site, "company.registered")
+    assert event.detail["reapplied"] is True and event.detail["company_id"] == company_id
+    # Now it is registered: a second registration is sent to the manager login.
+    assert look_up(client, start(client), KOTRA).status_code == 409
+
+
+def test_two_re_registrations_of_a_rejected_company_give_one(site, app):
+    rejected_company(app, KOTRA)
+    one, two = app.test_client(), app.test_client()
+    fid1, fid2 = to_form(app, one), to_form(app, two)
+    first = submit_form(one, fid1)
+    second = submit_form(two, fid2)
+    assert (first.status_code, second.status_code) == (303, 409)
+    assert count(app, Company) == 1
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).select_from(Member).where(
+            Member.member_type == MemberType.COMPANY_MANAGER)) == 1
+
+
+def test_a_rejected_row_is_taken_over_once(site, app):
+    """Two re-applications that both saw the row rejected: the conditional UPDATE lets one
+    take it over; the other gets AlreadyRegistered (what the UNIQUE gives a second INSERT)."""
+    import datetime as dt
+
+    from idp.services.company_profile import clean_info
+
+    company_id, _manager = rejected_company(app, KOTRA)
+    fields = company_fields()
+    info = clean_info(fields, now_year=2026)
+    hashes = service.Secrets("x", "y")
+    with app.app_context():
+        now = dt.datetime(2026, 12, 2)
+        company, _m = service._reapply(db.session, company_id, info=info, hashes=hashes,
+                                       status="pending", now=now)
+        assert company.status == "pending"
+        with pytest.raises(service.AlreadyRegistered):
+            service._reapply(db.session, company_id, info=info, hashes=hashes,
+                             status="active", now=now)
+        db.session.rollback()
+
+
+def test_done_login_signs_the_new_manager_in_to_the_company_console(site, client):
+    """가입완료 → 로그인 (no pending sign-in): the console's entry, the 기업정보 관리 tab, the
+    business number and the new password, then the console."""
+    from urllib.parse import urlsplit
+
+    def path(location: str) -> str:
+        parts = urlsplit(location)
+        return parts.path + ("?" + parts.query if parts.query else "")
+
+    fid = to_form(site, client)
+    done = client.get(submit_form(client, fid).headers["Location"]).get_data(as_text=True)
+    href = re.search(r'href="([^"]+)" id="done-login"', done)
+    assert href and href.group(1) == "/company/login"
+    resp = client.get(path(client.get(href.group(1)).headers["Location"]))  # /authorize
+    login = path(resp.headers["Location"])
+    page = client.get(login).get_data(as_text=True)
+    assert 'aria-selected="true">기업정보 관리' in page
+    uid = login.split("/interaction/")[1].split("?")[0]
+    resp = client.post(f"/interaction/{uid}/company", data={
+        "csrf_token": csrf(page), "business_number": "120-82-00275",
+        "password": COMPANY_PASSWORD})
+    assert resp.status_code == 303 and "/company/callback" in resp.headers["Location"]
+    resp = client.get(path(resp.headers["Location"]))
+    assert resp.status_code == 303 and resp.headers["Location"].endswith("/company")
+    home = client.get("/company").get_data(as_text=True)
+    assert "대한무역투자진흥공사" in home and "120-82-00275" in home
 
 
 def test_the_certificate_must_be_the_flows_company(site, client):
@@ -547,6 +670,35 @@ def test_new_company_waits_for_an_operator(site, client):
     assert look_up(client, start(client), UNKNOWN).status_code == 409
 
 
+def test_a_rejected_new_company_applies_again(site, client):
+    """The not-found path for a number an operator refused: the same row goes back to
+    pending with the new values and passwords, and a new request waits beside the old."""
+    company_id, _old = rejected_company(site, UNKNOWN, with_manager=False)
+    fid = to_new(client)
+    member_id = sign_in(site, client)
+    resp = post_new(client, fid, png_bytes())
+    assert resp.status_code == 303, resp.get_data(as_text=True)[:2000]
+    assert "기업정보 등록 신청이 접수되었습니다." in client.get(
+        resp.headers["Location"]).get_data(as_text=True)
+    with site.app_context():
+        p = site.extensions["idp"]
+        [company] = db.session.scalars(select(Company))
+        assert (company.id, company.status, company.name_en) == (
+            company_id, "pending", "Korea Trade-Investment Promotion Agency")
+        assert p.passwords.verify(company.approval_password_hash, "482915")
+        requests = list(db.session.scalars(select(CompanyRequest).order_by(CompanyRequest.id)))
+        assert [(r.status, r.member_id) for r in requests] == [
+            ("rejected", None), ("pending", member_id)]
+        assert requests[1].document_id is not None
+        # it had no manager principal: one is created with the new password
+        [manager] = db.session.scalars(select(Member).where(
+            Member.managed_company_id == company.id))
+        assert p.passwords.verify(manager.password_hash, COMPANY_PASSWORD)
+    [event] = events(site, "company.registration_submitted")
+    assert event.detail["reapplied"] is True
+    assert look_up(client, start(client), UNKNOWN).status_code == 409  # waiting again
+
+
 @pytest.mark.parametrize(("document", "filename", "text"), [
     (None, "x.png", "사업자등록증 스캔본 파일을 첨부해 주세요."),
     (b"", "x.png", "사업자등록증 스캔본 파일을 첨부해 주세요."),
@@ -682,7 +834,7 @@ def test_a_pending_sign_in_is_kept_for_the_manager_login(site, client):
     with site.app_context():
         db.session.add(Company(business_number=REGISTERED, name="등록된(주)"))
         db.session.commit()
-    assert 'href="/my/login?tab=company"' in look_up(client, fid, REGISTERED).get_data(
+    assert 'href="/company/login"' in look_up(client, fid, REGISTERED).get_data(
         as_text=True)
     resp = client.post("/company/register", data={"csrf_token": csrf(page),
                                                   "agree_all": "yes", "ia": ia})

@@ -282,8 +282,13 @@ def test_approving_a_registration_activates_the_company_and_tells_the_applicant(
     sign_in(client, operator, clock)
     detail = text(client.get(f"/operator/requests/{rid}"))
     for shown in ("(주)새로운무역", "124-81-00998", "김대표", "서울특별시 서초구 헌릉로 13",
-                  "사업자등록증.png", "member01@example.com"):
+                  "사업자등록증.png", "member01@example.com",
+                  # the registration form's labels and choices (idp/web/company_forms.py)
+                  "기본주소", "대표전화번호", "기업유형", "중소기업", "제조/무역구분", "무역",
+                  "벤처기업여부"):
         assert shown in detail
+    raw = client.get(f"/operator/requests/{rid}").get_data(as_text=True)
+    assert "<code>venture</code>" not in raw and "<code>address</code>" not in raw
     resp = decide(client, rid, "approve")
     assert resp.status_code == 303
     done = text(client.get(resp.headers["Location"]))
