@@ -230,6 +230,16 @@ def approval_lock(store: Store, clock: Clock, limits: ApprovalLimits, company: C
     return None
 
 
+def lift_company_lock(store: Store, clock: Clock, limits: ApprovalLimits,
+                      company: Company) -> None:
+    """A new approval password (the console's 승인 비밀번호 변경) ends the company-wide lock of
+    this window: the guesses counted were against the old one. Per-member and per-address
+    counts stay."""
+    window = int(clock.now() // limits.window_seconds)
+    key = _keys(company, "-", None, window)["company"]
+    store.delete(key + ":failures")
+
+
 def check_approval_password(session: DbSession, store: Store, clock: Clock,
                             passwords: Passwords, limits: ApprovalLimits, company: Company,
                             password: str, *, who: str, member_id: int | None = None,

@@ -43,6 +43,7 @@ from idp.extensions import db
 from idp.models import Company, Member, MemberType
 from idp.oidc.server import client_ip, provider
 from idp.services import company_console as console
+from idp.services.affiliations import ApprovalLimits, lift_company_lock
 from idp.services.approval_passwords import WeakApprovalPassword
 from idp.services.business_numbers import format_business_number
 from idp.services.claims import ACR_CERTIFICATE
@@ -419,6 +420,9 @@ def approval_password(me: Manager) -> BaseResponse:
                 field, message, status = "approval_password_confirm", str(
                     APPROVAL_MESSAGES["confirm"]), 400
             else:
+                p = provider()
+                lift_company_lock(p.store, p.clock, ApprovalLimits.from_settings(
+                    p.settings["affiliation"]), me.company)
                 return redirect(url_for("company_console.approval_password", done="1"), 303)
     return _page("approval_password.html", me, status, form=form, message=message,
                  field=field, done=request.args.get("done"),
