@@ -307,7 +307,11 @@ def check_login(
         reason = "max_age"
     if reason is None and sess is not None and not wanted.met_by(sess.acr):
         reason = "acr"
-    if reason is not None and not login_methods().can_meet(wanted):
+    # A step-up (the session's principal is below the acr) counts only the methods that
+    # principal could use: a member who cannot reach the class is not sent back to the
+    # login page again and again (voluntary acr_values), or meets §5.5.1.1 (essential).
+    stepping_up = member if reason == "acr" else None
+    if reason is not None and not login_methods().can_meet(wanted, stepping_up):
         if wanted.essential:
             # §5.5.1.1: an essential acr no login can reach is a failed authentication.
             raise UnmetAuthenticationRequirementsError(

@@ -72,7 +72,9 @@ from idp.stores import Store
 # RFC 8176: "pwd" for the company login password; "swk" for the corporate certificate (a
 # software-secured key: the NPKI key file, unlocked and used in the browser).
 COMPANY_PASSWORD = LoginMethod("company_password", ACR_PASSWORD, ("pwd",))
-COMPANY_CERTIFICATE = LoginMethod("certificate", ACR_CERTIFICATE, ("swk",))
+COMPANY_CERTIFICATE = LoginMethod(
+    "certificate", ACR_CERTIFICATE, ("swk",),
+    usable_by=lambda principal: principal.member_type == MemberType.COMPANY_MANAGER)
 
 # The company console is a first-party client of this provider, as MY KOTRA is
 # (idp/services/my_account.py): signing in to it is an ordinary authorization request.

@@ -13,8 +13,9 @@ showing a login page that cannot help. Every method ends in idp/web/interaction.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 from idp.services.claims import ACR_IDENTITY, ACR_PASSWORD, AcrRequest
 
@@ -24,6 +25,9 @@ class LoginMethod:
     name: str
     acr: str
     amr: tuple[str, ...]
+    # Whether a principal already known (the session's, stepping up) could sign in this way,
+    # e.g. a certificate login only for members affiliated by certificate; None: anyone.
+    usable_by: Callable[[Any], bool] | None = field(default=None, compare=False)
 
 
 PASSWORD = LoginMethod("password", ACR_PASSWORD, ("pwd",))
@@ -44,9 +48,11 @@ class LoginMethods:
     def __getitem__(self, name: str) -> LoginMethod:
         return self._methods[name]
 
-    def can_meet(self, wanted: AcrRequest) -> bool:
-        """Whether a login by some registered method would meet `wanted`."""
-        return wanted.reachable(m.acr for m in self)
+    def can_meet(self, wanted: AcrRequest, principal: Any = None) -> bool:
+        """Whether a login by some registered method would meet `wanted` (by one that
+        `principal` could use, when the login is a step-up of a known principal)."""
+        return wanted.reachable(m.acr for m in self if principal is None or m.usable_by is None
+                                or m.usable_by(principal))
 
 # 간편인증 login (issue 6, idp/web/identity_login.py): the member found by the CI of a fresh
 # identity verification through a 간편인증 app. RFC 8176: "mca" (multiple-channel: the

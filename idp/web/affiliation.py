@@ -154,7 +154,11 @@ def check_approval_password(company: Company, password: str, *, who: str,
 # certificate login (the 기업정보 관리 tab) is another view with its own registration.
 
 bp = Blueprint("affiliation", __name__)
-MEMBER_CERTIFICATE = LoginMethod("member_certificate", ACR_CERTIFICATE, ("swk",))
+MEMBER_CERTIFICATE = LoginMethod(
+    "member_certificate", ACR_CERTIFICATE, ("swk",),
+    # Only a general member affiliated by certificate holds a company's certificate.
+    usable_by=lambda m: m.member_type == MemberType.GENERAL and m.affiliation is not None
+    and m.affiliation.method == AffiliationMethod.CERTIFICATE)
 register_login_method(bp, MEMBER_CERTIFICATE)
 
 

@@ -769,22 +769,36 @@ def test_step_up_from_no_session_identifies_by_password_first(app: Any, client: 
 @pytest.mark.parametrize("affiliation", ["approval_password", None])
 def test_members_not_affiliated_by_certificate_cannot_step_up(
         app: Any, client: Any, affiliation: str | None) -> None:
-    from idp.services.claims import ACR_CERTIFICATE
+    from idp.services.claims import ACR_CERTIFICATE, ACR_PASSWORD
+    from tests.helpers import callback_params
 
     rp = TestRP.create(app, login_id="apprmem1", affiliation=affiliation)
     rp.code_flow(client)
+    # Voluntary acr_values (OIDC Core §3.1.2.1): no login method this member could use
+    # reaches the class, so the request goes on at once — no login page to loop on — and the
+    # ID token's acr says what the session has.
     resp = rp.authorize(client, acr_values=ACR_CERTIFICATE)
+    assert resp.status_code in (302, 303)
+    params = callback_params(resp.headers["Location"], rp.redirect_uri)
+    claims = _id_claims(rp.exchange(client, params["code"]).get_json()["id_token"])
+    assert claims["acr"] == ACR_PASSWORD
+    # Essential (§5.5.1.1): unmet_authentication_requirements, back to the relying party.
+    essential = json.dumps({"id_token": {"acr": {"essential": True,
+                                                  "values": [ACR_CERTIFICATE]}}})
+    resp = rp.authorize(client, claims=essential)
+    assert resp.status_code in (302, 303)
+    assert "error=unmet_authentication_requirements" in resp.headers["Location"]
+    # A login page reached otherwise (prompt=login) explains why there is no 인증서 로그인,
+    # and a valid certificate result does not raise the level.
+    resp = rp.authorize(client, acr_values=ACR_CERTIFICATE, prompt="login")
     login = _local(resp.headers["Location"])
     page = text(client.get(login))
     assert 'id="member-certificate-login"' not in page
-    assert 'id="member-certificate-refused"' in page
     if affiliation:
+        assert 'id="member-certificate-refused"' in page
         assert "승인 비밀번호로 등록하신 회원은 인증서 로그인을 할 수 없어" in page
-    else:
-        assert "기업 범용인증서로 소속기업을 등록한 회원만 이용할 수 있습니다" in page
     uid = login.split("/interaction/")[1].split("?")[0]
     assert client.get(f"/interaction/{uid}/certificate").status_code == 303
-    # Even a valid certificate result does not raise the level.
     cr = give_certificate(app, client, "login", KOTRA)
     resp = client.get(f"/interaction/{uid}/certificate/done", query_string={"cr": cr})
     assert resp.status_code == 303 and "/interaction/" in resp.headers["Location"]
