@@ -220,6 +220,19 @@ def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
                 lines.append(f"  {person['name']} {person['business_number'] or '(개인, refused)'}"
                              f"  password {person['password']}")
                 lines.append(f"    {Path(person['files']['signCert']).parent}")
+        if result.get("company_console"):  # issue 7: the 기업정보 관리 tab and /company
+            cc = result["company_console"]
+            lines.append(f"company manager (로그인 → 기업정보 관리, or /company): "
+                         f"{cc['business_number']} / {cc['password']}")
+        if result.get("affiliation"):  # issue 7: MY KOTRA 소속기업 관리, sign-up tab 4
+            af = result["affiliation"]
+            lines.append(f"approval password (승인 비밀번호) of {af['business_number']}: "
+                         f"{af['approval_password']}")
+        if result.get("operator"):  # issue 7: the operator console
+            op = result["operator"]
+            lines.append(f"operator console /operator: {op['login_id']} / {op['password']}, "
+                         f"TOTP {op['otpauth_uri']}; pending registration "
+                         f"{result.get('pending_company')}")
         return "\n".join(lines)
 
     _emit(as_json, result, human)
