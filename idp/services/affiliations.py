@@ -238,6 +238,7 @@ def lift_company_lock(store: Store, clock: Clock, limits: ApprovalLimits,
     window = int(clock.now() // limits.window_seconds)
     key = _keys(company, "-", None, window)["company"]
     store.delete(key + ":failures")
+    store.delete(key + ":tries")  # a failed try keeps its count here too (then "busy")
 
 
 def check_approval_password(session: DbSession, store: Store, clock: Clock,
