@@ -33,12 +33,11 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import importlib
 import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from idp.errors import IdpError, InvalidInput
@@ -47,6 +46,7 @@ from idp.models.base import DbSession
 from idp.services import audit, companies, uploads
 from idp.services.approval_passwords import WeakApprovalPassword, check_new_approval_password
 from idp.services.business_numbers import normalise_business_number
+from idp.services.company_lookup import lookup_business
 from idp.services.company_profile import CompanyInfo, InfoErrors
 from idp.services.flows import Flow, FlowKind, Flows
 from idp.services.passwords import PasswordPolicy, Passwords
@@ -68,7 +68,7 @@ RESULT_TTL = 1800
 TERMS, NUMBER, FOUND, FORM, NEW = "terms", "number", "found", "form", "new"
 STEPS = (TERMS, NUMBER, FOUND, FORM, NEW)
 OUTCOMES = ("registered", "pending", "closed", "suspended", "directory", "not_found",
-            "unavailable")
+            "unregistered", "unavailable")
 CONSENT_SOURCE = "company_register"
 
 
@@ -92,6 +92,15 @@ class CertificateMismatch(IdpError):
 
 class AlreadyRegistered(IdpError):
     """The company was registered meanwhile (another registration won the race)."""
+
+
+# A member may have this many new-company applications waiting for review at once: each one
+# holds a business number in review (nobody else can register it meanwhile).
+MAX_OPEN_APPLICATIONS = 3
+
+
+class TooManyApplications(IdpError):
+    """The member already has MAX_OPEN_APPLICATIONS applications waiting for review."""
 
 
 @dataclass(frozen=True)
@@ -121,39 +130,19 @@ class RegisterResult:
 # The lookup -----------------------------------------------------------------------------------
 
 def lookup(session: DbSession, registry: BusinessRegistry | None,
-           directory: CompanyDirectory | None, business_number: str) -> Found:
-    """The four outcomes of SPEC §3.4 for a normalised business number.
-
-    The registries helper's idp/services/company_lookup.py `lookup_business` is the real one
-    (registered/pending companies, the tax office's 휴업/폐업, the directory); until it is
-    merged, `_local_lookup` answers from the same ports. Tests monkeypatch this function.
-    """
+           directory: CompanyDirectory, business_number: str) -> Found:
+    """The outcomes of SPEC §3.4 for a normalised business number (company_lookup), plus
+    "unregistered": a number the tax office does not know and KOTRA's directory lacks cannot
+    apply as a new company (anyone could otherwise hold a real company's number in review).
+    Tests monkeypatch this function."""
     try:
-        module: Any = importlib.import_module("idp.services.company_lookup")
-    except ImportError:
-        return _local_lookup(session, registry, directory, business_number)
-    try:
-        answer = module.lookup_business(session, registry, directory, business_number)
-    except BusinessRegistryUnavailable:  # (should it not turn it into "unavailable" itself)
+        answer = lookup_business(session, registry, directory, business_number)
+    except BusinessRegistryUnavailable:
         return Found("unavailable", business_number)
+    if (answer.outcome == "not_found" and answer.status is not None
+            and answer.status.state == "unregistered"):
+        return Found("unregistered", business_number)
     return Found(str(answer.outcome), business_number, answer.record)
-
-
-def _local_lookup(session: DbSession, registry: BusinessRegistry | None,
-                  directory: CompanyDirectory | None, business_number: str) -> Found:
-    company = companies.find_company(session, business_number)
-    if company is not None and company.status in ("active", "pending"):
-        return Found("registered" if company.status == "active" else "pending",
-                     business_number)
-    if registry is not None:
-        try:
-            state = registry.status([business_number])[business_number].state
-        except (BusinessRegistryUnavailable, KeyError):
-            return Found("unavailable", business_number)
-        if state in ("closed", "suspended"):
-            return Found(state, business_number)
-    record = directory.find(business_number) if directory is not None else None
-    return Found("directory" if record else "not_found", business_number, record)
 
 
 # The flow -------------------------------------------------------------------------------------
@@ -189,7 +178,7 @@ def agree_terms(session: DbSession, flows: Flows, flow: Flow, agreed: dict[str, 
 
 
 def look_up(session: DbSession, flows: Flows, flow: Flow, registry: BusinessRegistry | None,
-            directory: CompanyDirectory | None, typed: str) -> Found:
+            directory: CompanyDirectory, typed: str) -> Found:
     """STEP2 조회: InvalidInput("business_number") for a malformed number; otherwise the
     outcome. `directory` and `not_found` move the flow on (to FOUND / NEW) with the number;
     every other outcome leaves it where it was (nothing written)."""
@@ -408,6 +397,11 @@ def submit_new(session: DbSession, flows: Flows, store: Store, pd: PersonalData,
         raise InvalidInput("member", "a general member must apply")
     uploads.check_upload(document, max_bytes=max_bytes)
     _check_terms(session, flow)
+    waiting = session.scalar(select(func.count()).select_from(CompanyRequest).where(
+        CompanyRequest.member_id == member.id, CompanyRequest.kind == "registration",
+        CompanyRequest.status == "pending"))
+    if (waiting or 0) >= MAX_OPEN_APPLICATIONS:
+        raise TooManyApplications()
     if flows.consume(REGISTER, flow_id, browser=browser) is None:
         raise RegisterGone(flow_id)
     company, manager, again = _write(session, store, flow, browser=browser, info=info,

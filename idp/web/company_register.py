@@ -171,7 +171,7 @@ def _lookups_left() -> bool:
 
 
 OUTCOME_STATUS = {"registered": 409, "pending": 409, "closed": 403, "suspended": 403,
-                  "unavailable": 503}
+                  "unregistered": 403, "unavailable": 503}
 
 
 @bp.route("/company/register/<fid>/number", methods=["GET", "POST"])
@@ -200,7 +200,7 @@ def number(fid: str) -> BaseResponse:
                 message, status = _("사업자등록번호 10자리를 올바르게 입력해 주세요."), 400
             else:
                 outcome = found.outcome
-                if outcome in ("closed", "suspended"):
+                if outcome in ("closed", "suspended", "unregistered"):
                     audit.record(db.session, "company.registration_refused", ip=client_ip(),
                                  business_number=found.business_number, reason=outcome)
                 db.session.commit()
@@ -221,6 +221,9 @@ def _outcome_message(outcome: str) -> str:
     if outcome == "closed":
         return _("조회하신 사업자번호는 폐업된 것으로 확인되어 기업정보 등록이 불가능합니다. "
                  "사업자번호를 확인하시고 재조회해 주시기 바랍니다.")
+    if outcome == "unregistered":
+        return _("국세청에 등록되지 않은 사업자등록번호입니다. 사업자번호를 확인하시고 재조회해 "
+                 "주시기 바랍니다.")
     if outcome == "suspended":
         return _("조회하신 사업자번호는 휴업 중인 것으로 확인되어 기업정보 등록이 불가능합니다. "
                  "사업자번호를 확인하시고 재조회해 주시기 바랍니다.")
@@ -495,6 +498,11 @@ def _new(fid: str) -> BaseResponse:
     except service.AlreadyRegistered:
         db.session.rollback()
         return _already(flow)
+    except service.TooManyApplications:
+        db.session.rollback()
+        return _new_page(flow, member, 429, values=_form_values(), errors={"document": _(
+            "검토를 기다리는 기업정보 등록 신청이 이미 %(n)s건 있습니다. 검토가 끝난 뒤 다시 "
+            "신청해 주세요.", n=service.MAX_OPEN_APPLICATIONS)})
     except UploadRefused as exc:  # (checked above; kept for safety)
         db.session.rollback()
         return _new_page(flow, member, 400, values=_form_values(),

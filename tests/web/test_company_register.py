@@ -930,3 +930,20 @@ def test_hostile_upload_bodies_never_give_a_5xx(site, client):
 
     hostile()
     assert count(site, Company) == count(site, Upload) == 0
+
+
+def test_a_member_has_at_most_three_applications_in_review(site, client):
+    fid = to_new(client)
+    member_id = sign_in(site, client)
+    with site.app_context():
+        for n, number in enumerate(("1248100998", "2208162517", "1208200275")):
+            company = Company(business_number=number, name=f"대기{n}", status="pending")
+            db.session.add(company)
+            db.session.flush()
+            db.session.add(CompanyRequest(kind="registration", company_id=company.id,
+                                          member_id=member_id, status="pending"))
+        db.session.commit()
+    resp = post_new(client, fid, png_bytes())
+    assert resp.status_code == 429
+    assert "검토를 기다리는 기업정보 등록 신청이 이미 3건 있습니다." in resp.get_data(as_text=True)
+    assert count(site, Company) == 3
