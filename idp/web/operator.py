@@ -33,6 +33,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -48,7 +49,12 @@ from idp.oidc.server import client_ip, provider
 from idp.services import audit
 from idp.services import company_review as review
 from idp.services import operators as service
-from idp.services.business_numbers import InvalidNumber, normalise_business_number
+from idp.services.business_numbers import (
+    InvalidNumber,
+    format_business_number,
+    is_business_number,
+    normalise_business_number,
+)
 from idp.services.flows import FlowKind
 from idp.services.throttle import Throttle
 from idp.web.forms import PRINTABLE
@@ -248,7 +254,8 @@ def _render_request(view: review.RequestView, form: DecisionForm, message: str |
                     done: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("operator/request.html", v=view, form=form, message=message,
                            done=DONE.get(done or ""), new_names=review.new_names(view.request),
-                           profile_items=_profile_items(view.company.profile)), status
+                           profile_items=_profile_items(view.company.profile),
+                           data_items=_items(view.request.data)), status
 
 
 # Labels of the company form's usual fields (SPEC §3.4); a key not listed is shown as it is.
@@ -261,17 +268,44 @@ PROFILE_LABELS = {
 }
 
 
-def _profile_items(profile: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
-    """The company form's other fields, as (label, text, is_key) triples: the label when the
-    field is a known one, else its key (the registration flow names them)."""
+def _text(key: str, value: Any) -> str:
+    """A stored value as the company form shows it: choices and yes/no by their labels, a
+    country by its name, lists joined (idp/web/company_forms.py holds the form's labels)."""
+    from idp.services import countries
+    from idp.web.company_forms import CHOICE_LABELS
+
+    if isinstance(value, bool):
+        return str(_("예") if value else _("아니오"))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if key == "export_country" and (country := countries.get(str(value))):
+        return country.name(str(get_locale() or "ko"))
+    return str(CHOICE_LABELS.get(key, {}).get(str(value), value))
+
+
+def _items(data: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """The company form's fields, as (label, text, is_key) triples: the form's own label when
+    the field is a known one (idp/web/company_forms.py), else its key."""
+    from idp.web.company_forms import INFO_LABELS
+
     items = []
-    for key, value in (profile or {}).items():
+    for key, value in (data or {}).items():
         if value in (None, "", [], {}):
             continue
-        text = ", ".join(map(str, value)) if isinstance(value, list) else str(value)
-        label = PROFILE_LABELS.get(str(key))
+        if key == "business_number":
+            label: Any = _l("사업자등록번호")
+            text = format_business_number(str(value)) if is_business_number(str(value)) \
+                else str(value)
+        else:
+            label = INFO_LABELS.get(str(key)) or PROFILE_LABELS.get(str(key))
+            text = _text(str(key), value)
         items.append((str(label) if label else str(key), text, label is None))
     return items
+
+
+def _profile_items(profile: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """The company's profile (Company.profile) for the request page."""
+    return _items(profile)
 
 
 @bp.get("/requests/<int:request_id>")
