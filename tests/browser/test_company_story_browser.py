@@ -66,6 +66,7 @@ OPERATOR_ID, OPERATOR_PASSWORD = "storyops1", "Story!ops2026"
 API_SCOPES = ("kotra.services.read", "kotra.services.write", "kotra.mileage.read",
               "kotra.mileage.write")
 CREDIT = 30_000
+CLIENTS_FILE = "demo_clients.story.json"  # the demo site's client, in the stack's folder
 # A one-page PDF (ISO 32000-1 §7.5: header, objects, xref, trailer, %%EOF).
 PDF = (b"%PDF-1.4\n%\xe2\xe3\xcf\xd3\n"
        b"1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n"
@@ -97,7 +98,7 @@ def story(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
                 "IDP_SERVER_THREADS": "4"})
     stack = Stack(issuer=issuer, site1=f"http://127.0.0.1:{port1}", site2="", tmp=tmp,
                   env=env)
-    config_path = tmp / "demo_clients.story.json"
+    config_path = tmp / CLIENTS_FILE
     _run([IDP, "db", "upgrade", "--json"], env)
     try:
         provider = _start(stack, "idp-story", [IDP, "serve", "--bind", f"127.0.0.1:{idp_port}",
@@ -105,7 +106,6 @@ def story(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
         stack.site2 = f"http://127.0.0.1:{free_port()}"  # registered, never started
         _configure(stack, env, config_path)
         clients = json.loads(config_path.read_text(encoding="utf-8"))
-        env_args = [(login_id, name) for login_id, name in MEMBERS.items()]
         with ThreadPoolExecutor(max_workers=4) as pool:
             allowed = pool.submit(_run, [IDP, "api", "allow", clients["site1"]["client_id"],
                                          *[a for s in API_SCOPES for a in ("--scope", s)],
@@ -113,12 +113,11 @@ def story(browser: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[St
             made = [pool.submit(_run, [IDP, "members", "add", "--login-id", login_id,
                                        "--name", name, "--email", f"{login_id}@example.com",
                                        "--password-stdin", "--json"], env, MEMBER_PASSWORD)
-                    for login_id, name in env_args]
+                    for login_id, name in MEMBERS.items()]
             allowed.result()
             for done in made:
                 done.result()
         stack.members.update(dict.fromkeys(MEMBERS, MEMBER_PASSWORD))
-        stack.members["_site1_client"] = json.dumps(clients["site1"])
         site = _start(stack, "site1-story", [PYTHON, "-m", "clients.demo_site", "--site", "1",
                                              "--port", str(port1), "--issuer", issuer,
                                              "--config", str(config_path)], env)
@@ -150,7 +149,7 @@ def people(browser: Any, story: Stack) -> Iterator[dict[str, Any]]:
 
 @pytest.fixture(scope="module")
 def certificate() -> dict[str, str]:
-    """大韓貿易投資振興公社's demo certificate files and their password (README.txt)."""
+    """대한무역투자진흥공사's demo certificate files and their password (README.txt)."""
     summary = demo_summary(DEMO_PKI)
     assert summary is not None, f"no demo PKI in {DEMO_PKI}"
     [kotra] = [p for p in summary["people"] if p.get("business_number") == KOTRA]
@@ -169,13 +168,18 @@ def on(base: str, path: str = r"/.*") -> re.Pattern[str]:
     return re.compile("^" + re.escape(base) + path)
 
 
-def use_certificate(page: Any, purpose: str, files: dict[str, str]) -> None:
-    """인증서찾기: pick signCert.der and signPri.key, type the password, 확인."""
+def use_certificate(page: Any, purpose: str, files: dict[str, str], axe: str | None = None,
+                    state: str = "") -> None:
+    """인증서찾기: pick signCert.der and signPri.key (axe-core on the page then, when given),
+    type the password, 확인."""
     widget = page.locator(f"#npki-{purpose}")
     widget.locator(".npki-form").wait_for()
     page.locator(f"#npki-{purpose}-cert").set_input_files(files["cert"])
     page.locator(f"#npki-{purpose}-key").set_input_files(files["key"])
     widget.locator(".npki-subject").filter(has_text="대한무역투자진흥공사").wait_for()
+    assert widget.locator(".npki-policy").inner_text() == "범용(법인)"
+    if axe:
+        assert_accessible(page, axe, state)
     page.locator(f"#npki-{purpose}-password").fill(files["password"])
     widget.locator(".npki-submit").click()
 
@@ -230,7 +234,8 @@ def company_login(page: Any, stack: Stack, number: str, password: str) -> None:
 
 
 def site_client(stack: Stack) -> dict[str, str]:
-    client: dict[str, str] = json.loads(stack.members["_site1_client"])
+    config = json.loads((stack.tmp / CLIENTS_FILE).read_text(encoding="utf-8"))
+    client: dict[str, str] = config["site1"]
     return client
 
 
@@ -344,7 +349,8 @@ def test_4_certificate_member_steps_up_to_use_mileage(
     page = people["page"]("storycert1")
     open_my_company(page, story, "storycert1")
     search_company(page, KOTRA)
-    use_certificate(page, "affiliate", certificate)
+    use_certificate(page, "affiliate", certificate, axe_source,
+                    "소속기업 관리: the company's certificate chosen")
     page.wait_for_url(re.compile(r"/my/company\?done=joined"))
     current = page.locator("#current-company").inner_text()
     assert "대한무역투자진흥공사" in current and "인증서" in current, current
@@ -370,7 +376,8 @@ def test_4_certificate_member_steps_up_to_use_mileage(
     shot(page, "7-step-up")
     page.locator("#member-certificate-login").click()
     page.wait_for_url(re.compile(r"/interaction/[^/]+/certificate$"))
-    use_certificate(page, "login", certificate)
+    use_certificate(page, "login", certificate, axe_source,
+                    "인증서 로그인 (step-up): the certificate chosen")
     page.wait_for_url(on(story.site1, r"/mileage$"))
     status = page.get_by_role("status").inner_text()
     assert "마일리지 12,000점을 사용했습니다" in status, status
@@ -380,6 +387,9 @@ def test_4_certificate_member_steps_up_to_use_mileage(
 
 def test_5_revoke_signs_the_site_out_and_drops_the_claim(story: Stack, people: Any) -> None:
     office = people["page"]("manager")
+    office.goto(story.issuer + "/company/mileage")  # the site's use, in the console
+    assert office.locator("#mileage-balance").inner_text().endswith(f"{CREDIT - 12000:,}")
+    assert office.get_by_text("해외시장조사 번역").is_visible()
     office.goto(story.issuer + "/company/employees")
     assert office.get_by_role("cell", name="storycert1").is_visible()
     assert office.get_by_role("cell", name="storyjoin1").is_visible()
