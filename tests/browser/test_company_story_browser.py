@@ -488,6 +488,8 @@ def test_7_operator_reviews_a_new_company(story: Stack, people: Any, tmp_path: P
     ops.wait_for_url(re.compile(r"/operator/requests/\d+$"))
     link = ops.locator("#document-link")
     assert "사업자등록증.pdf" in link.inner_text()
+    details = ops.locator("main").inner_text()
+    assert "기업유형\t중소기업" in details or "기업유형\n중소기업" in details, details
     assert_accessible(ops, axe_source, "operator: a request with a PDF")
     shot(ops, "14-operator-request")
     document = ops.request.get(link.get_attribute("href") and
