@@ -342,6 +342,19 @@ def test_3_the_relying_party_sees_the_company(story: Stack, people: Any) -> None
     assert "service_mileage" not in entitlements, entitlements
     shot(page, "5-site-claims")
 
+    # The company's manager at the same site, through the same authorization flow.
+    manager = people["page"]("manager-at-site")
+    manager.goto(story.site1 + "/")
+    manager.get_by_role("link", name="로그인", exact=True).click()
+    manager.wait_for_url(on(story.issuer, r"/interaction/"))
+    manager.get_by_role("tab", name="기업정보 관리").click()
+    manager.locator("#business_number").fill(KOTRA)
+    manager.locator("#company_password").fill(COMPANY_PASSWORD)
+    manager.locator("#company-login").click()
+    manager.wait_for_url(on(story.site1))
+    assert row(manager, "회원 유형") == "기업정보 관리자"
+    assert "대한무역투자진흥공사" in row(manager, "소속 기업")
+
 
 def test_4_certificate_member_steps_up_to_use_mileage(
         story: Stack, people: Any, certificate: dict[str, str],
@@ -511,4 +524,5 @@ def test_7_operator_reviews_a_new_company(story: Stack, people: Any, tmp_path: P
     company_login(newco, story, NEW_BN_DASHED, NEW_PASSWORD)
     assert newco.get_by_role("heading", name="MY KOTRA 홈").is_visible()
     assert "(주)스토리무역" in newco.content()
+    assert newco.get_by_text("기업정보 등록 신청이 승인되었습니다.").is_visible()
     shot(newco, "15-new-company-console")
