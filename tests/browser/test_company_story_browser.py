@@ -448,6 +448,50 @@ def test_6_wrong_approval_passwords_lock_and_the_console_tells(
     shot(office, "12-console-notice")
 
 
+def test_6b_manager_signs_in_with_the_certificate_and_edits_the_company(
+        story: Stack, people: Any, certificate: dict[str, str],
+        axe_source: str) -> None:  # noqa: F811
+    """공동인증서 로그인 on the 기업정보 관리 tab (the business number typed, the widget), then
+    기업정보 수정, which needs a certificate authentication of the last minutes."""
+    page = people["page"]("manager-certificate")
+    page.goto(story.issuer + "/company")
+    page.wait_for_url(on(story.issuer, r"/interaction/"))
+    page.get_by_role("tab", name="기업정보 관리").click()
+    page.locator("#business_number").fill(KOTRA_DASHED)
+    use_certificate(page, "login", certificate, axe_source,
+                    "기업정보 관리 tab: the certificate chosen")
+    page.wait_for_url(story.issuer + "/company")
+    assert page.get_by_role("heading", name="MY KOTRA 홈").is_visible()
+
+    page.get_by_role("link", name="기업정보 수정").click()
+    page.wait_for_url(story.issuer + "/company/info")
+    if not page.locator("#certified").count():  # (the sign-in alone may not count)
+        use_certificate(page, "manage", certificate)
+        page.wait_for_url(re.compile(r"/company/info(\?.*)?$"))
+    assert page.locator("#certified").is_visible()
+    shot(page, "12b-console-info-certified")
+
+
+@pytest.mark.xfail(strict=True, reason=(
+    "the console's 기업정보 수정 reads other profile keys than 기업정보 등록 writes (maker_or_"
+    "trader vs trade_kind, is_venture vs venture, year_founded vs founded_year, ...; "
+    "idp/services/company_console.py PROFILE_FIELDS vs idp/services/company_profile.py "
+    "FIELDS): the registered answers show empty and the required 제조/무역구분 blocks the "
+    "save. The profile-key unification fixes it: then remove this mark"))
+def test_6c_the_registered_answers_show_in_the_console_and_save(
+        story: Stack, people: Any) -> None:
+    page = people["page"]("manager-certificate")  # certified in test 6b
+    page.goto(story.issuer + "/company/info")
+    assert page.locator("#certified").is_visible()
+    for label in ("기업유형", "기업분류", "제조/무역구분", "대표품목", "대표이메일"):
+        field = page.get_by_label(re.compile("^" + re.escape(label)))
+        assert field.input_value() != "", f"{label}: the registration's answer is not shown"
+    page.locator("#homepage").fill("www.kotra.or.kr")
+    page.get_by_role("button", name="저장하기").click()
+    page.wait_for_url(re.compile(r"/company/info\?saved=1"), timeout=5000)
+    assert page.input_value("#homepage") == "www.kotra.or.kr"
+
+
 def test_7_operator_reviews_a_new_company(story: Stack, people: Any, tmp_path: Path,
                                           axe_source: str) -> None:  # noqa: F811
     page = people["page"]("storyapply1")
