@@ -379,6 +379,11 @@ def test_4_certificate_member_steps_up_to_use_mileage(
     page.fill("#amount", "12000")
     page.fill("#reason", "해외시장조사 번역")
     shot(page, "6-site-mileage")
+    page.get_by_role("button", name="신청하기").click()  # a participation, through the API
+    page.wait_for_url(on(story.site1, r"/mileage$"))
+    assert "접수되었습니다" in page.get_by_role("status").inner_text()
+    page.fill("#amount", "12000")
+    page.fill("#reason", "해외시장조사 번역")
     page.get_by_role("button", name="마일리지 사용").click()
 
     # prompt=login with acr_values=certificate: the password again, then 인증서 로그인.
@@ -403,6 +408,8 @@ def test_5_revoke_signs_the_site_out_and_drops_the_claim(story: Stack, people: A
     office.goto(story.issuer + "/company/mileage")  # the site's use, in the console
     assert office.locator("#mileage-balance").inner_text().endswith(f"{CREDIT - 12000:,}")
     assert office.get_by_text("해외시장조사 번역").is_visible()
+    office.goto(story.issuer + "/company/services")  # the site's participation
+    assert office.get_by_role("cell", name="박*증").is_visible()
     office.goto(story.issuer + "/company/employees")
     assert office.get_by_role("cell", name="storycert1").is_visible()
     assert office.get_by_role("cell", name="storyjoin1").is_visible()
@@ -536,6 +543,13 @@ def test_7_operator_reviews_a_new_company(story: Stack, people: Any, tmp_path: P
     page.wait_for_url(re.compile(r"/done$"))
     assert "접수되었습니다" in page.inner_text("#done-title")
     shot(page, "13-new-company-pending")
+    # A company waiting for review cannot be joined.
+    page.goto(story.issuer + "/my/company")
+    page.get_by_label("사업자등록번호").fill(NEW_BN)
+    page.get_by_role("button", name="검색").click()
+    page.wait_for_url(re.compile(r"/my/company\?business_number="))
+    assert "승인을 기다리고 있는 기업입니다" in page.locator("main").inner_text()
+    assert page.locator("#approval_password").count() == 0
 
     made = _run([IDP, "operators", "add", "--login-id", OPERATOR_ID, "--name", "김심사",
                  "--password-stdin", "--json"], story.env, OPERATOR_PASSWORD + "\n")
