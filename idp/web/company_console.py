@@ -162,6 +162,9 @@ def _notice_text(kind: str, data: dict[str, Any]) -> str:
                  "있으니 승인 비밀번호 변경을 검토해 주세요.")
     if kind == "affiliation_joined":
         return _("새 직원이 소속기업으로 등록했습니다: %(name)s", name=data.get("name", "-"))
+    if kind == "registration_approved":  # (idp/services/company_review.py)
+        return _("기업정보 등록 신청이 승인되었습니다. 이제 기업정보 관리 서비스를 이용하실 수 "
+                 "있습니다.")
     if kind == "name_change_approved":
         return _("사명 변경신청이 승인되었습니다.")
     if kind == "name_change_rejected":

@@ -49,7 +49,12 @@ from idp.oidc.server import client_ip, provider
 from idp.services import audit, countries
 from idp.services import company_review as review
 from idp.services import operators as service
-from idp.services.business_numbers import InvalidNumber, normalise_business_number
+from idp.services.business_numbers import (
+    InvalidNumber,
+    format_business_number,
+    is_business_number,
+    normalise_business_number,
+)
 from idp.services.company_profile import AMOUNT, CHOICE, COUNT, COUNTRY, FIELDS, YESNO, Field
 from idp.services.flows import FlowKind
 from idp.services.throttle import Throttle
@@ -251,7 +256,8 @@ def _render_request(view: review.RequestView, form: DecisionForm, message: str |
                     done: str | None = None, status: int = 200) -> tuple[str, int]:
     return render_template("operator/request.html", v=view, form=form, message=message,
                            done=DONE.get(done or ""), new_names=review.new_names(view.request),
-                           profile_items=_profile_items(view.company.profile)), status
+                           profile_items=_profile_items(view.company.profile),
+                           data_items=_items(view.request.data)), status
 
 
 def _profile_items(profile: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
@@ -285,6 +291,44 @@ def _profile_text(f: Field, value: Any) -> str:
     if f.kind in (AMOUNT, COUNT) and isinstance(value, int):
         return f"{value:,}"
     return str(value)
+# Labels of the company form's usual fields (SPEC §3.4); a key not listed is shown as it is.
+PROFILE_LABELS = {
+    "postcode": _l("우편번호"), "address_ko": _l("주소"), "address": _l("주소"),
+    "address_detail": _l("상세주소"), "address_en": _l("영문주소"), "phone": _l("전화번호"),
+    "fax": _l("팩스번호"), "email": _l("이메일"), "homepage": _l("홈페이지"),
+    "trade_license": _l("무역업신고번호"), "business_type": _l("업태"),
+    "business_item": _l("업종"), "main_product": _l("주요 생산품"),
+}
+
+
+def _text(key: str, value: Any) -> str:
+    """A stored value as the company form shows it: choices and yes/no by their labels, a
+    country by its name, lists joined (idp/web/company_forms.py holds the form's labels)."""
+    if isinstance(value, bool):
+        return str(_("예") if value else _("아니오"))
+    if isinstance(value, list):
+        return ", ".join(map(str, value))
+    if key == "export_country" and (country := countries.get(str(value))):
+        return country.name(str(get_locale() or "ko"))
+    return str(CHOICE_LABELS.get(key, {}).get(str(value), value))
+
+
+def _items(data: dict[str, Any] | None) -> list[tuple[str, str, bool]]:
+    """The company form's fields, as (label, text, is_key) triples: the form's own label when
+    the field is a known one (idp/web/company_forms.py), else its key."""
+    items = []
+    for key, value in (data or {}).items():
+        if value in (None, "", [], {}):
+            continue
+        if key == "business_number":
+            label: Any = _l("사업자등록번호")
+            text = format_business_number(str(value)) if is_business_number(str(value)) \
+                else str(value)
+        else:
+            label = INFO_LABELS.get(str(key)) or PROFILE_LABELS.get(str(key))
+            text = _text(str(key), value)
+        items.append((str(label) if label else str(key), text, label is None))
+    return items
 
 
 @bp.get("/requests/<int:request_id>")

@@ -209,6 +209,28 @@ def test_notices_show_until_marked_read(app, client) -> None:
     assert "승인 비밀번호가 여러 번 틀려" not in client.get("/company").get_data(as_text=True)
 
 
+def test_every_notice_kind_the_services_add_has_its_own_text(app, client) -> None:
+    """The kinds of CompanyNotice written by the affiliation and review services each have a
+    sentence (not the generic 새 알림이 있습니다.)."""
+    company_id = add_company(app)
+    with app.app_context():
+        for kind, data in (("approval_password_locked", {}), ("affiliation_joined",
+                           {"name": "한직원"}), ("registration_approved", {}),
+                           ("name_change_approved", {}),
+                           ("name_change_rejected", {"reason": "서류 불일치"})):
+            db.session.add(CompanyNotice(company_id=company_id, kind=kind, data=data))
+        db.session.commit()
+    sign_in_console(client)
+    html = client.get("/company").get_data(as_text=True)
+    for text in ("승인 비밀번호가 여러 번 틀려", "새 직원이 소속기업으로 등록했습니다: 한직원",
+                 "기업정보 등록 신청이 승인되었습니다.", "사명 변경신청이 승인되었습니다.",
+                 "사명 변경신청이 반려되었습니다. 사유: 서류 불일치"):
+        assert text in html, text
+    assert "새 알림이 있습니다." not in html
+    english = client.get("/company?lang=en").get_data(as_text=True)
+    assert "registration has been approved" in english
+
+
 # -- company info -----------------------------------------------------------------------------
 
 def test_info_edit_needs_a_fresh_certificate_of_this_company(app, client, clock) -> None:

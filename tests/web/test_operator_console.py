@@ -308,6 +308,37 @@ def test_approving_a_registration_activates_the_company_and_tells_the_applicant(
     assert "기업정보 등록" in mail.subject and "승인되었습니다" in mail.body
 
 
+def test_the_request_shows_the_company_forms_labels_and_choices(app, client, clock, operator,
+                                                                member):
+    """What the registration form stored (its keys and choice values, idp/services/
+    company_profile.py) is shown with the form's own labels, not as raw keys."""
+    rid = pending_registration(app)
+    with app.app_context():
+        req = db.session.get(CompanyRequest, rid)
+        company = db.session.get(Company, req.company_id)
+        company.profile = {"company_type": "small", "classification": "corporation",
+                           "trade_kind": "trading", "venture": False, "startup": True,
+                           "export_country": "VN", "main_product": "화장품",
+                           "custom_key": "그대로"}
+        req.data = {"business_number": "1248100998", "name": "(주)새로운무역",
+                    "name_en": "New Trade Co."}
+        db.session.commit()
+    sign_in(client, operator, clock)
+    detail = text(client.get(f"/operator/requests/{rid}"))
+    for shown in ("기업유형</dt><dd>중소기업", "기업분류</dt><dd>법인사업자",
+                  "제조/무역구분</dt><dd>무역", "벤처기업여부</dt><dd>아니오",
+                  "스타트업 여부</dt><dd>예", "주수출국가</dt><dd>베트남",
+                  "대표품목</dt><dd>화장품",
+                  "사업자등록번호</dt><dd>124-81-00998", "기업명(영문)</dt><dd>New Trade Co.",
+                  "<code>custom_key</code></dt><dd>그대로"):
+        assert shown in detail, shown
+    for raw in ("<code>company_type</code>", "<code>business_number</code>",
+                "<code>name</code>", ">small<"):
+        assert raw not in detail, raw
+    english = text(client.get(f"/operator/requests/{rid}?lang=en"))
+    assert "Vietnam" in english
+
+
 def test_rejecting_needs_a_reason_and_sends_it(app, client, clock, operator, member):
     rid = pending_registration(app)
     sign_in(client, operator, clock)
