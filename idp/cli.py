@@ -1282,6 +1282,8 @@ def companies_import_directory(file: str, encoding: str, as_json: bool) -> None:
     _emit(as_json, data, f"{data['rows']} rows ({data['encoding']}): {data['added']} added, "
                          f"{data['updated']} updated, {data['unchanged']} unchanged "
                          f"in {data['seconds']} s")
+
+
 # --- issue 7, NPKI verifier (docs/npki.md) ---------------------------------------------------
 
 @main.group()
@@ -1307,6 +1309,8 @@ def npki_demo_pki(out_dir: str | None, crl_base_url: str | None, as_json: bool) 
     summary = write_demo_pki(folder, crl_base_url or DEMO_CRL_BASE)
     summary["folder"] = str(folder)
     _emit(as_json, summary, lambda: (folder / "README.txt").read_text())
+
+
 # Issue 7: the service and mileage API for relying parties (docs/api.md).
 @main.group("api")
 def api_group() -> None:

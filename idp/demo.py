@@ -372,6 +372,8 @@ def seed_operator_review(session: DbSession, p: Provider) -> dict[str, Any]:
     return {"operator": {"login_id": login_id, "password": password,
                          "otpauth_uri": otpauth_uri(DEMO_OPERATOR_TOTP, login_id)},
             "pending_company": number}
+
+
 # --- Issue 7, registries: KOTRA's company directory and the tax office emulator's numbers ---
 
 DEMO_DIRECTORY_FILE = Path(__file__).parent / "data" / "demo_company_directory.csv"
@@ -413,6 +415,8 @@ def seed_npki(p: Provider) -> dict[str, Any] | None:
                         "password": person["password"],
                         "files": {k: str(folder / v) for k, v in person["files"].items()}}
                        for person in summary["people"]]}
+
+
 # Issue 7, the service and mileage API (docs/api.md): the demo sites call it with their own
 # client credentials, and the demo company starts with some mileage to use.
 DEMO_API_SCOPES = ("kotra.services.read", "kotra.services.write", "kotra.mileage.read",
@@ -433,6 +437,8 @@ def seed_mileage_api(session: DbSession, p: Provider) -> dict[str, Any]:
          idempotency_key="demo-seed-initial-mileage")
     return {"scopes": " ".join(DEMO_API_SCOPES), "business_number": DEMO_COMPANY[0],
             "initial_mileage": DEMO_MILEAGE, "openapi": f"{p.issuer}/api/openapi.json"}
+
+
 # Issue 7, the company console (docs/company-console.md): the demo company's manager signs in
 # on the login page's 기업정보 관리 tab with the business number and this password.
 DEMO_COMPANY_PASSWORD = "Kotra!company2026"
