@@ -162,13 +162,44 @@ def test_the_ca_certificate_can_come_from_the_aia_ca_issuers_url(pki, revocation
     leaf = pki.corporate(BN, "기업", ca_issuers_url="http://ca.example/yessign.der")
     asked: list[str] = []
 
-    def fetch(url: str) -> list[x509.Certificate]:
+    def fetch(url: str, seconds: float) -> list[x509.Certificate]:
         asked.append(url)
+        assert 0 < seconds <= 5.0
         return [pki.ca.cert]
 
     v = _verifier(pki, revocation, clock, fetch_issuers=fetch)
     assert v.verify(_proof(leaf, pki, chain=()), SIGNED, BN).business_number == BN
     assert asked == ["http://ca.example/yessign.der"]
+
+
+def test_at_most_two_ca_issuers_urls_are_tried_per_verification(pki, revocation, clock):
+    urls = tuple(f"http://ca{i}.example/ca.der" for i in range(300))
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=urls)
+    asked: list[str] = []
+
+    def fetch(url: str, seconds: float) -> list[x509.Certificate]:
+        asked.append(url)
+        raise RevocationUnavailable("refused")
+
+    v = _verifier(pki, revocation, clock, fetch_issuers=fetch)
+    assert _refusal(v, _proof(leaf, pki, chain=())) == "untrusted"
+    assert asked == list(urls[:2])
+
+
+def test_ca_issuers_downloads_share_one_time_budget(pki, revocation, clock):
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=("http://a.example/1", "http://b.example/2"))
+    now = [100.0]
+    given: list[float] = []
+
+    def fetch(url: str, seconds: float) -> list[x509.Certificate]:
+        given.append(seconds)
+        now[0] += 5.0  # the first download used the whole budget
+        return []
+
+    v = _verifier(pki, revocation, clock, fetch_issuers=fetch, aia_budget=5.0,
+                  monotonic=lambda: now[0])
+    assert _refusal(v, _proof(leaf, pki, chain=())) == "untrusted"
+    assert given == [5.0]  # no time left for the second URL
 
 
 # -- every refusal ------------------------------------------------------------------------------
@@ -318,6 +349,25 @@ def test_an_unreachable_ca_is_accepted_as_soft_in_soft_mode(pki, good, revocatio
     revocation.unavailable = True
     v = _verifier(pki, revocation, clock, revocation_mode="soft")
     assert v.verify(_proof(good, pki), SIGNED, BN).revocation == "soft"
+
+
+def test_soft_mode_checks_the_cas_above_an_unreachable_leaf_source(pki, clock):
+    ca = pki.make_ca(pki.root, cn="yessignCA Class 3 (demo)", arl_url="http://root/arl.crl")
+    leaf = pki.corporate(BN, "기업", issuer=ca)
+
+    class LeafUnreachable(ScriptedRevocation):
+        def is_revoked(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+            self.asked.append((cert.serial_number, issuer.serial_number))
+            if cert.serial_number == leaf.cert.serial_number:
+                raise RevocationUnavailable("the leaf's CRL did not answer")
+            return cert.serial_number in self.revoked
+
+    source = LeafUnreachable()
+    v = _verifier(pki, source, clock, revocation_mode="soft")
+    assert v.verify(_proof(leaf, pki, chain=(ca.der,)), SIGNED, BN).revocation == "soft"
+    assert (ca.cert.serial_number, pki.root.cert.serial_number) in source.asked
+    source.revoked.add(ca.cert.serial_number)
+    assert _refusal(v, _proof(leaf, pki, chain=(ca.der,))) == "revoked"
 
 
 def test_soft_mode_still_refuses_a_revoked_certificate(pki, good, revocation, clock):
