@@ -44,6 +44,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -170,15 +171,19 @@ def http_get(url: str, *, timeout: float, max_bytes: int, budget: float | None =
         with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
             if answer.status_code != 200:
                 raise RevocationUnavailable(f"{url}: HTTP {answer.status_code}")
-            body = b""
-            for chunk in answer.iter_content(16 * 1024):
+            body = bytearray()
+            while True:  # read1: whatever has arrived, so a slow drip meets the deadline
+                chunk = answer.raw.read1(64 * 1024)
+                if not chunk:
+                    break
                 body += chunk
                 if len(body) > max_bytes:
                     raise RevocationUnavailable(f"{url}: larger than {max_bytes} bytes")
                 if deadline is not None and time.monotonic() > deadline:
                     raise RevocationUnavailable(f"{url}: took longer than {budget} s")
-            return body
-    except (requests.RequestException, ValueError) as exc:
+            return bytes(body)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+            ValueError) as exc:
         raise RevocationUnavailable(f"{url!r}: {exc.__class__.__name__}") from exc
 
 
@@ -608,6 +613,6 @@ def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Cl
         aia_budget=section["aia_budget"])
 
 
-__all__ = ["CrlOcspRevocation", "IssuerDownloads", "build_certificate_verifier", "check_public_host",
-           "check_url", "crl_urls", "demo_dir", "load_ldap3", "resolve_host",
+__all__ = ["CrlOcspRevocation", "IssuerDownloads", "build_certificate_verifier",
+           "check_public_host", "check_url", "crl_urls", "demo_dir", "load_ldap3", "resolve_host",
            "http_get", "ldap_get", "load_certificate_files", "ocsp_urls"]
