@@ -423,6 +423,23 @@ def test_trust_anchors_and_policies_come_comma_separated_from_the_environment():
     assert settings["npki"]["revocation"] == "soft"
 
 
+def test_aia_hosts_budget_and_ocsp_age_are_settings():
+    from idp.config import ConfigError, load_settings
+
+    settings = load_settings(environ={
+        "IDP_ENV": "testing", "IDP_NPKI_AIA_HOSTS": "ca.example, 127.0.0.1",
+        "IDP_NPKI_AIA_BUDGET": "2.5", "IDP_NPKI_OCSP_MAX_AGE": "300"})
+    assert settings["npki"]["aia_hosts"] == ["ca.example", "127.0.0.1"]
+    assert settings["npki"]["aia_budget"] == 2.5
+    assert settings["npki"]["ocsp_max_age"] == 300
+    defaults = load_settings(environ={"IDP_ENV": "testing"})["npki"]
+    assert (defaults["aia_hosts"], defaults["aia_budget"], defaults["ocsp_max_age"]) == \
+        ([], 5.0, 600)
+    for name, value in (("AIA_BUDGET", "0"), ("OCSP_MAX_AGE", "0")):
+        with pytest.raises(ConfigError, match=f"npki.{name.lower()}"):
+            load_settings(environ={"IDP_ENV": "testing", f"IDP_NPKI_{name}": value})
+
+
 def test_an_unknown_revocation_mode_is_a_config_error():
     from idp.config import ConfigError, load_settings
 
@@ -473,6 +490,23 @@ def test_configured_anchor_files_pem_and_der_are_loaded(pki, tmp_path):
     verifier = build_certificate_verifier(settings, MemoryStore(), FakeClock())
     assert isinstance(verifier, NpkiVerifier)
     assert len(verifier.trust_anchors) == 3 and verifier.revocation_mode == "soft"
+    assert verifier.fetch_issuers is None  # aia_fetch is off by default
+
+
+def test_aia_fetch_builds_a_guarded_downloader(pki, tmp_path):
+    from idp.adapters.npki_revocation import IssuerDownloads, build_certificate_verifier
+    from idp.stores import MemoryStore
+
+    der = tmp_path / "root.der"
+    der.write_bytes(pki.root.der)
+    settings = _settings(trust_anchors=[str(der)], demo_pki="", aia_fetch=True,
+                         aia_hosts=["ca.example"], aia_budget=3.0, ocsp_max_age=120)
+    verifier = build_certificate_verifier(settings, MemoryStore(), FakeClock())
+    assert isinstance(verifier, NpkiVerifier)
+    assert isinstance(verifier.fetch_issuers, IssuerDownloads)
+    assert verifier.fetch_issuers.allowed_hosts == ("ca.example",)
+    assert verifier.aia_budget == 3.0
+    assert verifier.revocation.ocsp_max_age == dt.timedelta(seconds=120)  # type: ignore[attr-defined]
 
 
 def test_an_unreadable_anchor_file_stops_the_start(tmp_path):
