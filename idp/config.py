@@ -231,6 +231,8 @@ RULES: dict[str, Check] = {
     "npki.timeout": _greater_than(0),
     "npki.crl_cache_seconds": _at_least(1),
     "npki.crl_max_bytes": _at_least(1024),
+    "npki.aia_budget": _greater_than(0),
+    "npki.ocsp_max_age": _at_least(1),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})

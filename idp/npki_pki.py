@@ -128,7 +128,8 @@ class Pki:
              vid_hash: str | None = "sha256", critical_policies: bool = True,
              key_usage: x509.KeyUsage | None = None, not_before: dt.datetime | None = None,
              not_after: dt.datetime | None = None, crl: bool = True,
-             ocsp_url: str | None = None, ca_issuers_url: str | None = None,
+             ocsp_url: str | None = None,
+             ca_issuers_url: str | tuple[str, ...] | None = None,
              key: rsa.RSAPrivateKey | None = None, extra_policies: tuple[str, ...] = (),
              ou: str = "corporation") -> Issued:
         issuer = issuer or self.ca
@@ -167,9 +168,10 @@ class Pki:
         if ocsp_url:
             access.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.OCSP,
                                                  x509.UniformResourceIdentifier(ocsp_url)))
-        if ca_issuers_url:
+        for url in (ca_issuers_url,) if isinstance(ca_issuers_url, str) else \
+                ca_issuers_url or ():
             access.append(x509.AccessDescription(x509.AuthorityInformationAccessOID.CA_ISSUERS,
-                                                 x509.UniformResourceIdentifier(ca_issuers_url)))
+                                                 x509.UniformResourceIdentifier(url)))
         if access:
             builder = builder.add_extension(x509.AuthorityInformationAccess(access),
                                             critical=False)

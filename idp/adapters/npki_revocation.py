@@ -17,6 +17,12 @@ signature-checked CRL (at most `MEMO_ENTRIES`, least recently used out) so a ver
 with a cached CRL costs no download, no parse and no signature check. A delta CRL, an
 indirect CRL and partitioned-CRL scopes are not used (KISA's licensed CAs publish full,
 direct CRLs per distribution point).
+
+Every URL read from a certificate goes through `check_url` first: a malformed one or one of
+another scheme is RevocationUnavailable (never a 500). AIA caIssuers URLs come from the
+sender's own, not yet chained certificate, so `IssuerDownloads` also refuses IP literals and
+host names resolving to non-public addresses (loopback, private, link-local, multicast,
+reserved) unless `[npki] aia_hosts` lists the host (and then ONLY the listed hosts).
 """
 
 from __future__ import annotations
@@ -24,17 +30,21 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
+import ipaddress
 import logging
+import socket
 import threading
+import time
 import warnings
 from collections import OrderedDict
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import requests
+import urllib3
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -59,6 +69,69 @@ STORE_PREFIX = "npki:crl:"
 OCSP_PREFIX = "npki:ocsp:"
 
 Fetch = Callable[[str], bytes]
+Resolve = Callable[[str], Sequence[str]]  # host name -> its IP addresses
+
+
+def check_url(url: str, schemes: Collection[str]) -> tuple[str, str]:
+    """(scheme, host) of a URL taken from a certificate; RevocationUnavailable when it is
+    malformed (urlsplit's ValueError, a bad port), has no host or another scheme."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or ""
+        _ = parts.port  # ValueError when not a number or out of range
+    except ValueError as exc:
+        raise RevocationUnavailable(f"{url!r}: malformed URL") from exc
+    scheme = parts.scheme.lower()
+    if scheme not in schemes:
+        raise RevocationUnavailable(f"{url!r}: {scheme or 'no'} scheme not supported")
+    if not host:
+        raise RevocationUnavailable(f"{url!r}: no host")
+    return scheme, host
+
+
+def resolve_host(host: str) -> list[str]:
+    """The addresses a host name resolves to (the system resolver)."""
+    try:
+        infos = socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (OSError, UnicodeError) as exc:
+        raise RevocationUnavailable(f"{host}: does not resolve") from exc
+    return [str(info[4][0]) for info in infos]
+
+
+def _public(address: str) -> bool:
+    ip = ipaddress.ip_address(address.split("%", 1)[0])
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.is_global and not (ip.is_multicast or ip.is_reserved or ip.is_loopback
+                                 or ip.is_link_local or ip.is_private)
+
+
+def check_public_host(host: str, allowed_hosts: Collection[str],
+                      resolve: Resolve = resolve_host) -> None:
+    """RevocationUnavailable unless `host` may be fetched from: one of `allowed_hosts` when
+    that list is not empty; otherwise a host NAME whose every address is public (an IP
+    literal is refused). The name is resolved again when connecting: the allow-list is the
+    firm guard (docs/npki.md)."""
+    name = host.lower().rstrip(".")
+    if allowed_hosts:
+        if name in {h.lower().rstrip(".") for h in allowed_hosts}:
+            return
+        raise RevocationUnavailable(f"{host}: not in npki.aia_hosts")
+    try:
+        ipaddress.ip_address(name.split("%", 1)[0])
+    except ValueError:
+        pass
+    else:
+        raise RevocationUnavailable(f"{host}: an IP address, not a host name")
+    addresses = resolve(name)
+    if not addresses:
+        raise RevocationUnavailable(f"{host}: does not resolve")
+    try:
+        if all(_public(a) for a in addresses):
+            return
+    except ValueError:
+        pass
+    raise RevocationUnavailable(f"{host}: not a public address")
 
 
 def crl_urls(cert: x509.Certificate) -> list[str]:
@@ -87,20 +160,31 @@ def ocsp_urls(cert: x509.Certificate) -> list[str]:
 # ---------------------------------------------------------------------------------------------
 # Transports
 
-def http_get(url: str, *, timeout: float, max_bytes: int) -> bytes:
-    """GET a CRL or CA certificate; RevocationUnavailable for anything but a 200."""
+def http_get(url: str, *, timeout: float, max_bytes: int, budget: float | None = None
+             ) -> bytes:
+    """GET a CRL or CA certificate; RevocationUnavailable for anything but a 200. `timeout`
+    bounds each wait; `budget` (seconds) the whole download, a slow drip included."""
+    deadline = None if budget is None else time.monotonic() + budget
+    if budget is not None:
+        timeout = max(0.01, min(timeout, budget))
     try:
         with requests.get(url, timeout=timeout, stream=True, allow_redirects=False) as answer:
             if answer.status_code != 200:
                 raise RevocationUnavailable(f"{url}: HTTP {answer.status_code}")
-            body = b""
-            for chunk in answer.iter_content(64 * 1024):
+            body = bytearray()
+            while True:  # read1: whatever has arrived, so a slow drip meets the deadline
+                chunk = answer.raw.read1(64 * 1024)
+                if not chunk:
+                    break
                 body += chunk
                 if len(body) > max_bytes:
                     raise RevocationUnavailable(f"{url}: larger than {max_bytes} bytes")
-            return body
-    except requests.RequestException as exc:
-        raise RevocationUnavailable(f"{url}: {exc.__class__.__name__}") from exc
+                if deadline is not None and time.monotonic() > deadline:
+                    raise RevocationUnavailable(f"{url}: took longer than {budget} s")
+            return bytes(body)
+    except (requests.RequestException, urllib3.exceptions.HTTPError, OSError,
+            ValueError) as exc:
+        raise RevocationUnavailable(f"{url!r}: {exc.__class__.__name__}") from exc
 
 
 def load_ldap3() -> Any:
@@ -116,6 +200,7 @@ def ldap_get(url: str, *, timeout: float, max_bytes: int) -> bytes:
     """The CRL attribute of an ldap:// URL (RFC 4516: ldap://host:port/dn?attribute),
     read anonymously with a base-scope search, as Korean CAs publish them."""
     ldap3 = load_ldap3()
+    check_url(url, ("ldap",))
     parts = urlsplit(url)
     dn = unquote(parts.path.lstrip("/"))
     attribute = unquote(parts.query.split("?")[0]) or "certificateRevocationList;binary"
@@ -149,8 +234,8 @@ def ocsp_post(url: str, body: bytes, *, timeout: float) -> bytes:
     try:
         answer = requests.post(url, data=body, timeout=timeout, allow_redirects=False,
                                headers={"Content-Type": "application/ocsp-request"})
-    except requests.RequestException as exc:
-        raise RevocationUnavailable(f"{url}: {exc.__class__.__name__}") from exc
+    except (requests.RequestException, ValueError) as exc:
+        raise RevocationUnavailable(f"{url!r}: {exc.__class__.__name__}") from exc
     if answer.status_code != 200:
         raise RevocationUnavailable(f"{url}: HTTP {answer.status_code}")
     return answer.content
@@ -181,8 +266,10 @@ class CrlOcspRevocation:
                  crl_cache_seconds: int = 86400, max_bytes: int = 20 * 1024 * 1024,
                  fetch: Mapping[str, Fetch] | None = None,
                  post_ocsp: Callable[[str, bytes], bytes] | None = None,
-                 rewrite: Callable[[str], str] | None = None) -> None:
+                 rewrite: Callable[[str], str] | None = None, ocsp_max_age: int = 600
+                 ) -> None:
         self.store, self.clock = store, clock
+        self.ocsp_max_age = dt.timedelta(seconds=ocsp_max_age)
         self.crl_cache_seconds = crl_cache_seconds
         self.fetchers: dict[str, Fetch] = {
             "http": lambda u: http_get(u, timeout=timeout, max_bytes=max_bytes),
@@ -222,6 +309,7 @@ class CrlOcspRevocation:
         return self._current(url, issuer).crl
 
     def _current(self, url: str, issuer: x509.Certificate) -> _Memo:
+        scheme, _host = check_url(url, self.fetchers)
         now = self._now()
         key = (url, _key_der(issuer))
         with self._lock:
@@ -237,11 +325,7 @@ class CrlOcspRevocation:
                     base64.b64decode(cached["der"]), issuer, url, now))
             except RevocationUnavailable:
                 self.store.delete(store_key)  # stale or another CA's: fetch it again
-        scheme = urlsplit(url).scheme.lower()
-        fetch = self.fetchers.get(scheme)
-        if fetch is None:
-            raise RevocationUnavailable(f"{url}: {scheme or 'no'} scheme not supported")
-        data = fetch(self.rewrite(url))
+        data = self.fetchers[scheme](self.rewrite(url))
         crl = self._check_crl(data, issuer, url, now)
         der = crl.public_bytes(serialization.Encoding.DER)
         next_update = crl.next_update_utc
@@ -289,6 +373,7 @@ class CrlOcspRevocation:
     # -- OCSP (RFC 6960) -----------------------------------------------------------------------
 
     def ocsp_status(self, url: str, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+        check_url(url, ("http", "https"))  # RFC 6960 Appendix A: OCSP over HTTP
         # CertID hashes: SHA-1 is what RFC 6960 §4.1.1 / RFC 5019 responders expect; it
         # names the certificate, it does not protect anything.
         request = ocsp.OCSPRequestBuilder().add_certificate(
@@ -322,8 +407,13 @@ class CrlOcspRevocation:
                     single.issuer_key_hash != request.issuer_key_hash:
                 continue
             now = self._now()
+            # RFC 6960 §4.2.2.1 / RFC 5019 §4: thisUpdate not in the future (a small skew);
+            # past nextUpdate is stale; without nextUpdate ("newer information is always
+            # available") only a fresh answer counts: thisUpdate within ocsp_max_age.
             if single.this_update_utc > now + CLOCK_SKEW or (
-                    single.next_update_utc is not None and now >= single.next_update_utc):
+                    single.next_update_utc is not None and now >= single.next_update_utc) or (
+                    single.next_update_utc is None and
+                    single.this_update_utc < now - self.ocsp_max_age):
                 raise RevocationUnavailable(f"{url}: OCSP response out of date")
             if single.certificate_status == ocsp.OCSPCertStatus.GOOD:
                 return False, single.next_update_utc
@@ -390,18 +480,29 @@ class IssuerDownloads:
     """CA certificates from AIA caIssuers URLs (DER, PEM or a certs-only PKCS#7, RFC 5280
     §4.2.2.1), kept per process (a CA certificate changes once in years)."""
 
-    def __init__(self, fetch: Fetch) -> None:
-        self.fetch = fetch
+    def __init__(self, fetch: Callable[[str, float], bytes], *,
+                 allowed_hosts: Collection[str] = (), resolve: Resolve = resolve_host,
+                 budget: float = 5.0) -> None:
+        self.fetch = fetch  # (url, seconds at most) -> body
+        self.allowed_hosts = tuple(allowed_hosts)
+        self.resolve = resolve
+        self.budget = budget  # a caller that names no budget (tests)
         self._seen: OrderedDict[str, list[x509.Certificate]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def __call__(self, url: str) -> Sequence[x509.Certificate]:
+    def __call__(self, url: str, seconds: float | None = None) -> Sequence[x509.Certificate]:
+        """The certificates at `url`; RevocationUnavailable when the URL is malformed, not
+        http(s), its host refused (check_public_host) or the download fails."""
         with self._lock:
             if url in self._seen:
                 return self._seen[url]
-        if urlsplit(url).scheme.lower() not in ("http", "https"):
-            return []
-        data = self.fetch(url)
+        _scheme, host = check_url(url, ("http", "https"))
+        try:
+            check_public_host(host, self.allowed_hosts, self.resolve)
+        except RevocationUnavailable:
+            log.warning("npki: AIA caIssuers URL refused: %r", url)
+            raise
+        data = self.fetch(url, self.budget if seconds is None else seconds)
         certs: list[x509.Certificate]
         try:
             certs = [load_certificate(data)]
@@ -497,18 +598,21 @@ def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Cl
     revocation = CrlOcspRevocation(
         store, clock, timeout=section["timeout"],
         crl_cache_seconds=section["crl_cache_seconds"], max_bytes=section["crl_max_bytes"],
-        rewrite=rewrite)
+        rewrite=rewrite, ocsp_max_age=section["ocsp_max_age"])
     fetch_issuers = None
     if section["aia_fetch"]:
-        fetch_issuers = IssuerDownloads(lambda u: http_get(
-            u, timeout=section["timeout"], max_bytes=1024 * 1024))
+        fetch_issuers = IssuerDownloads(
+            lambda u, seconds: http_get(u, timeout=section["timeout"], max_bytes=1024 * 1024,
+                                        budget=seconds),
+            allowed_hosts=section["aia_hosts"], budget=section["aia_budget"])
     return NpkiVerifier(
         trust_anchors=load_certificate_files(anchors_paths, "npki.trust_anchors"),
         intermediates=load_certificate_files(intermediate_paths, "npki.intermediates"),
         allowed_policies=section["allowed_policies"], revocation=revocation, clock=clock,
-        revocation_mode=section["revocation"], fetch_issuers=fetch_issuers)
+        revocation_mode=section["revocation"], fetch_issuers=fetch_issuers,
+        aia_budget=section["aia_budget"])
 
 
-__all__ = ["CrlOcspRevocation", "IssuerDownloads", "build_certificate_verifier", "crl_urls",
-           "demo_dir", "load_ldap3",
+__all__ = ["CrlOcspRevocation", "IssuerDownloads", "build_certificate_verifier",
+           "check_public_host", "check_url", "crl_urls", "demo_dir", "load_ldap3", "resolve_host",
            "http_get", "ldap_get", "load_certificate_files", "ocsp_urls"]

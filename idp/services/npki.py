@@ -12,7 +12,9 @@
     3 a path to a configured trust anchor, built by key identifiers (RFC 5280 §4.2.1.1/2)
       and verified signatures, NEVER by names: a CA certificate with the right name but
       another key does not chain. Issuers come from the proof's chain, the configured
-      intermediates, and (optionally) the AIA caIssuers URL.                   untrusted
+      intermediates, and (optionally) the AIA caIssuers URLs: at most MAX_AIA_URLS per
+      verification, within `aia_budget` seconds in all (the URLs come from a certificate
+      not yet chained: the adapter also refuses non-public hosts).             untrusted
     4 every certificate of the path valid at the provider's clock                expired
     5 the leaf's keyUsage has digitalSignature or nonRepudiation               key_usage
     6 the FIRST certificatePolicies OID (the kind of certificate; the extension is
@@ -20,7 +22,8 @@
       not in the allow-list (IDP_NPKI_ALLOWED_POLICIES)                            policy
     7 revocation of every certificate below the anchor (CRL or OCSP, RevocationSource)
                                                           revoked / revocation_unavailable
-      (IDP_NPKI_REVOCATION=soft accepts an unchecked one, result.revocation = "soft")
+      (IDP_NPKI_REVOCATION=soft accepts an unchecked one, result.revocation = "soft";
+      the certificates above it are still checked, and a revoked one still refuses)
     8 the VID of the subjectAltName against the business number claimed, hashed with the
       certificate's own hashAlg (SHA-1 on old certificates, SHA-256 on new)
                                                                     no_vid / vid_mismatch
@@ -36,6 +39,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
@@ -55,6 +59,7 @@ OID_VID = "1.2.410.200004.10.1.1.1"  # userInfo entry holding the VID
 OID_RANDOM_NUM = "1.2.410.200004.10.1.1.3"  # R, in the private key file's attributes
 
 MAX_PATH = 6  # leaf, licensed CA(s), root: real NPKI paths have 3
+MAX_AIA_URLS = 2  # caIssuers URLs tried per verification, in all (the leaf's come first)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -235,7 +240,9 @@ class RevocationSource(Protocol):
         ...
 
 
-IssuerFetcher = Callable[[str], Sequence[x509.Certificate]]  # AIA caIssuers URL -> certs
+# (AIA caIssuers URL, seconds left of the verification's download budget) -> certificates;
+# RevocationUnavailable (or nothing) when the URL is refused or the download fails.
+IssuerFetcher = Callable[[str, float], Sequence[x509.Certificate]]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -317,7 +324,8 @@ class NpkiVerifier:
                  allowed_policies: Iterable[str], revocation: RevocationSource,
                  clock: Clock, revocation_mode: str = "strict",
                  intermediates: Iterable[x509.Certificate] = (),
-                 fetch_issuers: IssuerFetcher | None = None) -> None:
+                 fetch_issuers: IssuerFetcher | None = None, aia_budget: float = 5.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         if revocation_mode not in ("strict", "soft"):
             raise ValueError(f"revocation_mode must be strict or soft, not {revocation_mode!r}")
         self.trust_anchors = tuple(trust_anchors)
@@ -329,6 +337,8 @@ class NpkiVerifier:
         self.revocation_mode = revocation_mode
         self.clock = clock
         self.fetch_issuers = fetch_issuers
+        self.aia_budget = aia_budget
+        self.monotonic = monotonic
 
     # -- the steps, in order ------------------------------------------------------------------
 
@@ -379,6 +389,7 @@ class NpkiVerifier:
         when their key verifies the signature)."""
         pool = [c for c in [*given, *self.intermediates] if _is_ca(c)]
         fetched: set[str] = set()
+        started = self.monotonic()
 
         def candidates(cert: x509.Certificate) -> list[tuple[x509.Certificate, bool]]:
             aki = _authority_key_id(cert)
@@ -392,9 +403,12 @@ class NpkiVerifier:
                 for url in _aia_issuers(cert):
                     if url in fetched:
                         continue
+                    left = self.aia_budget - (self.monotonic() - started)
+                    if len(fetched) >= MAX_AIA_URLS or left <= 0:
+                        break  # the URLs are the sender's: a bounded number, a bounded time
                     fetched.add(url)
                     try:
-                        more = [c for c in self.fetch_issuers(url) if _is_ca(c)]
+                        more = [c for c in self.fetch_issuers(url, left) if _is_ca(c)]
                     except RevocationUnavailable:
                         more = []
                     pool.extend(more)
@@ -458,7 +472,9 @@ class NpkiVerifier:
         return first
 
     def _check_revocation(self, path: list[x509.Certificate]) -> str:
-        """Every certificate below the anchor, from the leaf up (RFC 5280 §6.3)."""
+        """Every certificate below the anchor, from the leaf up (RFC 5280 §6.3). In soft mode
+        an unreachable source does not stop the walk: a revoked CA above still refuses."""
+        result = "good"
         for depth, (cert, issuer) in enumerate(zip(path, path[1:], strict=False)):
             if depth > 0 and not _has_revocation_pointer(cert):
                 continue  # a CA certificate that names no CRL/OCSP: its anchor vouches
@@ -467,10 +483,11 @@ class NpkiVerifier:
             except RevocationUnavailable as exc:
                 if self.revocation_mode == "strict":
                     raise CertificateRefused("revocation_unavailable", str(exc)) from exc
-                return "soft"
+                result = "soft"
+                continue
             if revoked:
                 raise CertificateRefused("revoked", cert.subject.rfc4514_string())
-        return "good"
+        return result
 
     @staticmethod
     def _check_vid(leaf: x509.Certificate, random_r: bytes | None,
@@ -492,6 +509,6 @@ class NpkiVerifier:
 
 __all__ = ["CORPORATE_KINDS", "OID_IDENTIFY_DATA", "OID_RANDOM_NUM", "OID_VID",
            "PERSONAL_KINDS", "PERSONAL_POLICIES", "CertificateKind", "CertificateVid",
-           "IdentifyData", "IssuerFetcher", "NpkiVerifier", "RevocationSource",
+           "IdentifyData", "IssuerFetcher", "MAX_AIA_URLS", "NpkiVerifier", "RevocationSource",
            "RevocationUnavailable", "Vid", "default_allowed_policies", "identify_data",
            "kind_of", "load_certificate", "read_vid", "vid_value"]

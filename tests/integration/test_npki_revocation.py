@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -33,6 +34,7 @@ class PkiServer:
         self.files: dict[str, bytes] = {}
         self.hits: dict[str, int] = {}
         self.ocsp_answer: Callable[[bytes], bytes] | None = None
+        self.drip: set[str] = set()  # paths answered one byte every 50 ms
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -41,6 +43,18 @@ class PkiServer:
 
             def do_GET(self) -> None:  # noqa: N802 (http.server's name)
                 outer.hits[self.path] = outer.hits.get(self.path, 0) + 1
+                if self.path in outer.drip:
+                    self.send_response(200)
+                    self.send_header("Content-Length", "1000")
+                    self.end_headers()
+                    try:
+                        for _ in range(200):
+                            self.wfile.write(b"x")
+                            self.wfile.flush()
+                            time.sleep(0.05)
+                    except OSError:
+                        pass  # the client gave up, as it should
+                    return
                 body = outer.files.get(self.path)
                 self.send_response(200 if body is not None else 404)
                 self.send_header("Content-Length", str(len(body or b"")))
@@ -183,7 +197,10 @@ def test_a_certificate_with_no_crl_and_no_ocsp_is_unavailable(pki, clock):
 # -- OCSP (RFC 6960) ------------------------------------------------------------------------
 
 def _ocsp_responder(pki: Pki, status: ocsp.OCSPCertStatus, signer: Issued | None = None,
-                    clock: FakeClock | None = None) -> Callable[[bytes], bytes]:
+                    clock: FakeClock | None = None,
+                    this_update: dt.timedelta = dt.timedelta(minutes=-5),
+                    next_update: dt.timedelta | None = dt.timedelta(hours=1)
+                    ) -> Callable[[bytes], bytes]:
     signer = signer or pki.ca
 
     def answer(body: bytes) -> bytes:
@@ -192,8 +209,8 @@ def _ocsp_responder(pki: Pki, status: ocsp.OCSPCertStatus, signer: Issued | None
         builder = ocsp.OCSPResponseBuilder().add_response_by_hash(
             issuer_name_hash=request.issuer_name_hash, issuer_key_hash=request.issuer_key_hash,
             serial_number=request.serial_number, algorithm=hashes.SHA1(), cert_status=status,
-            this_update=now - dt.timedelta(minutes=5),
-            next_update=now + dt.timedelta(hours=1),
+            this_update=now + this_update,
+            next_update=None if next_update is None else now + next_update,
             revocation_time=now - dt.timedelta(days=1)
             if status == ocsp.OCSPCertStatus.REVOKED else None,
             revocation_reason=None).responder_id(ocsp.OCSPResponderEncoding.HASH, signer.cert)
@@ -292,6 +309,27 @@ def _responder(pki: Pki, *, ocsp_signing: bool) -> Issued:
     return Issued(cert, responder_key)
 
 
+@pytest.mark.parametrize("this_update, next_update, fresh", [
+    (dt.timedelta(minutes=-2), None, True),  # no nextUpdate: fresh enough
+    (dt.timedelta(minutes=-11), None, False),  # no nextUpdate: older than ocsp_max_age
+    (dt.timedelta(days=-30), None, False),
+    (dt.timedelta(minutes=-11), dt.timedelta(hours=1), True),  # nextUpdate says how long
+    (dt.timedelta(minutes=10), dt.timedelta(hours=1), False),  # thisUpdate in the future
+    (dt.timedelta(minutes=10), None, False),
+    (dt.timedelta(hours=-2), dt.timedelta(hours=-1), False),  # past nextUpdate
+])
+def test_an_ocsp_answer_must_be_current(server, pki, clock, this_update, next_update, fresh):
+    leaf = pki.corporate(BN, "기업", crl=False, ocsp_url=f"{server.base}/ocsp")
+    server.ocsp_answer = _ocsp_responder(pki, ocsp.OCSPCertStatus.GOOD, clock=clock,
+                                         this_update=this_update, next_update=next_update)
+    source = CrlOcspRevocation(MemoryStore(clock), clock, ocsp_max_age=600)
+    if fresh:
+        assert source.is_revoked(leaf.cert, pki.ca.cert) is False
+    else:
+        with pytest.raises(RevocationUnavailable, match="out of date"):
+            source.is_revoked(leaf.cert, pki.ca.cert)
+
+
 @pytest.mark.parametrize("ocsp_signing", [True, False])
 def test_a_delegated_ocsp_responder_needs_ocsp_signing(server, pki, clock, ocsp_signing):
     leaf = pki.corporate(BN, "기업", crl=False, ocsp_url=f"{server.base}/ocsp")
@@ -314,9 +352,147 @@ def test_ca_certificates_are_downloaded_from_ca_issuers_urls(server, pki):
 
     server.files["/ca.der"] = pki.ca.der
     server.files["/ca.p7c"] = pkcs7.serialize_certificates([pki.ca.cert], Encoding.DER)
-    downloads = IssuerDownloads(lambda u: http_get(u, timeout=2, max_bytes=1 << 20))
+    downloads = IssuerDownloads(
+        lambda u, seconds: http_get(u, timeout=2, max_bytes=1 << 20, budget=seconds),
+        allowed_hosts=["127.0.0.1"])
     assert downloads(f"{server.base}/ca.der") == [pki.ca.cert]
     assert downloads(f"{server.base}/ca.p7c") == [pki.ca.cert]
     assert downloads(f"{server.base}/ca.der") == [pki.ca.cert]
     assert server.hits["/ca.der"] == 1  # kept per process
-    assert downloads("ldap://ca.example/cn=ca") == []
+    with pytest.raises(RevocationUnavailable, match="scheme"):
+        downloads("ldap://ca.example/cn=ca")
+
+
+@pytest.fixture()
+def root_file(pki: Pki, tmp_path: Any) -> str:
+    path = tmp_path / "root.pem"
+    path.write_bytes(pki.root.cert.public_bytes(serialization.Encoding.PEM))
+    return str(path)
+
+
+def _aia_verifier(root_file: str, clock: FakeClock, **npki: Any) -> Any:
+    """The verifier as production builds it, with aia_fetch on and the given [npki] settings
+    (the CRL is not what these tests are about: soft mode)."""
+    from idp.adapters.npki_revocation import build_certificate_verifier
+    from idp.config import load_settings
+
+    settings = load_settings(environ={"IDP_ENV": "testing"})
+    settings["npki"].update({"trust_anchors": [root_file], "intermediates": [],
+                             "demo_pki": "", "aia_fetch": True, "revocation": "soft",
+                             "timeout": 2.0, **npki})
+    return build_certificate_verifier(settings, MemoryStore(clock), clock)
+
+
+def _sign(leaf: Issued) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import padding
+
+    from idp.services.ports import CertificateProof
+
+    signature = leaf.key.sign(b"challenge", padding.PKCS1v15(), hashes.SHA256())
+    return CertificateProof(certificate=leaf.der, signature=signature,
+                            random_r=leaf.random_r, chain=())
+
+
+def _reason(verifier: Any, proof: Any) -> str:
+    from idp.services.ports import CertificateRefused
+
+    with pytest.raises(CertificateRefused) as exc:
+        verifier.verify(proof, b"challenge", BN)
+    return exc.value.reason
+
+
+def test_one_verification_fetches_at_most_two_ca_issuers_urls(server, pki, clock, root_file):
+    urls = tuple(f"{server.base}/ca{i}.der" for i in range(300))
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=urls)
+    verifier = _aia_verifier(root_file, clock, aia_hosts=["127.0.0.1"])
+    assert _reason(verifier, _sign(leaf)) == "untrusted"
+    assert sum(server.hits.values()) == 2
+
+
+def test_a_ca_issuers_url_completes_the_chain_when_its_host_is_allowed(
+        server, pki, clock, root_file):
+    server.files["/ca.der"] = pki.ca.der
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=f"{server.base}/ca.der")
+    verifier = _aia_verifier(root_file, clock, aia_hosts=["127.0.0.1"])
+    assert verifier.verify(_sign(leaf), b"challenge", BN).business_number == BN
+    assert server.hits["/ca.der"] == 1
+
+
+@pytest.mark.parametrize("hosts", [[], ["ca.example"]])
+def test_a_loopback_ca_issuers_url_is_refused_unless_allowed(server, pki, clock, root_file, hosts):
+    server.files["/ca.der"] = pki.ca.der
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=(
+        f"{server.base}/ca.der", f"http://localhost:{server.base.rsplit(':', 1)[1]}/ca.der"))
+    verifier = _aia_verifier(root_file, clock, aia_hosts=hosts)
+    assert _reason(verifier, _sign(leaf)) == "untrusted"
+    assert server.hits == {}
+
+
+@pytest.mark.parametrize("url", ["http://[::1/x", "http://ca.example:99999/ca.der",
+                                 "file:///etc/passwd", "ftp://ca.example/ca.der", "http:///x"])
+def test_a_malformed_or_foreign_ca_issuers_url_is_skipped(server, pki, clock, root_file, url):
+    server.files["/ca.der"] = pki.ca.der
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=(url, f"{server.base}/ca.der"))
+    verifier = _aia_verifier(root_file, clock, aia_hosts=["127.0.0.1", "ca.example"])
+    assert verifier.verify(_sign(leaf), b"challenge", BN).business_number == BN
+
+
+def test_ca_issuers_downloads_stop_at_the_time_budget(server, pki, clock, root_file):
+    server.drip.add("/slow.der")
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=(f"{server.base}/slow.der",
+                                                    f"{server.base}/ca.der"))
+    server.files["/ca.der"] = pki.ca.der
+    verifier = _aia_verifier(root_file, clock, aia_hosts=["127.0.0.1"], aia_budget=0.5)
+    started = time.monotonic()
+    assert _reason(verifier, _sign(leaf)) == "untrusted"
+    assert time.monotonic() - started < 1.5
+    assert "/ca.der" not in server.hits  # no time left for the second URL
+
+
+@pytest.mark.parametrize("addresses, public", [
+    (["93.184.216.34"], True), (["2606:2800:220:1:248:1893:25c8:1946"], True),
+    (["127.0.0.1"], False), (["10.1.2.3"], False), (["192.168.0.1"], False),
+    (["169.254.169.254"], False), (["224.0.0.1"], False), (["240.0.0.1"], False),
+    (["100.64.0.1"], False), (["::1"], False), (["fe80::1"], False), (["fc00::1"], False),
+    (["ff0e::1"], False), (["::ffff:127.0.0.1"], False), (["93.184.216.34", "10.0.0.1"], False),
+    ([], False),
+])
+def test_only_host_names_with_public_addresses_may_serve_ca_certificates(addresses, public):
+    from idp.adapters.npki_revocation import check_public_host
+
+    def resolve(host: str) -> list[str]:
+        return addresses
+
+    if public:
+        check_public_host("ca.example", (), resolve)
+    else:
+        with pytest.raises(RevocationUnavailable):
+            check_public_host("ca.example", (), resolve)
+
+
+@pytest.mark.parametrize("host", ["93.184.216.34", "127.0.0.1", "::1"])
+def test_an_ip_literal_is_refused_unless_listed(host):
+    from idp.adapters.npki_revocation import check_public_host
+
+    with pytest.raises(RevocationUnavailable, match="IP address"):
+        check_public_host(host, (), lambda h: ["93.184.216.34"])
+    check_public_host(host, [host], lambda h: [])
+    with pytest.raises(RevocationUnavailable, match="aia_hosts"):
+        check_public_host("ca.example", [host], lambda h: ["93.184.216.34"])
+
+
+@pytest.mark.parametrize("url", ["http://[::1/crl", "http://ca.example:99999/a.crl",
+                                 "gopher://ca.example/a.crl", "ldap://[::1/cn=ca"])
+def test_a_malformed_crl_or_ocsp_url_is_unavailable_not_an_error(clock, url):
+    from idp.adapters.npki_revocation import ldap_get
+
+    source = CrlOcspRevocation(MemoryStore(clock), clock, timeout=1)
+    pki = Pki()
+    with pytest.raises(RevocationUnavailable):
+        source.crl(url, pki.ca.cert)
+    leaf = pki.corporate(BN, "기업", crl=False, ocsp_url=url)
+    with pytest.raises(RevocationUnavailable):
+        source.is_revoked(leaf.cert, pki.ca.cert)
+    if url.startswith("ldap"):
+        with pytest.raises(RevocationUnavailable):
+            ldap_get(url, timeout=1, max_bytes=1000)

@@ -162,13 +162,44 @@ def test_the_ca_certificate_can_come_from_the_aia_ca_issuers_url(pki, revocation
     leaf = pki.corporate(BN, "기업", ca_issuers_url="http://ca.example/yessign.der")
     asked: list[str] = []
 
-    def fetch(url: str) -> list[x509.Certificate]:
+    def fetch(url: str, seconds: float) -> list[x509.Certificate]:
         asked.append(url)
+        assert 0 < seconds <= 5.0
         return [pki.ca.cert]
 
     v = _verifier(pki, revocation, clock, fetch_issuers=fetch)
     assert v.verify(_proof(leaf, pki, chain=()), SIGNED, BN).business_number == BN
     assert asked == ["http://ca.example/yessign.der"]
+
+
+def test_at_most_two_ca_issuers_urls_are_tried_per_verification(pki, revocation, clock):
+    urls = tuple(f"http://ca{i}.example/ca.der" for i in range(300))
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=urls)
+    asked: list[str] = []
+
+    def fetch(url: str, seconds: float) -> list[x509.Certificate]:
+        asked.append(url)
+        raise RevocationUnavailable("refused")
+
+    v = _verifier(pki, revocation, clock, fetch_issuers=fetch)
+    assert _refusal(v, _proof(leaf, pki, chain=())) == "untrusted"
+    assert asked == list(urls[:2])
+
+
+def test_ca_issuers_downloads_share_one_time_budget(pki, revocation, clock):
+    leaf = pki.corporate(BN, "기업", ca_issuers_url=("http://a.example/1", "http://b.example/2"))
+    now = [100.0]
+    given: list[float] = []
+
+    def fetch(url: str, seconds: float) -> list[x509.Certificate]:
+        given.append(seconds)
+        now[0] += 5.0  # the first download used the whole budget
+        return []
+
+    v = _verifier(pki, revocation, clock, fetch_issuers=fetch, aia_budget=5.0,
+                  monotonic=lambda: now[0])
+    assert _refusal(v, _proof(leaf, pki, chain=())) == "untrusted"
+    assert given == [5.0]  # no time left for the second URL
 
 
 # -- every refusal ------------------------------------------------------------------------------
@@ -320,6 +351,25 @@ def test_an_unreachable_ca_is_accepted_as_soft_in_soft_mode(pki, good, revocatio
     assert v.verify(_proof(good, pki), SIGNED, BN).revocation == "soft"
 
 
+def test_soft_mode_checks_the_cas_above_an_unreachable_leaf_source(pki, clock):
+    ca = pki.make_ca(pki.root, cn="yessignCA Class 3 (demo)", arl_url="http://root/arl.crl")
+    leaf = pki.corporate(BN, "기업", issuer=ca)
+
+    class LeafUnreachable(ScriptedRevocation):
+        def is_revoked(self, cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+            self.asked.append((cert.serial_number, issuer.serial_number))
+            if cert.serial_number == leaf.cert.serial_number:
+                raise RevocationUnavailable("the leaf's CRL did not answer")
+            return cert.serial_number in self.revoked
+
+    source = LeafUnreachable()
+    v = _verifier(pki, source, clock, revocation_mode="soft")
+    assert v.verify(_proof(leaf, pki, chain=(ca.der,)), SIGNED, BN).revocation == "soft"
+    assert (ca.cert.serial_number, pki.root.cert.serial_number) in source.asked
+    source.revoked.add(ca.cert.serial_number)
+    assert _refusal(v, _proof(leaf, pki, chain=(ca.der,))) == "revoked"
+
+
 def test_soft_mode_still_refuses_a_revoked_certificate(pki, good, revocation, clock):
     revocation.revoked.add(good.cert.serial_number)
     v = _verifier(pki, revocation, clock, revocation_mode="soft")
@@ -373,6 +423,23 @@ def test_trust_anchors_and_policies_come_comma_separated_from_the_environment():
     assert settings["npki"]["revocation"] == "soft"
 
 
+def test_aia_hosts_budget_and_ocsp_age_are_settings():
+    from idp.config import ConfigError, load_settings
+
+    settings = load_settings(environ={
+        "IDP_ENV": "testing", "IDP_NPKI_AIA_HOSTS": "ca.example, 127.0.0.1",
+        "IDP_NPKI_AIA_BUDGET": "2.5", "IDP_NPKI_OCSP_MAX_AGE": "300"})
+    assert settings["npki"]["aia_hosts"] == ["ca.example", "127.0.0.1"]
+    assert settings["npki"]["aia_budget"] == 2.5
+    assert settings["npki"]["ocsp_max_age"] == 300
+    defaults = load_settings(environ={"IDP_ENV": "testing"})["npki"]
+    assert (defaults["aia_hosts"], defaults["aia_budget"], defaults["ocsp_max_age"]) == \
+        ([], 5.0, 600)
+    for name, value in (("AIA_BUDGET", "0"), ("OCSP_MAX_AGE", "0")):
+        with pytest.raises(ConfigError, match=f"npki.{name.lower()}"):
+            load_settings(environ={"IDP_ENV": "testing", f"IDP_NPKI_{name}": value})
+
+
 def test_an_unknown_revocation_mode_is_a_config_error():
     from idp.config import ConfigError, load_settings
 
@@ -423,6 +490,23 @@ def test_configured_anchor_files_pem_and_der_are_loaded(pki, tmp_path):
     verifier = build_certificate_verifier(settings, MemoryStore(), FakeClock())
     assert isinstance(verifier, NpkiVerifier)
     assert len(verifier.trust_anchors) == 3 and verifier.revocation_mode == "soft"
+    assert verifier.fetch_issuers is None  # aia_fetch is off by default
+
+
+def test_aia_fetch_builds_a_guarded_downloader(pki, tmp_path):
+    from idp.adapters.npki_revocation import IssuerDownloads, build_certificate_verifier
+    from idp.stores import MemoryStore
+
+    der = tmp_path / "root.der"
+    der.write_bytes(pki.root.der)
+    settings = _settings(trust_anchors=[str(der)], demo_pki="", aia_fetch=True,
+                         aia_hosts=["ca.example"], aia_budget=3.0, ocsp_max_age=120)
+    verifier = build_certificate_verifier(settings, MemoryStore(), FakeClock())
+    assert isinstance(verifier, NpkiVerifier)
+    assert isinstance(verifier.fetch_issuers, IssuerDownloads)
+    assert verifier.fetch_issuers.allowed_hosts == ("ca.example",)
+    assert verifier.aia_budget == 3.0
+    assert verifier.revocation.ocsp_max_age == dt.timedelta(seconds=120)  # type: ignore[attr-defined]
 
 
 def test_an_unreadable_anchor_file_stops_the_start(tmp_path):
