@@ -867,6 +867,22 @@ def test_clients_of_other_relying_parties_share_the_balance(
     assert _ledger(app)[0] == 0
 
 
+@pytest.mark.scaleout
+def test_concurrent_earnings_never_pass_the_daily_cap(
+        postgres: None, app: Any, client: Any, api: CheckedClient, contract: Contract) -> None:
+    """The cap is per client over all companies, so the account row's lock is not enough:
+    the client's advisory lock makes the sum-then-add one step."""
+    settings = app.extensions["idp"].settings["api"]
+    settings["earn_max_per_day"] = 500
+    try:
+        clients = _clients(app, contract, api.token or "", THREADS)
+        results = _at_once([(lambda c=c: earn(c, 100)) for c in clients])
+    finally:
+        settings["earn_max_per_day"] = 10_000_000
+    assert Counter(r.status_code for r in results) == {201: 5, 429: THREADS - 5}
+    assert _ledger(app)[0] == 500
+
+
 # -- `idp api allow` ----------------------------------------------------------------------------
 
 def test_cli_allows_a_client_the_api_scopes(migrated: str) -> None:
