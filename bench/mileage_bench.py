@@ -17,7 +17,10 @@ per second, p50/p99 latency, outcomes, and whether the books balance.
 For each backend it starts its own provider (`idp serve`, IDP_ENV=development) on a temporary
 SQLite file or on --pg-url (migrated and filled: never point it at a database you care about),
 after `idp db upgrade` and `idp demo seed` (the demo sites may call the API; the demo company
-6638501035 starts with 50,000 points and democert1 may use them).
+6638501035 starts with 50,000 points and democert1 may use them). A use must carry the member's
+access token from a recent certificate login at the calling site: the bench writes one such
+token for democert1 and demo site 1 into the database before the server starts (setup, as the
+tests do), and sets [api] use_auth_max_age to outlast the run.
 """
 
 from __future__ import annotations
@@ -51,22 +54,36 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def _member_sub(env: dict[str, str], login_id: str) -> str:
-    """The demo member's `sub`, read once from the provider's database (setup, not the API)."""
-    code = ("from sqlalchemy import select\n"
+def _member_proof(env: dict[str, str], login_id: str, client_id: str) -> tuple[str, str]:
+    """The demo member's `sub` and an access token of theirs issued to `client_id` after a
+    certificate login just now — what the site holds after the step-up a use needs. Written
+    into the provider's database directly (setup, like the tests do: the bench measures the
+    API, not the NPKI login)."""
+    code = ("import secrets, time\n"
+            "from sqlalchemy import select\n"
             "from idp import create_app\nfrom idp.extensions import db\n"
             "from idp.models import Member\n"
+            "from idp.models.tokens import Token, token_hash\n"
             "app = create_app()\n"
             "with app.app_context():\n"
-            f"    print(db.session.scalar(select(Member.subject).where("
-            f"Member.login_id == {login_id!r})))\n")
+            f"    m = db.session.scalar(select(Member).where(Member.login_id == {login_id!r}))\n"
+            "    raw, now = secrets.token_urlsafe(32), int(time.time())\n"
+            f"    db.session.add(Token(client_id={client_id!r}, member_id=m.id, "
+            "scope='openid kotra', access_token_hash=token_hash(raw), "
+            "family_id=secrets.token_hex(16), auth_time=now, "
+            "acr='urn:kotra:acr:certificate', amr=['pki'], issued_at=now, "
+            "access_expires_at=now + 86400))\n"
+            "    db.session.commit()\n"
+            "    print(m.subject, raw)\n")
     out = subprocess.run([str(PYTHON), "-c", code], env=env, cwd=ROOT, check=True,
                          capture_output=True, text=True)
-    return out.stdout.strip().splitlines()[-1]
+    sub, raw = out.stdout.strip().splitlines()[-1].split()
+    return sub, raw
 
 
-def own_provider(database_url: str, redis_url: str | None, workers: int | None
-                 ) -> tuple[str, subprocess.Popen[bytes], Path, dict[str, str], str]:
+def own_provider(database_url: str, redis_url: str | None, workers: int | None,
+                 duration: float) -> tuple[str, subprocess.Popen[bytes], Path, dict[str, str],
+                                           tuple[str, str]]:
     tmp = Path(tempfile.mkdtemp(prefix="idp-bench-mileage-"))
     port = _free_port()
     base = f"http://127.0.0.1:{port}"
@@ -75,13 +92,16 @@ def own_provider(database_url: str, redis_url: str | None, workers: int | None
                IDP_DATABASE_URL=database_url.replace("{tmp}", str(tmp)))
     if redis_url:
         env["IDP_REDIS_URL"] = redis_url
+    # The member's certificate login (below) must stay recent for the whole run.
+    env["IDP_API_USE_AUTH_MAX_AGE"] = str(int(duration) + 600)
     with (tmp / "setup.log").open("wb") as setup:
         for cmd in ([str(IDP), "db", "upgrade"],
                     [str(IDP), "demo", "seed", "--clients-file", str(tmp / "clients.json")]):
             if subprocess.run(cmd, env=env, cwd=ROOT, stdout=setup,
                               stderr=subprocess.STDOUT).returncode != 0:
                 raise SystemExit((tmp / "setup.log").read_text(errors="replace")[-3000:])
-    sub = _member_sub(env, "democert1")
+    client_id = json.loads((tmp / "clients.json").read_text())["site1"]["client_id"]
+    proof = _member_proof(env, "democert1", client_id)
     serve = [str(IDP), "serve", "--bind", f"127.0.0.1:{port}"]
     if workers:
         serve += ["--workers", str(workers)]
@@ -98,7 +118,7 @@ def own_provider(database_url: str, redis_url: str | None, workers: int | None
             proc.kill()
             raise SystemExit((tmp / "server.log").read_text(errors="replace")[-3000:])
         time.sleep(0.2)
-    return base, proc, tmp, env, sub
+    return base, proc, tmp, env, proof
 
 
 def token(base: str, client: dict[str, str]) -> str:
@@ -115,8 +135,9 @@ def balance(web: httpx.Client) -> int:
     return int(resp.json()["balance"])
 
 
-def run(base: str, access_token: str, member: str, duration: float, concurrency: int
-        ) -> dict[str, object]:
+def run(base: str, access_token: str, member: tuple[str, str], duration: float,
+        concurrency: int) -> dict[str, object]:
+    """`member`: the demo member's sub and their certificate-level access token of the site."""
     headers = {"Authorization": f"Bearer {access_token}"}
     with httpx.Client(base_url=base, headers=headers, timeout=30) as web:
         start_balance = balance(web)
@@ -133,7 +154,8 @@ def run(base: str, access_token: str, member: str, duration: float, concurrency:
                 path = f"/api/v1/companies/{COMPANY}/mileage/" + (
                     "earnings" if earning else "uses")
                 body = ({"amount": 1, "reason": "bench", "service": "bench"} if earning
-                        else {"amount": 1, "reason": "bench", "member": member})
+                        else {"amount": 1, "reason": "bench", "member": member[0],
+                              "member_access_token": member[1]})
                 started = time.perf_counter()
                 try:
                     resp = web.post(path, json=body,
@@ -189,7 +211,7 @@ def main() -> None:
             raise SystemExit("--pg-url (or BENCH_PG_URL) is needed for the postgres backend")
         url = args.pg_url if backend == "postgres" else "sqlite:///{tmp}/bench.db"
         base, proc, tmp, _env, member = own_provider(
-            url, args.redis_url if backend == "postgres" else None, args.workers)
+            url, args.redis_url if backend == "postgres" else None, args.workers, args.duration)
         try:
             client = json.loads((tmp / "clients.json").read_text())["site1"]
             result = run(base, token(base, client), member, args.duration, args.concurrency)

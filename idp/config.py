@@ -233,6 +233,10 @@ RULES: dict[str, Check] = {
     "npki.crl_max_bytes": _at_least(1024),
     "npki.aia_budget": _greater_than(0),
     "npki.ocsp_max_age": _at_least(1),
+    # Issue 7, the mileage API's step-up window and earning caps (docs/api.md).
+    "api.use_auth_max_age": _at_least(1),
+    "api.earn_max_per_request": _at_least(0),
+    "api.earn_max_per_day": _at_least(0),
 }
 # Settings whose type is wider than their default's.
 BOOL_OR_AUTO = frozenset({"session.cookie_secure"})

@@ -92,10 +92,12 @@ class Contract:
 class CheckedClient:
     """A Flask test client for the API whose every response is checked against the document."""
 
-    def __init__(self, client: Any, contract: Contract, token: str | None = None) -> None:
+    def __init__(self, client: Any, contract: Contract, token: str | None = None,
+                 client_id: str = "") -> None:
         self.client = client
         self.contract = contract
         self.token = token
+        self.client_id = client_id  # whose token it is (for member tokens of that client)
 
     def _headers(self, headers: dict[str, str] | None) -> dict[str, str]:
         out = {"Authorization": f"Bearer {self.token}"} if self.token else {}

@@ -1,7 +1,8 @@
 """The company's mileage on the demo site: the balance and history from the provider's API, a
 demo service to apply for (a participation is recorded), and 마일리지 사용, which first demands
 certificate-level authentication (OpenID Connect Core §3.1.2.1 acr_values, prompt=login) and only
-then calls the API's use endpoint with the member's sub."""
+then calls the API's use endpoint with the member's sub and the access token the provider issued
+to this site at that authentication (the API checks its acr and auth_time itself)."""
 
 from __future__ import annotations
 
@@ -31,6 +32,10 @@ PROBLEM_MESSAGES = {
     "member-not-entitled": "기업 범용인증서로 소속이 확인된 회원만 마일리지를 사용할 수 있습니다.",
     "member-not-affiliated": "소속 기업이 확인되지 않은 회원입니다. 소속기업 정보를 확인해 주세요.",
     "member-not-found": "회원 정보를 확인할 수 없습니다.",
+    "step-up-required": "마일리지를 사용하려면 기업 범용인증서로 다시 인증해야 합니다.",
+    "member-token-invalid": "로그인이 만료되었습니다. 다시 로그인해 주세요.",
+    "member-token-other-client": "로그인이 만료되었습니다. 다시 로그인해 주세요.",
+    "member-token-other-member": "로그인이 만료되었습니다. 다시 로그인해 주세요.",
     "company-not-found": "기업 정보를 찾을 수 없습니다.",
     "company-not-active": "심사 중이거나 이용할 수 없는 기업입니다.",
     "insufficient-scope": "이 사이트는 마일리지 서비스 이용이 허용되지 않았습니다. "
@@ -178,9 +183,12 @@ def resume(ticket: str):
     pending_uses().delete(ticket)
     use = held["use"]
     try:
-        entry = api().use(use["business_number"], member=user["sub"], amount=use["amount"],
-                          reason=use["reason"], service=DEMO_SERVICES.get(site().site, "데모"),
-                          key=use["key"])
+        # The API wants the proof, not our word: the member's access token from the step-up.
+        entry = api().use(use["business_number"], member=user["sub"],
+                          member_access_token=str((user.get("tokens") or {}).get(
+                              "access_token") or ""),
+                          amount=use["amount"], reason=use["reason"],
+                          service=DEMO_SERVICES.get(site().site, "데모"), key=use["key"])
     except ApiProblem as exc:
         sess["notice"] = ("no", problem_message(exc))
     else:

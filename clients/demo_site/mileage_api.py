@@ -101,8 +101,10 @@ class MileageApi:
                           json={"member": member, "service": service, "site": site,
                                 "date": date})
 
-    def use(self, business_number: str, *, member: str, amount: int, reason: str,
-            service: str, key: str) -> dict[str, Any]:
+    def use(self, business_number: str, *, member: str, member_access_token: str,
+            amount: int, reason: str, service: str, key: str) -> dict[str, Any]:
+        """Use in the member's name; `member_access_token` is the access token the provider
+        gave this site for the member at the certificate step-up (the proof the API asks)."""
         return self._call("POST", f"/companies/{business_number}/mileage/uses", key=key,
-                          json={"member": member, "amount": amount, "reason": reason,
-                                "service": service})
+                          json={"member": member, "member_access_token": member_access_token,
+                                "amount": amount, "reason": reason, "service": service})

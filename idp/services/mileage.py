@@ -27,10 +27,10 @@ import datetime as dt
 import hashlib
 import json
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
-from sqlalchemy import Table, insert, select, update
+from sqlalchemy import Table, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
@@ -40,10 +40,11 @@ from idp.models.api import IdempotencyRecord
 from idp.models.base import DbSession, utcnow
 from idp.models.companies import MileageAccount, MileageEntry, ServiceParticipation
 from idp.models.members import CompanyStatus
-from idp.models.readmodels import MemberView, load_member
+from idp.models.readmodels import MemberView, load_member, load_token
+from idp.models.tokens import token_hash
 from idp.services import audit
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
-from idp.services.claims import EntitlementMatrix
+from idp.services.claims import ACR_CERTIFICATE, EntitlementMatrix
 
 # OAuth 2.0 scopes of the API (RFC 6749 §3.3), granted with client_credentials (§4.4).
 API_SCOPES = {
@@ -57,6 +58,8 @@ MILEAGE_ENTITLEMENT = "service_mileage"
 # One operation moves at most this much (a typing slip of a relying party is not a fortune).
 MAX_AMOUNT = 1_000_000_000
 MAX_PAGE = 100
+# The per-client daily earning cap counts a calendar day in Korea (KST, UTC+9, no DST).
+KST = dt.timezone(dt.timedelta(hours=9))
 
 _accounts = cast(Table, MileageAccount.__table__)
 
@@ -67,6 +70,10 @@ class MileageError(IdpError):
 
     code = "invalid-request"
     status = 422
+    # Whether the refusal is the stored (replayed) answer to its Idempotency-Key. Refusals
+    # that depend on the moment (the member's token, a daily cap) are not: a retry with the
+    # same key is judged again.
+    stored = True
 
     def __init__(self, detail: str, *, member_id: int | None = None) -> None:
         super().__init__(detail)
@@ -111,6 +118,57 @@ class InsufficientBalance(MileageError):
         return {**super().problem(), "balance": self.balance}
 
 
+class MemberTokenRefused(MileageError):
+    """The use's proof that the member is here, at certificate level, is missing or wrong
+    (403; never stored with the key)."""
+
+    code = "member-token-invalid"
+    status = 403
+    stored = False
+
+
+class MemberTokenInvalid(MemberTokenRefused):
+    code = "member-token-invalid"
+
+
+class MemberTokenOtherClient(MemberTokenRefused):
+    code = "member-token-other-client"
+
+
+class MemberTokenOtherMember(MemberTokenRefused):
+    code = "member-token-other-member"
+
+
+class StepUpRequired(MemberTokenRefused):
+    code = "step-up-required"
+
+
+class EarnAmountOverLimit(MileageError):
+    code = "earn-amount-over-limit"
+    stored = False
+
+    def __init__(self, detail: str, limit: int) -> None:
+        super().__init__(detail)
+        self.limit = limit
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "limit": self.limit}
+
+
+class EarnDailyLimitReached(MileageError):
+    code = "earn-daily-limit-reached"
+    status = 429
+    stored = False
+
+    def __init__(self, detail: str, limit: int, retry_after: int) -> None:
+        super().__init__(detail)
+        self.limit = limit
+        self.retry_after = retry_after
+
+    def problem(self) -> dict[str, Any]:
+        return {**super().problem(), "limit": self.limit}
+
+
 class IdempotencyConflict(MileageError):
     code = "idempotency-key-reused"
 
@@ -130,6 +188,8 @@ class Answer:
     status: int
     body: dict[str, Any]
     replayed: bool = False
+    # Response headers of a refusal that is not stored (Retry-After of a daily cap).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -307,6 +367,9 @@ def _answer(session: DbSession, *, client_id: str, key: str | None, operation: s
         status, body = exc.status, exc.problem()
         if on_refusal is not None:
             on_refusal(exc)
+        if not exc.stored:
+            session.commit()  # the audit event only
+            return Answer(status, body, headers=_refusal_headers(exc))
     except IntegrityError:  # the ledger's or participations' own unique key
         return _after_race(session, client_id, key, operation, fingerprint)
     if key is not None:
@@ -319,6 +382,21 @@ def _answer(session: DbSession, *, client_id: str, key: str | None, operation: s
             return _after_race(session, client_id, key, operation, fingerprint)
     session.commit()
     return Answer(status, body)
+
+
+def _refusal_headers(exc: MileageError) -> dict[str, str]:
+    if isinstance(exc, EarnDailyLimitReached):
+        return {"Retry-After": str(exc.retry_after)}  # RFC 9110 §10.2.3
+    return {}
+
+
+def _refuse_now(session: DbSession, exc: MileageError,
+                on_refusal: Callable[[MileageError], None]) -> Answer:
+    """A refusal decided before the key is looked at: audited, not stored."""
+    session.rollback()
+    on_refusal(exc)
+    session.commit()
+    return Answer(exc.status, exc.problem(), headers=_refusal_headers(exc))
 
 
 # -- participations ----------------------------------------------------------------------------
@@ -418,18 +496,68 @@ def _refusal_audit(session: DbSession, *, operation: str, client_id: str, ip: st
     return record
 
 
+@dataclass(frozen=True)
+class EarnLimits:
+    """Config [api]: the most one earning may add, and the most one client may add in a
+    calendar day (KST) over all companies; 0 = no cap."""
+
+    max_per_request: int = 0
+    max_per_day: int = 0
+
+
+def _day_start(now: dt.datetime) -> dt.datetime:
+    """00:00 KST of the day `now` (naive UTC) falls in, as naive UTC."""
+    local = now.replace(tzinfo=dt.UTC).astimezone(KST)
+    midnight = local.replace(hour=0, minute=0, second=0, microsecond=0)
+    return midnight.astimezone(dt.UTC).replace(tzinfo=None)
+
+
+def _lock_client(session: DbSession, client_id: str) -> None:
+    """Serialise one client's earnings (PostgreSQL: a transaction-level advisory lock on the
+    client; SQLite already holds its one write lock since _ensure_account's insert), so two
+    concurrent earnings cannot both pass the daily cap."""
+    if session.get_bind().dialect.name == "postgresql":
+        digest = hashlib.sha256(b"kotra-earn:" + client_id.encode()).digest()
+        session.execute(text("SELECT pg_advisory_xact_lock(:k)"),
+                        {"k": int.from_bytes(digest[:8], "big", signed=True)})
+
+
+def _check_daily_cap(session: DbSession, client_id: str, amount: int, limit: int) -> None:
+    if not limit:
+        return
+    now = _now()
+    start = _day_start(now)
+    earned = session.scalar(select(func.coalesce(func.sum(MileageEntry.amount), 0)).where(
+        MileageEntry.client_id == client_id, MileageEntry.kind == "earn",
+        MileageEntry.created_at >= start)) or 0
+    if earned + amount > limit:
+        retry_after = max(1, int((start + dt.timedelta(days=1) - now).total_seconds()))
+        raise EarnDailyLimitReached(
+            f"this client has earned {earned} today (KST); with {amount} more it would pass "
+            f"its daily cap of {limit}", limit, retry_after)
+
+
 def earn(
     session: DbSession, *, client_id: str, business_number: str, amount: int, reason: str,
     service: str, idempotency_key: str, ip: str | None = None,
+    limits: EarnLimits = EarnLimits(),
 ) -> Answer:
-    """Add `amount` to the company's mileage (an `earn` entry)."""
+    """Add `amount` to the company's mileage (an `earn` entry), within the client's caps."""
     bn = _business_number_key(business_number)
     fingerprint = request_fingerprint({"company": bn, "amount": amount, "reason": reason,
                                        "service": service})
+    on_refusal = _refusal_audit(session, operation="earn", client_id=client_id, ip=ip,
+                                business_number=bn, amount=amount)
+    if limits.max_per_request and amount > limits.max_per_request:
+        return _refuse_now(session, EarnAmountOverLimit(
+            f"one earning may add at most {limits.max_per_request}",
+            limits.max_per_request), on_refusal)
 
     def work() -> dict[str, Any]:
         company = _active(find_company(session, business_number))
         _ensure_account(session, company.id)
+        _lock_client(session, client_id)
+        _check_daily_cap(session, client_id, amount, limits.max_per_day)
         balance = session.execute(
             update(_accounts).where(_accounts.c.company_id == company.id)
             .values(balance=_accounts.c.balance + amount, updated_at=_now())
@@ -444,24 +572,75 @@ def earn(
         return _fresh_view(row, company.business_number, None).as_json()
 
     return _answer(session, client_id=client_id, key=idempotency_key, operation="mileage.earn",
-                   fingerprint=fingerprint, work=work,
-                   on_refusal=_refusal_audit(session, operation="earn", client_id=client_id,
-                                             ip=ip, business_number=bn, amount=amount))
+                   fingerprint=fingerprint, work=work, on_refusal=on_refusal)
+
+
+@dataclass(frozen=True)
+class StepUp:
+    """What a use needs of the member's access token: certificate level (acr) and an
+    authentication at most `max_age` seconds before `now` (the provider's clock)."""
+
+    max_age: int
+    now: float
+
+
+def check_member_token(session: DbSession, *, raw_token: str, client_id: str, member: str,
+                       step_up: StepUp) -> int:
+    """The member's id if `raw_token` is a live access token this provider issued to
+    `client_id` for the member `member` (their sub) after a certificate-level authentication
+    within `step_up.max_age`; otherwise a MemberTokenRefused.
+
+    The token is looked up like at userinfo and introspection (RFC 7662 §2.2 "active"): by
+    its hash, not revoked, not expired. Its `auth_time` is the authentication's (OIDC Core
+    §2, carried over refreshes); a token without one counts from its issue.
+    """
+    token = load_token(session, "access_token_hash", token_hash(raw_token))
+    if token is None or token.is_expired() or token.is_revoked() or token.member_id is None:
+        raise MemberTokenInvalid("member_access_token is not a live access token issued for "
+                                 "a member (unknown, expired or revoked)")
+    if token.client_id != client_id:
+        raise MemberTokenOtherClient("member_access_token was issued to another client: send "
+                                     "the token the member got at your site",
+                                     member_id=token.member_id)
+    subject = session.scalar(select(Member.subject).where(Member.id == token.member_id))
+    if subject != member:
+        raise MemberTokenOtherMember("member_access_token belongs to another member than "
+                                     "`member`", member_id=token.member_id)
+    if token.acr != ACR_CERTIFICATE:
+        raise StepUpRequired(f"the member did not authenticate at {ACR_CERTIFICATE}: ask "
+                             "again with acr_values and prompt=login (OIDC Core §3.1.2.1)",
+                             member_id=token.member_id)
+    authenticated = token.auth_time if token.auth_time is not None else token.issued_at
+    if step_up.now - authenticated > step_up.max_age:
+        raise StepUpRequired(f"the member's certificate authentication is older than "
+                             f"{step_up.max_age} s: ask again with acr_values and "
+                             "prompt=login (OIDC Core §3.1.2.1)", member_id=token.member_id)
+    return token.member_id
 
 
 def use(
     session: DbSession, *, client_id: str, business_number: str, member: str, amount: int,
     reason: str, service: str | None, idempotency_key: str, matrix: EntitlementMatrix,
-    ip: str | None = None,
+    member_token: str, step_up: StepUp, ip: str | None = None,
 ) -> Answer:
     """Take `amount` from the company's mileage in the member's name (a `use` entry).
 
-    The member must hold the mileage entitlement now (SPEC §2: a general member affiliated to
-    this company by certificate); the balance never goes below zero.
+    `member_token` proves the member is at the calling client now: see check_member_token
+    (checked on every request, replays included; its refusals are not stored with the key).
+    The member must hold the mileage entitlement now (SPEC §2: a general member affiliated
+    to this company by certificate); the balance never goes below zero.
     """
     bn = _business_number_key(business_number)
+    # The token is not part of the request's meaning: a retry may carry a newer one.
     fingerprint = request_fingerprint({"company": bn, "member": member, "amount": amount,
                                        "reason": reason, "service": service})
+    on_refusal = _refusal_audit(session, operation="use", client_id=client_id, ip=ip,
+                                business_number=bn, amount=amount)
+    try:
+        check_member_token(session, raw_token=member_token, client_id=client_id,
+                           member=member, step_up=step_up)
+    except MemberTokenRefused as exc:
+        return _refuse_now(session, exc, on_refusal)
 
     def work() -> dict[str, Any]:
         company = _active(find_company(session, business_number))
@@ -492,9 +671,7 @@ def use(
         return _fresh_view(row, company.business_number, member).as_json()
 
     return _answer(session, client_id=client_id, key=idempotency_key, operation="mileage.use",
-                   fingerprint=fingerprint, work=work,
-                   on_refusal=_refusal_audit(session, operation="use", client_id=client_id,
-                                             ip=ip, business_number=bn, amount=amount))
+                   fingerprint=fingerprint, work=work, on_refusal=on_refusal)
 
 
 def balance_of(session: DbSession, business_number: str) -> Balance:

@@ -70,6 +70,12 @@ TITLES = {
     "member-not-affiliated": "Member not affiliated to the company",
     "member-not-entitled": "Member may not use the company's mileage",
     "insufficient-balance": "Insufficient mileage balance",
+    "member-token-invalid": "The member's access token is not valid",
+    "member-token-other-client": "The member's access token was issued to another client",
+    "member-token-other-member": "The member's access token belongs to another member",
+    "step-up-required": "A recent certificate authentication of the member is required",
+    "earn-amount-over-limit": "The earning is larger than one earning may be",
+    "earn-daily-limit-reached": "The client's daily earning cap is reached",
 }
 
 
@@ -230,7 +236,7 @@ def _page_args() -> tuple[int, int | None] | Response:
 
 def respond(answer: mileage.Answer) -> Response:
     """The resource, or the refusal as a problem; a replayed answer says so."""
-    headers = {"Idempotent-Replayed": "true"} if answer.replayed else {}
+    headers = {"Idempotent-Replayed": "true"} if answer.replayed else dict(answer.headers)
     if answer.status < 400:
         return _json(answer.body, answer.status, headers)
     extensions = {k: v for k, v in answer.body.items() if k not in ("code", "detail")}
@@ -297,16 +303,21 @@ def earn(token: TokenRecord, business_number: str) -> Response:
     body = read_body("EarnRequest")
     if isinstance(body, Response):
         return body
+    settings = provider().settings["api"]
     return respond(mileage.earn(
         db.session, client_id=token.client_id, business_number=business_number,
         amount=body["amount"], reason=body["reason"].strip(), service=body["service"].strip(),
-        idempotency_key=key, ip=client_ip()))
+        idempotency_key=key, ip=client_ip(),
+        limits=mileage.EarnLimits(int(settings["earn_max_per_request"]),
+                                  int(settings["earn_max_per_day"]))))
 
 
 @bp.post("/v1/companies/<business_number>/mileage/uses")
 @requires("kotra.mileage.write")
 def use(token: TokenRecord, business_number: str) -> Response:
-    """Use the company's mileage in the name of a member who holds the entitlement."""
+    """Use the company's mileage in the name of a member who holds the entitlement and who
+    authenticated with the company's certificate at this client just now (the member's access
+    token in `member_access_token` proves it)."""
     key = idempotency_key(required=True)
     if isinstance(key, Response):
         return key
@@ -315,11 +326,14 @@ def use(token: TokenRecord, business_number: str) -> Response:
     if isinstance(body, Response):
         return body
     service = body.get("service")
+    p = provider()
     return respond(mileage.use(
         db.session, client_id=token.client_id, business_number=business_number,
         member=body["member"], amount=body["amount"], reason=body["reason"].strip(),
         service=service.strip() if service else None, idempotency_key=key,
-        matrix=provider().entitlements, ip=client_ip()))
+        matrix=p.entitlements, member_token=body["member_access_token"],
+        step_up=mileage.StepUp(int(p.settings["api"]["use_auth_max_age"]), p.clock.now()),
+        ip=client_ip()))
 
 
 @bp.route("/v1/", defaults={"rest": ""}, methods=["GET", "POST", "PUT", "PATCH", "DELETE"])

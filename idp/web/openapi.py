@@ -52,6 +52,9 @@ SCHEMAS: dict[str, Any] = {
                         "description": "The balance at the refusal (insufficient-balance)."},
             "scope": {"type": "string",
                       "description": "The scope the operation needs (insufficient-scope)."},
+            "limit": {"type": "integer", "minimum": 1,
+                      "description": "The cap that was reached (earn-amount-over-limit, "
+                                     "earn-daily-limit-reached)."},
         },
     },
     "BusinessNumber": {
@@ -112,13 +115,25 @@ SCHEMAS: dict[str, Any] = {
     },
     "UseRequest": {
         "type": "object",
-        "required": ["member", "amount", "reason"],
+        "required": ["member", "member_access_token", "amount", "reason"],
         "additionalProperties": False,
         "properties": {
             "member": {**_ref("Subject"),
                        "description": "The member using the company's mileage: they must "
                                       "hold the service_mileage entitlement now (affiliated "
                                       "to the company by certificate)."},
+            "member_access_token": {
+                "type": "string", "minLength": 1, "maxLength": 512,
+                "pattern": r"^[A-Za-z0-9\-._~+/]+=*$",
+                "description": "The member's access token, as the provider's token endpoint "
+                               "issued it to YOUR client (the authorization code flow) after "
+                               "the member authenticated with the company's certificate "
+                               "(acr urn:kotra:acr:certificate) — at most [api] "
+                               "use_auth_max_age seconds (600) before the use; its subject "
+                               "must be `member`. Checked on every request, replays "
+                               "included; refused with 403 member-token-invalid, "
+                               "member-token-other-client, member-token-other-member or "
+                               "step-up-required."},
             "amount": {"type": "integer", "minimum": 1, "maximum": MAX_AMOUNT},
             "reason": _text(200, "What it is used for."),
             "service": _text(200, "The service it is used for (optional)."),
@@ -168,7 +183,11 @@ SCHEMAS: dict[str, Any] = {
 _AUTH_ERRORS = {
     "401": "No bearer token, or one that is unknown, expired, revoked or not a "
            "client_credentials token (RFC 6750 §3.1 invalid_token).",
-    "403": "The token lacks the operation's scope (RFC 6750 §3.1 insufficient_scope).",
+    "403": "The token lacks the operation's scope (RFC 6750 §3.1 insufficient_scope); for a "
+           "use, also the member's access token is refused: not a live member token "
+           "(member-token-invalid), issued to another client (member-token-other-client), "
+           "for another member (member-token-other-member), or not from a recent "
+           "certificate authentication (step-up-required).",
 }
 _READ_ERRORS = {
     "400": "A bad query parameter, or the token in the query string (RFC 6750 §2.3 is not "
@@ -186,10 +205,18 @@ _WRITE_ERRORS = {
            "failed (idempotency-key-in-flight: retry).",
     "413": "The body is larger than 16 KiB (payload-too-large).",
     "415": "The body is not application/json (unsupported-media-type).",
-    "422": "The body breaks the schema (invalid-request); the member is unknown "
+    "422": "The body breaks the schema (invalid-request); the earning is above the "
+           "per-earning cap (earn-amount-over-limit); the member is unknown "
            "(member-not-found), not affiliated to the company (member-not-affiliated) or "
            "lacks the mileage entitlement (member-not-entitled); or the Idempotency-Key was "
            "used before with another request (idempotency-key-reused).",
+}
+
+
+_EARN_ERRORS = {
+    **_WRITE_ERRORS,
+    "429": "The client reached its daily earning cap (earn-daily-limit-reached); Retry-After "
+           "says when the day (KST) ends.",
 }
 
 
@@ -227,7 +254,7 @@ def _body(schema: str) -> dict[str, Any]:
 
 def document(issuer: str) -> dict[str, Any]:
     """The OpenAPI 3.1 document for a provider at `issuer`."""
-    all_errors = {**_WRITE_ERRORS, **_READ_ERRORS}
+    all_errors = {**_EARN_ERRORS, **_READ_ERRORS}
     return {
         "openapi": "3.1.0",
         "jsonSchemaDialect": "https://spec.openapis.org/oas/3.1/dialect/base",
@@ -281,7 +308,12 @@ def document(issuer: str) -> dict[str, Any]:
                     "mileage_earn", "Earn mileage for the company", "kotra.mileage.write",
                     {"201": _ok("The ledger entry (or the replay of the first answer to this "
                                 "Idempotency-Key).", "MileageEntry", replayable=True)},
-                    _WRITE_ERRORS,
+                    _EARN_ERRORS,
+                    description="Capped per client: at most [api] earn_max_per_request per "
+                                "earning (422 earn-amount-over-limit) and earn_max_per_day "
+                                "per calendar day in Korea over all companies (429 "
+                                "earn-daily-limit-reached, with Retry-After). These refusals "
+                                "are not stored with the Idempotency-Key.",
                     parameters=[{"$ref": "#/components/parameters/IdempotencyKey"}],
                     requestBody=_body("EarnRequest")),
             },
@@ -293,11 +325,16 @@ def document(issuer: str) -> dict[str, Any]:
                     {"201": _ok("The ledger entry (or the replay of the first answer to this "
                                 "Idempotency-Key).", "MileageEntry", replayable=True)},
                     _WRITE_ERRORS,
-                    description="The member must hold the service_mileage entitlement now. "
-                                "A relying party should first have the member authenticate "
-                                "with their company's certificate (acr_values="
-                                "urn:kotra:acr:certificate). The balance never goes below "
-                                "zero: a use larger than the balance is refused with 409.",
+                    description="The member must hold the service_mileage entitlement now, "
+                                "and must have authenticated with their company's "
+                                "certificate at YOUR site just now: first send them through "
+                                "an authorization request with acr_values="
+                                "urn:kotra:acr:certificate and prompt=login, then send the "
+                                "access token you got in `member_access_token` (403 "
+                                "step-up-required when it is not at certificate level or "
+                                "older than [api] use_auth_max_age). The balance never goes "
+                                "below zero: a use larger than the balance is refused with "
+                                "409.",
                     parameters=[{"$ref": "#/components/parameters/IdempotencyKey"}],
                     requestBody=_body("UseRequest")),
             },
@@ -341,6 +378,10 @@ def document(issuer: str) -> dict[str, Any]:
                     **({"headers": {"Idempotent-Replayed": {
                         "$ref": "#/components/headers/Replayed"}}}
                        if status in ("404", "409", "422") else {}),
+                    **({"headers": {"Retry-After": {
+                        "description": "RFC 9110 §10.2.3: seconds until the cap resets.",
+                        "schema": {"type": "integer", "minimum": 1}}}}
+                       if status == "429" else {}),
                 }
                 for status, text in sorted(all_errors.items())
             },

@@ -22,6 +22,7 @@ from idp.demo import DEMO_COMPANY, DEMO_MILEAGE, DEMO_PASSWORD, seed
 from idp.extensions import db
 from idp.models import Member, OAuthClient
 from idp.models.companies import MileageEntry, ServiceParticipation
+from idp.models.tokens import Token, token_hash
 from tests.api_contract import Contract
 from tests.conftest import free_port
 from tests.helpers import form_fields
@@ -139,10 +140,30 @@ def test_mileage_use_demands_a_certificate_step_up_first(app: Any, demo_site: An
     with app.app_context():
         assert db.session.scalar(select(MileageEntry).where(MileageEntry.kind == "use")) is None
     # The certificate login itself is the NPKI helpers' (browser tests); here the site's
-    # session holds what its callback stores after one: acr certificate, just now.
+    # session holds what its callback stores after one: acr certificate, just now — and the
+    # provider's record of the session's access token says so too (what the code flow after a
+    # certificate login writes).
     rp = site_app.extensions["demo_site"]
     sess = rp.sessions.get(browser.cookies.get(rp.cookie_name))
     sess["user"]["claims"].update(acr=ACR_CERTIFICATE, auth_time=int(time.time()))
+    # The site believes it, the provider does not yet: its token is a password login's.
+    early = browser.get(urljoin(base, ticket_path), allow_redirects=False, timeout=10)
+    assert early.status_code == 303
+    assert "기업 범용인증서로 다시 인증해야 합니다" in browser.get(f"{base}/mileage",
+                                                            timeout=10).text
+    with app.app_context():
+        assert db.session.scalar(select(MileageEntry).where(MileageEntry.kind == "use")) is None
+        row = db.session.scalar(select(Token).where(Token.access_token_hash == token_hash(
+            sess["user"]["tokens"]["access_token"])))
+        assert row is not None and row.client_id == "demo-site-1"
+        row.acr, row.auth_time = ACR_CERTIFICATE, int(time.time())
+        db.session.commit()
+    page = browser.get(f"{base}/mileage", timeout=10)
+    fields = _form(page.text, "/mileage/use")
+    resp = browser.post(f"{base}/mileage/use", allow_redirects=False, timeout=10,
+                        data={**fields, "amount": "1,200", "reason": "번역 서비스"})
+    assert resp.status_code == 303  # fresh at the site: straight to the ticket
+    ticket_path = urlsplit(resp.headers["Location"]).path
     used = browser.get(urljoin(base, ticket_path), allow_redirects=False, timeout=10)
     assert used.status_code == 303, used.text[:300]
     after = browser.get(f"{base}/mileage", timeout=10)

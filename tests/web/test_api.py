@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import func, select
 
 from idp.extensions import db
-from idp.models import Company
+from idp.models import Company, Member
 from idp.models.companies import MileageAccount, MileageEntry, ServiceParticipation
 from idp.services.clients import add_client
 from tests.api_contract import CheckedClient, Contract
@@ -61,14 +61,50 @@ def members(app: Any) -> dict[str, str]:
     }
 
 
+ACR_CERTIFICATE = "urn:kotra:acr:certificate"
+
+
+def member_token(app: Any, client_id: str, subject: str, *, acr: str | None = ACR_CERTIFICATE,
+                 auth_age: int = 0, with_auth_time: bool = True, expires_in: int = 600,
+                 revoked: bool = False) -> str:
+    """An access token as the token endpoint would have issued it to `client_id` for the
+    member after an authentication `auth_age` seconds ago (the provider's clock) at level
+    `acr` — written directly, like the tests of userinfo do: the certificate login itself is
+    the NPKI helpers' and is tested there."""
+    import secrets
+    import time
+
+    from idp.models.tokens import Token, token_hash
+
+    raw = secrets.token_urlsafe(32)
+    with app.app_context():
+        now = int(app.extensions["idp"].clock.now())
+        member_id = db.session.scalar(select(Member.id).where(Member.subject == subject))
+        db.session.add(Token(
+            client_id=client_id, member_id=member_id, scope="openid kotra",
+            access_token_hash=token_hash(raw), family_id=secrets.token_hex(16),
+            auth_time=now - auth_age if with_auth_time else None, acr=acr,
+            amr=["pki"] if acr == ACR_CERTIFICATE else ["pwd"], issued_at=now - auth_age,
+            # Expiry and revocation are judged on the system clock (TokenRecord.is_expired).
+            access_expires_at=int(time.time()) + expires_in,
+            revoked_at=int(time.time()) if revoked else None))
+        db.session.commit()
+    return raw
+
+
 @pytest.fixture()
 def api(app: Any, client: Any, contract: Contract, members: dict[str, str]) -> CheckedClient:
     creds = make_api_client(app)
-    return CheckedClient(client, contract, get_token(client, creds))
+    return CheckedClient(client, contract, get_token(client, creds), creds["client_id"])
 
 
 def key() -> str:
     return str(uuid.uuid4())
+
+
+def token_for(api: CheckedClient, member: str) -> str:
+    """A fresh certificate-level token of the member, issued to `api`'s client."""
+    return member_token(api.client.application, api.client_id, member)
 
 
 def earn(api: CheckedClient, amount: int, k: str | None = None) -> Any:
@@ -76,9 +112,11 @@ def earn(api: CheckedClient, amount: int, k: str | None = None) -> Any:
                                                 "service": "설명회 신청"}, key=k or key())
 
 
-def use(api: CheckedClient, member: str, amount: int, k: str | None = None) -> Any:
-    return api.post(f"{API}/mileage/uses", {"member": member, "amount": amount,
-                                            "reason": "번역 서비스"}, key=k or key())
+def use(api: CheckedClient, member: str, amount: int, k: str | None = None,
+        token: str | None = None) -> Any:
+    return api.post(f"{API}/mileage/uses", {
+        "member": member, "member_access_token": token or token_for(api, member),
+        "amount": amount, "reason": "번역 서비스"}, key=k or key())
 
 
 # -- the document -----------------------------------------------------------------------------
@@ -339,6 +377,7 @@ def test_the_member_of_a_use_is_required(api: CheckedClient) -> None:
     resp = api.post(f"{API}/mileage/uses", {"amount": 1, "reason": "x"}, key=key())
     assert resp.status_code == 422
     assert "'member' is a required property" in str(resp.get_json()["errors"])
+    assert "'member_access_token' is a required property" in str(resp.get_json()["errors"])
 
 
 def test_a_member_who_left_the_company_can_no_longer_use(app: Any, api: CheckedClient,
@@ -353,6 +392,180 @@ def test_a_member_who_left_the_company_can_no_longer_use(app: Any, api: CheckedC
         db.session.commit()
     assert use(api, members["cert"], 10).get_json()["type"] == (
         "urn:kotra:problem:member-not-affiliated")
+
+
+# -- the member's proof on a use (security review: a use needs the member, here, just now) ----
+
+def _refusals(app: Any) -> list[dict[str, Any]]:
+    from idp.models.security import AuditEvent
+
+    with app.app_context():
+        return [dict(e.detail or {}) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event == "mileage.refused")
+            .order_by(AuditEvent.id))]
+
+
+def _refused(resp: Any, code: str) -> None:
+    assert resp.status_code == 403, resp.get_json()
+    assert resp.get_json()["type"] == f"urn:kotra:problem:{code}"
+    assert "Idempotent-Replayed" not in resp.headers
+
+
+@pytest.mark.parametrize("kind, code", [
+    ("unknown", "member-token-invalid"),
+    ("expired", "member-token-invalid"),
+    ("revoked", "member-token-invalid"),
+    ("client_credentials", "member-token-invalid"),
+    ("other_client", "member-token-other-client"),
+    ("other_member", "member-token-other-member"),
+    ("password_level", "step-up-required"),
+    ("no_acr", "step-up-required"),
+    ("too_old", "step-up-required"),
+    ("issued_too_long_ago", "step-up-required"),
+])
+def test_a_use_without_a_fresh_certificate_token_of_the_member_is_refused(
+        app: Any, client: Any, api: CheckedClient, members: dict[str, str], kind: str,
+        code: str) -> None:
+    earn(api, 100)
+    me = api.client_id
+    cert = members["cert"]
+    other_client = make_api_client(app, name="other RP")["client_id"]
+    token = {
+        "unknown": lambda: "A" * 43,
+        "expired": lambda: member_token(app, me, cert, expires_in=-1),
+        "revoked": lambda: member_token(app, me, cert, revoked=True),
+        "client_credentials": lambda: api.token,
+        "other_client": lambda: member_token(app, other_client, cert),
+        "other_member": lambda: member_token(app, me, members["approval"]),
+        "password_level": lambda: member_token(app, me, cert, acr="urn:kotra:acr:password"),
+        "no_acr": lambda: member_token(app, me, cert, acr=None),
+        "too_old": lambda: member_token(app, me, cert, auth_age=601),
+        "issued_too_long_ago": lambda: member_token(app, me, cert, auth_age=601,
+                                                    with_auth_time=False),
+    }[kind]()
+    k = key()
+    resp = use(api, cert, 10, k, token=token)
+    _refused(resp, code)
+    assert api.get(f"{API}/mileage").get_json()["balance"] == 100
+    refusal = _refusals(app)[-1]
+    assert refusal["reason"] == code and refusal["operation"] == "use"
+    # Not stored with the key: the same request with a good token goes through.
+    assert use(api, cert, 10, k).status_code == 201
+
+
+def test_the_step_up_window_follows_the_clock_and_the_config(
+        app: Any, api: CheckedClient, members: dict[str, str], clock: Any) -> None:
+    earn(api, 100)
+    token = token_for(api, members["cert"])
+    assert use(api, members["cert"], 10, token=token).status_code == 201
+    clock.advance(599)
+    assert use(api, members["cert"], 10, token=token).status_code == 201
+    clock.advance(2)  # 601 s after the certificate login
+    _refused(use(api, members["cert"], 10, token=token), "step-up-required")
+    app.extensions["idp"].settings["api"]["use_auth_max_age"] = 1200
+    try:
+        assert use(api, members["cert"], 10, token=token).status_code == 201
+    finally:
+        app.extensions["idp"].settings["api"]["use_auth_max_age"] = 600
+
+
+def test_the_entitlement_is_checked_even_with_a_good_token(app: Any, api: CheckedClient,
+                                                           members: dict[str, str]) -> None:
+    """A certificate-level token of a member affiliated by approval password is proof that
+    they are here, not that they may spend: 422 member-not-entitled still."""
+    earn(api, 100)
+    resp = use(api, members["approval"], 10)
+    assert resp.get_json()["type"] == "urn:kotra:problem:member-not-entitled"
+
+
+def test_a_real_code_flow_token_at_password_level_needs_the_step_up(
+        app: Any, client: Any, contract: Contract, members: dict[str, str], rp: TestRP) -> None:
+    """The relying party signs the member in (password) and is allowed the API: its own
+    token for the member is accepted as theirs, but is not certificate level."""
+    from idp.services.mileage import allow_api_access
+
+    with app.app_context():
+        allow_api_access(db.session, rp.client_id, ["kotra.mileage.read",
+                                                    "kotra.mileage.write"])
+        db.session.commit()
+    tokens = rp.tokens(client)
+    creds = {"client_id": rp.client_id, "client_secret": rp.client_secret or ""}
+    site = CheckedClient(client, contract, get_token(client, creds,
+                                                     "kotra.mileage.read kotra.mileage.write"),
+                         rp.client_id)
+    assert earn(site, 100).status_code == 201
+    resp = use(site, rp.subject, 10, token=tokens["access_token"])
+    _refused(resp, "step-up-required")
+    other = CheckedClient(client, contract, get_token(client, make_api_client(app)))
+    _refused(use(other, rp.subject, 10, token=tokens["access_token"]),
+             "member-token-other-client")
+
+
+def test_the_member_token_is_not_stored_nor_logged(app: Any, api: CheckedClient,
+                                                   members: dict[str, str]) -> None:
+    earn(api, 100)
+    token = token_for(api, members["cert"])
+    assert use(api, members["cert"], 10, token=token).status_code == 201
+    _refused(use(api, members["cert"], 10, token=token + "x"), "member-token-invalid")
+    with app.app_context():
+        for table in ("api_idempotency_keys", "audit_events", "mileage_ledger"):
+            dump = str(db.session.execute(__import__("sqlalchemy").text(
+                f"select * from {table}")).all())
+            assert token not in dump, table
+
+
+# -- earning caps -----------------------------------------------------------------------------
+
+def test_one_earning_is_capped(app: Any, api: CheckedClient) -> None:
+    app.extensions["idp"].settings["api"]["earn_max_per_request"] = 500
+    try:
+        k = key()
+        resp = earn(api, 501, k)
+        assert resp.status_code == 422
+        body = resp.get_json()
+        assert body["type"] == "urn:kotra:problem:earn-amount-over-limit"
+        assert body["limit"] == 500
+        assert earn(api, 500).status_code == 201
+    finally:
+        app.extensions["idp"].settings["api"]["earn_max_per_request"] = 1_000_000
+    assert _refusals(app)[-1]["reason"] == "earn-amount-over-limit"
+    assert earn(api, 501, k).status_code == 201  # not stored: judged again
+
+
+def test_a_clients_earnings_are_capped_per_day(app: Any, client: Any, api: CheckedClient,
+                                               contract: Contract) -> None:
+    settings = app.extensions["idp"].settings["api"]
+    settings["earn_max_per_day"] = 1000
+    try:
+        assert earn(api, 600).status_code == 201
+        assert earn(api, 400).status_code == 201
+        k = key()
+        resp = earn(api, 1, k)
+        assert resp.status_code == 429
+        assert resp.get_json()["type"] == "urn:kotra:problem:earn-daily-limit-reached"
+        assert resp.get_json()["limit"] == 1000
+        assert 1 <= int(resp.headers["Retry-After"]) <= 86400
+        # Another relying party has its own cap; uses do not count.
+        other = CheckedClient(client, contract, get_token(client, make_api_client(app)))
+        assert earn(other, 1000).status_code == 201
+        assert use(api, __import__("tests.helpers").helpers.add_test_member(
+            app, "cert02", affiliation="certificate"), 10).status_code == 201
+        assert earn(api, 1, k).status_code == 429  # not stored: judged again, still over
+        settings["earn_max_per_day"] = 0  # 0: no cap
+        assert earn(api, 1, k).status_code == 201
+    finally:
+        settings["earn_max_per_day"] = 10_000_000
+    assert api.get(f"{API}/mileage").get_json()["balance"] == 600 + 400 + 1000 - 10 + 1
+
+
+def test_the_day_of_the_cap_is_a_day_in_korea() -> None:
+    import datetime as dt
+
+    from idp.services.mileage import _day_start
+
+    # 2026-12-02 14:59 UTC is 23:59 KST: the day began at 2026-12-01 15:00 UTC.
+    assert _day_start(dt.datetime(2026, 12, 2, 14, 59)) == dt.datetime(2026, 12, 1, 15, 0)
+    assert _day_start(dt.datetime(2026, 12, 2, 15, 0)) == dt.datetime(2026, 12, 2, 15, 0)
 
 
 @pytest.mark.parametrize("amount", [0, -5, 1.5, 10.0, "10", 10**10, True, None])
@@ -553,8 +766,10 @@ def test_concurrent_uses_never_overdraw(postgres: None, app: Any, api: CheckedCl
                                         contract: Contract, members: dict[str, str]) -> None:
     assert earn(api, 500).status_code == 201  # covers 5 of the 12 uses of 100
     clients = _clients(app, contract, api.token or "", THREADS)
+    proof = token_for(api, members["cert"])
     results = _at_once([
         (lambda c=c: c.post(f"{API}/mileage/uses", {"member": members["cert"], "amount": 100,
+                                                    "member_access_token": proof,
                                                     "reason": "동시 사용"}, key=str(uuid.uuid4())))
         for c in clients])
     statuses = Counter(r.status_code for r in results)
@@ -572,6 +787,7 @@ def test_mixed_earns_and_uses_keep_the_ledger_equal_to_the_balance(
         members: dict[str, str]) -> None:
     assert earn(api, 150).status_code == 201
     clients = _clients(app, contract, api.token or "", THREADS)
+    proof = token_for(api, members["cert"])
     calls = []
     for i, c in enumerate(clients):
         if i % 3 == 0:
@@ -579,6 +795,7 @@ def test_mixed_earns_and_uses_keep_the_ledger_equal_to_the_balance(
         else:
             calls.append(lambda c=c: c.post(
                 f"{API}/mileage/uses", {"member": members["cert"], "amount": 60,
+                                        "member_access_token": proof,
                                         "reason": "혼합"}, key=str(uuid.uuid4())))
     results = _at_once(calls)
     assert {r.status_code for r in results} <= {201, 409}
@@ -599,8 +816,10 @@ def test_one_key_sent_many_times_at_once_is_spent_once(
     assert earn(api, 1000).status_code == 201
     k = str(uuid.uuid4())
     clients = _clients(app, contract, api.token or "", THREADS)
+    proof = token_for(api, members["cert"])
     results = _at_once([
         (lambda c=c: c.post(f"{API}/mileage/uses", {"member": members["cert"], "amount": 100,
+                                                    "member_access_token": proof,
                                                     "reason": "재시도"}, key=k))
         for c in clients])
     assert {r.status_code for r in results} == {201}
@@ -632,17 +851,36 @@ def test_one_participation_key_sent_many_times_at_once_is_recorded_once(
 def test_clients_of_other_relying_parties_share_the_balance(
         postgres: None, app: Any, client: Any, api: CheckedClient, contract: Contract,
         members: dict[str, str]) -> None:
-    other = get_token(client, make_api_client(app, name="other RP"))
+    other_creds = make_api_client(app, name="other RP")
+    other = get_token(client, other_creds)
+    proofs = {api.token or "": token_for(api, members["cert"]),
+              other: member_token(app, other_creds["client_id"], members["cert"])}
     assert earn(api, 300).status_code == 201
     calls = []
     for token in (api.token or "", other) * 3:
         c = CheckedClient(app.test_client(), contract, token)
-        calls.append(lambda c=c: c.post(f"{API}/mileage/uses", {
-            "member": members["cert"], "amount": 100, "reason": "두 사이트"},
-            key=str(uuid.uuid4())))
+        calls.append(lambda c=c, token=token: c.post(f"{API}/mileage/uses", {
+            "member": members["cert"], "member_access_token": proofs[token], "amount": 100,
+            "reason": "두 사이트"}, key=str(uuid.uuid4())))
     results = _at_once(calls)
     assert Counter(r.status_code for r in results) == {201: 3, 409: 3}
     assert _ledger(app)[0] == 0
+
+
+@pytest.mark.scaleout
+def test_concurrent_earnings_never_pass_the_daily_cap(
+        postgres: None, app: Any, client: Any, api: CheckedClient, contract: Contract) -> None:
+    """The cap is per client over all companies, so the account row's lock is not enough:
+    the client's advisory lock makes the sum-then-add one step."""
+    settings = app.extensions["idp"].settings["api"]
+    settings["earn_max_per_day"] = 500
+    try:
+        clients = _clients(app, contract, api.token or "", THREADS)
+        results = _at_once([(lambda c=c: earn(c, 100)) for c in clients])
+    finally:
+        settings["earn_max_per_day"] = 10_000_000
+    assert Counter(r.status_code for r in results) == {201: 5, 429: THREADS - 5}
+    assert _ledger(app)[0] == 500
 
 
 # -- `idp api allow` ----------------------------------------------------------------------------

@@ -124,7 +124,21 @@ def test_a_fresh_certificate_session_uses_at_once(rp: Any, client: Any, api: Fak
     assert resumed.status_code == 303
     assert api.calls[0][0] == "use" and api.calls[0][1]["amount"] == 1000
     assert api.calls[0][1]["member"] == "user-1"
+    # The proof the API checks: the access token of the session (signed_in's "at").
+    assert api.calls[0][1]["member_access_token"] == "at"
     assert "남은 잔액 4,000점" in client.get("/mileage").get_data(as_text=True)
+
+
+def test_the_providers_step_up_refusal_becomes_a_korean_message(rp: Any, client: Any,
+                                                                 api: FakeApi) -> None:
+    """The site believed the session fresh, the provider did not (its own clock): say so."""
+    _member(rp, client, acr="urn:kotra:acr:certificate")
+    api.refuse = ApiProblem(403, {"type": "urn:kotra:problem:step-up-required"})
+    resp = client.post("/mileage/use", data={**_csrf(client), "amount": "100",
+                                             "reason": "번역"})
+    client.get(resp.headers["Location"])
+    html = client.get("/mileage").get_data(as_text=True)
+    assert "기업 범용인증서로 다시 인증해야 합니다" in html
 
 
 @pytest.mark.parametrize("amount", ["", "0", "-1", "abc", "1.5", "99999999999"])
