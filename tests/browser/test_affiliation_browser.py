@@ -145,21 +145,26 @@ def test_step_up_to_certificate_level_pages(browser: Any, stack: Stack, axe: str
                 shot(page, artifacts_dir, "stepup_identify")
             page.locator("#login_id").fill(login_id)
             page.locator("#password").fill(stack.members[login_id])
+            if state != "ready":  # the site itself is not running here: answer for it
+                page.route(re.compile(re.escape(mileage_site["redirect_uri"]) + ".*"),
+                           lambda route: route.fulfill(body="site"))
             page.locator("form button[type=submit]").click()
+            if state != "ready":
+                # No login method this member could use reaches the class: the voluntary
+                # acr_values is not met and the request goes on to the site at once (no
+                # login page to loop on); the ID token's acr says password.
+                page.wait_for_url(re.compile(re.escape(mileage_site["redirect_uri"])))
+                assert "code=" in page.url
+                continue
             page.wait_for_url(re.compile(r"/interaction/[^/?]+(\?.*)?$"))
             page.locator("#member-certificate").wait_for()
             assert_accessible(page, axe, f"login page: step-up, {state}")
             shot(page, artifacts_dir, f"stepup_{state}")
-            if state == "ready":
-                page.get_by_role("link", name="인증서 로그인").click()
-                page.wait_for_url(re.compile(r"/certificate$"))
-                assert "663-85-01035" in page.content()
-                assert_accessible(page, axe, "인증서 로그인 page")
-                shot(page, artifacts_dir, "stepup_certificate")
-            else:
-                assert page.locator("#member-certificate-login").count() == 0
-                assert "승인 비밀번호로 등록하신 회원은 인증서 로그인을 할 수 없어" in page.locator(
-                    "#member-certificate-refused").inner_text()
+            page.get_by_role("link", name="인증서 로그인").click()
+            page.wait_for_url(re.compile(r"/certificate$"))
+            assert "663-85-01035" in page.content()
+            assert_accessible(page, axe, "인증서 로그인 page")
+            shot(page, artifacts_dir, "stepup_certificate")
         finally:
             ctx.close()
 
