@@ -48,6 +48,9 @@ bench: install
 	$(BIN)/python bench/hs_search.py
 	$(BIN)/python bench/signup_e2e.py
 	bash bench/run_bench.sh
+	$(BIN)/python bench/npki_bench.py
+	$(BIN)/python bench/mileage_bench.py --backends sqlite,postgres --duration $${DURATION:-20} \
+		--pg-url $${BENCH_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/idp_bench}
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache
