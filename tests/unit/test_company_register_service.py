@@ -1,6 +1,5 @@
 """The registration service without the web layer (idp/services/company_register.py): the
-lookup's seam (the registries helper's module when present, the ports otherwise), the flow's
-steps and the two passwords."""
+lookup over the ports (company_lookup), the flow's steps and the two passwords."""
 
 from __future__ import annotations
 
@@ -57,16 +56,22 @@ def flows() -> Flows:
     return Flows(MemoryStore(), FakeClock())
 
 
-def test_the_ports_answer_when_the_registries_module_is_absent(session, monkeypatch):
-    monkeypatch.setitem(sys.modules, "idp.services.company_lookup", None)  # ImportError
-    assert service.lookup(session, None, Directory(), KOTRA).outcome == "directory"
-    assert service.lookup(session, None, Directory(), KOTRA).record == RECORD
-    assert service.lookup(session, None, Directory(), OTHER).outcome == "not_found"
+def test_the_lookup_answers_from_the_ports(session):
+    assert service.lookup(session, Registry(), Directory(), KOTRA).outcome == "directory"
+    assert service.lookup(session, Registry(), Directory(), KOTRA).record == RECORD
+    assert service.lookup(session, Registry(), Directory(), OTHER).outcome == "not_found"
+    # A number the tax office does not know cannot apply as a new company...
+    assert service.lookup(session, Registry("unregistered"), Directory(),
+                          OTHER).outcome == "unregistered"
+    # ...but the directory's record still leads to the certificate, which proves the number.
+    assert service.lookup(session, Registry("unregistered"), Directory(),
+                          KOTRA).outcome == "directory"
     assert service.lookup(session, Registry("closed"), Directory(), KOTRA).outcome == "closed"
     assert service.lookup(session, Registry("suspended"), Directory(),
                           OTHER).outcome == "suspended"
     assert service.lookup(session, Registry(down=True), Directory(),
                           KOTRA).outcome == "unavailable"
+    assert service.lookup(session, None, Directory(), KOTRA).outcome == "unavailable"
     session.add(Company(business_number=KOTRA, name="x"))
     session.add(Company(business_number=OTHER, name="y", status="pending"))
     session.flush()
@@ -74,21 +79,6 @@ def test_the_ports_answer_when_the_registries_module_is_absent(session, monkeypa
     assert service.lookup(session, registry, Directory(), KOTRA).outcome == "registered"
     assert service.lookup(session, registry, Directory(), OTHER).outcome == "pending"
     assert registry.asked == []  # a registered company is not asked about
-
-
-def test_the_registries_module_is_used_when_present(session, monkeypatch):
-    calls = []
-
-    def lookup_business(s: Any, registry: Any, directory: Any, number: str) -> Any:
-        calls.append((registry, directory, number))
-        return types.SimpleNamespace(outcome="directory", record=RECORD)
-
-    module = types.ModuleType("idp.services.company_lookup")
-    module.lookup_business = lookup_business  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "idp.services.company_lookup", module)
-    found = service.lookup(session, "reg", "dir", KOTRA)
-    assert (found.outcome, found.record, found.business_number) == ("directory", RECORD, KOTRA)
-    assert calls == [("reg", "dir", KOTRA)]
 
 
 def test_an_unknown_outcome_is_unavailable(session, flows, monkeypatch):
