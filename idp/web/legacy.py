@@ -233,7 +233,7 @@ def legacy_terms(uid: str, fid: str) -> BaseResponse:
 
 @bp.route("/interaction/<uid>/legacy/<fid>/done", methods=["GET", "POST"])
 def legacy_done(uid: str, fid: str) -> BaseResponse:
-    """가입 완료: register the company again (placeholders); 확인 resumes the sign-in."""
+    """가입 완료: register the company again (MY KOTRA 소속기업 관리); 확인 resumes the sign-in."""
     loaded = _load(uid, fid, conversion.DONE)
     if not isinstance(loaded, tuple):
         ia = current_interaction(uid)
