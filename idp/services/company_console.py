@@ -27,8 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import delete, func, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import func, select
 
 from idp.errors import IdpError, InvalidCredentials, InvalidInput, LoginThrottled
 from idp.models import (
@@ -40,18 +39,15 @@ from idp.models import (
     MemberType,
     MileageAccount,
     MileageEntry,
-    OAuthClient,
     ServiceParticipation,
 )
 from idp.models.base import DbSession, utcnow
-from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
 from idp.services.affiliations import end_affiliation
 from idp.services.approval_passwords import check_new_approval_password
 from idp.services.backchannel import BackchannelOutbox
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
 from idp.services.claims import ACR_CERTIFICATE, ACR_PASSWORD
-from idp.services.clients import add_client
 from idp.services.company_profile import (
     COLUMN_KEYS,
     FIELDS,
@@ -60,6 +56,7 @@ from idp.services.company_profile import (
     clean_info,
     display_values,
 )
+from idp.services.first_party import Console
 from idp.services.login import LoginMethod
 from idp.services.password_change import PasswordUnchanged
 from idp.services.passwords import PasswordPolicy, Passwords
@@ -106,33 +103,17 @@ class NotAnEmployee(IdpError):
 
 # -- the console client ----------------------------------------------------------------------
 
+CONSOLE = Console(CONSOLE_CLIENT_ID, CONSOLE_CALLBACK, "MY KOTRA (기업정보 관리)")
+
+
 def ensure_console_client(session: DbSession, issuer: str) -> None:
-    """Register the console's client (public, PKCE, first party) or point it at `issuer`;
-    commits only when something changed."""
-    redirect_uri = issuer.rstrip("/") + CONSOLE_CALLBACK
-    client = session.scalar(select(OAuthClient).where(
-        OAuthClient.client_id == CONSOLE_CLIENT_ID))
-    if client is None:
-        try:
-            add_client(session, client_id=CONSOLE_CLIENT_ID, name="MY KOTRA (기업정보 관리)",
-                       redirect_uris=[redirect_uri], grant_types=["authorization_code"],
-                       token_endpoint_auth_method="none", first_party=True, scope="openid")
-            session.commit()
-        except IntegrityError:
-            session.rollback()  # another process registered it at the same moment
-    elif client.redirect_uris != [redirect_uri]:
-        client.redirect_uris = [redirect_uri]
-        session.commit()
+    """Register the console's client or point it at `issuer` (first_party.Console)."""
+    CONSOLE.ensure_client(session, issuer)
 
 
 def discard_console_code(session: DbSession, code: str) -> bool:
-    """Delete the code the console's sign-in ended with, unexchanged (as MY KOTRA does: the
-    console runs inside the provider and reads the SSO session itself). Commits."""
-    result = session.execute(delete(AuthorizationCode).where(
-        AuthorizationCode.code_hash == token_hash(code),
-        AuthorizationCode.client_id == CONSOLE_CLIENT_ID))
-    session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    """Delete the console's sign-in code, unexchanged (first_party.Console). Commits."""
+    return CONSOLE.discard_code(session, code)
 
 
 # -- signing in ------------------------------------------------------------------------------

@@ -21,7 +21,6 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import delete, func, select, update
-from sqlalchemy.exc import IntegrityError
 
 from idp.errors import IdpError, InvalidCredentials, InvalidInput, LoginThrottled
 from idp.models import (
@@ -39,10 +38,9 @@ from idp.models import (
 from idp.models.base import DbSession
 from idp.models.interests import MemberInterestCountry, MemberInterestItem
 from idp.models.sns import SnsLink
-from idp.models.tokens import AuthorizationCode, token_hash
 from idp.services import audit
 from idp.services import interests as interests_service
-from idp.services.clients import add_client
+from idp.services.first_party import Console
 from idp.services.members import _checked_email
 from idp.services.notify import Notifier
 from idp.services.password_change import PasswordUnchanged
@@ -87,33 +85,17 @@ class NotConnected(IdpError):
 
 # -- the console client ----------------------------------------------------------------------
 
+CONSOLE = Console(CONSOLE_CLIENT_ID, CONSOLE_CALLBACK, "MY KOTRA")
+
+
 def ensure_console_client(session: DbSession, issuer: str) -> None:
-    """Register MY KOTRA's client (public, PKCE, first party) or point it at `issuer`; commits
-    only when something changed."""
-    redirect_uri = issuer.rstrip("/") + CONSOLE_CALLBACK
-    client = session.scalar(select(OAuthClient).where(
-        OAuthClient.client_id == CONSOLE_CLIENT_ID))
-    if client is None:
-        try:
-            add_client(session, client_id=CONSOLE_CLIENT_ID, name="MY KOTRA",
-                       redirect_uris=[redirect_uri], grant_types=["authorization_code"],
-                       token_endpoint_auth_method="none", first_party=True, scope="openid")
-            session.commit()
-        except IntegrityError:
-            session.rollback()  # another process registered it at the same moment
-    elif client.redirect_uris != [redirect_uri]:
-        client.redirect_uris = [redirect_uri]
-        session.commit()
+    """Register the console's client or point it at `issuer` (first_party.Console)."""
+    CONSOLE.ensure_client(session, issuer)
 
 
 def discard_console_code(session: DbSession, code: str) -> bool:
-    """Delete the code the console's sign-in ended with, unexchanged: the console runs inside
-    the provider and reads the SSO session itself, so the code must never be usable."""
-    result = session.execute(delete(AuthorizationCode).where(
-        AuthorizationCode.code_hash == token_hash(code),
-        AuthorizationCode.client_id == CONSOLE_CLIENT_ID))
-    session.commit()
-    return bool(getattr(result, "rowcount", 0))
+    """Delete the console's sign-in code, unexchanged (first_party.Console). Commits."""
+    return CONSOLE.discard_code(session, code)
 
 
 # -- re-authentication -----------------------------------------------------------------------

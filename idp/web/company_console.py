@@ -20,15 +20,11 @@ member signed in as a person is sent to MY KOTRA (/my).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -37,7 +33,6 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from werkzeug.wrappers import Response as BaseResponse
 
-from idp.cookies import browser_id, cookies
 from idp.errors import InvalidCredentials, InvalidInput, LoginThrottled
 from idp.extensions import db
 from idp.models import Company, Member, MemberType
@@ -60,6 +55,7 @@ from idp.web.company_forms import (
     country_choices,
     info_field_message,
 )
+from idp.web.first_party import end_sign_in, start_sign_in
 from idp.web.interaction import current_session
 
 bp = Blueprint("company_console", __name__, url_prefix="/company")
@@ -195,36 +191,16 @@ def login() -> BaseResponse:
     nxt = _local_company_path(request.args.get("next")) or url_for("company_console.home")
     if isinstance(_manager(), Manager):
         return redirect(nxt, 303)
-    p = provider()
-    console.ensure_console_client(db.session, p.issuer)
-    flow = p.flows.start(CONSOLE_LOGIN, {"next": nxt}, browser=browser_id())
-    db.session.commit()
-    # PKCE as every public client must (RFC 9700 §2.1.1); the code is deleted, not exchanged.
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(
-        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": console.CONSOLE_CLIENT_ID,
-              "redirect_uri": p.issuer.rstrip("/") + console.CONSOLE_CALLBACK,
-              "scope": "openid", "state": flow.id, "code_challenge": challenge,
-              "code_challenge_method": "S256", "ui_locales": str(get_locale())}
     # A person signed in here must sign in as the company: ask for a fresh login.
-    if current_session() is not None:
-        params["prompt"] = "login"
-    return redirect(url_for("oidc.authorize") + "?" + urlencode(params), 303)
+    return start_sign_in(console.CONSOLE, CONSOLE_LOGIN, nxt,
+                         prompt="login" if current_session() is not None else None)
 
 
 @bp.get("/callback")
 def callback() -> BaseResponse:
     """The end of the console's sign-in: state checked, code deleted, on to the page."""
-    p = provider()
-    flow = p.flows.consume(CONSOLE_LOGIN, request.args.get("state"),
-                           browser=cookies().browser.read())
-    code = request.args.get("code")
-    if code:
-        console.discard_console_code(db.session, code)  # commits the flow's consumption
-    else:
-        db.session.commit()
-    if flow is None or request.args.get("error") or _manager() is None:
+    flow = end_sign_in(console.CONSOLE, CONSOLE_LOGIN)
+    if flow is None or _manager() is None:
         return redirect(url_for("web.home"), 303)
     return redirect(_local_company_path(flow.data.get("next"))
                     or url_for("company_console.home"), 303)

@@ -13,15 +13,11 @@ audit event (idp/services/my_account.py).
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
-import hashlib
-import secrets
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import wraps
 from typing import Any
-from urllib.parse import urlencode
 
 from flask import Blueprint, Response, g, redirect, render_template, request, url_for
 from flask.sansio.app import App
@@ -34,7 +30,7 @@ from werkzeug.wrappers import Response as BaseResponse
 from wtforms import BooleanField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from idp.cookies import browser_id, cookies
+from idp.cookies import cookies
 from idp.errors import InvalidCredentials, InvalidInput, LoginThrottled
 from idp.extensions import db
 from idp.models import Company, Member, MemberIdentity, TermsDocument
@@ -59,6 +55,7 @@ from idp.services.sessions import SsoSession
 from idp.services.terms import CHANNELS, DEFAULT_TITLES
 from idp.web import affiliation as aff
 from idp.web.certificate import certificate_message, take_certificate
+from idp.web.first_party import end_sign_in, start_sign_in
 from idp.web.forms import PRINTABLE
 from idp.web.interaction import current_session
 from idp.web.interests import refusal_message as interests_refusal
@@ -147,34 +144,14 @@ def login() -> BaseResponse:
     nxt = _local_my_path(request.args.get("next")) or url_for("my.home")
     if _me() is not None:
         return redirect(nxt, 303)
-    p = provider()
-    my.ensure_console_client(db.session, p.issuer)
-    flow = p.flows.start(MY_LOGIN, {"next": nxt}, browser=browser_id())
-    db.session.commit()
-    # PKCE as every public client must (RFC 9700 §2.1.1); the verifier is never needed
-    # because the code is deleted, not exchanged.
-    verifier = secrets.token_urlsafe(48)
-    challenge = base64.urlsafe_b64encode(
-        hashlib.sha256(verifier.encode()).digest()).rstrip(b"=").decode()
-    params = {"response_type": "code", "client_id": my.CONSOLE_CLIENT_ID,
-              "redirect_uri": p.issuer.rstrip("/") + my.CONSOLE_CALLBACK, "scope": "openid",
-              "state": flow.id, "code_challenge": challenge,
-              "code_challenge_method": "S256", "ui_locales": str(get_locale())}
-    return redirect(url_for("oidc.authorize") + "?" + urlencode(params), 303)
+    return start_sign_in(my.CONSOLE, MY_LOGIN, nxt)
 
 
 @bp.get("/callback")
 def callback() -> BaseResponse:
     """The end of MY KOTRA's sign-in: state checked, code deleted, on to the page asked for."""
-    p = provider()
-    flow = p.flows.consume(MY_LOGIN, request.args.get("state"),
-                           browser=cookies().browser.read())
-    code = request.args.get("code")
-    if code:
-        my.discard_console_code(db.session, code)  # commits the flow's consumption too
-    else:
-        db.session.commit()  # the embedded store writes the consumption in this transaction
-    if flow is None or request.args.get("error") or _me() is None:
+    flow = end_sign_in(my.CONSOLE, MY_LOGIN)
+    if flow is None or _me() is None:
         # Not this browser's request, or the login ended without a session (declined terms):
         # the home page, which offers the sign-in again.
         return redirect(url_for("web.home"), 303)
