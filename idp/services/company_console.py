@@ -48,6 +48,7 @@ from idp.services.approval_passwords import check_new_approval_password
 from idp.services.backchannel import BackchannelOutbox
 from idp.services.business_numbers import InvalidNumber, normalise_business_number
 from idp.services.claims import ACR_CERTIFICATE, ACR_PASSWORD
+from idp.services.companies import find_company, manager_of
 from idp.services.company_profile import (
     COLUMN_KEYS,
     FIELDS,
@@ -153,11 +154,8 @@ def authenticate_company(session: DbSession, passwords: Passwords, throttle: Thr
         session.commit()
         raise
     session.commit()  # the reservation is seen by every other attempt before the slow hash
-    company = session.scalar(select(Company).where(Company.business_number == number)) \
-        if number else None
-    manager = session.scalar(select(Member).where(
-        Member.managed_company_id == company.id,
-        Member.member_type == MemberType.COMPANY_MANAGER)) if company is not None else None
+    company = find_company(session, number) if number else None
+    manager = manager_of(session, company) if company is not None else None
     ok = passwords.verify(manager.password_hash if manager else None, password)
     if not ok or manager is None or company is None or not manager.is_active:
         locked = throttle.failed(attempt)
