@@ -155,6 +155,13 @@ class ClientDirectory:
         self._ttl = cache_seconds
         self._cache: dict[str, tuple[float, RegisteredClient]] = {}
 
+    def cached(self, client_id: str) -> RegisteredClient | None:
+        """The client from this process's cache while it is fresh, else None (then `get`)."""
+        hit = self._cache.get(client_id)
+        if hit is not None and time.monotonic() - hit[0] < self._ttl:
+            return hit[1]
+        return None
+
     def get(self, session: DbSession, client_id: str) -> RegisteredClient | None:
         now = time.monotonic()
         hit = self._cache.get(client_id)

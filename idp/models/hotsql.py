@@ -1,0 +1,190 @@
+"""Statements of the hottest protocol paths, run on the pool's raw DBAPI connection (issue 10).
+
+The token, userinfo and introspection endpoints run one or two fixed statements per request.
+Through the ORM session and Core's execution machinery, the bookkeeping around those
+statements (session and transaction state, the compiled-cache lookup, result metadata, the
+connection's events) cost several times the statements themselves. Here each statement is a
+SQLAlchemy Core construct — the schema stays defined once, in the models — compiled once per
+dialect; a call binds its parameters with the columns' own bind processors, runs it on a
+DBAPI cursor and converts the row with the columns' own result processors, so what is read
+and written is exactly what the ORM would read and write.
+
+Each thread keeps one connection of its own for these statements (a server worker runs one
+request thread, so one more connection per worker). It is opened by the engine (its connect
+events, the SQLite pragmas, apply) but kept out of the pool: a checkout and its reset cost as
+much as a userinfo's query. It is never lent with a transaction open: on PostgreSQL it stays
+in autocommit, so a lone SELECT or INSERT is one round trip instead of BEGIN, statement,
+COMMIT, and writes that must land together run inside `transaction()`; SQLite's implicit
+transaction is committed or rolled back before the request ends. After any error the
+connection is closed and the next request opens a new one; it is also replaced after the
+pool's `pool_recycle` seconds, and closed when the engine is disposed.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager, suppress
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
+from sqlalchemy.sql import ClauseElement
+
+
+class Prepared:
+    """One Core statement compiled for one dialect, with its bind and result processors."""
+
+    def __init__(self, statement: ClauseElement, engine: Engine,
+                 column_keys: list[str] | None = None) -> None:
+        dialect = engine.dialect
+        compiled: Any = statement.compile(dialect=dialect, column_keys=column_keys)
+        self.sql: str = compiled.string
+        self.positional: bool = bool(compiled.positional)
+        self.names: tuple[str, ...] = tuple(compiled.positiontup or ())
+        self._binds: dict[str, Any] = dict(compiled._bind_processors)
+        # Values written into the statement itself (a LIMIT, a literal): bound like the rest.
+        self._defaults: dict[str, Any] = {
+            name: value for name, value in compiled.construct_params(_check=False).items()
+            if value is not None}
+        self.columns: tuple[str, ...] = tuple(c.keyname for c in compiled._result_columns)
+        self._results: tuple[tuple[int, Any], ...] = tuple(
+            (i, proc) for i, c in enumerate(compiled._result_columns)
+            if (proc := c.type._cached_result_processor(dialect, None)) is not None)
+
+    def parameters(self, values: Mapping[str, Any]) -> Any:
+        binds = self._binds
+        if self._defaults:
+            values = {**self._defaults, **values}
+        if self.positional:
+            out: list[Any] = []
+            for name in self.names:
+                value = values[name]
+                proc = binds.get(name)
+                out.append(value if proc is None else proc(value))
+            return out
+        return {name: (value if (proc := binds.get(name)) is None else proc(value))
+                for name, value in values.items()}
+
+    def row(self, raw: tuple[Any, ...] | None) -> dict[str, Any] | None:
+        if raw is None:
+            return None
+        if self._results:
+            values = list(raw)
+            for i, proc in self._results:
+                if values[i] is not None:
+                    values[i] = proc(values[i])
+            return dict(zip(self.columns, values, strict=True))
+        return dict(zip(self.columns, raw, strict=True))
+
+
+class HotDb:
+    """A connection per thread for the prepared statements of one engine."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+        self.postgres = engine.dialect.name == "postgresql"
+        self._prepared: dict[Any, Prepared] = {}
+        self._local = threading.local()
+        self._open: set[HotConnection] = set()
+        self._lock = threading.Lock()
+        recycle = getattr(engine.pool, "_recycle", -1)
+        self._recycle: float = recycle if recycle and recycle > 0 else float("inf")
+        event.listen(engine, "engine_disposed", lambda _engine: self.close_all())
+
+    def close_all(self) -> None:
+        with self._lock:
+            opened, self._open = self._open, set()
+        for conn in opened:
+            conn.close()
+
+    def prepare(self, statement: ClauseElement, column_keys: list[str] | None = None
+                ) -> Prepared:
+        key = (statement, tuple(column_keys) if column_keys else None)
+        prepared = self._prepared.get(key)
+        if prepared is None:
+            prepared = self._prepared[key] = Prepared(statement, self.engine, column_keys)
+        return prepared
+
+    def _connect(self) -> HotConnection:
+        fairy: Any = self.engine.raw_connection()
+        fairy.detach()  # ours alone: the pool neither counts it nor resets it
+        dbapi: Any = fairy.dbapi_connection
+        if self.postgres:
+            dbapi.autocommit = True
+        conn = HotConnection(dbapi, self.postgres)
+        with self._lock:
+            self._open.add(conn)
+        return conn
+
+    def _drop(self, conn: HotConnection) -> None:
+        self._local.conn = None
+        with self._lock:
+            self._open.discard(conn)
+        conn.close()
+
+    @contextmanager
+    def connection(self) -> Iterator[HotConnection]:
+        conn: HotConnection | None = getattr(self._local, "conn", None)
+        if conn is not None and (conn.closed or time.monotonic() - conn.born > self._recycle):
+            self._drop(conn)
+            conn = None
+        if conn is None:
+            conn = self._local.conn = self._connect()
+        try:
+            yield conn
+        except BaseException:
+            self._drop(conn)  # whatever state it is in, nobody reuses it
+            raise
+        if not self.postgres and conn.dbapi.in_transaction:
+            conn.dbapi.rollback()  # a handler that decided not to write after all
+
+
+class HotConnection:
+    def __init__(self, dbapi: Any, postgres: bool) -> None:
+        self.dbapi = dbapi
+        self.postgres = postgres
+        self.born = time.monotonic()
+        self.closed = False
+
+    def close(self) -> None:
+        self.closed = True
+        with suppress(Exception):  # a connection that broke: nothing more to do with it
+            self.dbapi.close()
+
+    def one(self, prepared: Prepared, values: Mapping[str, Any]) -> dict[str, Any] | None:
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute(prepared.sql, prepared.parameters(values))
+            return prepared.row(cursor.fetchone())
+        finally:
+            cursor.close()
+
+    def write(self, prepared: Prepared, values: Mapping[str, Any]) -> int:
+        """Run a statement; the number of rows it changed."""
+        cursor = self.dbapi.cursor()
+        try:
+            cursor.execute(prepared.sql, prepared.parameters(values))
+            return int(cursor.rowcount)
+        finally:
+            cursor.close()
+
+    def commit(self) -> None:
+        """SQLite's implicit transaction ends here; PostgreSQL is in autocommit."""
+        if not self.postgres:
+            self.dbapi.commit()
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """Several statements that land together or not at all."""
+        if self.postgres:
+            with self.dbapi.transaction():
+                yield
+            return
+        try:
+            yield
+        except BaseException:
+            self.dbapi.rollback()
+            raise
+        self.dbapi.commit()

@@ -1,0 +1,323 @@
+"""The protocol endpoints' everyday successful requests, served by hand (issue 10).
+
+A relying party's refresh, a service's client_credentials token, a resource server's
+introspection and a site's userinfo call are nearly all the same few well-formed requests.
+For them Authlib's generic machinery (request objects, the endpoint and grant registries,
+hooks) and the ORM session cost several times the work itself, so this module serves them
+directly: the client authenticated with client_secret_basic (RFC 6749 §2.3.1), the form
+parsed once, and the statements of idp/models/hotsql.py on a raw pooled connection.
+
+The rule that keeps it safe: a handler here answers only a request it will certainly
+answer with success, and decides that before it writes anything. Anything else — another
+client authentication method, an unexpected parameter, a token that is unknown, expired,
+revoked, rotated or another client's, an inactive member, a lost race — returns None, and the
+request goes on to the Authlib endpoints (endpoints.py) exactly as before, which produce the
+RFC's error, the audit row and the reuse detection. The responses are byte-for-byte those of
+the Authlib path but for the random token values; tests/test_hot_path.py checks both.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import secrets
+import time
+from dataclasses import asdict, replace
+from io import BytesIO
+from types import SimpleNamespace
+from typing import Any
+from urllib.parse import parse_qsl, unquote
+
+from authlib.common.security import is_secure_transport
+from flask import Flask
+
+from idp.models.clients import RegisteredClient
+from idp.models.hotsql import HotConnection, HotDb
+from idp.models.readmodels import (
+    _TOKEN_AND_MEMBER,
+    _TOKEN_NAMES,
+    MemberView,
+    TokenRecord,
+    _member_from,
+)
+from idp.models.tokens import token_hash
+from idp.oidc.server import (
+    ROTATE_REFRESH,
+    TOKEN_INSERT,
+    USER_SCOPES,
+    RefreshTokenRecord,
+    new_bearer_secret,
+    query_client,
+)
+from idp.services.claims import user_claims
+from idp.wiring import Provider
+
+MAX_BODY = 64 * 1024  # as lanes.LaneRequest
+JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-store"),
+                ("Pragma", "no-cache"))
+# status, headers, body, and the grant type of an issued token (for the metrics)
+Answer = tuple[str, list[tuple[str, str]], bytes, str | None]
+
+_TOKEN_COLUMNS = [c.name for c in TOKEN_INSERT.table.columns if c.name != "id"]
+
+
+def _json(body: dict[str, Any], *, sort: bool = True, grant: str | None = None) -> Answer:
+    data = json.dumps(body, sort_keys=sort).encode()
+    return "200 OK", [*JSON_HEADERS, ("Content-Length", str(len(data)))], data, grant
+
+
+def read_form(environ: dict[str, Any]) -> dict[str, str] | None:
+    """The urlencoded body of a POST, each parameter once (RFC 6749 §3.2), or None.
+
+    The body is put back as a fresh stream, so that the Authlib path can read it again.
+    """
+    if environ.get("REQUEST_METHOD") != "POST" or environ.get("QUERY_STRING"):
+        return None
+    if environ.get("CONTENT_TYPE", "").partition(";")[0].strip().lower() != \
+            "application/x-www-form-urlencoded":
+        return None
+    try:
+        length = int(environ.get("CONTENT_LENGTH") or "")
+    except ValueError:
+        return None
+    if not 0 < length <= MAX_BODY:
+        return None
+    body = environ["wsgi.input"].read(length)
+    environ["wsgi.input"] = BytesIO(body)
+    if len(body) != length:
+        return None
+    try:
+        pairs = parse_qsl(body.decode("ascii"), keep_blank_values=True, strict_parsing=True,
+                          errors="strict")
+    except (UnicodeDecodeError, ValueError):
+        return None
+    form = dict(pairs)
+    if len(form) != len(pairs) or any("\x00" in k or "\x00" in v for k, v in pairs):
+        return None
+    return form
+
+
+class HotPath:
+    def __init__(self, app: Flask) -> None:
+        self._app = app
+        settings = app.config["IDP_SETTINGS"]
+        self._secure = is_secure_transport(settings["issuer"] + "/token")
+        # As build_server's OAUTH2_TOKEN_EXPIRES_IN: fixed when the app is built.
+        self._access_ttl = int(settings["tokens"]["access_token_ttl"])
+        self._db: HotDb | None = None
+
+    @property
+    def _provider(self) -> Provider:
+        provider: Provider = self._app.extensions["idp"]
+        return provider
+
+    def db(self) -> HotDb:
+        if self._db is None:
+            from idp.extensions import db
+
+            with self._app.app_context():
+                self._db = HotDb(db.engine)
+        return self._db
+
+    # --- client authentication ------------------------------------------------------------
+
+    def basic_client(self, environ: dict[str, Any]) -> RegisteredClient | None:
+        """RFC 6749 §2.3.1 client_secret_basic, when it succeeds (Authlib reports failures)."""
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        if header[:6].lower() != "basic ":
+            return None
+        try:
+            decoded = base64.b64decode(header[6:], validate=True).decode()
+        except (binascii.Error, UnicodeDecodeError):
+            return None
+        client_id, colon, secret = decoded.partition(":")
+        if not colon:
+            return None
+        client_id = unquote(client_id)
+        client = self._provider.clients.cached(client_id)
+        if client is None:
+            with self._app.app_context():
+                client = query_client(client_id)
+        if client is None or client.token_endpoint_auth_method != "client_secret_basic" \
+                or not client.check_client_secret(unquote(secret)):
+            return None
+        return client
+
+    # --- the token endpoint (RFC 6749 §3.2) --------------------------------------------------
+
+    def token(self, environ: dict[str, Any]) -> Answer | None:
+        if not self._secure:
+            return None
+        form = read_form(environ)
+        if form is None:
+            return None
+        grant_type = form.get("grant_type")
+        if grant_type == "client_credentials" and form.keys() <= {"grant_type", "scope"}:
+            return self._client_credentials(environ, form)
+        if grant_type == "refresh_token" and form.keys() == {"grant_type", "refresh_token"}:
+            return self._refresh(environ, form["refresh_token"])
+        return None
+
+    def _client_credentials(self, environ: dict[str, Any], form: dict[str, str]
+                            ) -> Answer | None:
+        """RFC 6749 §4.4 (server.ClientCredentialsGrant's success path)."""
+        client = self.basic_client(environ)
+        if client is None or not client.check_grant_type("client_credentials"):
+            return None
+        requested = form.get("scope")
+        if requested:
+            if set(requested.split()) & USER_SCOPES:
+                return None
+            supported = self._app.extensions["authlib.server"].scopes_supported
+            if supported and not set(supported).issuperset(requested.split()):
+                return None
+        token = self._bearer(client, requested, refresh=False)
+        now = int(time.time())
+        with self.db().connection() as conn:
+            self._insert(conn, token, client, now, previous=None)
+            conn.commit()
+        return _json(token, grant="client_credentials")
+
+    def _refresh(self, environ: dict[str, Any], refresh_token: str) -> Answer | None:
+        """RFC 6749 §6 with rotation (server.RefreshTokenGrant's success path)."""
+        client = self.basic_client(environ)
+        if client is None or not client.check_grant_type("refresh_token"):
+            return None
+        hot = self.db()
+        select = hot.prepare(_TOKEN_AND_MEMBER["refresh_token_hash"])
+        rotate = hot.prepare(ROTATE_REFRESH)
+        with hot.connection() as conn:
+            row = conn.one(select, {"digest": token_hash(refresh_token)})
+            if row is None:
+                return None
+            found = TokenRecord(**{name: row[name] for name in _TOKEN_NAMES})
+            member = _member_from(SimpleNamespace(**row))
+            if found.client_id != client.client_id or not found.is_refresh_usable() \
+                    or member is None or not member.is_active:
+                return None  # rotated (reuse), revoked, expired, another's: Authlib's answer
+            previous = replace(found, scope=found.refresh_scope or found.scope)
+            token = self._bearer(client, previous.scope, refresh=True)
+            now = int(time.time())
+            try:
+                with conn.transaction():
+                    if conn.write(rotate, {"token_id": found.id, "now": now}) != 1:
+                        raise _LostRace
+                    self._insert(conn, token, client, now, previous=previous, member=member)
+            except _LostRace:
+                return None
+        return _json(token, grant="refresh_token")
+
+    def _bearer(self, client: RegisteredClient, scope: str | None, *, refresh: bool
+                ) -> dict[str, Any]:
+        """authlib.oauth2.rfc6750.BearerTokenGenerator's token, with our generators."""
+        allowed = client.get_allowed_scope(scope or "")
+        token: dict[str, Any] = {"token_type": "Bearer", "access_token": new_bearer_secret(),
+                                 "expires_in": self._access_ttl}
+        if refresh:
+            token["refresh_token"] = new_bearer_secret()
+        if allowed:
+            token["scope"] = allowed
+        return token
+
+    def _insert(self, conn: HotConnection, token: dict[str, Any], client: RegisteredClient,
+                now: int, *, previous: TokenRecord | None, member: MemberView | None = None
+                ) -> None:
+        """The row server.save_token writes."""
+        refresh = token.get("refresh_token")
+        conn.write(self.db().prepare(TOKEN_INSERT, _TOKEN_COLUMNS), dict(
+            client_id=client.client_id,
+            member_id=member.id if member else None,
+            scope=token.get("scope", ""),
+            refresh_scope=(previous.scope if previous else token.get("scope", ""))
+            if refresh else None,
+            access_token_hash=token_hash(token["access_token"]),
+            refresh_token_hash=token_hash(refresh) if refresh else None,
+            family_id=previous.family_id if previous else secrets.token_hex(16),
+            code_hash=previous.code_hash if previous else None,
+            sid=previous.sid if previous else None,
+            auth_time=previous.auth_time if previous else None,
+            acr=previous.acr if previous else None,
+            amr=previous.amr if previous else None,
+            issued_at=now,
+            access_expires_at=now + int(token["expires_in"]),
+            refresh_expires_at=now + self._provider.settings["tokens"]["refresh_token_ttl"]
+            if refresh else None,
+            rotated_at=None,
+            revoked_at=None,
+        ))
+
+    # --- userinfo (OIDC Core §5.3) -----------------------------------------------------------
+
+    def userinfo(self, environ: dict[str, Any]) -> Answer | None:
+        if environ.get("REQUEST_METHOD") != "GET" or environ.get("QUERY_STRING"):
+            return None
+        header = environ.get("HTTP_AUTHORIZATION", "")
+        scheme, _, value = header.partition(" ")
+        value = value.strip()
+        if scheme.lower() != "bearer" or not value or "\x00" in value:
+            return None
+        found, member = self._token_and_member("access_token_hash", value)
+        if found is None or found.is_expired() or found.is_revoked() \
+                or "openid" not in found.scope.split() or member is None \
+                or not member.is_active:
+            return None
+        claims = user_claims(member, found.scope, self._provider.entitlements)
+        return _json(claims, sort=False)
+
+    def _token_and_member(self, column: str, value: str
+                          ) -> tuple[TokenRecord | None, MemberView | None]:
+        hot = self.db()
+        with hot.connection() as conn:
+            row = conn.one(hot.prepare(_TOKEN_AND_MEMBER[column]), {"digest": token_hash(value)})
+        if row is None:
+            return None, None
+        found = TokenRecord(**{name: row[name] for name in _TOKEN_NAMES})
+        return found, _member_from(SimpleNamespace(**row))
+
+    # --- introspection (RFC 7662) ------------------------------------------------------------
+
+    def introspect(self, environ: dict[str, Any]) -> Answer | None:
+        if not self._secure:
+            return None
+        form = read_form(environ)
+        if form is None or "token" not in form or not form.keys() <= {"token",
+                                                                      "token_type_hint"}:
+            return None
+        client = self.basic_client(environ)
+        if client is None:
+            return None
+        found, member = self._token_and_member("access_token_hash", form["token"])
+        refresh = False
+        if found is None:
+            found, member = self._token_and_member("refresh_token_hash", form["token"])
+            if found is None:
+                return None
+            found, refresh = RefreshTokenRecord(**asdict(found)), True
+        if not (found.client_id == client.client_id or client.resource_server) \
+                or found.is_expired() or found.is_revoked():
+            return None
+        if found.member_id is not None and (member is None or not member.is_active):
+            return None
+        # server.KotraIntrospectionEndpoint.introspect_token's payload
+        payload: dict[str, Any] = {
+            "active": True,
+            "client_id": found.client_id,
+            "token_type": "refresh_token" if refresh else "Bearer",
+            "scope": (found.refresh_scope or found.scope) if refresh else found.scope,
+            "iat": found.issued_at,
+            "exp": found.refresh_expires_at if refresh else found.access_expires_at,
+            "iss": self._provider.issuer,
+        }
+        if member is not None:
+            payload["sub"] = member.subject
+            if member.login_id:
+                payload["username"] = member.login_id
+        if found.sid:
+            payload["sid"] = found.sid
+        return _json(payload)
+
+
+class _LostRace(Exception):
+    """Another request rotated the refresh token first: the transaction is rolled back and
+    Authlib's path, seeing the rotation, revokes the family (RFC 9700 §4.14.2)."""

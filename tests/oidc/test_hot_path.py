@@ -1,0 +1,206 @@
+"""idp/oidc/hot.py: the everyday requests served by hand answer exactly as Authlib's endpoints.
+
+Each scenario runs twice on the same app: through the hot path, and with it switched off
+(the endpoints of endpoints.py). Status, headers, body (the random token values aside) and the
+rows written must be the same; and the hot path must really have served the first run.
+"""
+
+from __future__ import annotations
+
+import base64
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from idp.extensions import db
+from idp.models import Token
+from idp.oidc import hot as hot_module
+from idp.oidc.lanes import Lanes
+
+RANDOM = ("access_token", "refresh_token")
+ROW_FIELDS = ("client_id", "member_id", "scope", "refresh_scope", "code_hash", "sid",
+              "auth_time", "acr", "amr", "rotated_at", "revoked_at")
+
+
+@pytest.fixture()
+def served(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The names of the hot handlers that answered (not None)."""
+    answered: list[str] = []
+    original = hot_module._json
+
+    def spy(body: dict[str, Any], **kw: Any) -> Any:
+        answered.append(",".join(sorted(body)))
+        return original(body, **kw)
+
+    monkeypatch.setattr(hot_module, "_json", spy)
+    return answered
+
+
+def _lanes(app: Any) -> Any:
+    layer = app.wsgi_app
+    while not isinstance(layer, Lanes):  # under the telemetry and proxy middlewares
+        layer = getattr(layer, "_inner", None) or layer.app
+    return layer
+
+
+def _without_hot(app: Any) -> Any:
+    class Off:
+        def __enter__(self) -> None:
+            self.saved = _lanes(app)._hot
+            _lanes(app)._hot = {}
+
+        def __exit__(self, *exc: Any) -> None:
+            _lanes(app)._hot = self.saved
+    return Off()
+
+
+def _shape(resp: Any) -> tuple[int, dict[str, str], dict[str, Any]]:
+    headers = {k: v for k, v in resp.headers.items()
+               if k not in ("X-Request-ID", "Content-Length")}
+    body = resp.get_json()
+    return resp.status_code, headers, {k: ("<random>" if k in RANDOM else v)
+                                       for k, v in body.items()}
+
+
+def _row(app: Any, access_token: str) -> dict[str, Any]:
+    from idp.models.tokens import token_hash
+
+    with app.app_context():
+        tok = db.session.scalar(select(Token).where(
+            Token.access_token_hash == token_hash(access_token)))
+        assert tok is not None
+        return {f: getattr(tok, f) for f in ROW_FIELDS} | {
+            "ttl": tok.access_expires_at - tok.issued_at,
+            "refresh_ttl": (tok.refresh_expires_at - tok.issued_at)
+            if tok.refresh_expires_at else None}
+
+
+def _both(app: Any, call: Any, served: list[str]) -> tuple[Any, Any]:
+    served.clear()
+    hot = call()
+    assert served, "the hot path did not serve the request"
+    served.clear()
+    with _without_hot(app):
+        slow = call()
+    assert not served
+    return hot, slow
+
+
+def test_client_credentials_as_authlib(app, client, rp, served):
+    for data in ({"grant_type": "client_credentials"},
+                 {"grant_type": "client_credentials", "scope": ""}):
+        hot, slow = _both(app, lambda d=data: client.post("/token", data=d,
+                                                         headers=rp.auth_header()), served)
+        assert _shape(hot) == _shape(slow)
+        assert _row(app, hot.get_json()["access_token"]) == \
+            _row(app, slow.get_json()["access_token"])
+
+
+def test_refresh_as_authlib(app, client, rp, served):
+    tokens = rp.tokens(client)
+    hot, slow = None, None
+    first = tokens["refresh_token"]
+    served.clear()
+    hot = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first},
+                      headers=rp.auth_header())
+    assert served
+    second = rp.tokens(client)["refresh_token"]
+    with _without_hot(app):
+        slow = client.post("/token", data={"grant_type": "refresh_token",
+                                           "refresh_token": second},
+                           headers=rp.auth_header())
+    assert _shape(hot) == _shape(slow)
+    assert _row(app, hot.get_json()["access_token"]) | {"code_hash": 0, "sid": 0, "auth_time": 0} \
+        == _row(app, slow.get_json()["access_token"]) | {"code_hash": 0, "sid": 0, "auth_time": 0}
+    # The first refresh token is rotated: presented again, the whole family is revoked
+    # (by the Authlib path, which the hot path hands it to).
+    served.clear()
+    reuse = client.post("/token", data={"grant_type": "refresh_token", "refresh_token": first},
+                        headers=rp.auth_header())
+    assert reuse.status_code == 400 and reuse.get_json()["error"] == "invalid_grant"
+    assert not served
+    again = client.post("/token", data={"grant_type": "refresh_token",
+                                        "refresh_token": hot.get_json()["refresh_token"]},
+                        headers=rp.auth_header())
+    assert again.status_code == 400  # revoked with its family
+    userinfo = client.get("/userinfo", headers={
+        "Authorization": f"Bearer {hot.get_json()['access_token']}"})
+    assert userinfo.status_code == 401
+
+
+def test_userinfo_and_introspection_as_authlib(app, client, rp, served):
+    tokens = rp.tokens(client)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    hot, slow = _both(app, lambda: client.get("/userinfo", headers=bearer), served)
+    assert _shape(hot) == _shape(slow)
+    assert hot.get_data() == slow.get_data()
+    for data in ({"token": tokens["access_token"]},
+                 {"token": tokens["refresh_token"], "token_type_hint": "refresh_token"},
+                 {"token": tokens["access_token"], "token_type_hint": "whatever"}):
+        hot, slow = _both(app, lambda d=data: client.post("/introspect", data=d,
+                                                         headers=rp.auth_header()), served)
+        assert hot.get_data() == slow.get_data()
+        assert _shape(hot) == _shape(slow)
+
+
+def test_revocation_stops_the_hot_path_at_once(app, client, rp, served):
+    tokens = rp.tokens(client)
+    bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
+    assert client.get("/userinfo", headers=bearer).status_code == 200
+    assert client.post("/revoke", data={"token": tokens["refresh_token"]},
+                       headers=rp.auth_header()).status_code == 200
+    served.clear()
+    assert client.get("/userinfo", headers=bearer).status_code == 401
+    intro = client.post("/introspect", data={"token": tokens["access_token"]},
+                        headers=rp.auth_header())
+    assert intro.get_json() == {"active": False}
+    refresh = client.post("/token", data={"grant_type": "refresh_token",
+                                          "refresh_token": tokens["refresh_token"]},
+                          headers=rp.auth_header())
+    assert refresh.status_code == 400
+    assert not served
+
+
+@pytest.mark.parametrize("mutate", [
+    lambda h, d: (h, {**d, "extra": "1"}),                            # unknown parameter
+    lambda h, d: ({"Authorization": h["Authorization"] + "x"}, d),    # bad credentials
+    lambda h, d: ({"Authorization": "Basic " + base64.b64encode(b"nobody:x").decode()}, d),
+    lambda h, d: ({}, d),                                             # no credentials
+])
+def test_anything_unusual_goes_to_the_endpoint(client, rp, served, mutate):
+    headers, data = mutate(rp.auth_header(), {"grant_type": "client_credentials"})
+    resp = client.post("/token", data=data, headers=headers)
+    assert not served
+    assert resp.status_code in (200, 400, 401)
+
+
+def test_member_scopes_with_client_credentials_are_refused_by_the_endpoint(client, rp, served):
+    resp = client.post("/token", data={"grant_type": "client_credentials", "scope": "openid"},
+                       headers=rp.auth_header())
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_scope"
+    assert not served
+
+
+def test_a_failed_statement_drops_the_connection_and_the_next_request_reconnects(
+        app, client, rp, served, monkeypatch):
+    hotdb = _lanes(app)._hot["/token"].__self__.db()
+    assert client.post("/token", data={"grant_type": "client_credentials"},
+                       headers=rp.auth_header()).status_code == 200
+    conn = hotdb._local.conn
+
+    def broken(*_a: Any, **_k: Any) -> int:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(type(conn), "write", broken)
+    resp = client.post("/token", data={"grant_type": "client_credentials"},
+                       headers=rp.auth_header())
+    assert resp.status_code == 500 and resp.get_json() == {"error": "server_error"}
+    assert conn.closed and hotdb._local.conn is None
+    monkeypatch.undo()
+    assert client.post("/token", data={"grant_type": "client_credentials"},
+                       headers=rp.auth_header()).status_code == 200
+    assert hotdb._local.conn is not conn
+    with app.app_context():
+        db.engine.dispose()  # closes the hot connections too
+    assert hotdb._local.conn.closed
