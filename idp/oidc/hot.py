@@ -31,9 +31,10 @@ from urllib.parse import parse_qsl, unquote
 
 from authlib.common.security import is_secure_transport
 from flask import Flask
+from sqlalchemy import bindparam, exists, insert, select
 
 from idp.models.clients import RegisteredClient
-from idp.models.hotsql import HotConnection, HotDb
+from idp.models.hotsql import HotDb
 from idp.models.readmodels import (
     _TOKEN_AND_MEMBER,
     _TOKEN_NAMES,
@@ -59,7 +60,17 @@ JSON_HEADERS = (("Content-Type", "application/json"), ("Cache-Control", "no-stor
 # status, headers, body, and the grant type of an issued token (for the metrics)
 Answer = tuple[str, list[tuple[str, str]], bytes, str | None]
 
-_TOKEN_COLUMNS = [c.name for c in TOKEN_INSERT.table.columns if c.name != "id"]
+_tokens = TOKEN_INSERT.table
+_TOKEN_COLUMNS = [c.name for c in _tokens.columns if c.name != "id"]
+# PostgreSQL: the rotation of a refresh token and the insert of its successor in one
+# statement, hence one round trip and atomic in autocommit (a data-modifying WITH, PostgreSQL
+# 15 §7.8.4): the new row is written only if this request rotated the old one.
+_ROTATED = ROTATE_REFRESH.returning(_tokens.c.id).cte("rotated")
+ROTATE_AND_INSERT = insert(_tokens).add_cte(_ROTATED).from_select(
+    _TOKEN_COLUMNS,
+    select(*(bindparam(name, type_=_tokens.c[name].type).label(name) for name in _TOKEN_COLUMNS))
+    .where(exists(select(_ROTATED.c.id))),
+)
 
 
 def _json(body: dict[str, Any], *, sort: bool = True, grant: str | None = None) -> Answer:
@@ -174,8 +185,10 @@ class HotPath:
                 return None
         token = self._bearer(client, requested, refresh=False)
         now = int(time.time())
-        with self.db().connection() as conn:
-            self._insert(conn, token, client, now, previous=None)
+        hot = self.db()
+        with hot.connection() as conn:
+            conn.write(hot.prepare(TOKEN_INSERT, _TOKEN_COLUMNS),
+                       self._row(token, client, now, previous=None))
             conn.commit()
         return _json(token, grant="client_credentials")
 
@@ -185,10 +198,9 @@ class HotPath:
         if client is None or not client.check_grant_type("refresh_token"):
             return None
         hot = self.db()
-        select = hot.prepare(_TOKEN_AND_MEMBER["refresh_token_hash"])
-        rotate = hot.prepare(ROTATE_REFRESH)
         with hot.connection() as conn:
-            row = conn.one(select, {"digest": token_hash(refresh_token)})
+            row = conn.one(hot.prepare(_TOKEN_AND_MEMBER["refresh_token_hash"]),
+                           {"digest": token_hash(refresh_token)})
             if row is None:
                 return None
             found = TokenRecord(**{name: row[name] for name in _TOKEN_NAMES})
@@ -199,11 +211,17 @@ class HotPath:
             previous = replace(found, scope=found.refresh_scope or found.scope)
             token = self._bearer(client, previous.scope, refresh=True)
             now = int(time.time())
+            values = self._row(token, client, now, previous=previous, member=member)
+            rotation = {"token_id": found.id, "now": now}
+            if hot.postgres:
+                if conn.write(hot.prepare(ROTATE_AND_INSERT), values | rotation) != 1:
+                    return None  # another request rotated it first: see _LostRace
+                return _json(token, grant="refresh_token")
             try:
                 with conn.transaction():
-                    if conn.write(rotate, {"token_id": found.id, "now": now}) != 1:
+                    if conn.write(hot.prepare(ROTATE_REFRESH), rotation) != 1:
                         raise _LostRace
-                    self._insert(conn, token, client, now, previous=previous, member=member)
+                    conn.write(hot.prepare(TOKEN_INSERT, _TOKEN_COLUMNS), values)
             except _LostRace:
                 return None
         return _json(token, grant="refresh_token")
@@ -220,12 +238,11 @@ class HotPath:
             token["scope"] = allowed
         return token
 
-    def _insert(self, conn: HotConnection, token: dict[str, Any], client: RegisteredClient,
-                now: int, *, previous: TokenRecord | None, member: MemberView | None = None
-                ) -> None:
+    def _row(self, token: dict[str, Any], client: RegisteredClient, now: int, *,
+             previous: TokenRecord | None, member: MemberView | None = None) -> dict[str, Any]:
         """The row server.save_token writes."""
         refresh = token.get("refresh_token")
-        conn.write(self.db().prepare(TOKEN_INSERT, _TOKEN_COLUMNS), dict(
+        return dict(
             client_id=client.client_id,
             member_id=member.id if member else None,
             scope=token.get("scope", ""),
@@ -245,7 +262,7 @@ class HotPath:
             if refresh else None,
             rotated_at=None,
             revoked_at=None,
-        ))
+        )
 
     # --- userinfo (OIDC Core §5.3) -----------------------------------------------------------
 

@@ -204,3 +204,35 @@ def test_a_failed_statement_drops_the_connection_and_the_next_request_reconnects
     with app.app_context():
         db.engine.dispose()  # closes the hot connections too
     assert hotdb._local.conn.closed
+
+
+def test_a_refresh_that_loses_the_race_is_the_reuse_it_is(app, client, rp, served, monkeypatch):
+    """Two holders of one refresh token at once: the one that comes second rotates nothing,
+    writes nothing, and the endpoint treats it as reuse (RFC 9700 §4.14.2)."""
+    from sqlalchemy import update
+
+    from idp.models.hotsql import HotConnection
+    from idp.models.tokens import token_hash
+
+    tokens = rp.tokens(client)
+    original = HotConnection.one
+
+    def then_the_other_holder_refreshes(self: Any, prepared: Any, values: Any) -> Any:
+        row = original(self, prepared, values)
+        with app.app_context():
+            db.session.execute(update(Token).where(
+                Token.refresh_token_hash == token_hash(tokens["refresh_token"]))
+                .values(rotated_at=1))
+            db.session.commit()
+        return row
+
+    monkeypatch.setattr(HotConnection, "one", then_the_other_holder_refreshes)
+    resp = client.post("/token", data={"grant_type": "refresh_token",
+                                       "refresh_token": tokens["refresh_token"]},
+                       headers=rp.auth_header())
+    monkeypatch.undo()
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
+    assert not served
+    with app.app_context():
+        rows = db.session.scalars(select(Token).where(Token.client_id == rp.client_id)).all()
+        assert len(rows) == 1 and rows[0].revoked_at is not None  # nothing new; all revoked
