@@ -8,7 +8,14 @@ Imports the peer-bench ``load.py`` (bench/.work/peer-bench/load.py, or ``--load-
               code flow per client thread (token_type_hint=access_token, client_secret_basic),
               expecting ``"active": true``
 
-Every other argument and scenario is load.py's own; the output (text and JSON) is load.py's.
+Every other argument and scenario is load.py's own; the output (text and JSON) is load.py's,
+plus ``t_start_unix`` / ``t_end_unix`` in each scenario's result (bench/report.py matches the RSS
+samples of bench/rss_sampler.py to them).
+
+``--profile-dir DIR`` (with ``--server-pid``): py-spy records one worker of the server (the
+lowest-numbered leaf process of its tree) during each scenario, set-up and warm-up included,
+into ``DIR/<--profile-name>-<scenario>.txt`` (collapsed stacks) and summarises it with
+bench/pyspy_top.py into ``...-top.txt``. ``--py-spy PATH`` names the executable.
 
 How: load.py builds its table of operations inside ``main()``, so an extra scenario rides on a
 carrier scenario with the same preconditions (``userinfo``: needs a user, a redirect URI and one
@@ -23,8 +30,12 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import os
+import signal
+import subprocess
 import sys
+import time
 import urllib.parse
 from pathlib import Path
 from types import ModuleType
@@ -81,8 +92,83 @@ def _split_args(argv: list[str]) -> tuple[str, list[str]]:
     return load_py, rest
 
 
+def _own_options(args: list[str], names: tuple[str, ...]) -> tuple[dict[str, str], list[str]]:
+    """Take `--name VALUE` / `--name=VALUE` options of this wrapper out of load.py's argv."""
+    found: dict[str, str] = {}
+    rest: list[str] = []
+    it = iter(args)
+    for arg in it:
+        key, eq, value = arg.partition("=")
+        if key in names:
+            found[key] = value if eq else next(it)
+        else:
+            rest.append(arg)
+    return found, rest
+
+
+def leaf_worker(root: int) -> int | None:
+    """The lowest-numbered process without children in root's tree (a server worker)."""
+    children: dict[int, list[int]] = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{name}/stat") as fh:
+                data = fh.read()
+        except OSError:
+            continue
+        children.setdefault(int(data[data.rindex(")") + 2:].split()[1]), []).append(int(name))
+    leaves, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        kids = children.get(pid, [])
+        if not kids and pid != root:
+            leaves.append(pid)
+        stack.extend(kids)
+    return min(leaves) if leaves else (root if os.path.exists(f"/proc/{root}") else None)
+
+
+class Profiler:
+    def __init__(self, out_dir: str, name: str, py_spy: str, server_pid: int | None) -> None:
+        self.out_dir, self.name, self.py_spy, self.server_pid = out_dir, name, py_spy, server_pid
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.raw = ""
+
+    def start(self, scenario: str, seconds: float) -> None:
+        worker = leaf_worker(self.server_pid) if self.server_pid else None
+        if worker is None:
+            return
+        os.makedirs(self.out_dir, exist_ok=True)
+        self.raw = os.path.join(self.out_dir, f"{self.name}-{scenario}.txt")
+        log = open(self.raw + ".log", "w")  # noqa: SIM115  (closed with the process)
+        self.proc = subprocess.Popen(
+            [self.py_spy, "record", "--pid", str(worker), "--format", "raw", "--nonblocking",
+             "--duration", str(math.ceil(seconds)), "-o", self.raw],
+            stdout=log, stderr=subprocess.STDOUT,
+        )
+        log.close()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes what it has on SIGINT
+        try:
+            self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        self.proc = None
+        if os.path.exists(self.raw):
+            top = os.path.join(os.path.dirname(os.path.abspath(__file__)), "pyspy_top.py")
+            subprocess.run([sys.executable, top, self.raw, "--out",
+                            self.raw[: -len(".txt")] + "-top.txt"],
+                           stdout=subprocess.DEVNULL, check=False)
+
+
 def main(argv: list[str] | None = None) -> int:
     load_py, args = _split_args(list(sys.argv[1:] if argv is None else argv))
+    own, args = _own_options(args, ("--profile-dir", "--profile-name", "--py-spy"))
     load = import_load(load_py)
     extras = make_extras(load)
 
@@ -103,6 +189,16 @@ def main(argv: list[str] | None = None) -> int:
     if "-h" in args or "--help" in args:
         print(__doc__)
     queue = list(asked)
+    profiler = None
+    if own.get("--profile-dir"):
+        server_pid = None
+        for i, arg in enumerate(args):
+            if arg == "--server-pid" and i + 1 < len(args):
+                server_pid = int(args[i + 1])
+            elif arg.startswith("--server-pid="):
+                server_pid = int(arg.split("=", 1)[1])
+        profiler = Profiler(own["--profile-dir"], own.get("--profile-name", "profile"),
+                            own.get("--py-spy", "py-spy"), server_pid)
     ran: list[str] = []
     original_run = load.run_scenario
 
@@ -118,7 +214,17 @@ def main(argv: list[str] | None = None) -> int:
         if wanted in extras:
             op, setup = extras[wanted]
         ran.append(wanted)
-        return original_run(cfg, wanted, op, setup, server_pid)
+        t0 = time.time()
+        if profiler is not None:
+            profiler.start(wanted, cfg.warmup + cfg.duration + 60)
+        try:
+            result = original_run(cfg, wanted, op, setup, server_pid)
+        finally:
+            if profiler is not None:
+                profiler.stop()
+        result["t_start_unix"] = round(t0, 2)
+        result["t_end_unix"] = round(time.time(), 2)
+        return dict(result)
 
     load.run_scenario = run_scenario
     rc = int(load.main(args) or 0)
