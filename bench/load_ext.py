@@ -140,13 +140,21 @@ class Profiler:
             return
         os.makedirs(self.out_dir, exist_ok=True)
         self.raw = os.path.join(self.out_dir, f"{self.name}-{scenario}.txt")
-        log = open(self.raw + ".log", "w")  # noqa: SIM115  (closed with the process)
-        self.proc = subprocess.Popen(
-            [self.py_spy, "record", "--pid", str(worker), "--format", "raw", "--nonblocking",
-             "--duration", str(math.ceil(seconds)), "-o", self.raw],
-            stdout=log, stderr=subprocess.STDOUT,
-        )
-        log.close()
+        # py-spy sometimes fails to read the interpreter's version right after attaching
+        # (seen on this project's VM): a few attempts before giving up on this scenario
+        for _attempt in range(4):
+            log = open(self.raw + ".log", "a")  # noqa: SIM115  (closed with the process)
+            self.proc = subprocess.Popen(
+                [self.py_spy, "record", "--pid", str(worker), "--format", "raw",
+                 "--nonblocking", "--duration", str(math.ceil(seconds)), "-o", self.raw],
+                stdout=log, stderr=subprocess.STDOUT,
+            )
+            log.close()
+            try:
+                self.proc.wait(timeout=1.5)
+            except subprocess.TimeoutExpired:
+                return  # recording
+        self.proc = None
 
     def stop(self) -> None:
         if self.proc is None:

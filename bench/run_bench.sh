@@ -411,7 +411,14 @@ run_ours() {
   if [ -n "$PY_SPY" ]; then
     local w
     w="$(descendants "$SERVER_PID" | tail -n1)"
-    if "$PY_SPY" dump --nonblocking --pid "${w:-$SERVER_PID}" > "$RESULTS/$backend-pyspy-check.txt" 2>&1; then
+    local ok=0
+    for _ in 1 2 3 4 5; do  # attaching fails now and then on some VMs: a few attempts
+      if "$PY_SPY" dump --pid "${w:-$SERVER_PID}" > "$RESULTS/$backend-pyspy-check.txt" 2>&1; then
+        ok=1; break
+      fi
+      sleep 0.5
+    done
+    if [ "$ok" = 1 ]; then
       PROFILE_ARGS="--profile-dir $RESULTS --profile-name profile-$backend --py-spy $PY_SPY"
     else
       log "$backend: py-spy cannot read the worker ($(grep -m1 '^Error' "$RESULTS/$backend-pyspy-check.txt" || echo 'ptrace?')): no profile; see $backend-pyspy-check.txt"
