@@ -383,7 +383,8 @@ def render_table(
         out.append(f"Bare argon2id hash (bench/argon2_bare.py, {bare_where}): "
                    f"{bare_ms:.1f} CPU ms. "
                    "Issue 10 target for our backends: authcode / bare hash <= 1.15.")
-        out.append("")
+        if any(r.scenario == "authcode" for r in rows):
+            out.append("")
         for b in backends:
             r = next((x for x in rows if x.backend == b and x.tool == "load.py"
                       and x.scenario == "authcode" and x.cpu_ms and x.ok), None)
@@ -546,6 +547,9 @@ def main(argv: list[str] | None = None) -> int:
         bare = next((b for p in folders if (b := bare_hash_ms(p))), None)
         rss = [x for p in folders for x in rss_rows(p, rows)]
         text = render(rows, params, warnings, a.peer, env_lines, failures, a.peer2, bare, rss)
+    profiles = sorted(str(f.relative_to(p)) for p in folders for f in p.glob("**/*-top.txt"))
+    if profiles:
+        text += "\npy-spy top frames (PROFILE=1): " + ", ".join(profiles) + "\n"
     print(text)
     if a.out:
         os.makedirs(os.path.dirname(os.path.abspath(a.out)) or ".", exist_ok=True)
