@@ -5,22 +5,39 @@
 # the cheap GET/POST ones) against
 #   1. our provider on SQLite           (backend "sqlite")
 #   2. our provider on PostgreSQL+Redis (backend "postgres")
-#   3. the node-oidc-provider peer      (backend "peer")
+#   3. the node-oidc-provider peer      (backend "peer": its in-memory adapter)
+#   4. the same peer with a Redis adapter (backend "peer-redis": bench/peer_redis, issue 10)
 # and prints one markdown table: req/s, p50/p99 latency, server CPU ms per operation and the
-# ratio ours/peer of server CPU ms per operation. Compare the CPU column, not req/s: the load
-# generator shares the cores with the server.
+# ratios ours/peer and ours/peer-redis of server CPU ms per operation. Compare the CPU column,
+# not req/s: the load generator shares the cores with the server. Before the scenarios it times
+# one bare argon2id hash at the provider's parameters (bench/argon2_bare.py) for the line
+# "authcode / bare hash"; during our provider's scenarios it samples the RSS of every server
+# process (bench/rss_sampler.py) for the "max RSS per worker" table.
 #
 # Usage (from anywhere; paths are relative to the project root):
 #   bench/run_bench.sh
 #   CONCURRENCY=8 DURATION=5 BACKENDS=sqlite SKIP_PEER=1 bench/run_bench.sh
+#   RUNS=3 PEERS=peer-redis SCENARIOS=introspect,authcode bench/run_bench.sh
 #
 # Environment knobs:
 #   CONCURRENCY=8        parallel clients (load.py threads and wrk connections)
 #   DURATION=20          measured seconds per scenario (max 60; wrk uses the integer part)
 #   WARMUP=2             unmeasured seconds before each scenario
 #   BACKENDS=sqlite,postgres   which of our backends to run (empty: none)
-#   SCENARIOS=discovery,jwks,cc,refresh,userinfo,authcode
-#   SKIP_PEER=0          1: do not run the peer
+#   SCENARIOS=discovery,jwks,cc,refresh,userinfo,introspect,authcode
+#                        (load.py's scenarios plus bench/load_ext.py's introspect: RFC 7662 of an
+#                        access token, client_secret_basic)
+#   SKIP_PEER=0          1: do not run any peer (same as PEERS=)
+#   PEERS=peer,peer-redis  which peers to run: peer (in-memory adapter, the reference of the
+#                        ours/peer ratio) and peer-redis (bench/peer_redis: Redis adapter)
+#   BENCH_PEER_REDIS_DB=1  database number, on BENCH_REDIS_URL's server, of peer-redis; FLUSHED
+#                        before its run
+#   RUNS=1               repeat the whole set (argon2 + backends + peers) N times; N > 1 keeps
+#                        each run in run<i>/ and adds a MEDIAN table (make bench: RUNS=3)
+#   PROFILE=0            1: py-spy records one worker of our provider per scenario into
+#                        profile-<backend>-<scenario>.txt (+ -top.txt summary); py-spy is pip-
+#                        installed into .venv if missing; skipped with a note if it cannot attach
+#   ARGON2_N=20          hashes timed by bench/argon2_bare.py per run
 #   SKIP_WRK=0           1: do not run wrk (also forced when wrk is missing and cannot be installed)
 #   PEER_BENCH           peer-bench source folder (default ../shared/peer-bench, then
 #                        /work/shared/peer-bench); copied to bench/.work/peer-bench
@@ -49,8 +66,14 @@ CONCURRENCY="${CONCURRENCY:-8}"
 DURATION="${DURATION:-20}"
 WARMUP="${WARMUP:-2}"
 BACKENDS="${BACKENDS-sqlite,postgres}"
-SCENARIOS="${SCENARIOS:-discovery,jwks,cc,refresh,userinfo,authcode}"
+SCENARIOS="${SCENARIOS:-discovery,jwks,cc,refresh,userinfo,introspect,authcode}"
 SKIP_PEER="${SKIP_PEER:-0}"
+PEERS="${PEERS-peer,peer-redis}"
+[ "$SKIP_PEER" = "1" ] && PEERS=""
+BENCH_PEER_REDIS_DB="${BENCH_PEER_REDIS_DB:-1}"
+RUNS="${RUNS:-1}"
+PROFILE="${PROFILE:-0}"
+ARGON2_N="${ARGON2_N:-20}"
 SKIP_WRK="${SKIP_WRK:-0}"
 OUR_PORT="${BENCH_IDP_PORT:-5000}"
 PEER_PORT="${BENCH_PEER_PORT:-3000}"
@@ -74,6 +97,11 @@ log() { printf '[bench %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
 case "$CONCURRENCY" in ''|*[!0-9]*) die "CONCURRENCY must be an integer";; esac
+case "$RUNS" in ''|*[!0-9]*|0) die "RUNS must be a positive integer";; esac
+has_peer() { tr ',' '\n' <<<"$PEERS" | tr -d ' ' | grep -qx "$1"; }
+for p in ${PEERS//,/ }; do
+  case "$p" in peer|peer-redis) ;; *) die "unknown peer $p (peer, peer-redis)";; esac
+done
 WRK_DURATION="${DURATION%%.*}"
 [ -n "$WRK_DURATION" ] && [ "$WRK_DURATION" -ge 1 ] 2>/dev/null || WRK_DURATION=1
 
@@ -113,7 +141,7 @@ if ! "$PB/.venv/bin/python" -c 'import httpx' >/dev/null 2>&1; then
   "$PB/.venv/bin/pip" install -q httpx >&2
 fi
 lock_sum="$(sha256sum "$PB/peer/package-lock.json" | cut -d' ' -f1)"
-if [ "$SKIP_PEER" != "1" ]; then
+if [ -n "$PEERS" ]; then
   if [ ! -d "$PB/peer/node_modules/oidc-provider" ] \
      || [ "$(cat "$PB/peer/node_modules/.bench-lock-sha256" 2>/dev/null)" != "$lock_sum" ]; then
     command -v npm >/dev/null || die "npm not found (needed for the peer; or SKIP_PEER=1)"
@@ -121,6 +149,26 @@ if [ "$SKIP_PEER" != "1" ]; then
     (cd "$PB/peer" && npm ci --no-audit --no-fund) >&2
     echo "$lock_sum" > "$PB/peer/node_modules/.bench-lock-sha256"
   fi
+fi
+PR="$ROOT/bench/peer_redis"
+if has_peer peer-redis; then
+  pr_sum="$(sha256sum "$PR/package-lock.json" | cut -d' ' -f1)"
+  if [ ! -d "$PR/node_modules/ioredis" ] \
+     || [ "$(cat "$PR/node_modules/.bench-lock-sha256" 2>/dev/null)" != "$pr_sum" ]; then
+    command -v npm >/dev/null || die "npm not found (needed for peer-redis; or PEERS=peer)"
+    log "npm ci in $PR"
+    (cd "$PR" && npm ci --no-audit --no-fund) >&2
+    echo "$pr_sum" > "$PR/node_modules/.bench-lock-sha256"
+  fi
+fi
+
+PY_SPY=""
+if [ "$PROFILE" = "1" ]; then
+  if [ ! -x "$ROOT/.venv/bin/py-spy" ]; then
+    log "PROFILE=1: pip install py-spy into .venv"
+    "$ROOT/.venv/bin/pip" install -q py-spy >&2 || log "py-spy install failed: no profiles"
+  fi
+  [ -x "$ROOT/.venv/bin/py-spy" ] && PY_SPY="$ROOT/.venv/bin/py-spy"
 fi
 
 if [ "$SKIP_WRK" != "1" ] && ! command -v wrk >/dev/null; then
@@ -143,8 +191,10 @@ WRK_SCENARIOS="$(tr ',' '\n' <<<"$SCENARIOS" | grep -xE 'cc|discovery|jwks' | pa
 
 TS="$(date -u +%Y%m%dT%H%M%SZ)"
 RESULTS="$ROOT/bench/results/$TS"
+RESULTS_TOP="$RESULTS"
 mkdir -p "$RESULTS"
 log "results: $RESULTS"
+T_START="$(date +%s)"
 {
   echo "utc=$TS"
   echo "nproc=$(nproc)"
@@ -155,6 +205,7 @@ log "results: $RESULTS"
        "wrk=$(if [ "$SKIP_WRK" = 1 ]; then echo skipped; else wrk -v 2>&1 | head -1 | cut -d' ' -f2; fi)"
   echo "concurrency=$CONCURRENCY duration=$DURATION warmup=$WARMUP scenarios=$SCENARIOS"
   echo "backends=$BACKENDS skip_peer=$SKIP_PEER skip_wrk=$SKIP_WRK idp_env=$BENCH_IDP_ENV sig_alg=${BENCH_SIG_ALG:-default}"
+  echo "peers=${PEERS:-none} peer_redis_db=$BENCH_PEER_REDIS_DB runs=$RUNS profile=$PROFILE"
 } > "$RESULTS/env.txt"
 
 # ---------------------------------------------------------------------------------------------
@@ -202,10 +253,15 @@ run_load() {  # name base client_id client_secret user password server_pid label
   local extra=()
   [ -n "$BENCH_CC_SCOPE" ] && extra+=(--cc-scope "$BENCH_CC_SCOPE")
   [ -n "$BENCH_SCOPE" ] && extra+=(--scope "$BENCH_SCOPE")
-  if [ "$name" != "peer" ]; then
-    extra+=(--username-field auto --password-field auto)
+  case "$name" in
+    peer|peer-*) ;;
+    *) extra+=(--username-field auto --password-field auto) ;;
+  esac
+  if [ -n "${PROFILE_ARGS:-}" ]; then
+    # shellcheck disable=SC2206  # word-split on purpose (no spaces in these paths)
+    extra+=($PROFILE_ARGS)
   fi
-  "$PB/.venv/bin/python" "$PB/load.py" --base-url "$base" \
+  "$PB/.venv/bin/python" "$ROOT/bench/load_ext.py" --load-py "$PB/load.py" --base-url "$base" \
     --client-id "$cid" --client-secret "$csec" --username "$user" --password "$pw" \
     --redirect-uri "$REDIRECT_URI" "${extra[@]}" \
     --scenarios "$SCENARIOS" --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
@@ -348,30 +404,74 @@ run_ours() {
     || die "$backend: server did not come up"
   log "$backend: server up (pid $SERVER_PID: $(descendants "$SERVER_PID" | wc -l) descendant processes)"
 
+  "$PB/.venv/bin/python" "$ROOT/bench/rss_sampler.py" --pid "$SERVER_PID" \
+    --out "$RESULTS/$backend-rss.jsonl" 2>> "$setup_log" &
+  local sampler=$!
+  PROFILE_ARGS=""
+  if [ -n "$PY_SPY" ]; then
+    local w
+    w="$(descendants "$SERVER_PID" | tail -n1)"
+    local ok=0
+    for _ in 1 2 3 4 5; do  # attaching fails now and then on some VMs: a few attempts
+      if "$PY_SPY" dump --pid "${w:-$SERVER_PID}" > "$RESULTS/$backend-pyspy-check.txt" 2>&1; then
+        ok=1; break
+      fi
+      sleep 0.5
+    done
+    if [ "$ok" = 1 ]; then
+      PROFILE_ARGS="--profile-dir $RESULTS --profile-name profile-$backend --py-spy $PY_SPY"
+    else
+      log "$backend: py-spy cannot read the worker ($(grep -m1 '^Error' "$RESULTS/$backend-pyspy-check.txt" || echo 'ptrace?')): no profile; see $backend-pyspy-check.txt"
+    fi
+  fi
+
   local rc=0
   run_load "$backend" "http://127.0.0.1:$OUR_PORT" "$client_id" "$client_secret" \
     "$BENCH_LOGIN" "$BENCH_PASSWORD" "$SERVER_PID" "kotra-idp $backend" || rc=$?
+  PROFILE_ARGS=""
+  kill -TERM "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
   stop_tree "$SERVER_PID"
   SERVER_PID=""
   return "$rc"
 }
 
-run_peer() {
+peer_redis_url() {  # BENCH_REDIS_URL's server with database BENCH_PEER_REDIS_DB
+  python3 - "$REDIS_URL" "$BENCH_PEER_REDIS_DB" <<'EOF'
+import sys, urllib.parse
+u = urllib.parse.urlsplit(sys.argv[1])
+print(urllib.parse.urlunsplit((u.scheme, u.netloc, "/" + sys.argv[2], u.query, u.fragment)))
+EOF
+}
+
+run_peer() {  # peer | peer-redis
+  local name="${1:-peer}"
   trap 'stop_tree "$SERVER_PID"' EXIT
   trap 'exit 130' INT TERM
   command -v node >/dev/null || die "node not found (or SKIP_PEER=1)"
   port_busy "$PEER_PORT" && die "something already listens on 127.0.0.1:$PEER_PORT"
-  local server_log="$RESULTS/peer-server.log"
+  local server_log="$RESULTS/$name-server.log"
+  local script="peer/server.mjs" label="node-oidc-provider peer"
+  if [ "$name" = "peer-redis" ]; then
+    case "$BENCH_PEER_REDIS_DB" in ''|*[!0-9]*) die "BENCH_PEER_REDIS_DB must be a number";; esac
+    export PEER_REDIS_URL PEER_SERVER="$PB/peer/server.mjs"
+    PEER_REDIS_URL="$(peer_redis_url)"
+    command -v redis-cli >/dev/null || die "redis-cli not found (needed to flush $PEER_REDIS_URL)"
+    redis-cli -u "$PEER_REDIS_URL" ping >/dev/null 2>&1 || die "Redis not reachable at $PEER_REDIS_URL"
+    log "peer-redis: FLUSHDB $PEER_REDIS_URL"
+    redis-cli -u "$PEER_REDIS_URL" flushdb >/dev/null
+    script="$ROOT/bench/peer_redis/server.mjs" label="node-oidc-provider peer (Redis adapter)"
+  fi
   (cd "$PB" && PEER_HOST=127.0.0.1 PEER_PORT="$PEER_PORT" CLIENT_ID="$PEER_CLIENT_ID" \
      CLIENT_SECRET="$PEER_CLIENT_SECRET" BENCH_USER="$PEER_USER" BENCH_PASSWORD="$PEER_PASSWORD" \
-     REDIRECT_URI="$REDIRECT_URI" exec node peer/server.mjs) > "$server_log" 2>&1 &
+     REDIRECT_URI="$REDIRECT_URI" exec node "$script") > "$server_log" 2>&1 &
   SERVER_PID=$!
   wait_http_200 "http://127.0.0.1:$PEER_PORT/healthz" "$SERVER_PID" "$server_log" \
-    || die "peer did not come up"
-  log "peer: up (pid $SERVER_PID)"
+    || die "$name did not come up"
+  log "$name: up (pid $SERVER_PID)"
   local rc=0
-  run_load peer "http://127.0.0.1:$PEER_PORT" "$PEER_CLIENT_ID" "$PEER_CLIENT_SECRET" \
-    "$PEER_USER" "$PEER_PASSWORD" "$SERVER_PID" "node-oidc-provider peer" || rc=$?
+  run_load "$name" "http://127.0.0.1:$PEER_PORT" "$PEER_CLIENT_ID" "$PEER_CLIENT_SECRET" \
+    "$PEER_USER" "$PEER_PASSWORD" "$SERVER_PID" "$label" || rc=$?
   stop_tree "$SERVER_PID"
   SERVER_PID=""
   return "$rc"
@@ -396,20 +496,46 @@ run_target() {  # name command...
   return 0
 }
 
+run_argon2() {
+  log "argon2_bare.py: $ARGON2_N bare argon2id hashes at the provider's parameters"
+  IDP_ENV="$BENCH_IDP_ENV" "$ROOT/.venv/bin/python" "$ROOT/bench/argon2_bare.py" -n "$ARGON2_N" \
+    --json "$RESULTS/argon2-bare.json" 2>&1 | tee "$RESULTS/argon2-bare.txt" >&2
+  [ -s "$RESULTS/argon2-bare.json" ]
+}
+
 IFS=',' read -r -a backend_list <<<"$BACKENDS"
-for b in "${backend_list[@]}"; do
-  b="${b// /}"
-  [ -n "$b" ] || continue
-  run_target "$b" run_ours "$b"
-  sleep 2
+for run in $(seq 1 "$RUNS"); do
+  if [ "$RUNS" -gt 1 ]; then
+    RESULTS="$RESULTS_TOP/run$run"
+    mkdir -p "$RESULTS"
+    log "===== run $run of $RUNS ====="
+  fi
+  # before the authcode scenarios, in the same run: the bare hash the login pays once
+  run_target "argon2-bare" run_argon2
+  for b in "${backend_list[@]}"; do
+    b="${b// /}"
+    [ -n "$b" ] || continue
+    run_target "$b" run_ours "$b"
+    sleep 2
+  done
+  for p in ${PEERS//,/ }; do
+    run_target "$p" run_peer "$p"
+    sleep 2
+  done
+  if [ "$RUNS" -gt 1 ]; then
+    log "run $run done, $(( $(date +%s) - T_START )) s since the start"
+  fi
 done
-if [ "$SKIP_PEER" != "1" ]; then
-  run_target peer run_peer
+RESULTS="$RESULTS_TOP"
+if [ "$RUNS" -gt 1 ]; then
+  cat "$RESULTS"/run*/failures.txt > "$RESULTS/failures.txt" 2>/dev/null || rm -f "$RESULTS/failures.txt"
 fi
 
 echo "loadavg_end=$(cut -d' ' -f1-3 /proc/loadavg)" >> "$RESULTS/env.txt"
+echo "elapsed_s=$(( $(date +%s) - T_START ))" >> "$RESULTS/env.txt"
 python3 "$ROOT/bench/report.py" "$RESULTS" --out "$RESULTS/table.md" || failed+=("report")
-log "results in $RESULTS (table.md, *-py.json, *-wrk.json, *-server.log)"
+log "results in $RESULTS (table.md, *-py.json, *-wrk.json, *-server.log, *-rss.jsonl; run<i>/ when RUNS > 1)"
+log "elapsed: $(( $(date +%s) - T_START )) s"
 if [ "${#failed[@]}" -gt 0 ]; then
   log "FAILED: ${failed[*]} (see $RESULTS/failures.txt and the logs there)"
   exit 1
