@@ -216,6 +216,7 @@ RULES: dict[str, Check] = {
     # Issue 10: logs and metrics for operators (idp/observability.py).
     "log_format": _one_of("", "json", "text"),
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR"),
+    "token_commit": _one_of("async", "sync"),
     "metrics.bind": lambda v: None if v == "" else _bind(v),
     "metrics.allow": _networks,
     # Issue 9: the 3-year deletion of simple members (idp/services/sns_inactivity.py).

@@ -14,7 +14,9 @@ request thread, so one more connection per worker). It is opened by the engine (
 events, the SQLite pragmas, apply) but kept out of the pool: a checkout and its reset cost as
 much as a userinfo's query. It is never lent with a transaction open: on PostgreSQL it stays
 in autocommit, so a lone SELECT or INSERT is one round trip instead of BEGIN, statement,
-COMMIT, and writes that must land together run inside `transaction()`; SQLite's implicit
+COMMIT, and writes that must land together run inside `transaction()` (or are one statement);
+with the setting token_commit = "async" its commits do not wait for the WAL flush
+(config/default.toml says what that costs). SQLite's implicit
 transaction is committed or rolled back before the request ends. After any error the
 connection is closed and the next request opens a new one; it is also replaced after the
 pool's `pool_recycle` seconds, and closed when the engine is disposed.
@@ -82,9 +84,10 @@ class Prepared:
 class HotDb:
     """A connection per thread for the prepared statements of one engine."""
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, *, async_commit: bool = False) -> None:
         self.engine = engine
         self.postgres = engine.dialect.name == "postgresql"
+        self._async_commit = async_commit and self.postgres
         self._prepared: dict[Any, Prepared] = {}
         self._local = threading.local()
         self._open: set[HotConnection] = set()
@@ -113,6 +116,9 @@ class HotDb:
         dbapi: Any = fairy.dbapi_connection
         if self.postgres:
             dbapi.autocommit = True
+            if self._async_commit:
+                # This connection only issues tokens and reads: settings token_commit.
+                dbapi.execute("SET synchronous_commit TO off")
         conn = HotConnection(dbapi, self.postgres)
         with self._lock:
             self._open.add(conn)
@@ -147,6 +153,7 @@ class HotConnection:
         self.postgres = postgres
         self.born = time.monotonic()
         self.closed = False
+        self.cursor = dbapi.cursor()  # one for every statement: a new one costs a third of one
 
     def close(self) -> None:
         self.closed = True
@@ -154,21 +161,15 @@ class HotConnection:
             self.dbapi.close()
 
     def one(self, prepared: Prepared, values: Mapping[str, Any]) -> dict[str, Any] | None:
-        cursor = self.dbapi.cursor()
-        try:
-            cursor.execute(prepared.sql, prepared.parameters(values))
-            return prepared.row(cursor.fetchone())
-        finally:
-            cursor.close()
+        cursor = self.cursor
+        cursor.execute(prepared.sql, prepared.parameters(values))
+        return prepared.row(cursor.fetchone())
 
     def write(self, prepared: Prepared, values: Mapping[str, Any]) -> int:
         """Run a statement; the number of rows it changed."""
-        cursor = self.dbapi.cursor()
-        try:
-            cursor.execute(prepared.sql, prepared.parameters(values))
-            return int(cursor.rowcount)
-        finally:
-            cursor.close()
+        cursor = self.cursor
+        cursor.execute(prepared.sql, prepared.parameters(values))
+        return int(cursor.rowcount)
 
     def commit(self) -> None:
         """SQLite's implicit transaction ends here; PostgreSQL is in autocommit."""

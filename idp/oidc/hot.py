@@ -128,7 +128,8 @@ class HotPath:
             from idp.extensions import db
 
             with self._app.app_context():
-                self._db = HotDb(db.engine)
+                self._db = HotDb(db.engine, async_commit=self._app.config["IDP_SETTINGS"]
+                                 ["token_commit"] == "async")
         return self._db
 
     # --- client authentication ------------------------------------------------------------

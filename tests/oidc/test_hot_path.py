@@ -236,3 +236,25 @@ def test_a_refresh_that_loses_the_race_is_the_reuse_it_is(app, client, rp, serve
     with app.app_context():
         rows = db.session.scalars(select(Token).where(Token.client_id == rp.client_id)).all()
         assert len(rows) == 1 and rows[0].revoked_at is not None  # nothing new; all revoked
+
+
+@pytest.mark.parametrize("mode", ["async", "sync"])
+def test_token_commit_setting_reaches_the_hot_connection_only(base_settings, mode):
+    from tests.conftest import make_app
+
+    if not base_settings["database_url"].startswith("postgresql"):
+        pytest.skip("synchronous_commit is PostgreSQL's")
+    app = make_app(base_settings, token_commit=mode)
+    try:
+        hot = _lanes(app)._hot["/token"].__self__
+        with hot.db().connection() as conn:
+            assert conn.dbapi.execute("SHOW synchronous_commit").fetchone()[0] == \
+                ("off" if mode == "async" else "on")
+        with app.app_context():  # everything else (revocation, logins, audit) waits
+            assert db.session.execute(select(1).where(True)).scalar() == 1
+            from sqlalchemy import text
+            assert db.session.execute(text("SHOW synchronous_commit")).scalar() == "on"
+    finally:
+        with app.app_context():
+            db.engine.dispose()
+        app.extensions["idp"].store.close()
