@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 
-from sqlalchemy import DateTime, ForeignKey, Index, String
+from sqlalchemy import DateTime, ForeignKey, Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.models.base import Base, JSONText, utcnow
@@ -14,6 +14,14 @@ from idp.models.base import Base, JSONText, utcnow
 def token_hash(value: str) -> str:
     """SHA-256 of a random bearer secret: lookups by hash, nothing usable in a dump."""
     return hashlib.sha256(value.encode()).hexdigest()
+
+
+# migrations/versions/0018_partial_token_indexes.py
+PARTIAL_INDEXES = {
+    "ix_tokens_member_client": ("member_id", "client_id"),
+    "ix_tokens_code_hash": ("code_hash",),
+    "ix_tokens_sid": ("sid",),
+}
 
 
 class AuthorizationCode(Base):
@@ -64,8 +72,8 @@ class Token(Base):
     access_token_hash: Mapped[str] = mapped_column(String(64), unique=True)
     refresh_token_hash: Mapped[str | None] = mapped_column(String(64), unique=True)
     family_id: Mapped[str] = mapped_column(String(64), index=True)
-    code_hash: Mapped[str | None] = mapped_column(String(64), index=True)
-    sid: Mapped[str | None] = mapped_column(String(64), index=True)
+    code_hash: Mapped[str | None] = mapped_column(String(64))
+    sid: Mapped[str | None] = mapped_column(String(64))
     auth_time: Mapped[int | None] = mapped_column()
     acr: Mapped[str | None] = mapped_column(String(100))
     amr: Mapped[list[str] | None] = mapped_column(JSONText)
@@ -75,5 +83,11 @@ class Token(Base):
     rotated_at: Mapped[int | None] = mapped_column()
     revoked_at: Mapped[int | None] = mapped_column()
 
-    __table_args__ = (Index("ix_tokens_member_client", "member_id", "client_id"),)
+    # member_id, code_hash and sid are empty on a client_credentials token: those indexes
+    # cover only the rows that have them (partial indexes; every lookup compares them with a
+    # value, which implies IS NOT NULL), so a service's token costs three index writes fewer.
+    __table_args__ = tuple(
+        Index(name, *columns, sqlite_where=text(f"{columns[0]} IS NOT NULL"),
+              postgresql_where=text(f"{columns[0]} IS NOT NULL"))
+        for name, columns in PARTIAL_INDEXES.items())
 
