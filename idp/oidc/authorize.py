@@ -48,7 +48,7 @@ from authlib.oidc.core.errors import (
     RequestURINotSupportedError,
 )
 from flask import Response, current_app, redirect, render_template, url_for
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from werkzeug.wrappers import Response as BaseResponse
 
 from idp.extensions import db
@@ -332,12 +332,14 @@ def check_login(
     raise NeedsInteraction("login")
 
 
+# Built once: every third-party authorization request asks it.
+_CONSENTED_SCOPE = select(Consent.scope).where(
+    Consent.member_id == bindparam("member_id"), Consent.client_id == bindparam("client_id"))
+
+
 def has_consent(member: MemberView, client: RegisteredClient, scope: str) -> bool:
     granted = db.session.scalar(
-        select(Consent.scope).where(
-            Consent.member_id == member.id, Consent.client_id == client.client_id
-        )
-    )
+        _CONSENTED_SCOPE, {"member_id": member.id, "client_id": client.client_id})
     return granted is not None and set(scope.split()) <= set(granted.split())
 
 

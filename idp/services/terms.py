@@ -21,7 +21,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from idp.errors import AlreadyExists, InvalidInput
 from idp.models import MarketingConsent, TermsConsent, TermsDocument
@@ -92,23 +92,30 @@ def _last_agreements(session: DbSession, member_id: int) -> dict[str, TermsConse
     return {row.kind: row for row in rows}  # later rows replace earlier ones
 
 
+# The two aggregate queries of has_missing_consents, built once: every authorization request
+# runs them, and building the join on a subquery (and its cache key) cost more than running it.
+_LATEST = (select(TermsDocument.kind, func.max(TermsDocument.version).label("version"))
+           .group_by(TermsDocument.kind).subquery())
+_REQUIRED_CURRENT = (
+    select(TermsDocument.kind, TermsDocument.version)
+    .join(_LATEST, (TermsDocument.kind == _LATEST.c.kind)
+          & (TermsDocument.version == _LATEST.c.version))
+    .where(TermsDocument.required.is_(True)))
+_LAST_AGREED = (
+    select(TermsConsent.kind, func.max(TermsConsent.version), func.max(TermsConsent.at))
+    .where(TermsConsent.member_id == bindparam("member_id"), TermsConsent.agreed.is_(True))
+    .group_by(TermsConsent.kind))
+
+
 def has_missing_consents(session: DbSession, member_id: int, *, now: dt.datetime,
                          reconsent_days: int = DEFAULT_RECONSENT_DAYS) -> bool:
     """Whether `missing_consents` would list anything, in two small aggregate queries (no
     document texts, no consent history): the check every authorization request runs."""
-    latest = (select(TermsDocument.kind, func.max(TermsDocument.version).label("version"))
-              .group_by(TermsDocument.kind).subquery())
-    required = session.execute(
-        select(TermsDocument.kind, TermsDocument.version)
-        .join(latest, (TermsDocument.kind == latest.c.kind)
-              & (TermsDocument.version == latest.c.version))
-        .where(TermsDocument.required.is_(True))).all()
+    required = session.execute(_REQUIRED_CURRENT).all()
     if not required:
         return False
     agreed = {kind: (version, at) for kind, version, at in session.execute(
-        select(TermsConsent.kind, func.max(TermsConsent.version), func.max(TermsConsent.at))
-        .where(TermsConsent.member_id == member_id, TermsConsent.agreed.is_(True))
-        .group_by(TermsConsent.kind))}
+        _LAST_AGREED, {"member_id": member_id})}
     oldest = now - dt.timedelta(days=reconsent_days)
     return any(kind not in agreed or agreed[kind][0] < version or agreed[kind][1] < oldest
                for kind, version in required)
