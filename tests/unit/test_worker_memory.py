@@ -23,6 +23,7 @@ LAZY = {
     "requests": "outbound HTTP: SNS, identity vendors, NTS, SMS, back-channel logout, CRLs",
     "requests_oauthlib": "an SNS login (idp.adapters.sns._builders)",
     "jsonschema": "the first API request body (idp.web.api._validator)",
+    "asn1crypto": "certificate login with trust anchors (idp.wiring.build_certificate_verifier)",
 }
 
 PROBE = """
