@@ -281,7 +281,7 @@ def tune_malloc() -> bool:
     such free raises the threshold to the block's size (the "dynamic threshold"), so every
     later hash is carved from the heap and its 19 MiB stay resident for good (+20-24 MB per
     worker after one login). A fixed threshold turns that off: each hash maps and unmaps its
-    block (about 5,000 page faults, well under a millisecond against the hash's 100 ms).
+    block (5,000 fresh pages: a few ms at most against a hash of 50-70 ms, docs/benchmarks.md).
     At most two arenas: a worker runs requests on one thread (`[server] threads`) beside the
     back-channel thread, so more arenas only hold more free memory.
 
