@@ -252,14 +252,55 @@ def create_server_app() -> Flask:
 
     Each process also runs the back-channel logout worker, a thread that delivers queued
     logout tokens outside the requests (`backchannel_logout.worker`).
+
+    glibc's allocator is told to give large blocks back (`tune_malloc`) before anything is
+    built.
     """
     from idp.oidc.logout import start_backchannel_worker
 
+    tune_malloc()
     app = create_app()
     gc.collect()
     gc.freeze()
     start_backchannel_worker(app)
     return app
+
+
+# glibc mallopt(3) parameters (malloc.h).
+_M_MMAP_THRESHOLD = -3
+_M_ARENA_MAX = -8
+MMAP_THRESHOLD = 128 * 1024  # glibc's own starting value, kept fixed
+ARENA_MAX = 2
+
+
+def tune_malloc() -> bool:
+    """Keep a worker's resident memory flat under load (issue 10: 100 MB per worker).
+
+    Every password check (argon2id, m = 19 MiB) allocates one 19 MiB block. glibc serves
+    blocks above its mmap threshold from fresh pages and unmaps them on free, but the first
+    such free raises the threshold to the block's size (the "dynamic threshold"), so every
+    later hash is carved from the heap and its 19 MiB stay resident for good (+20-24 MB per
+    worker after one login). A fixed threshold turns that off: each hash maps and unmaps its
+    block (5,000 fresh pages: a few ms at most against a hash of 50-70 ms, docs/benchmarks.md).
+    At most two arenas: a worker runs requests on one thread (`[server] threads`) beside the
+    back-channel thread, so more arenas only hold more free memory.
+
+    The same as MALLOC_MMAP_THRESHOLD_=131072 MALLOC_ARENA_MAX=2 in the environment, set
+    here so that every worker gets it however it is started. False where the C library is
+    not glibc (nothing is changed).
+    """
+    import ctypes
+    import ctypes.util
+    import platform
+
+    if platform.libc_ver()[0] != "glibc":
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+        return bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1 and ok)
+    except (OSError, AttributeError):
+        return False
 
 
 DATABASE_CONNECT_TIMEOUT = 5  # seconds
@@ -368,10 +409,10 @@ def _register_hooks(app: Flask) -> None:
         return render_template("oidc/error.html", error="too_large"), 413
 
     # A dependency that is down (idp/faults.py) answers 503 with Retry-After, never 500.
-    from idp.faults import OUTAGE_TYPES, remove_session, unavailable_dependency
+    from idp.faults import outage_types, remove_session, unavailable_dependency
     from idp.web.unavailable import handle_outage, unavailable_page
 
-    for kind in OUTAGE_TYPES:
+    for kind in outage_types():  # after build_provider: the drivers in use are loaded
         app.register_error_handler(kind, handle_outage)
 
     @app.teardown_appcontext

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import sys
 from typing import Any, Literal
 
-import psycopg
-import redis.exceptions
 import sqlalchemy.exc
 
 log = logging.getLogger(__name__)
@@ -29,15 +28,38 @@ Dependency = Literal["database", "store"]
 RETRY_AFTER_SECONDS = 5
 
 # The exception types worth classifying: Flask's error handlers are registered for these.
-OUTAGE_TYPES: tuple[type[Exception], ...] = (
-    redis.exceptions.ConnectionError,  # refused, reset, Sentinel finds no master, loading
-    redis.exceptions.TimeoutError,
-    redis.exceptions.ReadOnlyError,  # a replica that has not been promoted yet (failover)
+# The drivers' own types are looked up only when the driver is loaded (issue 10, memory: a
+# worker on SQLite without Redis never imports psycopg or redis, about 15 MB); a driver that
+# was never imported raised nothing. SQLAlchemy imports psycopg when it creates the engine and
+# idp.stores imports redis when it builds a RedisStore, both before the app registers its
+# handlers (idp/__init__.py).
+_BASE_OUTAGE_TYPES: tuple[type[Exception], ...] = (
     sqlalchemy.exc.DBAPIError,  # OperationalError, InterfaceError, ... (classified below)
     sqlalchemy.exc.TimeoutError,  # the pool waited for a connection that never came back
-    psycopg.OperationalError,
     sqlite3.OperationalError,
 )
+
+
+def _redis_outages() -> tuple[type[Exception], ...]:
+    exceptions = sys.modules.get("redis.exceptions")
+    if exceptions is None:
+        return ()
+    return (
+        exceptions.ConnectionError,  # refused, reset, Sentinel finds no master, loading
+        exceptions.TimeoutError,
+        exceptions.ReadOnlyError,  # a replica that has not been promoted yet (failover)
+    )
+
+
+def _psycopg_outages() -> tuple[type[Exception], ...]:
+    psycopg = sys.modules.get("psycopg")
+    return (psycopg.OperationalError,) if psycopg is not None else ()
+
+
+def outage_types() -> tuple[type[Exception], ...]:
+    """The exception types that may report an outage, for the drivers loaded so far."""
+    return _BASE_OUTAGE_TYPES + _redis_outages() + _psycopg_outages()
+
 
 # SQLite errors that are the embedded database being unavailable, not a bug (a missing table
 # or a syntax error is a bug, and stays a 500).
@@ -52,8 +74,7 @@ _SQLITE_OUTAGES = (
 
 
 def _classify_one(exc: BaseException) -> Dependency | None:
-    if isinstance(exc, redis.exceptions.ConnectionError | redis.exceptions.TimeoutError
-                  | redis.exceptions.ReadOnlyError):
+    if isinstance(exc, _redis_outages()):
         return "store"
     if isinstance(exc, sqlalchemy.exc.TimeoutError):
         return "database"
@@ -61,7 +82,7 @@ def _classify_one(exc: BaseException) -> Dependency | None:
         if exc.connection_invalidated:  # SQLAlchemy recognised a disconnect
             return "database"
         return _classify_one(exc.orig) if exc.orig is not None else None
-    if isinstance(exc, psycopg.OperationalError):
+    if isinstance(exc, _psycopg_outages()):
         # Connection refused or lost (SQLSTATE class 08), too many connections (53), server
         # shutting down or statement cancelled (57), deadlock or serialization failure (40),
         # lock timeout (55P03): all "try again later".

@@ -22,11 +22,9 @@ import copy
 import json
 import threading
 import time
-from typing import Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-import redis
-import redis.sentinel
 from sqlalchemy import Integer, Table, Text, bindparam, case, select
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import delete as sql_delete
@@ -35,6 +33,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from idp.models import KeyValue, KeyValueSetMember
 from idp.services.ports import Clock
+
+if TYPE_CHECKING:
+    import redis
 
 
 class Store(Protocol):
@@ -320,7 +321,12 @@ def redis_client(url: str) -> redis.Redis:
 
     Through Sentinel the client asks the Sentinels for the current master at connection
     time and again after a connection error, so a failover is followed without a restart.
+    redis is imported here, not with the module: a provider on its database never loads it
+    (issue 10, memory).
     """
+    import redis
+    import redis.sentinel
+
     if urlsplit(url).scheme not in SENTINEL_SCHEMES:
         return redis.Redis.from_url(url, **_TIMEOUTS)
     spec = parse_sentinel_url(url)

@@ -16,7 +16,6 @@ from idp.adapters.email_smtp import SmtpMailer
 from idp.adapters.identity_emulator import EmulatorIdentityVerifier
 from idp.adapters.identity_inicis import InicisIdentityVerifier
 from idp.adapters.identity_nice import NiceIdentityVerifier
-from idp.adapters.npki_revocation import build_certificate_verifier
 from idp.adapters.nts import NTS_ADAPTERS, build_business_registry
 from idp.adapters.sms_http import HttpSmsSender
 from idp.adapters.sns import SnsDirectory
@@ -255,6 +254,25 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.verifications = Verifications(p.flows, clock)
     p.interactions = Interactions(p.store, p.settings["session"]["interaction_ttl"], clock)
     p.sns.clock = clock
+
+
+def build_certificate_verifier(settings: dict[str, Any], store: Store, clock: Clock
+                               ) -> CertificateVerifier | None:
+    """The NPKI verifier (idp/adapters/npki_revocation.py), or None with no trust anchor.
+
+    The adapter (asn1crypto, the CRL and OCSP clients: about 4 MB per worker) is imported only
+    when there is something to configure (issue 10, memory); it logs why login by certificate
+    is unavailable, and so does this shortcut, in the same words.
+    """
+    section = settings["npki"]
+    if not section["trust_anchors"] and not section["demo_pki"]:
+        logging.getLogger("idp.adapters.npki_revocation").warning(
+            "certificate login unavailable: no trust anchors configured "
+            "(IDP_NPKI_TRUST_ANCHORS, comma-separated PEM or DER files)")
+        return None
+    from idp.adapters import npki_revocation
+
+    return npki_revocation.build_certificate_verifier(settings, store, clock)
 
 
 def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Provider:

@@ -10,8 +10,6 @@ from __future__ import annotations
 import threading
 from dataclasses import dataclass
 
-import requests
-
 from idp.services.ports import BackchannelDelivery
 
 ACCEPTED_STATUSES = (200, 204)
@@ -24,6 +22,8 @@ class HttpBackchannelSender:
         self.timeout = timeout
 
     def send(self, uri: str, logout_token: str) -> BackchannelDelivery:
+        import requests  # on the first delivery, not with the module (issue 10, memory)
+
         try:
             resp = requests.post(  # a connection per POST: rare, and none left open
                 uri,

@@ -35,10 +35,8 @@ import hmac
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import requests
 
 from idp.services.personal_data import master_key
 from idp.services.ports import (
@@ -47,6 +45,9 @@ from idp.services.ports import (
     VerificationFailed,
     VerifiedIdentity,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("idp.identity.inicis")
 
@@ -98,7 +99,16 @@ class InicisIdentityVerifier:
         self.seed_encrypted = seed_encrypted
         self.timeout = timeout
         self.seen_once = seen_once
-        self.http = session or requests.Session()
+        self._http = session
+
+    @property
+    def http(self) -> requests.Session:
+        """The HTTP session, made on first use (requests is not imported before: issue 10)."""
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+        return self._http
 
     @property
     def configured(self) -> bool:
@@ -176,6 +186,8 @@ class InicisIdentityVerifier:
                 and parts.username is None and parts.password is None)
 
     def _lookup(self, url: str, tx_id: str) -> dict[str, Any]:
+        import requests
+
         try:
             resp = self.http.post(url, json={"mid": self.mid, "txId": tx_id},
                                   headers={"Accept": "application/json"},

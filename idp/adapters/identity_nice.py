@@ -42,10 +42,9 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote
 
-import requests
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -55,6 +54,9 @@ from idp.services.ports import (
     VerificationFailed,
     VerifiedIdentity,
 )
+
+if TYPE_CHECKING:
+    import requests
 
 log = logging.getLogger("idp.identity.nice")
 
@@ -114,9 +116,18 @@ class NiceIdentityVerifier:
         self.timeout = timeout
         self.seen_once = seen_once
         self.now = now
-        self.http = session or requests.Session()
+        self._http = session
         self._access_token: str | None = None
         self._lock = threading.Lock()
+
+    @property
+    def http(self) -> requests.Session:
+        """The HTTP session, made on first use (requests is not imported before: issue 10)."""
+        if self._http is None:
+            import requests
+
+            self._http = requests.Session()
+        return self._http
 
     @property
     def configured(self) -> bool:
@@ -199,6 +210,8 @@ class NiceIdentityVerifier:
     def _post(self, path: str, *, headers: dict[str, str], data: dict[str, str] | None = None,
               json_body: dict[str, Any] | None = None, auth_retry: bool = False
               ) -> dict[str, Any]:
+        import requests
+
         try:
             resp = self.http.post(self.base_url + path, headers=headers, data=data,
                                   json=json_body, timeout=self.timeout)

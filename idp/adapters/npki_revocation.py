@@ -43,8 +43,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-import requests
-import urllib3
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes, serialization
@@ -164,6 +162,9 @@ def http_get(url: str, *, timeout: float, max_bytes: int, budget: float | None =
              ) -> bytes:
     """GET a CRL or CA certificate; RevocationUnavailable for anything but a 200. `timeout`
     bounds each wait; `budget` (seconds) the whole download, a slow drip included."""
+    import requests  # on the first download, not with the module (issue 10, memory)
+    import urllib3
+
     deadline = None if budget is None else time.monotonic() + budget
     if budget is not None:
         timeout = max(0.01, min(timeout, budget))
@@ -231,6 +232,8 @@ def ldap_get(url: str, *, timeout: float, max_bytes: int) -> bytes:
 
 
 def ocsp_post(url: str, body: bytes, *, timeout: float) -> bytes:
+    import requests
+
     try:
         answer = requests.post(url, data=body, timeout=timeout, allow_redirects=False,
                                headers={"Content-Type": "application/ocsp-request"})

@@ -35,14 +35,9 @@ import datetime as dt
 import hashlib
 import logging
 import re
-import time
 from collections.abc import Iterator, Sequence
-from typing import Any
-from urllib.parse import unquote, urlsplit
-
-import requests
-from requests.adapters import BaseAdapter
-from requests.structures import CaseInsensitiveDict
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote, unquote
 
 from idp.config import env_variable
 from idp.services.ports import (
@@ -52,6 +47,10 @@ from idp.services.ports import (
     Clock,
 )
 from idp.stores import Store
+
+if TYPE_CHECKING:
+    import requests
+    from requests.adapters import BaseAdapter
 
 log = logging.getLogger(__name__)
 
@@ -141,6 +140,8 @@ class NtsBusinessRegistry:
     # --- one call -------------------------------------------------------------------------
 
     def _session(self) -> requests.Session:
+        import requests  # on the first call, not with the module (issue 10, memory)
+
         s = requests.Session()
         if self.transport is not None:
             s.mount("http://", self.transport)
@@ -150,13 +151,15 @@ class NtsBusinessRegistry:
     def _unavailable(self, problem: str) -> BusinessRegistryUnavailable:
         text = problem
         if self.service_key:  # never in a log or a message, raw or percent-encoded
-            for form in {self.service_key, requests.utils.quote(self.service_key, safe=""),
-                         requests.utils.quote(self.service_key)}:
+            for form in {self.service_key, quote(self.service_key, safe=""),
+                         quote(self.service_key)}:  # what requests.utils.quote gives
                 text = text.replace(form, "***")
         log.warning("tax office status API unavailable: %s", text[:500])
         return BusinessRegistryUnavailable(text[:500])
 
     def _ask(self, batch: list[str]) -> dict[str, BusinessStatus]:
+        import requests
+
         if not self.service_key:
             raise self._unavailable("nts.service_key (IDP_NTS_SERVICE_KEY) is not set")
         url = self.base_url + STATUS_PATH
@@ -220,52 +223,6 @@ EMULATOR_PATH = "/dev/nts"
 EMULATOR_SERVICE_KEY = "kotra-emulator-nts-service-key"
 
 
-class LoopbackTransport(BaseAdapter):
-    """Serves requests to the provider's own issuer from the running Flask app, in-process
-    (no socket: a development server with one thread, or a test without one, still answers).
-    Other hosts fail as an unreachable server does. A call that took longer than its read
-    timeout raises ReadTimeout, as a socket would have."""
-
-    def __init__(self, issuer: str) -> None:
-        super().__init__()
-        self.host = urlsplit(issuer).netloc
-
-    def send(self, request: requests.PreparedRequest, stream: bool = False,
-             timeout: Any = None, verify: Any = True, cert: Any = None,
-             proxies: Any = None) -> requests.Response:
-        from flask import current_app
-        from werkzeug.test import Client
-
-        url = urlsplit(request.url or "")
-        if url.netloc != self.host:
-            raise requests.ConnectionError(f"no route to {url.netloc}")
-        try:
-            app = current_app._get_current_object()  # type: ignore[attr-defined]
-        except RuntimeError:  # outside an app context there is no emulator to reach
-            raise requests.ConnectionError("no application context: the emulator is "
-                                           "served by the running app") from None
-        started = time.monotonic()
-        answer = Client(app).open(
-            path=url.path, query_string=url.query, method=request.method,
-            headers={k: v for k, v in request.headers.items()
-                     if k.lower() != "content-length"},
-            data=request.body, base_url=f"{url.scheme}://{url.netloc}")
-        read_timeout = timeout[1] if isinstance(timeout, tuple) else timeout
-        if read_timeout is not None and time.monotonic() - started > float(read_timeout):
-            raise requests.ReadTimeout(f"no answer within {read_timeout} s")
-        out = requests.Response()
-        out.status_code = answer.status_code
-        out._content = answer.get_data()
-        out.headers = CaseInsensitiveDict(dict(answer.headers))
-        out.url = request.url or ""
-        out.request = request
-        out.encoding = "utf-8"
-        return out
-
-    def close(self) -> None:
-        pass
-
-
 class NtsEmulatorRegistry(NtsBusinessRegistry):
     """The real adapter pointed at the loopback emulator (idp/web/nts_emulator.py) with the
     emulator's key; refused in production (wiring.refuse_emulators_in_production)."""
@@ -275,6 +232,8 @@ class NtsEmulatorRegistry(NtsBusinessRegistry):
     @classmethod
     def from_settings(cls, settings: dict[str, Any], store: Store | None = None
                       ) -> NtsBusinessRegistry:
+        from idp.adapters.nts_loopback import LoopbackTransport
+
         issuer = str(settings["issuer"]).rstrip("/")
         section = settings["nts"]
         return cls(base_url=issuer + EMULATOR_PATH, service_key=EMULATOR_SERVICE_KEY,

@@ -22,8 +22,6 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-import requests
-
 from idp.services.ports import MessageNotSent, SmsMessage
 
 log = logging.getLogger(__name__)
@@ -65,6 +63,8 @@ class HttpSmsSender:
         headers = {"Accept": "application/json"}
         if self.api_key:
             headers[self.api_key_header] = self.api_key
+        import requests  # on the first SMS, not with the module (issue 10, memory)
+
         try:
             resp = requests.post(self.url, json=self.payload(message), headers=headers,
                                  timeout=self.timeout, allow_redirects=False)

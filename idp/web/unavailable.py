@@ -66,7 +66,7 @@ def _authorization_redirect(dependency: Dependency) -> BaseResponse | None:
 
 
 def handle_outage(exc: Exception) -> BaseResponse:
-    """Flask error handler for faults.OUTAGE_TYPES; anything else goes on to the 500 path."""
+    """Flask error handler for faults.outage_types(); anything else goes on to the 500 path."""
     dependency = unavailable_dependency(exc)
     if dependency is None:
         raise exc

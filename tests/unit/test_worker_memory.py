@@ -1,0 +1,55 @@
+"""A server worker loads only what its requests need (issue 10: at most 100 MB per worker).
+
+Each module below is imported on first use by the code that needs it; importing one with the
+app again costs every worker its size (docs/benchmarks.md, "Memory per worker"). Checked in a
+fresh interpreter: the test process has long imported all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+# Module -> who needs it (and imports it when it does).
+LAZY = {
+    "psycopg": "a PostgreSQL database (SQLAlchemy imports it with the engine)",
+    "redis": "a Redis store (idp.stores.redis_client)",
+    "requests": "outbound HTTP: SNS, identity vendors, NTS, SMS, back-channel logout, CRLs",
+    "requests_oauthlib": "an SNS login (idp.adapters.sns._builders)",
+    "jsonschema": "the first API request body (idp.web.api._validator)",
+    "asn1crypto": "certificate login with trust anchors (idp.wiring.build_certificate_verifier)",
+}
+
+PROBE = """
+import json, sys
+from idp import create_server_app
+create_server_app()
+print(json.dumps({"loaded": sorted(m for m in %r if m in sys.modules)}))
+"""
+
+
+def test_server_app_on_sqlite_loads_no_optional_module(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(IDP_ENV="production", IDP_ISSUER="http://127.0.0.1:5301",
+               IDP_SECRET_KEY=secrets.token_urlsafe(32), IDP_NTS_SERVICE_KEY="not-called",
+               IDP_DATABASE_URL=f"sqlite:///{tmp_path / 'idp.db'}")
+    done = subprocess.run([sys.executable, "-c", PROBE % (list(LAZY),)], env=env,
+                          capture_output=True, text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    loaded = json.loads(done.stdout.strip().splitlines()[-1])["loaded"]
+    assert loaded == [], {m: LAZY[m] for m in loaded}
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
+def test_tune_malloc_applies_on_glibc() -> None:
+    import platform
+
+    from idp import tune_malloc
+
+    assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
