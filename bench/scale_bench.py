@@ -33,6 +33,7 @@ import os
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import time
@@ -88,21 +89,53 @@ def template_rows(conn: Connection, n: int = 0) -> tuple[dict[str, Any], dict[st
     return dict(member._mapping), dict(audit._mapping)
 
 
-def bulk_rows(member0: dict[str, Any], audit0: dict[str, Any], first: int, count: int,
-              first_member_id: int, first_audit_id: int
-              ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Members first..first+count-1 and their audit rows: member 0's rows with the unique
-    columns replaced."""
-    now = utcnow()
-    members, audits = [], []
-    for i in range(count):
-        n = first + i
-        mid = first_member_id + i
-        members.append({**member0, "id": mid, "subject": new_subject(), "login_id": login_id(n),
-                        "name": member_name(n), "email": member_email(n),
-                        "created_at": now, "updated_at": now})
-        audits.append({**audit0, "id": first_audit_id + i, "at": now, "member_id": mid})
-    return members, audits
+class RowMaker:
+    """Members and their audit rows: member 0's rows with the unique columns replaced.
+
+    Rows are tuples in the tables' column order; `bound` passes member 0's values through the
+    columns' bind processors once (COPY bypasses them; the replaced values need none)."""
+
+    def __init__(self, member0: dict[str, Any], audit0: dict[str, Any], dialect: Any = None):
+        self.member_cols = [c.name for c in MEMBERS.columns]
+        self.audit_cols = [c.name for c in AUDIT.columns]
+
+        def base(table: Table, cols: list[str], row: dict[str, Any]) -> list[Any]:
+            if dialect is None:
+                return [row[c] for c in cols]
+            procs = [table.c[c].type.bind_processor(dialect) for c in cols]
+            return [p(row[c]) if p else row[c] for c, p in zip(cols, procs, strict=True)]
+
+        self.member0 = base(MEMBERS, self.member_cols, member0)
+        self.audit0 = base(AUDIT, self.audit_cols, audit0)
+        m = {c: i for i, c in enumerate(self.member_cols)}
+        a = {c: i for i, c in enumerate(self.audit_cols)}
+        self.m = [m[c] for c in MEMBER_UNIQUE]
+        self.a = [a[c] for c in AUDIT_UNIQUE]
+
+    def rows(self, first: int, count: int, first_member_id: int, first_audit_id: int
+             ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
+        """Members first..first+count-1 (numbers, not ids) and their `member.added` rows."""
+        now = utcnow()
+        m_id, m_subject, m_login, m_name, m_email, m_created, m_updated = self.m
+        a_id, a_at, a_member = self.a
+        members, audits = [], []
+        for i in range(count):
+            n = first + i
+            mid = first_member_id + i
+            row = self.member0.copy()
+            row[m_id] = mid
+            row[m_subject] = new_subject()
+            row[m_login] = login_id(n)
+            row[m_name] = member_name(n)
+            row[m_email] = member_email(n)
+            row[m_created] = row[m_updated] = now
+            members.append(tuple(row))
+            audit = self.audit0.copy()
+            audit[a_id] = first_audit_id + i
+            audit[a_at] = now
+            audit[a_member] = mid
+            audits.append(tuple(audit))
+        return members, audits
 
 
 def _next_ids(conn: Connection) -> tuple[int, int]:
@@ -111,56 +144,59 @@ def _next_ids(conn: Connection) -> tuple[int, int]:
     return m + 1, a + 1
 
 
-def _copy_chunk(conn: Connection, members: list[dict[str, Any]], audits: list[dict[str, Any]]
-                ) -> None:
-    """PostgreSQL: COPY both tables (bound through the columns' types, as an INSERT would)."""
+def _copy_chunk(conn: Connection, maker: RowMaker, members: list[tuple[Any, ...]],
+                audits: list[tuple[Any, ...]]) -> None:
+    """PostgreSQL: COPY both tables."""
     dbapi = conn.connection.dbapi_connection
     assert dbapi is not None
-    dialect = conn.dialect
     with dbapi.cursor() as cur:  # type: ignore[attr-defined]
-        for table, rows in ((MEMBERS, members), (AUDIT, audits)):
-            cols = [c.name for c in table.columns]
-            procs = [table.c[c].type.bind_processor(dialect) for c in cols]
-            sql = f"COPY {table.name} ({', '.join(cols)}) FROM STDIN"
-            with cur.copy(sql) as copy:
+        for table, cols, rows in ((MEMBERS, maker.member_cols, members),
+                                  (AUDIT, maker.audit_cols, audits)):
+            with cur.copy(f"COPY {table.name} ({', '.join(cols)}) FROM STDIN") as copy:
                 for row in rows:
-                    copy.write_row([p(row[c]) if p else row[c] for c, p in zip(cols, procs)])
+                    copy.write_row(row)
 
 
-def _insert_chunk(conn: Connection, members: list[dict[str, Any]],
-                  audits: list[dict[str, Any]]) -> None:
-    conn.execute(MEMBERS.insert(), members)
-    conn.execute(AUDIT.insert(), audits)
+def _insert_chunk(conn: Connection, maker: RowMaker, members: list[tuple[Any, ...]],
+                  audits: list[tuple[Any, ...]]) -> None:
+    """SQLite (or any other database): executemany through SQLAlchemy's column types."""
+    conn.execute(MEMBERS.insert(), [dict(zip(maker.member_cols, r, strict=True))
+                                    for r in members])
+    conn.execute(AUDIT.insert(), [dict(zip(maker.audit_cols, r, strict=True)) for r in audits])
 
 
 def load_members(engine: Engine, target: int, *, chunk: int = 50_000,
                  progress: Callable[[str], None] | None = None) -> float:
-    """Grow the members to `target` (member 0 made by the CLI must exist); rows per second."""
+    """Grow the members to `target` (member 0 made by the CLI must exist, and members
+    1..have-1 loaded before); members per second."""
     with engine.connect() as conn:
         have = conn.execute(select(func.count()).select_from(MEMBERS)
                             .where(MEMBERS.c.login_id.like("sm%"))).scalar() or 0
         member0, audit0 = template_rows(conn)
     if have >= target:
         return 0.0
-    write = _copy_chunk if engine.dialect.name == "postgresql" else _insert_chunk
+    pg = engine.dialect.name == "postgresql"
+    maker = RowMaker(member0, audit0, engine.dialect if pg else None)
+    write = _copy_chunk if pg else _insert_chunk
     started = time.perf_counter()
     done = 0
     while have < target:
         count = min(chunk, target - have)
         with engine.begin() as conn:
             mid, aid = _next_ids(conn)
-            members, audits = bulk_rows(member0, audit0, have, count, mid, aid)
-            write(conn, members, audits)
+            members, audits = maker.rows(have, count, mid, aid)
+            write(conn, maker, members, audits)
         have += count
         done += count
         if progress:
             rate = done / (time.perf_counter() - started)
             progress(f"loaded {have:,}/{target:,} members ({rate:,.0f} members/s)")
-    if engine.dialect.name == "postgresql":
+    if pg:
         with engine.begin() as conn:  # the serial columns continue after the explicit ids
-            for table in (MEMBERS, AUDIT):
-                conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table.name}', 'id'), "
-                                  f"(SELECT max(id) FROM {table.name}))"))
+            for name in (MEMBERS.name, AUDIT.name):  # the models' table names
+                sql = (f"SELECT setval(pg_get_serial_sequence('{name}', 'id'), "  # noqa: S608
+                       f"(SELECT max(id) FROM {name}))")
+                conn.execute(text(sql))
     return done / (time.perf_counter() - started)
 
 
@@ -260,28 +296,25 @@ def wait_healthy(port: int, proc: subprocess.Popen[bytes], logf: Path) -> None:
 
 def measure(args: argparse.Namespace, env: dict[str, str], client: dict[str, str],
             size: int, out: Path) -> dict[str, float]:
-    """One `idp serve` and one load.py run; server CPU ms per operation by scenario."""
+    """One `idp serve`, --repeat load.py runs; the median server CPU ms per operation by
+    scenario."""
     py, load = peer_bench_python(ROOT / "bench" / ".work")
     logf = out / f"server-{size}.log"
     with open(logf, "wb") as fh:
         server = subprocess.Popen([str(ROOT / ".venv" / "bin" / "idp"), "serve", "--bind",
                                    f"127.0.0.1:{args.port}"], env=env, stdout=fh,
                                   stderr=subprocess.STDOUT, start_new_session=True)
+    runs: dict[str, list[float]] = {}
     try:
         wait_healthy(args.port, server, logf)
         user = login_id(size // 2)
-        log(f"{size:,} members: load.py as {user} ({args.scenarios})")
-        result = out / f"load-{size}.json"
-        subprocess.run([str(py), str(load), "--base-url", f"http://127.0.0.1:{args.port}",
-                        "--client-id", client["client_id"],
-                        "--client-secret", client["client_secret"],
-                        "--username", user, "--password", PASSWORD,
-                        "--username-field", "auto", "--password-field", "auto",
-                        "--redirect-uri", REDIRECT_URI, "--scenarios", args.scenarios,
-                        "--concurrency", str(args.concurrency), "--duration", str(args.duration),
-                        "--warmup", str(args.warmup), "--server-pid", str(server.pid),
-                        "--label", f"kotra-idp {size} members", "--json", str(result)],
-                       stdout=sys.stderr, check=False)
+        for rep in range(1, args.repeat + 1):
+            log(f"{size:,} members: load.py as {user} ({args.scenarios}), run {rep}/{args.repeat}")
+            result = out / f"load-{size}-{rep}.json"
+            _load_py(args, py, load, client, user, server.pid, size, result)
+            for r in json.loads(result.read_text())["results"]:
+                if r["ok"] and r.get("server_cpu_ms_per_op") is not None:
+                    runs.setdefault(r["scenario"], []).append(r["server_cpu_ms_per_op"])
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -289,8 +322,22 @@ def measure(args: argparse.Namespace, env: dict[str, str], client: dict[str, str
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
             server.wait()
-    data = json.loads(result.read_text())
-    return {r["scenario"]: r.get("server_cpu_ms_per_op") for r in data["results"] if r["ok"]}
+    log(f"{size:,} members, server CPU ms/op per run: {runs}")
+    return {s: statistics.median(v) for s, v in runs.items()}
+
+
+def _load_py(args: argparse.Namespace, py: Path, load: Path, client: dict[str, str], user: str,
+             server_pid: int, size: int, result: Path) -> None:
+    subprocess.run([str(py), str(load), "--base-url", f"http://127.0.0.1:{args.port}",
+                    "--client-id", client["client_id"],
+                    "--client-secret", client["client_secret"],
+                    "--username", user, "--password", PASSWORD,
+                    "--username-field", "auto", "--password-field", "auto",
+                    "--redirect-uri", REDIRECT_URI, "--scenarios", args.scenarios,
+                    "--concurrency", str(args.concurrency), "--duration", str(args.duration),
+                    "--warmup", str(args.warmup), "--server-pid", str(server_pid),
+                    "--label", f"kotra-idp {size} members", "--json", str(result)],
+                   stdout=sys.stderr, check=False)
 
 
 def database_size(engine: Engine, url: str) -> str:
@@ -332,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=8)
     p.add_argument("--duration", type=float, default=20.0)
     p.add_argument("--warmup", type=float, default=2.0)
+    p.add_argument("--repeat", type=int, default=3, help="load.py runs per size (the median)")
     p.add_argument("--port", type=int, default=5200, help="loopback port of `idp serve`")
     args = p.parse_args(argv)
     if not 2 <= args.small < args.large:
@@ -358,7 +406,8 @@ def main(argv: list[str] | None = None) -> int:
         log(f"loading to {size:,} members")
         rate = load_members(engine, size, chunk=args.chunk, progress=log)
         analyze(engine)
-        log(f"{size:,} members ({rate:,.0f} members/s); database {database_size(engine, args.database_url)}")
+        size_now = database_size(engine, args.database_url)
+        log(f"{size:,} members ({rate:,.0f} members/s); database {size_now}")
         if not args.load_only:
             figures.append(measure(args, env, client, size, out))
     if figures:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib.util
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
+from typing import cast
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import create_engine, func, select
+from sqlalchemy import Engine, Table, create_engine, func, select
 
 from idp.cli import main
 from idp.models import AuditEvent, Member
@@ -42,7 +44,7 @@ def _add(env: dict[str, str], n: int) -> None:
 
 
 @pytest.fixture()
-def loaded(tmp_path: Path) -> tuple[object, dict[str, str]]:
+def loaded(tmp_path: Path) -> Iterator[tuple[Engine, dict[str, str]]]:
     url = f"sqlite:///{tmp_path / 'scale.db'}"
     env = {"IDP_ENV": "testing", "IDP_DATABASE_URL": url, "IDP_REDIS_URL": ""}
     _cli(env, "db", "upgrade")
@@ -62,8 +64,9 @@ def test_bulk_rows_equal_the_cli_rows_but_the_unique_columns(loaded) -> None:
     _add(env, 7)  # member 7 by the CLI, then removed: the loader makes it again from member 0
     with engine.begin() as conn:
         cli7_member, cli7_audit = sb.template_rows(conn, 7)
-        conn.execute(AuditEvent.__table__.delete().where(AuditEvent.id == cli7_audit["id"]))
-        conn.execute(Member.__table__.delete().where(Member.id == cli7_member["id"]))
+        audit_events, members = cast(Table, AuditEvent.__table__), cast(Table, Member.__table__)
+        conn.execute(audit_events.delete().where(AuditEvent.id == cli7_audit["id"]))
+        conn.execute(members.delete().where(Member.id == cli7_member["id"]))
     assert sb.load_members(engine, 20, chunk=6) > 0
     member, audit = _rows(engine, 7)
     assert member.keys() == cli7_member.keys() and audit.keys() == cli7_audit.keys()
