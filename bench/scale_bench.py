@@ -200,6 +200,35 @@ def load_members(engine: Engine, target: int, *, chunk: int = 50_000,
     return done / (time.perf_counter() - started)
 
 
+def explain(engine: Engine, size: int) -> str:
+    """EXPLAIN (ANALYZE) of the member-keyed queries the protocol runs, as the provider builds
+    them: the sign-in's lookup by login ID, the member by id (ID token, userinfo claims) and
+    the token with its member (userinfo, refresh). PostgreSQL only."""
+    from idp.models.readmodels import _MEMBER_BY_ID, _TOKEN_AND_MEMBER
+    from idp.services.members import _LOGIN_LOOKUP
+
+    if engine.dialect.name != "postgresql":
+        return ""
+    who = login_id(size // 2)
+    with engine.connect() as conn:
+        mid = conn.execute(select(MEMBERS.c.id).where(MEMBERS.c.login_id == who)).scalar()
+        digest = conn.execute(text("SELECT access_token_hash FROM tokens WHERE access_token_hash"
+                                   " IS NOT NULL ORDER BY id DESC LIMIT 1")).scalar()
+        queries: dict[str, tuple[Any, dict[str, Any]]] = {
+            f"sign-in lookup by login ID ({who})": (_LOGIN_LOOKUP, {"k": who}),
+            f"member by id ({mid})": (_MEMBER_BY_ID, {"member_id": mid}),
+            "token and member by access token hash": (
+                _TOKEN_AND_MEMBER["access_token_hash"], {"digest": digest or "none"}),
+        }
+        out = []
+        for label, (query, params) in queries.items():
+            compiled = query.compile(dialect=engine.dialect)
+            plan = conn.exec_driver_sql("EXPLAIN (ANALYZE, COSTS OFF, TIMING OFF) "
+                                        + str(compiled), compiled.construct_params(params))
+            out.append(f"-- {label}\n" + "\n".join(r[0] for r in plan))
+    return "\n".join(out)
+
+
 def analyze(engine: Engine) -> None:
     with engine.connect() as conn:
         conn = conn.execution_options(isolation_level="AUTOCOMMIT")
@@ -364,6 +393,29 @@ def table(sizes: list[int], figures: list[dict[str, float]], scenarios: list[str
     return "\n".join(lines)
 
 
+def add_client(env: dict[str, str]) -> dict[str, str]:
+    """The client of bench/run_bench.sh."""
+    return cast(dict[str, str], json.loads(idp(
+        env, "clients", "add", "--name", "bench", "--redirect-uri", REDIRECT_URI,
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token",
+        "--grant-type", "client_credentials", "--token-endpoint-auth-method",
+        "client_secret_basic", "--first-party", "--json")))
+
+
+def measure_again(args: argparse.Namespace, env: dict[str, str], out: Path) -> int:
+    """--measure-only: the database's members as they are, under this run's fresh secret."""
+    engine = create_engine(args.database_url)
+    with engine.begin() as conn:
+        size = conn.execute(select(func.count()).select_from(MEMBERS)
+                            .where(MEMBERS.c.login_id.like("sm%"))).scalar() or 0
+        conn.execute(text("DELETE FROM signing_keys"))  # sealed with an earlier run's secret
+    engine.dispose()
+    idp(env, "db", "upgrade")  # new signing keys
+    figures = measure(args, env, add_client(env), size, out)
+    print(json.dumps({"members": size, "server_cpu_ms_per_op": figures}))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -381,21 +433,30 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=float, default=2.0)
     p.add_argument("--repeat", type=int, default=3, help="load.py runs per size (the median)")
     p.add_argument("--port", type=int, default=5200, help="loopback port of `idp serve`")
+    p.add_argument("--measure-only", action="store_true",
+                   help="measure the database as it is (no reset, no load): its signing keys "
+                        "are replaced (made with a secret of an earlier run) and a client added")
+    p.add_argument("--explain-only", action="store_true",
+                   help="print the plans of the member-keyed queries on the database as it is")
     args = p.parse_args(argv)
+    if args.explain_only:
+        engine = create_engine(args.database_url)
+        with engine.connect() as conn:
+            have = conn.execute(select(func.count()).select_from(MEMBERS)).scalar() or 0
+        print(explain(engine, have))
+        return 0
     if not 2 <= args.small < args.large:
         p.error("need 2 <= --small < --large")
 
     out = ROOT / "bench" / "results" / f"scale-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}"
     out.mkdir(parents=True, exist_ok=True)
     env = idp_env(args)
+    if args.measure_only:
+        return measure_again(args, env, out)
     log(f"emptying {args.database_url}; idp db upgrade")
     reset_database(args.database_url)
     idp(env, "db", "upgrade")
-    client = json.loads(idp(env, "clients", "add", "--name", "bench", "--redirect-uri",
-                            REDIRECT_URI, "--grant-type", "authorization_code", "--grant-type",
-                            "refresh_token", "--grant-type", "client_credentials",
-                            "--token-endpoint-auth-method", "client_secret_basic",
-                            "--first-party", "--json"))
+    client = add_client(env)
     idp(env, "members", "add", "--login-id", login_id(0), "--name", member_name(0), "--email",
         member_email(0), "--password-stdin", "--json", stdin=PASSWORD + "\n")
 
@@ -408,6 +469,10 @@ def main(argv: list[str] | None = None) -> int:
         analyze(engine)
         size_now = database_size(engine, args.database_url)
         log(f"{size:,} members ({rate:,.0f} members/s); database {size_now}")
+        plans = explain(engine, size)
+        if plans:
+            (out / f"explain-{size}.txt").write_text(plans + "\n")
+            log(f"plans at {size:,} members:\n{plans}")
         if not args.load_only:
             figures.append(measure(args, env, client, size, out))
     if figures:
