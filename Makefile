@@ -53,7 +53,7 @@ bench: install
 		--pg-url $${BENCH_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/idp_bench}
 
 # Cost per operation at 1,000 and at 10,000,000 members (issue 10; not part of `make bench`:
-# the load alone takes a quarter of an hour). EMPTIES the database it is given.
+# the load alone took 20 minutes on the 2-core machine). EMPTIES the database it is given.
 bench-scale: install
 	$(BIN)/python bench/scale_bench.py --large $${LARGE:-10000000} \
 		--database-url $${BENCH_SCALE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/scale_bench}
