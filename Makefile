@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench clean a11y-tools
+.PHONY: install run test lint bench bench-scale clean a11y-tools
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -51,6 +51,12 @@ bench: install
 	$(BIN)/python bench/npki_bench.py
 	$(BIN)/python bench/mileage_bench.py --backends sqlite,postgres --duration $${DURATION:-20} \
 		--pg-url $${BENCH_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/idp_bench}
+
+# Cost per operation at 1,000 and at 10,000,000 members (issue 10; not part of `make bench`:
+# the load alone took 20 minutes on the 2-core machine). EMPTIES the database it is given.
+bench-scale: install
+	$(BIN)/python bench/scale_bench.py --large $${LARGE:-10000000} \
+		--database-url $${BENCH_SCALE_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/scale_bench}
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .ruff_cache .mypy_cache
