@@ -47,7 +47,7 @@ test: lint a11y-tools
 bench: install
 	$(BIN)/python bench/hs_search.py
 	$(BIN)/python bench/signup_e2e.py
-	RUNS=$${RUNS:-3} bash bench/run_bench.sh
+	RUNS=$${RUNS:-3} DURATION=$${DURATION:-10} bash bench/run_bench.sh
 	$(BIN)/python bench/npki_bench.py
 	$(BIN)/python bench/mileage_bench.py --backends sqlite,postgres --duration $${DURATION:-20} \
 		--pg-url $${BENCH_PG_URL:-postgresql+psycopg://postgres@127.0.0.1:5432/idp_bench}

@@ -196,6 +196,15 @@ _TOKEN_AND_MEMBER = {
 }
 
 
+# A refresh needs its member's id and status only, not the claims (idp/oidc/hot.py).
+REFRESH_WITH_MEMBER_STATUS = (
+    select(*_TOKEN_COLUMNS, _members.c.status.label("m_status"))
+    .select_from(_tokens.join(_clients, _CLIENT_JOIN)
+                 .outerjoin(_members, _members.c.id == _tokens.c.member_id))
+    .where(_tokens.c.refresh_token_hash == bindparam("digest"))
+)
+
+
 def _token_from(row: Any) -> TokenRecord:
     return TokenRecord(**{name: getattr(row, name) for name in _TOKEN_NAMES})
 

@@ -38,6 +38,7 @@ from idp.models.hotsql import HotDb
 from idp.models.readmodels import (
     _TOKEN_AND_MEMBER,
     _TOKEN_NAMES,
+    REFRESH_WITH_MEMBER_STATUS,
     MemberView,
     TokenRecord,
     _member_from,
@@ -200,19 +201,18 @@ class HotPath:
             return None
         hot = self.db()
         with hot.connection() as conn:
-            row = conn.one(hot.prepare(_TOKEN_AND_MEMBER["refresh_token_hash"]),
+            row = conn.one(hot.prepare(REFRESH_WITH_MEMBER_STATUS),
                            {"digest": token_hash(refresh_token)})
             if row is None:
                 return None
             found = TokenRecord(**{name: row[name] for name in _TOKEN_NAMES})
-            member = _member_from(SimpleNamespace(**row))
             if found.client_id != client.client_id or not found.is_refresh_usable() \
-                    or member is None or not member.is_active:
+                    or found.member_id is None or row["m_status"] != "active":
                 return None  # rotated (reuse), revoked, expired, another's: Authlib's answer
             previous = replace(found, scope=found.refresh_scope or found.scope)
             token = self._bearer(client, previous.scope, refresh=True)
             now = int(time.time())
-            values = self._row(token, client, now, previous=previous, member=member)
+            values = self._row(token, client, now, previous=previous, member_id=found.member_id)
             rotation = {"token_id": found.id, "now": now}
             if hot.postgres:
                 if conn.write(hot.prepare(ROTATE_AND_INSERT), values | rotation) != 1:
@@ -240,12 +240,12 @@ class HotPath:
         return token
 
     def _row(self, token: dict[str, Any], client: RegisteredClient, now: int, *,
-             previous: TokenRecord | None, member: MemberView | None = None) -> dict[str, Any]:
+             previous: TokenRecord | None, member_id: int | None = None) -> dict[str, Any]:
         """The row server.save_token writes."""
         refresh = token.get("refresh_token")
         return dict(
             client_id=client.client_id,
-            member_id=member.id if member else None,
+            member_id=member_id,
             scope=token.get("scope", ""),
             refresh_scope=(previous.scope if previous else token.get("scope", ""))
             if refresh else None,
