@@ -238,6 +238,7 @@ def test_a_refresh_that_loses_the_race_is_the_reuse_it_is(app, client, rp, serve
         assert len(rows) == 1 and rows[0].revoked_at is not None  # nothing new; all revoked
 
 
+@pytest.mark.scaleout  # PostgreSQL only: .ci/run's SQLite pass deselects it
 @pytest.mark.parametrize("mode", ["async", "sync"])
 def test_token_commit_setting_reaches_the_hot_connection_only(base_settings, mode):
     from tests.conftest import make_app
