@@ -49,6 +49,8 @@ from idp.oidc.server import (
     TOKEN_INSERT,
     USER_SCOPES,
     RefreshTokenRecord,
+    introspection_payload,
+    may_introspect,
     new_bearer_secret,
     query_client,
 )
@@ -306,33 +308,16 @@ class HotPath:
         if client is None:
             return None
         found, member = self._token_and_member("access_token_hash", form["token"])
-        refresh = False
         if found is None:
             found, member = self._token_and_member("refresh_token_hash", form["token"])
             if found is None:
                 return None
-            found, refresh = RefreshTokenRecord(**asdict(found)), True
-        if not (found.client_id == client.client_id or client.resource_server) \
-                or found.is_expired() or found.is_revoked():
+            found = RefreshTokenRecord(**asdict(found))
+        if not may_introspect(found, client) or found.is_expired() or found.is_revoked():
             return None
         if found.member_id is not None and (member is None or not member.is_active):
             return None
-        # server.KotraIntrospectionEndpoint.introspect_token's payload
-        payload: dict[str, Any] = {
-            "active": True,
-            "client_id": found.client_id,
-            "token_type": "refresh_token" if refresh else "Bearer",
-            "scope": (found.refresh_scope or found.scope) if refresh else found.scope,
-            "iat": found.issued_at,
-            "exp": found.refresh_expires_at if refresh else found.access_expires_at,
-            "iss": self._provider.issuer,
-        }
-        if member is not None:
-            payload["sub"] = member.subject
-            if member.login_id:
-                payload["username"] = member.login_id
-        if found.sid:
-            payload["sid"] = found.sid
+        payload = introspection_payload(found, member, self._provider.issuer)
         return _json(payload)
 
 

@@ -411,31 +411,43 @@ class KotraIntrospectionEndpoint(IntrospectionEndpoint):
     def check_permission(
         self, token: TokenRecord, client: RegisteredClient, oauth_request: Any
     ) -> bool:
-        # RFC 7662 §4: the client the token was issued to, and the resource servers
-        # registered as such (not merely first-party sites), may introspect it.
-        return token.client_id == client.client_id or client.resource_server
+        return may_introspect(token, client)
 
     def introspect_token(self, token: TokenRecord) -> dict[str, Any]:
-        refresh = isinstance(token, RefreshTokenRecord)
-        payload: dict[str, Any] = {
-            "active": True,
-            "client_id": token.client_id,
-            "token_type": "refresh_token" if refresh else "Bearer",
-            "scope": (token.refresh_scope or token.scope) if refresh else token.scope,
-            "iat": token.issued_at,
-            "exp": token.refresh_expires_at if refresh else token.access_expires_at,
-            "iss": provider().issuer,
-        }
+        member = None
         if token.member_id is not None:
             member = load_member(db.session, token.member_id)
             if member is None or not member.is_active:
                 return {"active": False}
-            payload["sub"] = member.subject
-            if member.login_id:
-                payload["username"] = member.login_id
-        if token.sid:
-            payload["sid"] = token.sid
-        return payload
+        return introspection_payload(token, member, provider().issuer)
+
+
+def may_introspect(token: TokenRecord, client: RegisteredClient) -> bool:
+    """RFC 7662 §4: the client the token was issued to, and the resource servers registered
+    as such (not merely first-party sites), may introspect it."""
+    return bool(token.client_id == client.client_id or client.resource_server)
+
+
+def introspection_payload(token: TokenRecord, member: MemberView | None,
+                          issuer: str) -> dict[str, Any]:
+    """RFC 7662 §2.2: an active token's response (the member, if any, is active)."""
+    refresh = isinstance(token, RefreshTokenRecord)
+    payload: dict[str, Any] = {
+        "active": True,
+        "client_id": token.client_id,
+        "token_type": "refresh_token" if refresh else "Bearer",
+        "scope": (token.refresh_scope or token.scope) if refresh else token.scope,
+        "iat": token.issued_at,
+        "exp": token.refresh_expires_at if refresh else token.access_expires_at,
+        "iss": issuer,
+    }
+    if member is not None:
+        payload["sub"] = member.subject
+        if member.login_id:
+            payload["username"] = member.login_id
+    if token.sid:
+        payload["sid"] = token.sid
+    return payload
 
 
 class _CachedPayload(FlaskOAuth2Payload):
