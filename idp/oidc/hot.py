@@ -21,7 +21,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import secrets
 import time
 from dataclasses import asdict, replace
 from io import BytesIO
@@ -53,6 +52,7 @@ from idp.oidc.server import (
     may_introspect,
     new_bearer_secret,
     query_client,
+    token_row,
 )
 from idp.services.claims import user_claims
 from idp.wiring import Provider
@@ -244,28 +244,8 @@ class HotPath:
     def _row(self, token: dict[str, Any], client: RegisteredClient, now: int, *,
              previous: TokenRecord | None, member_id: int | None = None) -> dict[str, Any]:
         """The row server.save_token writes."""
-        refresh = token.get("refresh_token")
-        return dict(
-            client_id=client.client_id,
-            member_id=member_id,
-            scope=token.get("scope", ""),
-            refresh_scope=(previous.scope if previous else token.get("scope", ""))
-            if refresh else None,
-            access_token_hash=token_hash(token["access_token"]),
-            refresh_token_hash=token_hash(refresh) if refresh else None,
-            family_id=previous.family_id if previous else secrets.token_hex(16),
-            code_hash=previous.code_hash if previous else None,
-            sid=previous.sid if previous else None,
-            auth_time=previous.auth_time if previous else None,
-            acr=previous.acr if previous else None,
-            amr=previous.amr if previous else None,
-            issued_at=now,
-            access_expires_at=now + int(token["expires_in"]),
-            refresh_expires_at=now + self._provider.settings["tokens"]["refresh_token_ttl"]
-            if refresh else None,
-            rotated_at=None,
-            revoked_at=None,
-        )
+        return token_row(token, client.client_id, member_id, now, previous=previous,
+                         refresh_ttl=self._provider.settings["tokens"]["refresh_token_ttl"])
 
     # --- userinfo (OIDC Core §5.3) -----------------------------------------------------------
 

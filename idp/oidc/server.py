@@ -108,19 +108,16 @@ def new_bearer_secret(*_args: Any, **_kwargs: Any) -> str:
     return secrets.token_urlsafe(32)
 
 
-def save_token(token: dict[str, Any], oauth_request: Any) -> None:
-    """Persist hashes of a freshly issued token (added to the request's transaction)."""
-    now = int(time.time())
-    code: CodeRecord | None = oauth_request.authorization_code
-    previous: TokenRecord | None = oauth_request.refresh_token
+def token_row(token: dict[str, Any], client_id: str, member_id: int | None, now: int, *,
+              code: CodeRecord | None = None, previous: TokenRecord | None = None,
+              refresh_ttl: int) -> dict[str, Any]:
+    """The `tokens` row of a freshly issued token: hashes only, and what it inherits from
+    the code or the refresh token it came from."""
     refresh = token.get("refresh_token")
-    ttl = provider().settings["tokens"]
     source: Any = code or previous
-    # A Core INSERT on the table with bound parameters (one cached compiled statement): the
-    # ORM unit of work would cost more than the rest of the request.
-    db.session.connection().execute(TOKEN_INSERT, dict(
-        client_id=oauth_request.client.client_id,
-        member_id=oauth_request.user.id if oauth_request.user else None,
+    return dict(
+        client_id=client_id,
+        member_id=member_id,
         scope=token.get("scope", ""),
         refresh_scope=(previous.scope if previous else token.get("scope", "")) if refresh else None,
         access_token_hash=token_hash(token["access_token"]),
@@ -133,10 +130,21 @@ def save_token(token: dict[str, Any], oauth_request: Any) -> None:
         amr=source.amr if source else None,
         issued_at=now,
         access_expires_at=now + int(token["expires_in"]),
-        refresh_expires_at=now + ttl["refresh_token_ttl"] if refresh else None,
+        refresh_expires_at=now + refresh_ttl if refresh else None,
         rotated_at=None,
         revoked_at=None,
-    ))
+    )
+
+
+def save_token(token: dict[str, Any], oauth_request: Any) -> None:
+    """Persist hashes of a freshly issued token (added to the request's transaction)."""
+    # A Core INSERT on the table with bound parameters (one cached compiled statement): the
+    # ORM unit of work would cost more than the rest of the request.
+    db.session.connection().execute(TOKEN_INSERT, token_row(
+        token, oauth_request.client.client_id,
+        oauth_request.user.id if oauth_request.user else None, int(time.time()),
+        code=oauth_request.authorization_code, previous=oauth_request.refresh_token,
+        refresh_ttl=provider().settings["tokens"]["refresh_token_ttl"]))
 
 
 def revoke_where(*conditions: Any) -> int:
