@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import gc
 import re
+import sys
+from collections.abc import MutableMapping
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
@@ -281,7 +283,10 @@ def tune_malloc() -> bool:
     such free raises the threshold to the block's size (the "dynamic threshold"), so every
     later hash is carved from the heap and its 19 MiB stay resident for good (+20-24 MB per
     worker after one login). A fixed threshold turns that off: each hash maps and unmaps its
-    block (5,000 fresh pages: a few ms at most against a hash of 50-70 ms, docs/benchmarks.md).
+    block. Mapping it afresh costs page faults: 4,865 pages of 4 KiB, 8.5 ms of kernel time
+    against a hash of 18-20 ms on the bench machine, unless the block is backed by transparent
+    huge pages (266 faults, 2 ms): `idp serve` starts its workers with them
+    (`malloc_huge_pages_argv`).
     At most two arenas: a worker runs requests on one thread (`[server] threads`) beside the
     back-channel thread, so more arenas only hold more free memory.
 
@@ -301,6 +306,32 @@ def tune_malloc() -> bool:
         return bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1 and ok)
     except (OSError, AttributeError):
         return False
+
+
+HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb"
+
+
+def malloc_huge_pages_argv(environ: MutableMapping[str, str],
+                           argv: list[str]) -> list[str] | None:
+    """The command to run again with glibc's malloc on transparent huge pages, or None.
+
+    With `glibc.malloc.hugetlb=1` (glibc 2.35+) malloc asks the kernel for transparent huge
+    pages (madvise(MADV_HUGEPAGE)) on its large mappings, so the argon2id block that
+    `tune_malloc` maps for each password check faults in 2 MiB at a time: 2 ms of kernel time
+    per login instead of 8.5 (docs/benchmarks.md). The C library reads GLIBC_TUNABLES only when
+    a program starts, and the servers fork their workers, so `idp serve` sets it and replaces
+    itself (same pid) before it forks anything. The kernel must allow it (THP "madvise" or
+    "always" in /sys/kernel/mm/transparent_hugepage/enabled); elsewhere the tunable is inert.
+    An operator's own GLIBC_TUNABLES is kept and extended; one that already names
+    glibc.malloc.hugetlb (=0 turns this off) is left as it is.
+    """
+    import platform
+
+    tunables = environ.get("GLIBC_TUNABLES", "")
+    if platform.libc_ver()[0] != "glibc" or HUGE_PAGES_TUNABLE in tunables:
+        return None
+    environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, f"{HUGE_PAGES_TUNABLE}=1"]))
+    return [sys.executable, *argv]
 
 
 DATABASE_CONNECT_TIMEOUT = 5  # seconds

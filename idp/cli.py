@@ -7,9 +7,11 @@ Every command takes --json for automation; errors exit non-zero with a message o
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import click
@@ -169,7 +171,6 @@ def demo() -> None:
 @json_option
 def demo_seed(clients_file: str | None, no_terms: bool, as_json: bool) -> None:
     """Create the demo members, company, two demo sites and terms (idempotent)."""
-    from pathlib import Path
 
     from idp.demo import DEMO_CLIENTS_FILE, seed, seed_terms
     from idp.extensions import db as sqla
@@ -811,7 +812,6 @@ def legacy_import(file: str, fmt: str | None, encoding: str, dry_run: bool,
     """Import an export of the old member database (docs/legacy.md); safe to re-run."""
     import os
     from contextlib import ExitStack
-    from pathlib import Path
 
     from idp.extensions import db as sqla
     from idp.services.legacy_import import (
@@ -905,6 +905,7 @@ def legacy_stats_command(as_json: bool) -> None:
               help="HTTP server (default from config [server] engine).")
 def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
     """Run the provider: one process per worker, each building its own app."""
+    _restart_with_huge_pages()
     from idp.config import load_settings
     from idp.wiring import EmulatorInProduction, refuse_emulators_in_production
 
@@ -944,6 +945,20 @@ def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
             _serve_gunicorn(bind, workers, server)
     finally:
         remove_multiprocess_dir()
+
+
+def _restart_with_huge_pages() -> None:
+    """Replace this process (same pid, same arguments) by one whose malloc uses transparent
+    huge pages, before any worker is forked (`idp.malloc_huge_pages_argv`)."""
+    from idp import malloc_huge_pages_argv
+
+    if Path(sys.argv[0]).name != "idp":
+        return  # serve called inside another program (a test's CliRunner): not ours to replace
+    argv = malloc_huge_pages_argv(os.environ, sys.orig_argv[1:])
+    if argv is not None:
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(argv[0], argv)  # noqa: S606 — this interpreter, our own arguments, no shell
 
 
 def _serve_granian(host: str, port: int, workers: int, server: dict[str, Any]) -> None:
@@ -1017,7 +1032,6 @@ def hs_import(file: str, encoding: str, as_json: bool) -> None:
     newer list updates the rows that changed (docs/interests.md).
     """
     from contextlib import ExitStack
-    from pathlib import Path
 
     from idp.extensions import db as sqla
     from idp.services.hs import HsImportError, count_rows, import_file
@@ -1243,7 +1257,6 @@ def companies_import_directory(file: str, encoding: str, as_json: bool) -> None:
     (docs/companies-registries.md).
     """
     from contextlib import ExitStack
-    from pathlib import Path
 
     from idp.extensions import db as sqla
     from idp.services.company_directory_import import (
@@ -1300,7 +1313,6 @@ def npki() -> None:
 def npki_demo_pki(out_dir: str | None, crl_base_url: str | None, as_json: bool) -> None:
     """Write a demo PKI: root, licensed CA, CRL, certificates and key files of the demo
     companies and one personal certificate (never a production trust anchor)."""
-    from pathlib import Path
 
     from idp.config import INSTANCE_DIR
     from idp.npki_pki import DEMO_CRL_BASE, write_demo_pki

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import platform
 import secrets
 import subprocess
 import sys
@@ -48,8 +49,26 @@ def test_server_app_on_sqlite_loads_no_optional_module(tmp_path: Path) -> None:
 
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc mallopt")
 def test_tune_malloc_applies_on_glibc() -> None:
-    import platform
-
     from idp import tune_malloc
 
     assert tune_malloc() is (platform.libc_ver()[0] == "glibc")
+
+
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc tunable")
+def test_serve_restarts_once_with_huge_pages_for_malloc() -> None:
+    from idp import malloc_huge_pages_argv
+
+    environ: dict[str, str] = {}
+    argv = malloc_huge_pages_argv(environ, ["/venv/bin/idp", "serve", "--workers", "2"])
+    assert argv == [sys.executable, "/venv/bin/idp", "serve", "--workers", "2"]
+    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    # The replaced process finds it set: no second restart.
+    assert malloc_huge_pages_argv(environ, ["/venv/bin/idp", "serve"]) is None
+
+    # An operator's own tunables are kept; one that names hugetlb (=0: off) is theirs.
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
+    assert malloc_huge_pages_argv(environ, ["idp", "serve"]) is not None
+    assert environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+    assert malloc_huge_pages_argv(environ, ["idp", "serve"]) is None
+    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
