@@ -282,6 +282,14 @@ _CODE_BY_HASH = select(*(getattr(_codes.c, name) for name in _CODE_NAMES)).where
 )
 
 
+# A code and its member in one round trip (the token endpoint's hot path, idp/oidc/hot.py).
+CODE_AND_MEMBER = (
+    select(*(getattr(_codes.c, name) for name in _CODE_NAMES), *_MEMBER_COLUMNS)
+    .select_from(_codes.outerjoin(_MEMBER_JOIN, _members.c.id == _codes.c.member_id))
+    .where(_codes.c.code_hash == bindparam("digest"))
+)
+
+
 def load_code(session: DbSession, digest: str) -> CodeRecord | None:
     row = session.connection().execute(_CODE_BY_HASH, {"digest": digest}).first()
     return None if row is None else CodeRecord(**{n: getattr(row, n) for n in _CODE_NAMES})

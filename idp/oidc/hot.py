@@ -1,7 +1,8 @@
 """The protocol endpoints' everyday successful requests, served by hand (issue 10).
 
-A relying party's refresh, a service's client_credentials token, a resource server's
-introspection and a site's userinfo call are nearly all the same few well-formed requests.
+A relying party's code exchange and refresh, a service's client_credentials token, a resource
+server's introspection and a site's userinfo call are nearly all the same few well-formed
+requests.
 For them Authlib's generic machinery (request objects, the endpoint and grant registries,
 hooks) and the ORM session cost several times the work itself, so this module serves them
 directly: the client authenticated with client_secret_basic (RFC 6749 §2.3.1), the form
@@ -29,24 +30,33 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from authlib.common.security import is_secure_transport
+from authlib.oauth2.rfc7636.challenge import CODE_VERIFIER_PATTERN, compare_s256_code_challenge
+from authlib.oidc.core.grants.util import is_openid_scope
 from flask import Flask
 from sqlalchemy import bindparam, exists, insert, select
 
+from idp.models.base import utcnow
 from idp.models.clients import RegisteredClient
 from idp.models.hotsql import HotDb
 from idp.models.readmodels import (
+    _CODE_NAMES,
     _TOKEN_AND_MEMBER,
     _TOKEN_NAMES,
+    CODE_AND_MEMBER,
     REFRESH_WITH_MEMBER_STATUS,
+    CodeRecord,
     MemberView,
     TokenRecord,
     _member_from,
 )
 from idp.models.tokens import token_hash
+from idp.oidc.jwts import client_signing_alg
 from idp.oidc.server import (
+    CLAIM_CODE,
     ROTATE_REFRESH,
     TOKEN_INSERT,
     USER_SCOPES,
+    OpenIDCode,
     RefreshTokenRecord,
     introspection_payload,
     may_introspect,
@@ -172,6 +182,9 @@ class HotPath:
             return self._client_credentials(environ, form)
         if grant_type == "refresh_token" and form.keys() == {"grant_type", "refresh_token"}:
             return self._refresh(environ, form["refresh_token"])
+        if grant_type == "authorization_code" and "code" in form and form.keys() <= {
+                "grant_type", "code", "redirect_uri", "code_verifier"}:
+            return self._authorization_code(environ, form)
         return None
 
     def _client_credentials(self, environ: dict[str, Any], form: dict[str, str]
@@ -228,6 +241,53 @@ class HotPath:
             except _LostRace:
                 return None
         return _json(token, grant="refresh_token")
+
+    def _authorization_code(self, environ: dict[str, Any], form: dict[str, str]
+                            ) -> Answer | None:
+        """RFC 6749 §4.1.3-4.1.4 with PKCE (RFC 7636 §4.6) and the ID token (OIDC Core
+        §3.1.3.3): server.AuthorizationCodeGrant's success path, with the same ID token
+        (server.OpenIDCode builds it)."""
+        client = self.basic_client(environ)
+        if client is None or not client.check_grant_type("authorization_code"):
+            return None
+        hot = self.db()
+        with hot.connection() as conn:
+            row = conn.one(hot.prepare(CODE_AND_MEMBER), {"digest": token_hash(form["code"])})
+        if row is None:
+            return None
+        code = CodeRecord(**{name: row[name] for name in _CODE_NAMES})
+        member = _member_from(SimpleNamespace(**row))
+        if code.client_id != client.client_id or code.used_at is not None \
+                or code.is_expired():
+            return None  # another client's, used before (Authlib revokes its tokens), expired
+        if code.redirect_uri and form.get("redirect_uri") != code.redirect_uri:
+            return None  # §4.1.3: identical to the authorization request's
+        if not _pkce_verified(code, form.get("code_verifier")):
+            return None
+        if member is None or not member.is_active:
+            return None
+        token = self._bearer(client, code.scope,
+                             refresh=client.check_grant_type("refresh_token"))
+        if is_openid_scope(token.get("scope")):
+            if client_signing_alg(self._provider, client) is None:
+                return None  # its algorithm was disabled since: the endpoint says so
+            request = SimpleNamespace(client=client, authorization_code=code, user=member)
+            with self._app.app_context():  # the signing key's cache (read on a miss)
+                token["id_token"] = _ID_TOKENS.encode_id_token(token, request)
+        values = token_row(token, client.client_id, member.id, int(time.time()), code=code,
+                           refresh_ttl=self._provider.settings["tokens"]["refresh_token_ttl"])
+        try:
+            with hot.connection() as conn, conn.transaction(durable=True):
+                # The claim first: of two exchanges of one code exactly one writes anything;
+                # the other goes to the endpoint, which sees a used code (§4.1.2: revoke).
+                # Durable even with token_commit = "async": a crash must not unspend a code.
+                if conn.write(hot.prepare(CLAIM_CODE),
+                              {"b_code_hash": code.code_hash, "now": utcnow()}) != 1:
+                    raise _LostRace
+                conn.write(hot.prepare(TOKEN_INSERT, _TOKEN_COLUMNS), values)
+        except _LostRace:
+            return None
+        return _json(token, grant="authorization_code")
 
     def _bearer(self, client: RegisteredClient, scope: str | None, *, refresh: bool
                 ) -> dict[str, Any]:
@@ -301,6 +361,20 @@ class HotPath:
         return _json(payload)
 
 
+_ID_TOKENS = OpenIDCode()
+
+
+def _pkce_verified(code: CodeRecord, verifier: str | None) -> bool:
+    """RFC 7636 §4.6, as server.S256CodeChallenge (with a confidential client): no challenge
+    and no verifier, or an S256 challenge that the verifier meets."""
+    if not code.code_challenge:
+        return verifier is None
+    return (code.code_challenge_method == "S256" and verifier is not None
+            and CODE_VERIFIER_PATTERN.match(verifier) is not None
+            and bool(compare_s256_code_challenge(verifier, code.code_challenge)))
+
+
 class _LostRace(Exception):
-    """Another request rotated the refresh token first: the transaction is rolled back and
-    Authlib's path, seeing the rotation, revokes the family (RFC 9700 §4.14.2)."""
+    """Another request rotated the refresh token (spent the code) first: the transaction is
+    rolled back and Authlib's path, seeing the rotation, revokes the family (RFC 9700
+    §4.14.2; for a code, RFC 6749 §4.1.2)."""

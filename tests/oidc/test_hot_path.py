@@ -129,6 +129,124 @@ def test_refresh_as_authlib(app, client, rp, served):
     assert userinfo.status_code == 401
 
 
+def _id_claims(client: Any, id_token: str) -> dict[str, Any]:
+    from joserfc import jwt
+    from joserfc.jwk import KeySet
+
+    jwks = KeySet.import_key_set(client.get("/jwks").get_json())
+    return dict(jwt.decode(id_token, jwks, algorithms=["RS256", "ES256"]).claims)
+
+
+def test_code_exchange_as_authlib(app, client, rp, served):
+    """RFC 6749 §4.1.3, PKCE and the ID token: the same answer, the same row, the same
+    claims (those that differ per flow aside), and the code spent."""
+    from idp.models import AuthorizationCode
+    from idp.models.tokens import token_hash
+
+    answers = []
+    for hot_on in (True, False):
+        code = rp.code_flow(client)["code"]
+        served.clear()
+        if hot_on:
+            resp = rp.exchange(client, code)
+            assert served == ["access_token,expires_in,id_token,refresh_token,scope,token_type"]
+        else:
+            with _without_hot(app):
+                resp = rp.exchange(client, code)
+            assert not served
+        assert resp.status_code == 200, resp.get_data(as_text=True)
+        body = resp.get_json()
+        claims = _id_claims(client, body["id_token"])
+        with app.app_context():
+            spent = db.session.get(AuthorizationCode, token_hash(code))
+            assert spent is not None and spent.used_at is not None
+        assert claims["nonce"] == rp.last["nonce"]
+        assert claims["auth_time"] <= claims["iat"] < claims["exp"]
+        answers.append((
+            _shape(resp)[:2], {k: v for k, v in _shape(resp)[2].items() if k != "id_token"},
+            {k: v for k, v in claims.items() if k not in ("iat", "exp", "nonce", "at_hash")},
+            set(claims) >= {"at_hash", "iat", "exp"},
+            _row(app, body["access_token"]) | {"code_hash": 0},
+        ))
+    assert answers[0] == answers[1]
+
+
+@pytest.mark.parametrize("change", [
+    {"code_verifier": "x" * 43},                         # PKCE fails (RFC 7636 §4.6)
+    {"code_verifier": None},                             # verifier missing
+    {"redirect_uri": "https://rp.example/other"},        # §4.1.3: not identical
+    {"redirect_uri": None},
+    {"client_id": "<its own>"},                          # an extra parameter
+])
+def test_a_code_exchange_out_of_the_ordinary_goes_to_the_endpoint(client, rp, served, change):
+    code = rp.code_flow(client)["code"]
+    served.clear()
+    if "client_id" in change:  # requests-oauthlib sends it beside Basic: the endpoint's call
+        change = {"client_id": rp.client_id}
+    resp = rp.exchange(client, code, **change)
+    assert not served
+    assert resp.status_code == (200 if "client_id" in change else 400), resp.get_data()
+
+
+def test_a_replayed_code_goes_to_the_endpoint_which_revokes_its_tokens(client, rp, served):
+    code = rp.code_flow(client)["code"]
+    first = rp.exchange(client, code)
+    assert first.status_code == 200 and served
+    served.clear()
+    again = rp.exchange(client, code)
+    assert again.status_code == 400 and again.get_json()["error"] == "invalid_grant"
+    assert not served
+    userinfo = client.get("/userinfo", headers={
+        "Authorization": f"Bearer {first.get_json()['access_token']}"})
+    assert userinfo.status_code == 401  # RFC 6749 §4.1.2: revoked with the replay
+
+
+def test_another_clients_code_goes_to_the_endpoint(app, client, rp, served):
+    from tests.helpers import TestRP
+
+    other = TestRP.create(app, login_id="member02", name="Other RP")
+    code = rp.code_flow(client)["code"]
+    served.clear()
+    resp = client.post("/token", data={
+        "grant_type": "authorization_code", "code": code, "redirect_uri": rp.redirect_uri,
+        "code_verifier": rp.last["verifier"]}, headers=other.auth_header())
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
+    assert not served
+    assert rp.exchange(client, code).status_code == 200  # still the right client's
+
+
+def test_a_code_exchange_that_loses_the_race_writes_nothing(app, client, rp, served,
+                                                           monkeypatch):
+    """Two exchanges of one code at once: the second spends nothing and issues nothing, and
+    the endpoint answers it as the replay it is."""
+    from sqlalchemy import update
+
+    from idp.models import AuthorizationCode
+    from idp.models.hotsql import HotConnection
+    from idp.models.tokens import token_hash
+
+    code = rp.code_flow(client)["code"]
+    served.clear()
+    original = HotConnection.one
+
+    def then_the_other_exchange_spends_it(self: Any, prepared: Any, values: Any) -> Any:
+        row = original(self, prepared, values)
+        with app.app_context():
+            db.session.execute(update(AuthorizationCode).where(
+                AuthorizationCode.code_hash == token_hash(code)).values(used_at=db.func.now()))
+            db.session.commit()
+        return row
+
+    monkeypatch.setattr(HotConnection, "one", then_the_other_exchange_spends_it)
+    resp = rp.exchange(client, code)
+    monkeypatch.undo()
+    assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
+    assert not served
+    with app.app_context():
+        assert db.session.scalars(select(Token).where(
+            Token.code_hash == token_hash(code))).all() == []
+
+
 def test_userinfo_and_introspection_as_authlib(app, client, rp, served):
     tokens = rp.tokens(client)
     bearer = {"Authorization": f"Bearer {tokens['access_token']}"}
@@ -215,6 +333,7 @@ def test_a_refresh_that_loses_the_race_is_the_reuse_it_is(app, client, rp, serve
     from idp.models.tokens import token_hash
 
     tokens = rp.tokens(client)
+    served.clear()
     original = HotConnection.one
 
     def then_the_other_holder_refreshes(self: Any, prepared: Any, values: Any) -> Any:
@@ -249,6 +368,10 @@ def test_token_commit_setting_reaches_the_hot_connection_only(base_settings, mod
     try:
         hot = _lanes(app)._hot["/token"].__self__
         with hot.db().connection() as conn:
+            assert conn.dbapi.execute("SHOW synchronous_commit").fetchone()[0] == \
+                ("off" if mode == "async" else "on")
+            with conn.transaction(durable=True):  # a code's claim: waits in every mode
+                assert conn.dbapi.execute("SHOW synchronous_commit").fetchone()[0] == "on"
             assert conn.dbapi.execute("SHOW synchronous_commit").fetchone()[0] == \
                 ("off" if mode == "async" else "on")
         with app.app_context():  # everything else (revocation, logins, audit) waits
