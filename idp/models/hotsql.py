@@ -119,7 +119,7 @@ class HotDb:
             if self._async_commit:
                 # This connection only issues tokens and reads: settings token_commit.
                 dbapi.execute("SET synchronous_commit TO off")
-        conn = HotConnection(dbapi, self.postgres, async_commit=self._async_commit)
+        conn = HotConnection(dbapi, self.postgres)
         with self._lock:
             self._open.add(conn)
         return conn
@@ -148,10 +148,9 @@ class HotDb:
 
 
 class HotConnection:
-    def __init__(self, dbapi: Any, postgres: bool, *, async_commit: bool = False) -> None:
+    def __init__(self, dbapi: Any, postgres: bool) -> None:
         self.dbapi = dbapi
         self.postgres = postgres
-        self.async_commit = async_commit
         self.born = time.monotonic()
         self.closed = False
         self.cursor = dbapi.cursor()  # one for every statement: a new one costs a third of one
@@ -178,13 +177,10 @@ class HotConnection:
             self.dbapi.commit()
 
     @contextmanager
-    def transaction(self, *, durable: bool = False) -> Iterator[None]:
-        """Several statements that land together or not at all. `durable`: the commit waits
-        for the WAL flush even on a connection with token_commit = "async" (PostgreSQL)."""
+    def transaction(self) -> Iterator[None]:
+        """Several statements that land together or not at all."""
         if self.postgres:
             with self.dbapi.transaction():
-                if durable and self.async_commit:
-                    self.cursor.execute("SET LOCAL synchronous_commit TO on")
                 yield
             return
         try:

@@ -37,7 +37,7 @@ from sqlalchemy import bindparam, exists, insert, select
 
 from idp.models.base import utcnow
 from idp.models.clients import RegisteredClient
-from idp.models.hotsql import HotDb
+from idp.models.hotsql import HotConnection, HotDb
 from idp.models.readmodels import (
     _CODE_NAMES,
     _TOKEN_AND_MEMBER,
@@ -75,15 +75,22 @@ Answer = tuple[str, list[tuple[str, str]], bytes, str | None]
 
 _tokens = TOKEN_INSERT.table
 _TOKEN_COLUMNS = [c.name for c in _tokens.columns if c.name != "id"]
-# PostgreSQL: the rotation of a refresh token and the insert of its successor in one
-# statement, hence one round trip and atomic in autocommit (a data-modifying WITH, PostgreSQL
-# 15 §7.8.4): the new row is written only if this request rotated the old one.
-_ROTATED = ROTATE_REFRESH.returning(_tokens.c.id).cte("rotated")
-ROTATE_AND_INSERT = insert(_tokens).add_cte(_ROTATED).from_select(
-    _TOKEN_COLUMNS,
-    select(*(bindparam(name, type_=_tokens.c[name].type).label(name) for name in _TOKEN_COLUMNS))
-    .where(exists(select(_ROTATED.c.id))),
-)
+# PostgreSQL: a guarded update (a refresh token's rotation, a code's claim) and the insert of
+# the token it yields in one statement, hence one round trip and atomic in autocommit (a
+# data-modifying WITH, PostgreSQL 15 §7.8.4): the token is written only if this request made
+# the update.
+def _insert_token_if(guard: Any, key: Any) -> Any:
+    done = guard.returning(key).cte("guard")
+    return insert(_tokens).add_cte(done).from_select(
+        _TOKEN_COLUMNS,
+        select(*(bindparam(name, type_=_tokens.c[name].type).label(name)
+                 for name in _TOKEN_COLUMNS))
+        .where(exists(select(done.c[key.name]))),
+    )
+
+
+ROTATE_AND_INSERT = _insert_token_if(ROTATE_REFRESH, _tokens.c.id)
+CLAIM_AND_INSERT = _insert_token_if(CLAIM_CODE, CLAIM_CODE.table.c.code_hash)
 
 
 def _json(body: dict[str, Any], *, sort: bool = True, grant: str | None = None) -> Answer:
@@ -229,17 +236,9 @@ class HotPath:
             now = int(time.time())
             values = self._row(token, client, now, previous=previous, member_id=found.member_id)
             rotation = {"token_id": found.id, "now": now}
-            if hot.postgres:
-                if conn.write(hot.prepare(ROTATE_AND_INSERT), values | rotation) != 1:
-                    return None  # another request rotated it first: see _LostRace
-                return _json(token, grant="refresh_token")
-            try:
-                with conn.transaction():
-                    if conn.write(hot.prepare(ROTATE_REFRESH), rotation) != 1:
-                        raise _LostRace
-                    conn.write(hot.prepare(TOKEN_INSERT, _TOKEN_COLUMNS), values)
-            except _LostRace:
-                return None
+            if not self._insert_token_if(conn, ROTATE_REFRESH, ROTATE_AND_INSERT, rotation,
+                                         values):
+                return None  # another request rotated it first: see _LostRace
         return _json(token, grant="refresh_token")
 
     def _authorization_code(self, environ: dict[str, Any], form: dict[str, str]
@@ -276,18 +275,30 @@ class HotPath:
                 token["id_token"] = _ID_TOKENS.encode_id_token(token, request)
         values = token_row(token, client.client_id, member.id, int(time.time()), code=code,
                            refresh_ttl=self._provider.settings["tokens"]["refresh_token_ttl"])
-        try:
-            with hot.connection() as conn, conn.transaction(durable=True):
-                # The claim first: of two exchanges of one code exactly one writes anything;
-                # the other goes to the endpoint, which sees a used code (§4.1.2: revoke).
-                # Durable even with token_commit = "async": a crash must not unspend a code.
-                if conn.write(hot.prepare(CLAIM_CODE),
-                              {"b_code_hash": code.code_hash, "now": utcnow()}) != 1:
-                    raise _LostRace
-                conn.write(hot.prepare(TOKEN_INSERT, _TOKEN_COLUMNS), values)
-        except _LostRace:
-            return None
+        claim = {"b_code_hash": code.code_hash, "now": utcnow()}
+        with hot.connection() as conn:
+            # Of two exchanges of one code exactly one writes anything; the other goes to the
+            # endpoint, which sees a used code (§4.1.2: it revokes what the code gave).
+            if not self._insert_token_if(conn, CLAIM_CODE, CLAIM_AND_INSERT, claim, values):
+                return None
         return _json(token, grant="authorization_code")
+
+    def _insert_token_if(self, conn: HotConnection, guard: Any, combined: Any,
+                         guard_values: dict[str, Any], token_values: dict[str, Any]) -> bool:
+        """Run `guard` (an update of one row) and, if it changed that row, insert the token:
+        atomically, in one statement on PostgreSQL (`combined`), in a transaction on SQLite.
+        False, with nothing written, when another request made the update first."""
+        hot = self.db()
+        if hot.postgres:
+            return conn.write(hot.prepare(combined), token_values | guard_values) == 1
+        try:
+            with conn.transaction():
+                if conn.write(hot.prepare(guard), guard_values) != 1:
+                    raise _LostRace
+                conn.write(hot.prepare(TOKEN_INSERT, _TOKEN_COLUMNS), token_values)
+        except _LostRace:
+            return False
+        return True
 
     def _bearer(self, client: RegisteredClient, scope: str | None, *, refresh: bool
                 ) -> dict[str, Any]:
