@@ -7,20 +7,25 @@ is refused in production unless the server is on a loopback address (a local rel
 
 Subjects and bodies are UTF-8 (RFC 2047 encoded-words in the Subject, a UTF-8 text/plain
 part, an optional text/html alternative); Python's `email` package writes the MIME.
+
+Memory (issue 10): every worker builds this adapter, few ever send. smtplib and the MIME
+writer (email.headerregistry, email.policy: ~0.6 MB) are imported by the first message, and
+the system CA store (~150 certificates parsed into OpenSSL: ~1-2 MB) is loaded by the first
+connection; a configured ca_file is still loaded at start, so a wrong path refuses the start.
 """
 
 from __future__ import annotations
 
 import email.utils
-import smtplib
 import ssl
-from email.headerregistry import Address
-from email.message import EmailMessage as MimeMessage
-from email.policy import SMTP as SMTP_POLICY
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from idp.config import is_loopback
 from idp.services.ports import EmailMessage, MessageNotSent
+
+if TYPE_CHECKING:
+    import smtplib
+    from email.message import EmailMessage as MimeMessage
 
 TLS_MODES = ("starttls", "ssl", "none")
 
@@ -40,7 +45,14 @@ class SmtpMailer:
         self.from_address, self.reply_to = from_address, reply_to
         self.username, self.password = username, password
         self.timeout = timeout
-        self.ssl_context = ssl_context or ssl.create_default_context()
+        self._ssl_context = ssl_context
+
+    @property
+    def ssl_context(self) -> ssl.SSLContext:
+        """The context given, else the system's default (its CA store, loaded on first use)."""
+        if self._ssl_context is None:
+            self._ssl_context = ssl.create_default_context()
+        return self._ssl_context
 
     @classmethod
     def from_settings(cls, settings: dict[str, Any]) -> SmtpMailer:
@@ -51,7 +63,8 @@ class SmtpMailer:
                 "email.tls (IDP_EMAIL_TLS) = \"none\" sends mail and the SMTP password in clear "
                 f"text to {section['host']!r}: refused in production; use \"starttls\" or "
                 "\"ssl\" (clear text only to a relay on a loopback address)")
-        context = ssl.create_default_context(cafile=section["ca_file"] or None)
+        context = (ssl.create_default_context(cafile=section["ca_file"])
+                   if section["ca_file"] else None)  # None: the system's, on first use
         return cls(host=section["host"], port=section["port"], tls=section["tls"],
                    from_address=section["from_address"], reply_to=section["reply_to"],
                    username=section["username"], password=section["password"],
@@ -59,6 +72,9 @@ class SmtpMailer:
 
     def build(self, message: EmailMessage) -> MimeMessage:
         """The MIME message as it goes on the wire (UTF-8 subject and body)."""
+        from email.message import EmailMessage as MimeMessage
+        from email.policy import SMTP as SMTP_POLICY
+
         mime = MimeMessage(policy=SMTP_POLICY)
         mime["From"] = self.from_address
         mime["To"] = message.to
@@ -74,12 +90,16 @@ class SmtpMailer:
         return mime
 
     def _connect(self) -> smtplib.SMTP:
+        import smtplib
+
         if self.tls == "ssl":
             return smtplib.SMTP_SSL(self.host, self.port, timeout=self.timeout,
                                     context=self.ssl_context)
         return smtplib.SMTP(self.host, self.port, timeout=self.timeout)
 
     def send(self, message: EmailMessage) -> None:
+        import smtplib
+
         mime = self.build(message)
         try:
             with self._connect() as smtp:
@@ -101,6 +121,8 @@ class SmtpMailer:
 
 
 def _domain(address: str) -> str:
+    from email.headerregistry import Address
+
     _name, addr = email.utils.parseaddr(address)
     try:
         return Address(addr_spec=addr).domain if addr else ""

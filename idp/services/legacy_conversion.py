@@ -28,7 +28,6 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Protocol
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import or_, select, update
 from sqlalchemy.exc import IntegrityError
 
@@ -240,6 +239,8 @@ class TermsRecorder(Protocol):
 def _checked_email(email: str | None) -> str | None:
     if not email:
         return None
+    from email_validator import EmailNotValidError, validate_email  # lazy: issue 10, memory
+
     try:
         return str(validate_email(email, check_deliverability=False, strict=True).normalized)
     except EmailNotValidError:

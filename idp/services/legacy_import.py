@@ -29,7 +29,6 @@ from typing import IO, Any
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
 from sqlalchemy import func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError
@@ -125,6 +124,10 @@ _PLAIN_EMAIL = re.compile(
 def check_email(address: str) -> str:
     """The address in email_validator's normal form (domain lower-cased), or RowRejected.
     Syntax only, no DNS (as idp.services.members)."""
+    # Imported here: a server worker imports this module (the affiliation pages use KST) but
+    # only `idp legacy import` checks addresses (issue 10, memory).
+    from email_validator import SPECIAL_USE_DOMAIN_NAMES, EmailNotValidError, validate_email
+
     m = _PLAIN_EMAIL.match(address)
     if m is not None and len(address) <= 254 and address.index("@") <= 64:
         domain = m.group(1).lower()

@@ -6,7 +6,6 @@ import secrets
 from dataclasses import dataclass
 from typing import Protocol, TypeVar, cast, overload
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import Table, bindparam, select, update
 
 from idp.errors import AlreadyExists, InvalidCredentials, InvalidInput, LoginThrottled
@@ -67,6 +66,8 @@ def _checked_email(email: str) -> str:
 
     Syntax only: no DNS lookups (a member's mail server may be down when they sign up).
     """
+    from email_validator import EmailNotValidError, validate_email  # lazy: issue 10, memory
+
     try:
         checked = validate_email(email, check_deliverability=False, strict=True)
     except EmailNotValidError as exc:

@@ -35,7 +35,6 @@ import secrets
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
-from email_validator import EmailNotValidError, validate_email
 from sqlalchemy import select
 
 from idp.errors import InvalidInput
@@ -268,6 +267,8 @@ def normalize_mobile(value: str | None) -> str | None:
 def normalize_email(value: str | None) -> str | None:
     if not value:
         return None
+    from email_validator import EmailNotValidError, validate_email  # lazy: issue 10, memory
+
     try:
         return str(validate_email(value, check_deliverability=False).normalized)
     except EmailNotValidError:

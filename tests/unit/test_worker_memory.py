@@ -25,6 +25,10 @@ LAZY = {
     "requests_oauthlib": "an SNS login (idp.adapters.sns._builders)",
     "jsonschema": "the first API request body (idp.web.api._validator)",
     "asn1crypto": "certificate login with trust anchors (idp.wiring.build_certificate_verifier)",
+    "smtplib": "the first email sent (idp.adapters.email_smtp.SmtpMailer.send)",
+    "email.headerregistry": "the first email built (SmtpMailer.build, _domain)",
+    "email.policy": "the first email built (SmtpMailer.build)",
+    "email_validator": "an address checked: sign-up, profile, SNS, conversion, legacy import",
 }
 
 PROBE = """
@@ -72,3 +76,24 @@ def test_serve_restarts_once_with_huge_pages_for_malloc() -> None:
     environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
     assert malloc_huge_pages_argv(environ, ["idp", "serve"]) is None
     assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+
+
+def test_smtp_mailer_loads_the_system_ca_store_on_first_use() -> None:
+    """The system's CA store (~150 certificates parsed into OpenSSL, 1-2 MB) is loaded by the
+    first connection, not by every worker's start; a configured ca_file still loads at start,
+    so a wrong path refuses the start as before."""
+    import ssl
+
+    from idp.adapters.email_smtp import SmtpMailer
+
+    section = {"host": "mail.example", "port": 587, "tls": "starttls", "username": "",
+               "password": "", "from_address": "noreply@kotra.example", "reply_to": "",
+               "timeout": 5.0, "ca_file": ""}
+    mailer = SmtpMailer.from_settings({"env": "production", "email": section})
+    assert mailer._ssl_context is None
+    context = mailer.ssl_context
+    assert isinstance(context, ssl.SSLContext) and context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname and mailer.ssl_context is context
+    with pytest.raises(OSError):
+        SmtpMailer.from_settings({"env": "production",
+                                  "email": {**section, "ca_file": "/nonexistent/ca.pem"}})
