@@ -46,6 +46,10 @@ class Store(Protocol):
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        """`get` of each key, in the keys' order, in one round trip."""
+        ...
+
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
 
     def delete(self, key: str) -> None:
@@ -127,6 +131,16 @@ class DatabaseStore:
         value: dict[str, Any] = json.loads(row.value)
         return value
 
+    _select_many = select(_table.c.key, _table.c.value, _table.c.expires_at).where(
+        _table.c.key.in_(bindparam("ks", expanding=True))
+    )
+
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        now = self._clock.now()
+        found = {row.key: row.value for row in self._conn().execute(
+            self._select_many, {"ks": keys}) if row.expires_at > now}
+        return [json.loads(found[k]) if k in found else None for k in keys]
+
     @staticmethod
     def _build_upsert(insert_fn: Any, table: Table) -> Any:
         stmt = insert_fn(table)
@@ -146,9 +160,11 @@ class DatabaseStore:
         })
 
     def delete(self, key: str) -> None:
+        # A key holds one kind of thing: a set's rows are looked for only when no object or
+        # counter row was there (one statement for the objects deleted on every login).
         conn = self._conn()
-        conn.execute(self._delete, {"k": key})
-        conn.execute(self._delete_set, {"k": key})
+        if not conn.execute(self._delete, {"k": key}).rowcount:
+            conn.execute(self._delete_set, {"k": key})
 
     # RETURNING tells whether the row went in (rowcount of an INSERT is -1 with psycopg 3
     # under SQLAlchemy 2.1).
@@ -388,6 +404,10 @@ class RedisStore:
         value: dict[str, Any] = json.loads(raw)
         return value
 
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        return [None if raw is None else json.loads(raw)
+                for raw in self._redis.mget([self._prefix + k for k in keys])]
+
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
         self._redis.set(self._prefix + key, _dumps(value), px=_ms(ttl))
 
@@ -461,6 +481,9 @@ class MemoryStore:
         with self._lock:
             value = self._live(key)
             return copy.deepcopy(value) if isinstance(value, dict) else None
+
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        return [self.get(k) for k in keys]
 
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
         with self._lock:

@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from idp.errors import LoginThrottled
 from idp.services.ports import Clock
@@ -104,7 +105,10 @@ class Throttle:
 
     def _period(self, base: str) -> tuple[str, float]:
         """The key's current period and when its lock ends (0: no lock)."""
-        period = self._store.get(f"{base}:period")
+        return self._period_of(self._store.get(f"{base}:period"))
+
+    @staticmethod
+    def _period_of(period: dict[str, Any] | None) -> tuple[str, float]:
         if period is None:
             return "0", 0.0
         return str(period["id"]), float(period["until"])
@@ -120,9 +124,11 @@ class Throttle:
         LoginThrottled (counting nothing) if any key is locked or must wait."""
         now = self._clock.now()
         attempt = Attempt()
-        for kind, value in keys.items():
-            base = self._base(kind, value)
-            period, until = self._period(base)
+        bases = {kind: self._base(kind, value) for kind, value in keys.items()}
+        # Every key's period in one read (one round trip for the account and the IP).
+        periods = self._store.get_many([f"{base}:period" for base in bases.values()])
+        for (kind, base), stored in zip(bases.items(), periods, strict=True):
+            period, until = self._period_of(stored)
             if until > now:
                 raise LoginThrottled(int(until - now) + 1, locked=True)
             attempt.reservations.append(_Reservation(kind, base, period))

@@ -112,6 +112,29 @@ def test_put_get_delete(subject):
     s.run(lambda st: st.delete("never-there"))  # deleting nothing is not an error
 
 
+def test_get_many_reads_each_key_in_order(subject):
+    s = subject
+    s.run(lambda st: st.put("a", {"v": 1}, 60))
+    s.run(lambda st: st.put("b", {"v": 2}, TTL))
+    s.run(lambda st: st.put("c", {"v": 3}, 60))
+    assert s.run(lambda st: st.get_many(["c", "missing", "a", "b"])) == [
+        {"v": 3}, None, {"v": 1}, {"v": 2}]
+    s.advance(PAST_TTL)
+    assert s.run(lambda st: st.get_many(["b", "a"])) == [None, {"v": 1}]  # "b" expired
+    assert s.run(lambda st: st.get_many(["a", "a"])) == [{"v": 1}, {"v": 1}]
+
+
+def test_delete_removes_an_object_and_leaves_other_keys(subject):
+    s = subject
+    s.run(lambda st: st.put("k", {"a": 1}, 60))
+    s.run(lambda st: st.set_add("other", "m", 60))
+    s.run(lambda st: st.incr("n", 60))
+    s.run(lambda st: st.delete("k"))
+    assert s.run(lambda st: st.get("k")) is None
+    assert s.run(lambda st: st.set_members("other")) == {"m"}
+    assert s.run(lambda st: st.count("n")) == 1
+
+
 def test_values_are_copies(subject):
     s = subject
     s.run(lambda st: st.put("k", {"list": [1]}, 60))
