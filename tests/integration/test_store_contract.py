@@ -175,6 +175,19 @@ def test_counter_increments_and_reads(subject):
     assert s.run(lambda st: st.incr("c", 60, -1)) == -1  # a refund may go below zero
 
 
+def test_incr_many_increments_each_counter(subject):
+    s = subject
+    assert s.run(lambda st: st.incr_many([])) == []
+    s.run(lambda st: st.incr("b", 60, 5))
+    assert s.run(lambda st: st.incr_many([("a", 60, 1), ("b", 60, -1), ("c", TTL, 3)])) == [
+        1, 4, 3]
+    assert s.run(lambda st: st.incr_many([("c", 60, 1), ("a", 60, 2)])) == [4, 3]
+    assert [s.run(lambda st, k=k: st.count(k)) for k in "abc"] == [3, 4, 4]
+    s.run(lambda st: st.incr_many([("c", TTL, -1)]))
+    s.advance(PAST_TTL)
+    assert s.run(lambda st: st.incr_many([("c", 60, 1), ("a", 60, 1)])) == [1, 4]  # c expired
+
+
 def test_counter_expires_and_each_change_renews_it(subject):
     s = subject
     s.run(lambda st: st.incr("c", TTL))
@@ -246,6 +259,22 @@ def test_concurrent_increments_are_all_counted(subject):
     # Every increment saw a distinct value: none lost, none doubled.
     assert sorted(seen) == list(range(1, THREADS * per_thread + 1))
     assert s.run(lambda st: st.count("c")) == THREADS * per_thread
+
+
+def test_concurrent_incr_manys_are_all_counted(subject):
+    s = subject
+    per_thread = 10
+
+    def work(_: int) -> list[list[int]]:
+        return [s.run(lambda st: st.incr_many([("a", 60, 1), ("b", 60, 2)]))
+                for _ in range(per_thread)]
+
+    seen = [v for values in _parallel(work) for v in values]
+    total = THREADS * per_thread
+    assert sorted(a for a, _ in seen) == list(range(1, total + 1))
+    assert sorted(b for _, b in seen) == list(range(2, 2 * total + 1, 2))
+    assert (s.run(lambda st: st.count("a")), s.run(lambda st: st.count("b"))) == (
+        total, 2 * total)
 
 
 def test_concurrent_adds_of_one_key_store_it_once(subject):
