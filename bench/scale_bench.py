@@ -204,8 +204,7 @@ def explain(engine: Engine, size: int) -> str:
     """EXPLAIN (ANALYZE) of the member-keyed queries the protocol runs, as the provider builds
     them: the sign-in's lookup by login ID, the member by id (ID token, userinfo claims) and
     the token with its member (userinfo, refresh). PostgreSQL only."""
-    from idp.models.readmodels import _MEMBER_BY_ID, _TOKEN_AND_MEMBER
-    from idp.services.members import _LOGIN_LOOKUP
+    from idp.models.readmodels import _MEMBER_BY_ID, _MEMBER_BY_LOGIN_ID, _TOKEN_AND_MEMBER
 
     if engine.dialect.name != "postgresql":
         return ""
@@ -215,7 +214,7 @@ def explain(engine: Engine, size: int) -> str:
         digest = conn.execute(text("SELECT access_token_hash FROM tokens WHERE access_token_hash"
                                    " IS NOT NULL ORDER BY id DESC LIMIT 1")).scalar()
         queries: dict[str, tuple[Any, dict[str, Any]]] = {
-            f"sign-in lookup by login ID ({who})": (_LOGIN_LOOKUP, {"k": who}),
+            f"sign-in lookup by login ID ({who})": (_MEMBER_BY_LOGIN_ID, {"login_id": who}),
             f"member by id ({mid})": (_MEMBER_BY_ID, {"member_id": mid}),
             "token and member by access token hash": (
                 _TOKEN_AND_MEMBER["access_token_hash"], {"digest": digest or "none"}),

@@ -25,7 +25,7 @@ import time
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
-from sqlalchemy import Integer, Table, Text, bindparam, case, select
+from sqlalchemy import Integer, Table, Text, bindparam, case, select, text
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -46,6 +46,10 @@ class Store(Protocol):
 
     def get(self, key: str) -> dict[str, Any] | None: ...
 
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        """`get` of each key, in the keys' order, in one round trip."""
+        ...
+
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None: ...
 
     def delete(self, key: str) -> None:
@@ -59,6 +63,11 @@ class Store(Protocol):
     def incr(self, key: str, ttl: float, amount: int = 1) -> int:
         """Add `amount` to the counter (0 when absent or expired) atomically and return the
         new value; the counter then lives `ttl` seconds from now (each change renews it)."""
+        ...
+
+    def incr_many(self, counts: list[tuple[str, float, int]]) -> list[int]:
+        """`incr(key, ttl, amount)` of each (key, ttl, amount), in one round trip; the new
+        values in the same order. The keys must differ."""
         ...
 
     def count(self, key: str) -> int:
@@ -127,6 +136,21 @@ class DatabaseStore:
         value: dict[str, Any] = json.loads(row.value)
         return value
 
+    # One statement per number of keys, built once: `key IN (:k0, :k1, …)` (an "expanding"
+    # IN would rewrite the SQL at every execution, costing more than the statement it saves).
+    _select_manys: dict[int, Any] = {}
+
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        stmt = self._select_manys.get(len(keys))
+        if stmt is None:
+            stmt = self._select_manys[len(keys)] = select(
+                self._table.c.key, self._table.c.value, self._table.c.expires_at
+            ).where(self._table.c.key.in_([bindparam(f"k{i}") for i in range(len(keys))]))
+        now = self._clock.now()
+        found = {row.key: row.value for row in self._conn().execute(
+            stmt, {f"k{i}": k for i, k in enumerate(keys)}) if row.expires_at > now}
+        return [json.loads(found[k]) if k in found else None for k in keys]
+
     @staticmethod
     def _build_upsert(insert_fn: Any, table: Table) -> Any:
         stmt = insert_fn(table)
@@ -146,9 +170,11 @@ class DatabaseStore:
         })
 
     def delete(self, key: str) -> None:
+        # A key holds one kind of thing: a set's rows are looked for only when no object or
+        # counter row was there (one statement for the objects deleted on every login).
         conn = self._conn()
-        conn.execute(self._delete, {"k": key})
-        conn.execute(self._delete_set, {"k": key})
+        if not conn.execute(self._delete, {"k": key}).rowcount:
+            conn.execute(self._delete_set, {"k": key})
 
     # RETURNING tells whether the row went in (rowcount of an INSERT is -1 with psycopg 3
     # under SQLAlchemy 2.1).
@@ -204,6 +230,37 @@ class DatabaseStore:
             "expires_at": now + ttl,
         }).scalar_one()
         return int(value)
+
+    @staticmethod
+    def _build_incr_many(n: int) -> Any:
+        # `incr` for n counters in one statement, each row's amount being its first value too.
+        # Text, built once per n: SQLAlchemy does not cache a multi-row INSERT's compiled
+        # form, and compiling it cost more than the statement saved. The same SQL runs on
+        # SQLite (3.35+ for RETURNING) and PostgreSQL.
+        rows = ", ".join(f"(:k{i}, :v{i}, :e{i})" for i in range(n))
+        return text(
+            f'INSERT INTO kv_store ("key", value, expires_at) VALUES {rows} '  # noqa: S608 — placeholders only
+            'ON CONFLICT ("key") DO UPDATE SET '
+            "value = CASE WHEN kv_store.expires_at <= :now THEN excluded.value ELSE "
+            "CAST(CAST(kv_store.value AS INTEGER) + CAST(excluded.value AS INTEGER) AS TEXT) "
+            'END, expires_at = excluded.expires_at RETURNING "key", value'
+        )
+
+    _incr_manys: dict[int, Any] = {}
+
+    def incr_many(self, counts: list[tuple[str, float, int]]) -> list[int]:
+        if not counts:
+            return []
+        conn = self._conn()
+        stmt = self._incr_manys.get(len(counts))
+        if stmt is None:
+            stmt = self._incr_manys[len(counts)] = self._build_incr_many(len(counts))
+        now = self._clock.now()
+        params: dict[str, Any] = {"now": now}
+        for i, (key, ttl, amount) in enumerate(counts):
+            params.update({f"k{i}": key, f"v{i}": str(amount), f"e{i}": now + ttl})
+        values = {row.key: int(row.value) for row in conn.execute(stmt, params)}
+        return [values[key] for key, _, _ in counts]
 
     def count(self, key: str) -> int:
         row = self._conn().execute(self._select, {"k": key}).first()
@@ -388,6 +445,10 @@ class RedisStore:
         value: dict[str, Any] = json.loads(raw)
         return value
 
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        return [None if raw is None else json.loads(raw)
+                for raw in self._redis.mget([self._prefix + k for k in keys])]
+
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
         self._redis.set(self._prefix + key, _dumps(value), px=_ms(ttl))
 
@@ -403,6 +464,15 @@ class RedisStore:
         pipe.pexpire(self._prefix + key, _ms(ttl))
         value, _ = pipe.execute()
         return int(value)
+
+    def incr_many(self, counts: list[tuple[str, float, int]]) -> list[int]:
+        if not counts:
+            return []
+        pipe = self._redis.pipeline(transaction=True)
+        for key, ttl, amount in counts:
+            pipe.incrby(self._prefix + key, amount)
+            pipe.pexpire(self._prefix + key, _ms(ttl))
+        return [int(value) for value in pipe.execute()[::2]]
 
     def count(self, key: str) -> int:
         raw = self._redis.get(self._prefix + key)
@@ -462,6 +532,9 @@ class MemoryStore:
             value = self._live(key)
             return copy.deepcopy(value) if isinstance(value, dict) else None
 
+    def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        return [self.get(k) for k in keys]
+
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
         with self._lock:
             self._values[key] = (json.loads(_dumps(value)), self._clock.now() + ttl)
@@ -483,6 +556,9 @@ class MemoryStore:
             value = int(self._live(key) or 0) + amount
             self._values[key] = (value, self._clock.now() + ttl)
             return value
+
+    def incr_many(self, counts: list[tuple[str, float, int]]) -> list[int]:
+        return [self.incr(key, ttl, amount) for key, ttl, amount in counts]
 
     def count(self, key: str) -> int:
         with self._lock:

@@ -127,6 +127,27 @@ def load_member(session: DbSession, member_id: int) -> MemberView | None:
     return None if row is None else _member_from(row)
 
 
+# Password sign-in (idp/services/members.py): the member and its password hash in one read,
+# so that the authorization request resumed after the sign-in reads the member no second time.
+# (A failed sign-in reads the joined row too: a few microseconds beside its hash.)
+_MEMBER_BY_LOGIN_ID = (
+    select(*_MEMBER_COLUMNS, _members.c.password_hash.label("m_password_hash"))
+    .select_from(_MEMBER_JOIN).where(_members.c.login_id == bindparam("login_id"))
+)
+
+
+def load_member_with_password(
+    session: DbSession, login_id: str
+) -> tuple[MemberView, str | None] | None:
+    """The member whose login ID this is, and its password hash (None without a password)."""
+    row = session.connection().execute(_MEMBER_BY_LOGIN_ID, {"login_id": login_id}).first()
+    if row is None:
+        return None
+    member = _member_from(row)
+    assert member is not None
+    return member, row.m_password_hash
+
+
 @dataclass(frozen=True)
 class TokenRecord:
     """A row of `tokens`, with authlib's TokenMixin methods."""
@@ -277,12 +298,10 @@ class CodeRecord:
 
 
 _CODE_NAMES = [f.name for f in fields(CodeRecord)]
-_CODE_BY_HASH = select(*(getattr(_codes.c, name) for name in _CODE_NAMES)).where(
-    _codes.c.code_hash == bindparam("digest")
-)
 
 
-# A code and its member in one round trip (the token endpoint's hot path, idp/oidc/hot.py).
+# A code and its member in one round trip (the code exchange needs both: the Authlib grant in
+# idp/oidc/server.py and the hot path in idp/oidc/hot.py).
 CODE_AND_MEMBER = (
     select(*(getattr(_codes.c, name) for name in _CODE_NAMES), *_MEMBER_COLUMNS)
     .select_from(_codes.outerjoin(_MEMBER_JOIN, _members.c.id == _codes.c.member_id))
@@ -290,6 +309,11 @@ CODE_AND_MEMBER = (
 )
 
 
-def load_code(session: DbSession, digest: str) -> CodeRecord | None:
-    row = session.connection().execute(_CODE_BY_HASH, {"digest": digest}).first()
-    return None if row is None else CodeRecord(**{n: getattr(row, n) for n in _CODE_NAMES})
+def load_code_and_member(
+    session: DbSession, digest: str
+) -> tuple[CodeRecord | None, MemberView | None]:
+    """The authorization code whose hash is `digest`, and its member."""
+    row = session.connection().execute(CODE_AND_MEMBER, {"digest": digest}).first()
+    if row is None:
+        return None, None
+    return CodeRecord(**{n: getattr(row, n) for n in _CODE_NAMES}), _member_from(row)

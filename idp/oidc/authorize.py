@@ -425,16 +425,20 @@ def check_steps(ctx: StepContext, interaction: Interaction | None, redirect_uri:
 
 def run(params: dict[str, str], *, browser: str, sso_handle: str | None,
         interaction: Interaction | None = None, sess: SsoSession | None = None,
-        ) -> BaseResponse:
+        member: MemberView | None = None) -> BaseResponse:
     """Run the pipeline; returns the redirect to the client, an error, or an interaction.
 
-    `sess` is given by a login that has just created the session (no need to read it back).
+    `sess` is given by a login that has just created the session (no need to read it back),
+    `member` by a login that has just read the session's member.
     """
     p = provider()
     server = current_app.extensions["authlib.server"]
     if sess is None:
         sess = p.sessions.get(sso_handle)
-    member = load_member(db.session, sess.member_id) if sess else None
+    if sess is None:
+        member = None
+    elif member is None or member.id != sess.member_id:
+        member = load_member(db.session, sess.member_id)
     if member is not None and not member.is_active:
         member = None
     req = oauth_request(params)

@@ -43,7 +43,7 @@ from idp.models.readmodels import (
     CodeRecord,
     MemberView,
     TokenRecord,
-    load_code,
+    load_code_and_member,
     load_member,
     load_token,
     load_token_and_member,
@@ -185,6 +185,7 @@ class S256CodeChallenge(CodeChallenge):
 
 class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     TOKEN_ENDPOINT_AUTH_METHODS = CLIENT_AUTH_METHODS
+    _member: MemberView | None = None  # read with the code (one grant object per request)
 
     def save_authorization_code(self, code: str, oauth_request: Any) -> None:
         data = oauth_request.payload.data
@@ -210,7 +211,7 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
     def query_authorization_code(
         self, code: str, client: RegisteredClient
     ) -> CodeRecord | None:
-        row = load_code(db.session, token_hash(code))
+        row, self._member = load_code_and_member(db.session, token_hash(code))
         if row is None or row.client_id != client.client_id:
             return None
         if row.used_at is not None:
@@ -235,7 +236,9 @@ class AuthorizationCodeGrant(grants.AuthorizationCodeGrant):
             raise InvalidGrantError("Invalid 'code' in request.")
 
     def authenticate_user(self, authorization_code: CodeRecord) -> MemberView | None:
-        member = load_member(db.session, authorization_code.member_id)
+        member = self._member
+        if member is None or member.id != authorization_code.member_id:
+            member = load_member(db.session, authorization_code.member_id)
         return member if member is not None and member.is_active else None
 
 

@@ -11,6 +11,7 @@ from sqlalchemy import Table, bindparam, select, update
 from idp.errors import AlreadyExists, InvalidCredentials, InvalidInput, LoginThrottled
 from idp.models import Affiliation, Company, Member, MemberType
 from idp.models.base import DbSession, utcnow
+from idp.models.readmodels import MemberView, load_member_with_password
 from idp.services import audit
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.throttle import Attempt, Throttle, ip_bucket
@@ -88,10 +89,6 @@ def affiliate(
 
 
 _members = cast(Table, Member.__table__)
-# Sign-in reads four columns, not the member with its company (the ORM's joined load).
-_LOGIN_LOOKUP = select(
-    _members.c.id, _members.c.login_id, _members.c.password_hash, _members.c.status
-).where(_members.c.login_id == bindparam("k"))
 # A successful sign-in's update, built once (building it per sign-in cost as much as running
 # it); a password rehash adds the new hash to a per-call statement instead.
 _TOUCH_LOGIN = update(_members).where(_members.c.id == bindparam("m_id")).values(
@@ -104,6 +101,9 @@ class SignedIn:
 
     member_id: int
     login_id: str | None
+    # The member as read at sign-in (password sign-in): the authorization request resumed
+    # right after it needs no second read (idp/web/interaction.finish_login).
+    member: MemberView | None = None
 
 
 T = TypeVar("T")
@@ -173,8 +173,9 @@ def authenticate_password(
 def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attempt: Attempt, *,
             key: str, password: str, ip: str, client_id: str | None,
             fallback: PasswordFallback[T] | None) -> SignedIn | T:
-    member = session.connection().execute(_LOGIN_LOOKUP, {"k": key}).first() if key else None
-    ok = passwords.verify(member.password_hash if member else None, password)
+    row = load_member_with_password(session, key) if key else None
+    member, password_hash = row if row is not None else (None, None)
+    ok = passwords.verify(password_hash, password)
     if fallback is not None and not ok:
         # Issue 8: an old site's ID and password, for an ID no member has or not with this
         # password (an old ID a unified member took since: its owner converts under a new
@@ -185,9 +186,9 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attemp
             audit.record(session, "legacy.matched", client_id=client_id, ip=ip)
             session.commit()
             return found
-    elif fallback is not None and member is not None and member.status != "active":
+    elif fallback is not None and member is not None and not member.is_active:
         fallback.spend()  # the same time as a failed old-password check
-    if not ok or member is None or member.status != "active":
+    if not ok or member is None or not member.is_active:
         locked = throttle.failed(attempt)
         audit.record(
             session, "login.failure", member_id=member.id if member else None,
@@ -199,7 +200,7 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attemp
         session.commit()
         raise InvalidCredentials()
 
-    if passwords.needs_rehash(member.password_hash or ""):
+    if passwords.needs_rehash(password_hash or ""):
         session.connection().execute(
             update(_members).where(_members.c.id == member.id)
             .values(last_login_at=utcnow(), password_hash=passwords.hash(password)))
@@ -209,4 +210,4 @@ def _verify(session: DbSession, passwords: Passwords, throttle: Throttle, attemp
     audit.record(session, "login.success", member_id=member.id, client_id=client_id, ip=ip,
                  method="pwd")
     session.commit()  # (the counters' rows are not held while the caller starts the session)
-    return SignedIn(member_id=member.id, login_id=member.login_id)
+    return SignedIn(member_id=member.id, login_id=member.login_id, member=member)

@@ -6,8 +6,8 @@ locked for `lock_seconds`. Keys are counted whether or not the account exists, s
 throttle itself reveals nothing. No sleeping in the server: a refused attempt is answered at
 once with the time to wait.
 
-Two counters per key, each changed by one atomic increment (`Store.incr`), never read and
-written back:
+Two counters per key, each changed by one atomic increment (`Store.incr`; an attempt's
+counters on all its keys by one `Store.incr_many`), never read and written back:
 
 - *attempts*, counted before the secret is verified: attempt number n is refused when n
   exceeds `lock_after`, so however many guesses arrive at once, at most `lock_after` are ever
@@ -30,6 +30,7 @@ import hashlib
 import ipaddress
 import secrets
 from dataclasses import dataclass, field
+from typing import Any
 
 from idp.errors import LoginThrottled
 from idp.services.ports import Clock
@@ -104,7 +105,10 @@ class Throttle:
 
     def _period(self, base: str) -> tuple[str, float]:
         """The key's current period and when its lock ends (0: no lock)."""
-        period = self._store.get(f"{base}:period")
+        return self._period_of(self._store.get(f"{base}:period"))
+
+    @staticmethod
+    def _period_of(period: dict[str, Any] | None) -> tuple[str, float]:
         if period is None:
             return "0", 0.0
         return str(period["id"]), float(period["until"])
@@ -120,18 +124,22 @@ class Throttle:
         LoginThrottled (counting nothing) if any key is locked or must wait."""
         now = self._clock.now()
         attempt = Attempt()
-        for kind, value in keys.items():
-            base = self._base(kind, value)
-            period, until = self._period(base)
+        bases = {kind: self._base(kind, value) for kind, value in keys.items()}
+        # Every key's period in one read (one round trip for the account and the IP).
+        periods = self._store.get_many([f"{base}:period" for base in bases.values()])
+        for (kind, base), stored in zip(bases.items(), periods, strict=True):
+            period, until = self._period_of(stored)
             if until > now:
                 raise LoginThrottled(int(until - now) + 1, locked=True)
             attempt.reservations.append(_Reservation(kind, base, period))
-        counted: list[_Reservation] = []
+        # Every key's attempt counted in one round trip; a refusal gives them all back.
+        numbers = self._store.incr_many([
+            (res.key("attempts"), self._rules[res.kind].window_seconds, 1)
+            for res in attempt.reservations])
         try:
-            for res in attempt.reservations:
+            for res, number in zip(attempt.reservations, numbers, strict=True):
+                res.number = number
                 rule = self._rules[res.kind]
-                res.number = self._store.incr(res.key("attempts"), rule.window_seconds)
-                counted.append(res)
                 if res.number > rule.lock_after:
                     # Earlier attempts are still being verified; should they all fail, the
                     # last of them locks the key.
@@ -141,7 +149,7 @@ class Throttle:
                     if rule.delay(res.failures):
                         self._wait_turn(res, rule, now)
         except LoginThrottled:
-            self._give_back(counted)
+            self._give_back(attempt.reservations)
             raise
         return attempt
 
@@ -183,8 +191,8 @@ class Throttle:
         self._give_back(attempt.reservations)
 
     def _give_back(self, reservations: list[_Reservation]) -> None:
-        for res in reservations:
-            self._store.incr(res.key("attempts"), self._rules[res.kind].window_seconds, -1)
+        self._store.incr_many([(res.key("attempts"), self._rules[res.kind].window_seconds, -1)
+                               for res in reservations])
         self._release(reservations)
 
     def _release(self, reservations: list[_Reservation]) -> None:

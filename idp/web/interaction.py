@@ -23,6 +23,7 @@ from werkzeug.wrappers import Response as BaseResponse
 
 from idp.cookies import cookies
 from idp.extensions import db
+from idp.models.readmodels import MemberView
 from idp.oidc import authorize as pipeline
 from idp.oidc.logout import end_session
 from idp.oidc.server import client_ip, provider
@@ -59,11 +60,12 @@ def current_session() -> SsoSession | None:
 
 
 def finish_login(ia: Interaction, principal: Principal, *, acr: str,
-                 amr: list[str]) -> BaseResponse:
+                 amr: list[str], member: MemberView | None = None) -> BaseResponse:
     """End a successful login: session, interaction record, resumption (303), cookie.
 
     `acr` is the authentication context class the login reached (idp/services/claims.py),
-    `amr` its methods (RFC 8176); usually those of the method's LoginMethod.
+    `amr` its methods (RFC 8176); usually those of the method's LoginMethod. `member` is the
+    principal's member when the login has just read it (saves the resumption a read).
     """
     p = provider()
     previous = current_session()
@@ -77,7 +79,7 @@ def finish_login(ia: Interaction, principal: Principal, *, acr: str,
     db.session.commit()  # the login stands whatever the authorization request turns into
     # Resume right away: one round trip from the login form to the client (or the next step).
     resp = pipeline.run(ia.params, browser=cookies().browser.read() or "", sso_handle=handle,
-                        interaction=ia, sess=sess)
+                        interaction=ia, sess=sess, member=member)
     if resp.status_code in (301, 302, 307, 308):
         resp.status_code = 303  # the browser never re-POSTs the credentials
     cookies().sso.set(resp, handle)

@@ -155,7 +155,8 @@ def login_submit(uid: str) -> BaseResponse:
     if isinstance(member, LegacyMatch):  # an old site's account: its conversion (issue 8)
         return legacy.start(ia, member)
 
-    resp = finish_login(ia, member, acr=PASSWORD.acr, amr=list(PASSWORD.amr))
+    resp = finish_login(ia, member, acr=PASSWORD.acr, amr=list(PASSWORD.amr),
+                        member=member.member)
     if form.remember_id.data:
         cookies().remember_id.set(resp, member.login_id or "")
     else:

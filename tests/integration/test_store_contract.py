@@ -112,6 +112,29 @@ def test_put_get_delete(subject):
     s.run(lambda st: st.delete("never-there"))  # deleting nothing is not an error
 
 
+def test_get_many_reads_each_key_in_order(subject):
+    s = subject
+    s.run(lambda st: st.put("a", {"v": 1}, 60))
+    s.run(lambda st: st.put("b", {"v": 2}, TTL))
+    s.run(lambda st: st.put("c", {"v": 3}, 60))
+    assert s.run(lambda st: st.get_many(["c", "missing", "a", "b"])) == [
+        {"v": 3}, None, {"v": 1}, {"v": 2}]
+    s.advance(PAST_TTL)
+    assert s.run(lambda st: st.get_many(["b", "a"])) == [None, {"v": 1}]  # "b" expired
+    assert s.run(lambda st: st.get_many(["a", "a"])) == [{"v": 1}, {"v": 1}]
+
+
+def test_delete_removes_an_object_and_leaves_other_keys(subject):
+    s = subject
+    s.run(lambda st: st.put("k", {"a": 1}, 60))
+    s.run(lambda st: st.set_add("other", "m", 60))
+    s.run(lambda st: st.incr("n", 60))
+    s.run(lambda st: st.delete("k"))
+    assert s.run(lambda st: st.get("k")) is None
+    assert s.run(lambda st: st.set_members("other")) == {"m"}
+    assert s.run(lambda st: st.count("n")) == 1
+
+
 def test_values_are_copies(subject):
     s = subject
     s.run(lambda st: st.put("k", {"list": [1]}, 60))
@@ -150,6 +173,19 @@ def test_counter_increments_and_reads(subject):
     s.run(lambda st: st.delete("c"))
     assert s.run(lambda st: st.count("c")) == 0
     assert s.run(lambda st: st.incr("c", 60, -1)) == -1  # a refund may go below zero
+
+
+def test_incr_many_increments_each_counter(subject):
+    s = subject
+    assert s.run(lambda st: st.incr_many([])) == []
+    s.run(lambda st: st.incr("b", 60, 5))
+    assert s.run(lambda st: st.incr_many([("a", 60, 1), ("b", 60, -1), ("c", TTL, 3)])) == [
+        1, 4, 3]
+    assert s.run(lambda st: st.incr_many([("c", 60, 1), ("a", 60, 2)])) == [4, 3]
+    assert [s.run(lambda st, k=k: st.count(k)) for k in "abc"] == [3, 4, 4]
+    s.run(lambda st: st.incr_many([("c", TTL, -1)]))
+    s.advance(PAST_TTL)
+    assert s.run(lambda st: st.incr_many([("c", 60, 1), ("a", 60, 1)])) == [1, 4]  # c expired
 
 
 def test_counter_expires_and_each_change_renews_it(subject):
@@ -223,6 +259,22 @@ def test_concurrent_increments_are_all_counted(subject):
     # Every increment saw a distinct value: none lost, none doubled.
     assert sorted(seen) == list(range(1, THREADS * per_thread + 1))
     assert s.run(lambda st: st.count("c")) == THREADS * per_thread
+
+
+def test_concurrent_incr_manys_are_all_counted(subject):
+    s = subject
+    per_thread = 10
+
+    def work(_: int) -> list[list[int]]:
+        return [s.run(lambda st: st.incr_many([("a", 60, 1), ("b", 60, 2)]))
+                for _ in range(per_thread)]
+
+    seen = [v for values in _parallel(work) for v in values]
+    total = THREADS * per_thread
+    assert sorted(a for a, _ in seen) == list(range(1, total + 1))
+    assert sorted(b for _, b in seen) == list(range(2, 2 * total + 1, 2))
+    assert (s.run(lambda st: st.count("a")), s.run(lambda st: st.count("b"))) == (
+        total, 2 * total)
 
 
 def test_concurrent_adds_of_one_key_store_it_once(subject):
