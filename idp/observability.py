@@ -49,6 +49,22 @@ def sane_request_id(value: str | None) -> str | None:
     return None
 
 
+# A response body of at most this many bytes (by its Content-Length) is handed to the server
+# as one bytes object: granian sends a list's bytes in one call (response_bytes), but walks
+# any other iterable chunk by chunk (response_iter), as Flask's pages are.
+BUFFER_LIMIT = 256 * 1024
+
+
+def _buffered(body: Iterable[bytes]) -> list[bytes]:
+    """The whole body, read now; the iterable is closed as PEP 3333 requires."""
+    try:
+        return [b"".join(body)]
+    finally:
+        close = getattr(body, "close", None)
+        if close is not None:
+            close()
+
+
 class Observe:
     def __init__(self, inner: Callable[..., Iterable[bytes]], *, trust_request_id: bool,
                  metrics: Any | None, lane_paths: Iterable[str] = (),
@@ -89,15 +105,22 @@ class Observe:
             or new_request_id()
         environ["idp.request_id"] = rid
         status = ["500"]
+        length = [BUFFER_LIMIT + 1]
 
         def starting(code: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             status[0] = code[:3]
+            for name, value in headers:
+                if name.lower() == "content-length" and value.isdigit():
+                    length[0] = int(value)
             headers.append((REQUEST_ID_HEADER, rid))
             return start_response(code, headers, exc_info)
 
         token = telemetry.request_id.set(rid)
         try:
-            return self._inner(environ, starting)
+            body = self._inner(environ, starting)
+            if isinstance(body, list) or length[0] > BUFFER_LIMIT:
+                return body
+            return _buffered(body)
         finally:
             self._done(environ, status[0], time.perf_counter() - start)
             telemetry.request_id.reset(token)

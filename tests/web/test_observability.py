@@ -316,3 +316,42 @@ def test_a_log_line_is_one_line_even_with_a_traceback() -> None:
     data = json.loads(out)
     assert data["message"] == "failed: a\nb" and "ValueError" in data["exc"]
     assert data["request_id"] is None
+
+
+def test_a_bounded_body_reaches_the_server_in_one_piece() -> None:
+    """Observe hands the server a list for a body with a Content-Length up to BUFFER_LIMIT
+    (granian then sends it in one call), and leaves larger or unsized bodies streaming."""
+    from idp.observability import BUFFER_LIMIT, Observe
+
+    closed: list[bool] = []
+
+    class Body:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        def __iter__(self) -> Any:
+            return iter(self.chunks)
+
+        def close(self) -> None:
+            closed.append(True)
+
+    def inner_for(chunks: list[bytes], sized: bool) -> Any:
+        def inner(environ: dict[str, Any], start_response: Any) -> Any:
+            headers = [("Content-Type", "text/html")]
+            if sized:
+                headers.append(("Content-Length", str(sum(map(len, chunks)))))
+            start_response("200 OK", headers)
+            return Body(chunks)
+        return inner
+
+    def call(chunks: list[bytes], sized: bool) -> Any:
+        app = Observe(inner_for(chunks, sized), trust_request_id=False, metrics=None)
+        environ = {"REQUEST_METHOD": "GET", "PATH_INFO": "/page"}
+        return app(environ, lambda status, headers, exc_info=None: None)
+
+    small = call([b"<p>", b"hello", b"</p>"], sized=True)
+    assert small == [b"<p>hello</p>"] and closed == [True]  # read, and closed (PEP 3333)
+    large = call([b"x" * BUFFER_LIMIT, b"y"], sized=True)
+    assert isinstance(large, Body)
+    unsized = call([b"a", b"b"], sized=False)
+    assert isinstance(unsized, Body)
