@@ -87,6 +87,23 @@ def _both(app: Any, call: Any, served: list[str]) -> tuple[Any, Any]:
     return hot, slow
 
 
+def _meanwhile(monkeypatch: pytest.MonkeyPatch, app: Any, statement: Any) -> None:
+    """Right after the hot path's next read, another request runs `statement` and commits:
+    the race between two holders of one token or code, made to happen every time."""
+    from idp.models.hotsql import HotConnection
+
+    original = HotConnection.one
+
+    def then_the_other_request_writes(self: Any, prepared: Any, values: Any) -> Any:
+        row = original(self, prepared, values)
+        with app.app_context():
+            db.session.execute(statement)
+            db.session.commit()
+        return row
+
+    monkeypatch.setattr(HotConnection, "one", then_the_other_request_writes)
+
+
 def test_client_credentials_as_authlib(app, client, rp, served):
     for data in ({"grant_type": "client_credentials"},
                  {"grant_type": "client_credentials", "scope": ""}):
@@ -222,22 +239,12 @@ def test_a_code_exchange_that_loses_the_race_writes_nothing(app, client, rp, ser
     from sqlalchemy import update
 
     from idp.models import AuthorizationCode
-    from idp.models.hotsql import HotConnection
     from idp.models.tokens import token_hash
 
     code = rp.code_flow(client)["code"]
     served.clear()
-    original = HotConnection.one
-
-    def then_the_other_exchange_spends_it(self: Any, prepared: Any, values: Any) -> Any:
-        row = original(self, prepared, values)
-        with app.app_context():
-            db.session.execute(update(AuthorizationCode).where(
-                AuthorizationCode.code_hash == token_hash(code)).values(used_at=db.func.now()))
-            db.session.commit()
-        return row
-
-    monkeypatch.setattr(HotConnection, "one", then_the_other_exchange_spends_it)
+    _meanwhile(monkeypatch, app, update(AuthorizationCode).where(
+        AuthorizationCode.code_hash == token_hash(code)).values(used_at=db.func.now()))
     resp = rp.exchange(client, code)
     monkeypatch.undo()
     assert resp.status_code == 400 and resp.get_json()["error"] == "invalid_grant"
@@ -329,23 +336,12 @@ def test_a_refresh_that_loses_the_race_is_the_reuse_it_is(app, client, rp, serve
     writes nothing, and the endpoint treats it as reuse (RFC 9700 §4.14.2)."""
     from sqlalchemy import update
 
-    from idp.models.hotsql import HotConnection
     from idp.models.tokens import token_hash
 
     tokens = rp.tokens(client)
     served.clear()
-    original = HotConnection.one
-
-    def then_the_other_holder_refreshes(self: Any, prepared: Any, values: Any) -> Any:
-        row = original(self, prepared, values)
-        with app.app_context():
-            db.session.execute(update(Token).where(
-                Token.refresh_token_hash == token_hash(tokens["refresh_token"]))
-                .values(rotated_at=1))
-            db.session.commit()
-        return row
-
-    monkeypatch.setattr(HotConnection, "one", then_the_other_holder_refreshes)
+    _meanwhile(monkeypatch, app, update(Token).where(
+        Token.refresh_token_hash == token_hash(tokens["refresh_token"])).values(rotated_at=1))
     resp = client.post("/token", data={"grant_type": "refresh_token",
                                        "refresh_token": tokens["refresh_token"]},
                        headers=rp.auth_header())
