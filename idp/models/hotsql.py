@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import namedtuple
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager, suppress
 from typing import Any
@@ -54,6 +55,9 @@ class Prepared:
         self._results: tuple[tuple[int, Any], ...] = tuple(
             (i, proc) for i, c in enumerate(compiled._result_columns)
             if (proc := c.type._cached_result_processor(dialect, None)) is not None)
+        # A row as a named tuple: by position or by attribute, as SQLAlchemy's Row.
+        self.record_type: Any = namedtuple(  # type: ignore[misc]
+            "Record", self.columns, rename=True)
 
     def parameters(self, values: Mapping[str, Any]) -> Any:
         binds = self._binds
@@ -69,16 +73,22 @@ class Prepared:
         return {name: (value if (proc := binds.get(name)) is None else proc(value))
                 for name, value in values.items()}
 
+    def values(self, raw: tuple[Any, ...]) -> Any:
+        if not self._results:
+            return raw
+        values = list(raw)
+        for i, proc in self._results:
+            if values[i] is not None:
+                values[i] = proc(values[i])
+        return values
+
     def row(self, raw: tuple[Any, ...] | None) -> dict[str, Any] | None:
         if raw is None:
             return None
-        if self._results:
-            values = list(raw)
-            for i, proc in self._results:
-                if values[i] is not None:
-                    values[i] = proc(values[i])
-            return dict(zip(self.columns, values, strict=True))
-        return dict(zip(self.columns, raw, strict=True))
+        return dict(zip(self.columns, self.values(raw), strict=True))
+
+    def record(self, raw: tuple[Any, ...] | None) -> Any:
+        return None if raw is None else self.record_type._make(self.values(raw))
 
 
 class HotDb:
@@ -164,6 +174,12 @@ class HotConnection:
         cursor = self.cursor
         cursor.execute(prepared.sql, prepared.parameters(values))
         return prepared.row(cursor.fetchone())
+
+    def record(self, prepared: Prepared, values: Mapping[str, Any]) -> Any:
+        """The first row as a named tuple (Prepared.record_type), or None."""
+        cursor = self.cursor
+        cursor.execute(prepared.sql, prepared.parameters(values))
+        return prepared.record(cursor.fetchone())
 
     def write(self, prepared: Prepared, values: Mapping[str, Any]) -> int:
         """Run a statement; the number of rows it changed."""

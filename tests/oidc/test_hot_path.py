@@ -374,3 +374,30 @@ def test_token_commit_setting_reaches_the_hot_connection_only(base_settings, mod
         with app.app_context():
             db.engine.dispose()
         app.extensions["idp"].store.close()
+
+
+@pytest.mark.parametrize("body", [
+    "grant_type=client_credentials", "a=&b=c", "=x", "a=b=c", "token=abc-_.~&token_type_hint=x",
+    "a", "a=b&", "&a=b", "a=b&&c=d", ";", "a=b;c=d",                      # malformed
+    "a=b&a=c",                                                             # repeated
+    "scope=openid+profile", "token=%41%42", "a=%zz", "a=%00", "a=\x00",    # quoted
+])
+def test_a_form_reads_as_parse_qsl_reads_it(body: str) -> None:
+    """read_form splits a body with nothing to unquote itself: the same answer as parse_qsl
+    under the same rules (RFC 6749 §3.2: each parameter once; strict: every part name=value)."""
+    from io import BytesIO
+    from urllib.parse import parse_qsl
+
+    data = body.encode()
+    environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "application/x-www-form-urlencoded",
+               "CONTENT_LENGTH": str(len(data)), "wsgi.input": BytesIO(data)}
+    try:
+        pairs = parse_qsl(body, keep_blank_values=True, strict_parsing=True, errors="strict")
+    except ValueError:
+        expected = None
+    else:
+        form = dict(pairs)
+        unique = len(form) == len(pairs) and not any("\x00" in k + v for k, v in pairs)
+        expected = form if unique else None
+    assert hot_module.read_form(environ) == expected
+    assert environ["wsgi.input"].read() == data  # put back for the Authlib path

@@ -5,8 +5,11 @@ The multiprocess exposition of `idp serve` is tested in tests/integration/test_m
 
 from __future__ import annotations
 
+import io
 import json
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import pytest
@@ -316,6 +319,75 @@ def test_a_log_line_is_one_line_even_with_a_traceback() -> None:
     data = json.loads(out)
     assert data["message"] == "failed: a\nb" and "ValueError" in data["exc"]
     assert data["request_id"] is None
+
+
+@contextmanager
+def json_root() -> Iterator[io.StringIO]:
+    """The root logger as `configure_logging` leaves it in production: our JSON handler alone
+    (on a string buffer here); pytest's own handlers and the levels put back afterwards."""
+    from idp.observability import access_log, make_handler
+
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, access_log.level
+    stream = io.StringIO()
+    root.handlers[:] = [make_handler({"log_format": "json"}, stream)]
+    root.setLevel(logging.INFO)
+    access_log.setLevel(logging.INFO)
+    try:
+        yield stream
+    finally:
+        root.handlers[:], level, access_level = saved
+        root.setLevel(level)
+        access_log.setLevel(access_level)
+
+
+@pytest.mark.parametrize("environ", [
+    {"REQUEST_METHOD": "GET", "PATH_INFO": "/userinfo", "REMOTE_ADDR": "10.0.0.1"},
+    {"REQUEST_METHOD": "POST", "PATH_INFO": '/a "b"\\c/회원\n', "REMOTE_ADDR": None},
+])
+def test_an_access_line_is_the_line_its_record_makes(environ: Any,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The access log writes its line straight to our handler's stream when nothing else
+    would see it: byte for byte the line of the standard way (the time aside)."""
+    from idp import observability
+    from idp.observability import Observe, _sole_json_handler
+
+    with json_root() as stream:
+        assert _sole_json_handler() is not None
+        Observe._log(environ, "404", 0.012345)
+        monkeypatch.setattr(observability, "_sole_json_handler", lambda: None)
+        Observe._log(environ, "404", 0.012345)
+    fast, slow = stream.getvalue().splitlines()
+    assert fast.partition('"level"')[2] == slow.partition('"level"')[2]
+    assert json.loads(fast)["path"] == environ["PATH_INFO"]
+    assert abs(_seconds(json.loads(fast)["time"]) - _seconds(json.loads(slow)["time"])) < 2
+
+
+def _seconds(stamp: str) -> float:
+    import datetime as dt
+
+    return dt.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+
+
+def test_a_handler_added_later_gets_every_access_line() -> None:
+    from idp.observability import Observe, _sole_json_handler
+
+    seen: list[logging.LogRecord] = []
+
+    class Keep(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.append(record)
+
+    keep = Keep()
+    logging.getLogger("idp").addHandler(keep)
+    try:
+        with json_root() as stream:
+            assert _sole_json_handler() is None
+            Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/x"}, "200", 0.001)
+    finally:
+        logging.getLogger("idp").removeHandler(keep)
+    assert [r.getMessage() for r in seen] == ["GET /x 200"]
+    assert len(stream.getvalue().splitlines()) == 1  # and our handler once, as before
 
 
 def test_a_bounded_body_reaches_the_server_in_one_piece() -> None:
