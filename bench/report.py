@@ -19,9 +19,9 @@ Issue 10 additions, read from the same folder when present:
 
 - ``argon2-bare.json`` (bench/argon2_bare.py): the line "authcode / bare hash" per backend, the
   authcode server CPU ms/op divided by the CPU ms of one bare argon2id hash of the same run;
-- ``<backend>-rss.jsonl`` (bench/rss_sampler.py): the largest RSS of each server process while
-  each scenario ran (scenario times from load_ext.py's t_start_unix/t_end_unix), as a table of
-  max RSS per worker;
+- ``<backend>-rss.jsonl`` (bench/rss_sampler.py; the peers' too): the largest RSS and private
+  memory (USS) of each server process while each scenario ran (scenario times from
+  load_ext.py's t_start_unix/t_end_unix), as a table of max RSS per worker;
 - ``run1/``, ``run2/``, ... (RUNS=N): one table per run, then a MEDIAN table: the median over
   the runs of each backend x scenario (req/s, latencies, server CPU ms/op), ratios computed
   from the medians.
@@ -212,6 +212,7 @@ class Rss:
     workers: int
     worker_max_mb: float
     master_mb: float | None
+    worker_uss_mb: float | None = None  # memory only the worker holds (no shared pages)
 
 
 def rss_rows(folder: Path, rows: list[Row]) -> list[Rss]:
@@ -229,17 +230,23 @@ def rss_rows(folder: Path, rows: list[Row]) -> list[Rss]:
             if r.backend != backend or r.tool != "load.py" or r.t0 is None or r.t1 is None:
                 continue
             peak: dict[str, int] = {}
+            private: dict[str, int] = {}
             root = None
             for smp in samples:
                 if r.t0 - 0.5 <= smp.get("t", 0) <= r.t1 + 0.5:
                     root = str(smp.get("root"))
                     for pid, kb in (smp.get("rss_kb") or {}).items():
                         peak[pid] = max(peak.get(pid, 0), int(kb))
+                    for pid, kb in (smp.get("uss_kb") or {}).items():
+                        private[pid] = max(private.get(pid, 0), int(kb))
             if not peak:
                 continue
+            # A server of one process (the peer) is its own worker.
             workers = {pid: kb for pid, kb in peak.items() if pid != root} or peak
+            uss = [private[pid] for pid in workers if pid in private]
             out.append(Rss(backend, r.scenario, len(workers), max(workers.values()) / 1024,
-                           peak[root] / 1024 if root in peak and len(peak) > 1 else None))
+                           peak[root] / 1024 if root in peak and len(peak) > 1 else None,
+                           max(uss) / 1024 if uss else None))
     return out
 
 
@@ -410,8 +417,15 @@ def render_table(
                     cells.append("–")
                 else:
                     master = f", master {x.master_mb:.0f}" if x.master_mb is not None else ""
-                    cells.append(f"{x.worker_max_mb:.0f} ({x.workers} workers{master})")
+                    private = f"private {x.worker_uss_mb:.0f}; " \
+                        if x.worker_uss_mb is not None else ""
+                    plural = "s" if x.workers != 1 else ""
+                    cells.append(f"{x.worker_max_mb:.0f} ({private}{x.workers} "
+                                 f"worker{plural}{master})")
             out.append("| " + " | ".join(cells) + " |")
+        out.append("")
+        out.append("(private: the largest memory a worker held by itself, without the pages of "
+                   "shared libraries and of the master that RSS counts in every process.)")
     return out, notes
 
 

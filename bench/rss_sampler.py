@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Sample the resident set size of a process tree once a second (issue 10: RSS per worker).
 
-Writes one JSON line per sample: {"t": unix time, "rss_kb": {pid: VmRSS kB, ...}} for the root
-PID and every live descendant (the gunicorn master and its workers), until the root exits or
-this process gets SIGTERM. bench/report.py keeps, per scenario, the largest VmRSS each process
-reached while the scenario ran (load_ext.py stores each scenario's start and end time).
+Writes one JSON line per sample: {"t": unix time, "rss_kb": {pid: VmRSS kB, ...}, "uss_kb":
+{pid: kB, ...}} for the root PID and every live descendant (the server's master and its
+workers), until the root exits or this process gets SIGTERM. USS is the memory only that
+process holds (Private_Clean + Private_Dirty of /proc/<pid>/smaps_rollup): RSS also counts the
+pages of shared libraries and of the master that every process maps, once per process.
+bench/report.py keeps, per scenario, the largest of each that a process reached while the
+scenario ran (load_ext.py stores each scenario's start and end time).
 
     python3 bench/rss_sampler.py --pid <server pid> --out results/<backend>-rss.jsonl
 """
@@ -50,6 +53,18 @@ def rss_kb(pid: int) -> int | None:
     return None
 
 
+def uss_kb(pid: int) -> int | None:
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as fh:
+            total = None
+            for line in fh:
+                if line.startswith(("Private_Clean:", "Private_Dirty:")):
+                    total = (total or 0) + int(line.split()[1])
+            return total
+    except OSError:
+        return None
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -67,9 +82,11 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGINT, _stop)
     with open(a.out, "a") as fh:
         while not stop and os.path.exists(f"/proc/{a.pid}"):
-            sample = {str(p): r for p in tree(a.pid) if (r := rss_kb(p)) is not None}
+            pids = tree(a.pid)
+            sample = {str(p): r for p in pids if (r := rss_kb(p)) is not None}
+            private = {str(p): u for p in pids if (u := uss_kb(p)) is not None}
             fh.write(json.dumps({"t": round(time.time(), 2), "root": a.pid,
-                                 "rss_kb": sample}) + "\n")
+                                 "rss_kb": sample, "uss_kb": private}) + "\n")
             fh.flush()
             time.sleep(a.interval)
     return 0

@@ -11,8 +11,9 @@
 # ratios ours/peer and ours/peer-redis of server CPU ms per operation. Compare the CPU column,
 # not req/s: the load generator shares the cores with the server. Before the scenarios it times
 # one bare argon2id hash at the provider's parameters (bench/argon2_bare.py) for the line
-# "authcode / bare hash"; during our provider's scenarios it samples the RSS of every server
-# process (bench/rss_sampler.py) for the "max RSS per worker" table.
+# "authcode / bare hash"; during every server's scenarios (ours and the peers') it samples the
+# RSS and private memory of every server process (bench/rss_sampler.py) for the "max RSS per
+# worker" table.
 #
 # Usage (from anywhere; paths are relative to the project root):
 #   bench/run_bench.sh
@@ -473,9 +474,14 @@ run_peer() {  # peer | peer-redis
   wait_http_200 "http://127.0.0.1:$PEER_PORT/healthz" "$SERVER_PID" "$server_log" \
     || die "$name did not come up"
   log "$name: up (pid $SERVER_PID)"
+  "$PB/.venv/bin/python" "$ROOT/bench/rss_sampler.py" --pid "$SERVER_PID" \
+    --out "$RESULTS/$name-rss.jsonl" 2>> "$server_log" &
+  local sampler=$!
   local rc=0
   run_load "$name" "http://127.0.0.1:$PEER_PORT" "$PEER_CLIENT_ID" "$PEER_CLIENT_SECRET" \
     "$PEER_USER" "$PEER_PASSWORD" "$SERVER_PID" "$label" || rc=$?
+  kill -TERM "$sampler" 2>/dev/null || true
+  wait "$sampler" 2>/dev/null || true
   stop_tree "$SERVER_PID"
   SERVER_PID=""
   return "$rc"
