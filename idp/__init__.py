@@ -286,7 +286,8 @@ def tune_malloc() -> bool:
     block. Mapping it afresh costs page faults: 4,865 pages of 4 KiB, 8.5 ms of kernel time
     against a hash of 18-20 ms on the bench machine, unless the block is backed by transparent
     huge pages (266 faults, 2 ms): `idp serve` starts its workers with them
-    (`malloc_huge_pages_argv`).
+    (`malloc_huge_pages_argv`). Most checks do not ask malloc at all: they reuse an area kept
+    while sign-ins keep coming (idp/services/argon2_blocks.py); this is for the others.
     At most two arenas: a worker runs requests on one thread (`[server] threads`) beside the
     back-channel thread, so more arenas only hold more free memory.
 

@@ -187,6 +187,7 @@ RULES: dict[str, Check] = {
     "argon2.parallelism": _at_least(1),
     "argon2.hash_len": _at_least(16),
     "argon2.salt_len": _at_least(8),
+    "argon2.keep_blocks_seconds": _at_least(0),
     "password_policy.*": _at_least(1),
     "throttle.*": _at_least(0),
     "personal_data.key": _personal_data_key,

@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 from idp.errors import InvalidInput
 from idp.services import password_strength
+from idp.services.argon2_blocks import BlockArea
 
 _LOGIN_ID_CHARS = re.compile(r"^[A-Za-z0-9]+$")
 _SYMBOL = re.compile(r"[^A-Za-z0-9\s]")
@@ -79,17 +80,29 @@ class Passwords:
         )
         # Verified when the ID is unknown, so both paths cost one hash (no timing oracle).
         self._dummy_hash = self._hasher.hash("not-a-password-but-equally-slow")
+        # Checks reuse one memory area while sign-ins keep coming (idp/services/argon2_blocks);
+        # 0 seconds: every check maps its blocks afresh. Hashes up to 4x today's memory cost
+        # (made before a change of parameters) use it too; larger ones take the usual way.
+        keep = settings.get("keep_blocks_seconds", 0)
+        self._blocks: BlockArea | None = None
+        if keep > 0:
+            try:
+                self._blocks = BlockArea(keep, 4 * settings["memory_kib"] * 1024)
+            except MemoryError:  # cffi cannot make callbacks here (no W+X memory): usual way
+                pass
 
     def hash(self, password: str) -> str:
         return self._hasher.hash(password)
 
     def verify(self, password_hash: str | None, password: str) -> bool:
-        try:
-            return self._hasher.verify(password_hash or self._dummy_hash, password) and bool(
-                password_hash
-            )
-        except (VerificationError, InvalidHashError):
-            return False
+        encoded = password_hash or self._dummy_hash
+        same = self._blocks.verify(encoded, password) if self._blocks else None
+        if same is None:
+            try:
+                same = self._hasher.verify(encoded, password)
+            except (VerificationError, InvalidHashError):
+                same = False
+        return same and bool(password_hash)
 
     def needs_rehash(self, password_hash: str) -> bool:
         return self._hasher.check_needs_rehash(password_hash)
