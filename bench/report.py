@@ -9,7 +9,8 @@ Standard library only. Usage:
 The backend of a file is read from its name: ``<backend>-py[-...].json`` (load.py) or
 ``<backend>-wrk[-...].json`` (wrk_bench.py), e.g. ``sqlite-py.json`` or the peer script's own
 ``peer-py-20261125T154842Z.json``. When a folder holds several files for the same backend and
-tool, the newest name wins. The reference for the ratio column is the backend named ``peer``
+tool, their rows are put together (run_bench.sh's interleaved order writes one file per
+scenario); a scenario in two of them is taken from the later name. The reference for the ratio column is the backend named ``peer``
 (``--peer`` changes it): ratio = our server CPU ms per operation / the peer's, same scenario and
 same load generator. Lower is better; 1.00 means as cheap as the peer. A second reference,
 ``peer-redis`` (the same peer with a Redis adapter, ``--peer2`` changes it), gets its own
@@ -126,8 +127,12 @@ def rows_from_wrk(backend: str, data: dict) -> list[Row]:
 
 
 def collect(paths: list[str]) -> tuple[list[Row], dict[str, dict], list[str]]:
-    """Rows of every results file, the load.py params per backend, and warnings."""
-    files: dict[tuple[str, str], Path] = {}
+    """Rows of every results file, the load.py params per backend, and warnings.
+
+    A backend's scenarios may come in several files (run_bench.sh's interleaved order writes
+    one per scenario: ``sqlite-py-userinfo.json``); their rows are put together. A scenario
+    found in two files of the same backend and tool is taken from the later name."""
+    files: dict[tuple[str, str], list[Path]] = {}
     warnings: list[str] = []
     for raw in paths:
         p = Path(raw)
@@ -139,27 +144,31 @@ def collect(paths: list[str]) -> tuple[list[Row], dict[str, dict], list[str]]:
             if not m:
                 warnings.append(f"ignored {f} (name is not <backend>-py|wrk[-...].json)")
                 continue
-            key = (m["backend"], m["tool"])
-            if key in files:
-                older, newer = sorted([files[key], f], key=lambda x: x.name)
-                warnings.append(f"{key[0]} {key[1]}: using {newer.name}, ignoring {older.name}")
-                files[key] = newer
-            else:
-                files[key] = f
-    rows: list[Row] = []
+            files.setdefault((m["backend"], m["tool"]), []).append(f)
+    found: dict[tuple[str, str, str], tuple[Row, Path]] = {}
     params: dict[str, dict] = {}
-    for (backend, tool), f in sorted(files.items()):
-        try:
-            data = json.loads(f.read_text())
-        except (OSError, ValueError) as exc:
-            warnings.append(f"cannot read {f}: {exc}")
-            continue
-        if tool == "wrk" or any(r.get("tool") == "wrk" for r in data.get("results", [])):
-            rows.extend(rows_from_wrk(backend, data))
-        else:
-            rows.extend(rows_from_load(backend, data))
-            params[backend] = dict(data.get("params") or {}, env=data.get("env") or {})
-    return rows, params, warnings
+    for (backend, tool), group in sorted(files.items()):
+        for f in sorted(group, key=lambda x: x.name):
+            try:
+                data = json.loads(f.read_text())
+            except (OSError, ValueError) as exc:
+                warnings.append(f"cannot read {f}: {exc}")
+                continue
+            if tool == "wrk" or any(r.get("tool") == "wrk" for r in data.get("results", [])):
+                new_rows = rows_from_wrk(backend, data)
+            else:
+                new_rows = rows_from_load(backend, data)
+                params[backend] = dict(data.get("params") or {}, env=data.get("env") or {})
+            for row in new_rows:
+                key = (row.backend, row.tool, row.scenario)
+                if key in found and not row.note.startswith("skipped"):
+                    if not found[key][0].note.startswith("skipped"):
+                        warnings.append(f"{backend} {row.tool} {row.scenario}: using {f.name}, "
+                                        f"ignoring {found[key][1].name}")
+                elif key in found:
+                    continue  # a later file that skipped it does not hide a measurement
+                found[key] = (row, f)
+    return [row for row, _ in found.values()], params, warnings
 
 
 def _order(seq: list[str], value: str) -> tuple[int, str]:

@@ -33,6 +33,12 @@
 #                        ours/peer ratio) and peer-redis (bench/peer_redis: Redis adapter)
 #   BENCH_PEER_REDIS_DB=1  database number, on BENCH_REDIS_URL's server, of peer-redis; FLUSHED
 #                        before its run
+#   INTERLEAVE=1         1: scenario by scenario, every backend and peer in turn (the order
+#                        reversed in every other run), each started afresh for it, so that the
+#                        figures a ratio divides are measured a minute apart, not ten; a
+#                        backend's results are then one file per scenario (<name>-py-<scenario>
+#                        .json, report.py puts them together). 0: each backend runs all its
+#                        scenarios, then the next (the order before 2026-12-04)
 #   RUNS=1               repeat the whole set (argon2 + backends + peers) N times; N > 1 keeps
 #                        each run in run<i>/ and adds a MEDIAN table (make bench: RUNS=3)
 #   PROFILE=0            1: py-spy records one worker of our provider per scenario into
@@ -73,6 +79,8 @@ PEERS="${PEERS-peer,peer-redis}"
 [ "$SKIP_PEER" = "1" ] && PEERS=""
 BENCH_PEER_REDIS_DB="${BENCH_PEER_REDIS_DB:-1}"
 RUNS="${RUNS:-1}"
+INTERLEAVE="${INTERLEAVE:-1}"
+TAG=""  # INTERLEAVE=1: "-<scenario>" in the names of one scenario's result files
 PROFILE="${PROFILE:-0}"
 ARGON2_N="${ARGON2_N:-20}"
 SKIP_WRK="${SKIP_WRK:-0}"
@@ -210,7 +218,7 @@ T_START="$(date +%s)"
        "wrk=$(if [ "$SKIP_WRK" = 1 ]; then echo skipped; else wrk -v 2>&1 | head -1 | cut -d' ' -f2; fi)"
   echo "concurrency=$CONCURRENCY duration=$DURATION warmup=$WARMUP scenarios=$SCENARIOS"
   echo "backends=$BACKENDS skip_peer=$SKIP_PEER skip_wrk=$SKIP_WRK idp_env=$BENCH_IDP_ENV sig_alg=${BENCH_SIG_ALG:-default}"
-  echo "peers=${PEERS:-none} peer_redis_db=$BENCH_PEER_REDIS_DB runs=$RUNS profile=$PROFILE"
+  echo "peers=${PEERS:-none} peer_redis_db=$BENCH_PEER_REDIS_DB runs=$RUNS profile=$PROFILE interleave=$INTERLEAVE"
 } > "$RESULTS/env.txt"
 
 # ---------------------------------------------------------------------------------------------
@@ -267,23 +275,23 @@ run_load() {  # name base client_id client_secret user password server_pid label
     extra+=($PROFILE_ARGS)
   fi
   "$PB/.venv/bin/python" "$ROOT/bench/load_ext.py" --load-py "$PB/load.py" --base-url "$base" \
-    --client-id "$cid" --client-secret "$csec" --username "$user" --password "$pw" \
+    --client-id="$cid" --client-secret="$csec" --username "$user" --password "$pw" \
     --redirect-uri "$REDIRECT_URI" "${extra[@]}" \
     --scenarios "$SCENARIOS" --concurrency "$CONCURRENCY" --duration "$DURATION" --warmup "$WARMUP" \
     --server-pid "$spid" --label "$label" \
-    --json "$RESULTS/$name-py.json" 2> "$RESULTS/$name-py.stderr" | tee "$RESULTS/$name-py.txt" >&2 \
+    --json "$RESULTS/$name-py$TAG.json" 2> "$RESULTS/$name-py$TAG.stderr" | tee "$RESULTS/$name-py$TAG.txt" >&2 \
     || rc=$?
-  [ "$rc" = 0 ] || log "$name: load.py exit $rc (a scenario had no successful operation; see $name-py.txt / .stderr)"
+  [ "$rc" = 0 ] || log "$name: load.py exit $rc (a scenario had no successful operation; see $name-py$TAG.txt / .stderr)"
   if [ "$SKIP_WRK" != "1" ] && [ -n "$WRK_SCENARIOS" ]; then
     sleep 2
     local body="grant_type=client_credentials"
     [ -n "$BENCH_CC_SCOPE" ] && body="$body&scope=$(python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1]))' "$BENCH_CC_SCOPE")"
     "$PB/.venv/bin/python" "$PB/wrk_bench.py" --base-url "$base" \
-      --client-id "$cid" --client-secret "$csec" --cc-body "$body" --scenarios "$WRK_SCENARIOS" \
+      --client-id="$cid" --client-secret="$csec" --cc-body "$body" --scenarios "$WRK_SCENARIOS" \
       --threads 1 --connections "$CONCURRENCY" --duration "$WRK_DURATION" --warmup "${WARMUP%%.*}" \
       --server-pid "$spid" --label "$label" \
-      --json "$RESULTS/$name-wrk.json" 2> "$RESULTS/$name-wrk.stderr" | tee "$RESULTS/$name-wrk.txt" >&2 \
-      || { log "$name: wrk_bench.py failed (see $name-wrk.stderr)"; rc=1; }
+      --json "$RESULTS/$name-wrk$TAG.json" 2> "$RESULTS/$name-wrk$TAG.stderr" | tee "$RESULTS/$name-wrk$TAG.txt" >&2 \
+      || { log "$name: wrk_bench.py failed (see $name-wrk$TAG.stderr)"; rc=1; }
   fi
   return "$rc"
 }
@@ -402,7 +410,7 @@ run_ours() {
     || { tail -n 30 "$setup_log" >&2; die "idp members add failed"; }
 
   log "$backend: idp serve --bind 127.0.0.1:$OUR_PORT"
-  local server_log="$RESULTS/$backend-server.log"
+  local server_log="$RESULTS/$backend-server$TAG.log"
   "$idp" serve --bind "127.0.0.1:$OUR_PORT" > "$server_log" 2>&1 &
   SERVER_PID=$!
   wait_http_200 "http://127.0.0.1:$OUR_PORT/healthz" "$SERVER_PID" "$server_log" \
@@ -455,7 +463,7 @@ run_peer() {  # peer | peer-redis
   trap 'exit 130' INT TERM
   command -v node >/dev/null || die "node not found (or SKIP_PEER=1)"
   port_busy "$PEER_PORT" && die "something already listens on 127.0.0.1:$PEER_PORT"
-  local server_log="$RESULTS/$name-server.log"
+  local server_log="$RESULTS/$name-server$TAG.log"
   local script="peer/server.mjs" label="node-oidc-provider peer"
   if [ "$name" = "peer-redis" ]; then
     case "$BENCH_PEER_REDIS_DB" in ''|*[!0-9]*) die "BENCH_PEER_REDIS_DB must be a number";; esac
@@ -513,6 +521,27 @@ run_argon2() {
   [ -s "$RESULTS/argon2-bare.json" ]
 }
 
+run_interleaved() {  # run: one scenario at a time, every target in turn (reversed in even runs)
+  local targets=() t scenario all_scenarios="$SCENARIOS" all_wrk="$WRK_SCENARIOS"
+  for t in "${backend_list[@]}"; do t="${t// /}"; [ -n "$t" ] && targets+=("ours:$t"); done
+  for t in ${PEERS//,/ }; do targets+=("peer:$t"); done
+  if [ $(( $1 % 2 )) = 0 ]; then
+    local reversed=()
+    for (( i=${#targets[@]}-1; i>=0; i-- )); do reversed+=("${targets[i]}"); done
+    targets=("${reversed[@]}")
+  fi
+  for scenario in ${all_scenarios//,/ }; do
+    SCENARIOS="$scenario" TAG="-$scenario"
+    WRK_SCENARIOS="$(tr ',' '\n' <<<"$all_wrk" | grep -x "$scenario" || true)"
+    for t in "${targets[@]}"; do
+      if [ "${t%%:*}" = "ours" ]; then run_target "${t#*:} $scenario" run_ours "${t#*:}"
+      else run_target "${t#*:} $scenario" run_peer "${t#*:}"; fi
+      sleep 1
+    done
+  done
+  SCENARIOS="$all_scenarios" WRK_SCENARIOS="$all_wrk" TAG=""
+}
+
 IFS=',' read -r -a backend_list <<<"$BACKENDS"
 for run in $(seq 1 "$RUNS"); do
   if [ "$RUNS" -gt 1 ]; then
@@ -522,16 +551,20 @@ for run in $(seq 1 "$RUNS"); do
   fi
   # before the authcode scenarios, in the same run: the bare hash the login pays once
   run_target "argon2-bare" run_argon2
-  for b in "${backend_list[@]}"; do
-    b="${b// /}"
-    [ -n "$b" ] || continue
-    run_target "$b" run_ours "$b"
-    sleep 2
-  done
-  for p in ${PEERS//,/ }; do
-    run_target "$p" run_peer "$p"
-    sleep 2
-  done
+  if [ "$INTERLEAVE" = "1" ]; then
+    run_interleaved "$run"
+  else
+    for b in "${backend_list[@]}"; do
+      b="${b// /}"
+      [ -n "$b" ] || continue
+      run_target "$b" run_ours "$b"
+      sleep 2
+    done
+    for p in ${PEERS//,/ }; do
+      run_target "$p" run_peer "$p"
+      sleep 2
+    done
+  fi
   if [ "$RUNS" -gt 1 ]; then
     log "run $run done, $(( $(date +%s) - T_START )) s since the start"
   fi
