@@ -35,7 +35,8 @@
 #                        before its run
 #   INTERLEAVE=1         1: scenario by scenario, every backend and peer in turn (the order
 #                        reversed in every other run), each started afresh for it, so that the
-#                        figures a ratio divides are measured a minute apart, not ten; a
+#                        figures a ratio divides are measured a minute apart, not ten (the
+#                        bare argon2id hash too: it is timed right before authcode); a
 #                        backend's results are then one file per scenario (<name>-py-<scenario>
 #                        .json, report.py puts them together). 0: each backend runs all its
 #                        scenarios, then the next (the order before 2026-12-04)
@@ -533,6 +534,7 @@ run_interleaved() {  # run: one scenario at a time, every target in turn (revers
   for scenario in ${all_scenarios//,/ }; do
     SCENARIOS="$scenario" TAG="-$scenario"
     WRK_SCENARIOS="$(tr ',' '\n' <<<"$all_wrk" | grep -x "$scenario" || true)"
+    [ "$scenario" = authcode ] && run_target "argon2-bare" run_argon2
     for t in "${targets[@]}"; do
       if [ "${t%%:*}" = "ours" ]; then run_target "${t#*:} $scenario" run_ours "${t#*:}"
       else run_target "${t#*:} $scenario" run_peer "${t#*:}"; fi
@@ -550,7 +552,10 @@ for run in $(seq 1 "$RUNS"); do
     log "===== run $run of $RUNS ====="
   fi
   # before the authcode scenarios, in the same run: the bare hash the login pays once
-  run_target "argon2-bare" run_argon2
+  # (interleaved: right before the authcode scenario, a minute from the flows it divides)
+  if [ "$INTERLEAVE" != "1" ] || ! tr ',' '\n' <<<"$SCENARIOS" | grep -qx authcode; then
+    run_target "argon2-bare" run_argon2
+  fi
   if [ "$INTERLEAVE" = "1" ]; then
     run_interleaved "$run"
   else
