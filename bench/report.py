@@ -10,11 +10,11 @@ The backend of a file is read from its name: ``<backend>-py[-...].json`` (load.p
 ``<backend>-wrk[-...].json`` (wrk_bench.py), e.g. ``sqlite-py.json`` or the peer script's own
 ``peer-py-20261125T154842Z.json``. When a folder holds several files for the same backend and
 tool, their rows are put together (run_bench.sh's interleaved order writes one file per
-scenario); a scenario in two of them is taken from the later name. The reference for the ratio column is the backend named ``peer``
-(``--peer`` changes it): ratio = our server CPU ms per operation / the peer's, same scenario and
-same load generator. Lower is better; 1.00 means as cheap as the peer. A second reference,
-``peer-redis`` (the same peer with a Redis adapter, ``--peer2`` changes it), gets its own
-column ours/peer-redis.
+scenario); a scenario in two of them is taken from the later name. The reference for the
+ratio column is the backend named ``peer`` (``--peer`` changes it): ratio = our server CPU ms
+per operation / the peer's, same scenario and same load generator. Lower is better; 1.00 means
+as cheap as the peer. A second reference, ``peer-redis`` (the same peer with a Redis adapter,
+``--peer2`` changes it), gets its own column ours/peer-redis.
 
 Issue 10 additions, read from the same folder when present:
 
