@@ -319,7 +319,7 @@ class DatabaseStore:
 
 SENTINEL_SCHEMES = ("redis+sentinel", "rediss+sentinel")
 DEFAULT_SENTINEL_PORT = 26379
-_TIMEOUTS = {"socket_timeout": 2, "socket_connect_timeout": 2}
+_TIMEOUTS: dict[str, Any] = {"socket_timeout": 2, "socket_connect_timeout": 2}
 
 
 def parse_sentinel_url(url: str) -> dict[str, Any]:
