@@ -528,6 +528,7 @@ run_interleaved() {  # run: one scenario at a time, every target in turn (revers
   for t in ${PEERS//,/ }; do targets+=("peer:$t"); done
   if [ $(( $1 % 2 )) = 0 ]; then
     local reversed=()
+    local i
     for (( i=${#targets[@]}-1; i>=0; i-- )); do reversed+=("${targets[i]}"); done
     targets=("${reversed[@]}")
   fi
@@ -553,7 +554,7 @@ for run in $(seq 1 "$RUNS"); do
   fi
   # before the authcode scenarios, in the same run: the bare hash the login pays once
   # (interleaved: right before the authcode scenario, a minute from the flows it divides)
-  if [ "$INTERLEAVE" != "1" ] || ! tr ',' '\n' <<<"$SCENARIOS" | grep -qx authcode; then
+  if [ "$INTERLEAVE" != "1" ] || [[ ",${SCENARIOS// /}," != *,authcode,* ]]; then
     run_target "argon2-bare" run_argon2
   fi
   if [ "$INTERLEAVE" = "1" ]; then
