@@ -343,6 +343,62 @@ def keys_reencrypt(old_secret_stdin: bool, as_json: bool) -> None:
           f"re-encrypted: {', '.join(done) or 'none'}; already current: {len(kept)}")
 
 
+@main.group("personal-data")
+def personal_data() -> None:
+    """Personal data sealed at rest: CI/DI, uploaded documents, operators' TOTP keys."""
+
+
+@personal_data.command("reseal")
+@click.option("--old-key-stdin", is_flag=True,
+              help="Read the previous IDP_PERSONAL_DATA_KEY (base64 of 32 bytes) from "
+                   "standard input.")
+@click.option("--old-secret-stdin", is_flag=True,
+              help="Read the previous IDP_SECRET_KEY from standard input: the data was "
+                   "sealed while IDP_PERSONAL_DATA_KEY was empty.")
+@json_option
+def personal_data_reseal(old_key_stdin: bool, old_secret_stdin: bool, as_json: bool) -> None:
+    """After a new IDP_PERSONAL_DATA_KEY (or setting it for the first time): re-seal the
+    personal data that the previous key sealed, and recompute the look-up hashes.
+
+    Run with every server stopped, the new key in the environment and the old key (or the
+    old IDP_SECRET_KEY) on standard input (docs/operations.md, rotating the personal-data
+    key). All or nothing; values already under the new key are left alone, so it is safe
+    to run twice. Exits 1, changing nothing, when a value opens with neither key.
+    """
+    from idp.extensions import db as sqla
+    from idp.services.personal_data import master_key
+    from idp.services.personal_data_reseal import Unreadable, reseal
+
+    if old_key_stdin == old_secret_stdin:
+        _fail(as_json, "give exactly one of --old-key-stdin and --old-secret-stdin",
+              field="old_key")
+        return
+    old_value = sys.stdin.readline().strip()
+    if not old_value:
+        _fail(as_json, "no old key on standard input", field="old_key")
+        return
+    try:
+        old_master = (master_key(old_value, "") if old_key_stdin
+                      else master_key("", old_value))
+    except ValueError:  # binascii.Error is one
+        _fail(as_json, "the old key is not base64 of 32 bytes", field="old_key")
+        return
+    app = _app()
+    settings = app.config["IDP_SETTINGS"]
+    new_master = master_key(settings["personal_data"]["key"], settings["secret_key"])
+    with _context(app):
+        try:
+            report = reseal(sqla.session, old_master=old_master, new_master=new_master)
+        except Unreadable as exc:
+            sqla.session.rollback()
+            _fail(as_json, f"{exc}; nothing changed", error="unreadable")
+            return
+        sqla.session.commit()
+    _emit(as_json, {"resealed": report.resealed, "already_current": report.current},
+          "re-sealed: " + ", ".join(f"{t} {n}" for t, n in report.resealed.items())
+          + "; already current: " + ", ".join(f"{t} {n}" for t, n in report.current.items()))
+
+
 @main.group()
 def clients() -> None:
     """Relying parties."""

@@ -31,14 +31,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
-from idp.services.personal_data import master_key
+from idp.services.personal_data import inicis_di, inicis_di_key, master_key
 from idp.services.ports import (
     VendorStart,
     VendorUnavailable,
@@ -124,7 +123,7 @@ class InicisIdentityVerifier:
         master = master_key(str(settings.get("personal_data", {}).get("key", "")),
                             str(settings.get("secret_key", "")))
         return cls(mid=str(s.get("mid", "")), api_key=str(s.get("api_key", "")),
-                   di_key=hmac.new(master, b"idp-inicis-di", hashlib.sha256).digest(),
+                   di_key=inicis_di_key(master),
                    auth_url=str(s.get("auth_url") or DEFAULT_AUTH_URL),
                    result_hosts=tuple(s.get("result_hosts") or DEFAULT_RESULT_HOSTS),
                    seed_encrypted=bool(s.get("seed_encrypted", False)),
@@ -212,8 +211,7 @@ class InicisIdentityVerifier:
             raise VerificationFailed("invalid", "userBirthday is not YYYYMMDD") from None
         if not f["userName"] or not f["userCi"] or not phone:
             raise VerificationFailed("invalid", "a user field is missing")
-        di = "INI" + base64.b64encode(hmac.new(self.di_key, f["userCi"].encode(),
-                                               hashlib.sha256).digest()).decode()
+        di = inicis_di(self.di_key, f["userCi"])
         return VerifiedIdentity(
             name=f["userName"].strip(), birthdate=birthdate, gender=None,
             nationality="domestic", mobile=phone, carrier=None, ci=f["userCi"], di=di,

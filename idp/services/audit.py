@@ -26,6 +26,8 @@ EVENTS = frozenset(
         "token.refresh_reuse",
         "token.revoked",
         "keys.rotated",
+        # `idp personal-data reseal`: the personal data moved to a new key (issue 10).
+        "personal_data.resealed",
         "client.added",
         "client.removed",
         "member.added",

@@ -73,3 +73,16 @@ class PersonalData:
     def lookup_hash(self, kind: str, value: str) -> str:
         return hmac.new(self._mac_key, kind.encode() + b"\0" + value.encode(),
                         hashlib.sha256).hexdigest()
+
+
+def inicis_di_key(master: bytes) -> bytes:
+    """The key of the DIs derived for KG이니시스, which reports none
+    (idp/adapters/identity_inicis.py), from the master key: the same person gets the same DI
+    until the master key changes (`idp personal-data reseal` then re-derives the stored ones)."""
+    return hmac.new(master, b"idp-inicis-di", hashlib.sha256).digest()
+
+
+def inicis_di(di_key: bytes, ci: str) -> str:
+    """The DI derived for the person whose CI is `ci`: "INI" + Base64(HMAC-SHA256(key, CI))."""
+    return "INI" + base64.b64encode(
+        hmac.new(di_key, ci.encode(), hashlib.sha256).digest()).decode()

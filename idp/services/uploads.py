@@ -113,13 +113,18 @@ def store_upload(session: DbSession, pd: PersonalData, data: bytes, *, filename:
                        filename=clean_filename(filename, content_type), member_id=member_id)
 
 
+def seal_kind(handle: str) -> str:
+    """The associated data an upload is sealed with: bound to its row's random handle."""
+    return _SEAL_KIND + handle
+
+
 def seal_upload(session: DbSession, pd: PersonalData, data: bytes, *, content_type: str,
                 filename: str, member_id: int | None) -> Upload:
     """Seal `data` into a new Upload row as given, unchecked (`store_upload` checks first;
     this is for data the provider itself vouches for, e.g. the demo seed's and tests'
     documents). The caller commits."""
     handle = secrets.token_urlsafe(32)
-    sealed = pd.seal(base64.b64encode(data).decode("ascii"), _SEAL_KIND + handle)
+    sealed = pd.seal(base64.b64encode(data).decode("ascii"), seal_kind(handle))
     upload = Upload(handle=handle, content_type=content_type, filename=filename,
                     size=len(data), sha256=hashlib.sha256(data).hexdigest(),
                     sealed=sealed.encode("ascii"), member_id=member_id)
@@ -139,7 +144,7 @@ def open_upload(session: DbSession, personal_data: PersonalData, upload_id: int
     try:
         sealed = upload.sealed.decode("ascii") if isinstance(upload.sealed, bytes) else str(
             upload.sealed)
-        data = base64.b64decode(personal_data.open(sealed, _SEAL_KIND + upload.handle),
+        data = base64.b64decode(personal_data.open(sealed, seal_kind(upload.handle)),
                                 validate=True)
     except (PersonalDataError, ValueError):  # (UnicodeDecodeError is a ValueError)
         raise UploadMissing(str(upload_id)) from None
