@@ -64,9 +64,10 @@ class Unreadable(Exception):
 
     def __init__(self, report: ResealReport) -> None:
         self.report = report
-        rows = "; ".join(f"{t} {', '.join(map(str, ids))}"
-                         for t, ids in report.unreadable.items() if ids)
-        super().__init__(f"sealed with neither key: {rows}")
+        rows = "; ".join(
+            f"{t}: {len(ids)} (id {', '.join(map(str, ids[:10]))}{', …' if len(ids) > 10 else ''})"
+            for t, ids in report.unreadable.items() if ids)
+        super().__init__(f"rows sealed with neither key: {rows}")
 
 
 # The vendor whose DIs we derive (idp/adapters/identity_inicis.py, InicisIdentityVerifier).
