@@ -6,6 +6,7 @@ Every command takes --json for automation; errors exit non-zero with a message o
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
 import sys
@@ -491,6 +492,46 @@ def clients_remove(client_id: str, as_json: bool) -> None:
             return
         sqla.session.commit()
     _emit(as_json, {"removed": client_id}, f"removed {client_id}")
+
+
+@clients.command("rotate-secret")
+@click.argument("client_id")
+@click.option("--grace", "grace_seconds", type=click.IntRange(min=0), default=86400,
+              show_default=True,
+              help="Seconds the current secret keeps working beside the new one "
+                   "(0: it stops now, e.g. when it leaked).")
+@json_option
+def clients_rotate_secret(client_id: str, grace_seconds: int, as_json: bool) -> None:
+    """Give a client a new secret (printed only now); the current one works on for --grace
+    seconds, so the site can deploy the new one without downtime."""
+    from idp.extensions import db as sqla
+    from idp.models import OAuthClient
+    from idp.services.clients import NoSecret, rotate_secret
+
+    app = _app()
+    with _context(app):
+        client = sqla.session.scalar(select(OAuthClient).where(
+            OAuthClient.client_id == client_id))
+        if client is None:
+            _fail(as_json, f"no client has the client_id {client_id!r}. See `idp clients list` "
+                  "for the registered ones.", error="not_found", field="client_id")
+            return
+        try:
+            secret = rotate_secret(sqla.session, client, grace_seconds=grace_seconds,
+                                   now=app.extensions["idp"].clock.now())
+        except NoSecret:
+            _fail(as_json, f"{client_id} is a public client (token_endpoint_auth_method none): "
+                  "it has no secret", error="public_client", field="client_id")
+            return
+        until = client.previous_secret_expires_at
+        sqla.session.commit()
+    previous = (dt.datetime.fromtimestamp(until, dt.UTC).isoformat().replace("+00:00", "Z")
+                if until else None)
+    _emit(as_json, {"client_id": client_id, "client_secret": secret,
+                    "previous_secret_valid_until": previous},
+          f"client_id: {client_id}\nclient_secret: {secret} (shown only now)\n"
+          + (f"the previous secret works until {previous}" if previous
+             else "the previous secret no longer works"))
 
 
 @main.group()

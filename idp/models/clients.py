@@ -5,9 +5,10 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import time
 from dataclasses import dataclass, fields
 
-from sqlalchemy import DateTime, String, false
+from sqlalchemy import BigInteger, DateTime, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.models.base import Base, JSONText, utcnow
@@ -31,6 +32,9 @@ class ClientRules:
 
     client_id: str
     client_secret_hash: str | None
+    # The secret before the last `idp clients rotate-secret`, and when it stops working.
+    previous_secret_hash: str | None
+    previous_secret_expires_at: int | None
     redirect_uris: list[str]
     grant_types: list[str]
     response_types: list[str]
@@ -55,9 +59,16 @@ class ClientRules:
         return redirect_uri in self.redirect_uris
 
     def check_client_secret(self, client_secret: str) -> bool:
-        if not self.client_secret_hash or not client_secret:
+        if not client_secret:
             return False
-        return hmac.compare_digest(self.client_secret_hash, hash_client_secret(client_secret))
+        offered = hash_client_secret(client_secret)
+        if self.client_secret_hash and hmac.compare_digest(self.client_secret_hash, offered):
+            return True
+        # A rotated secret works on until its grace period ends, so that the relying party can
+        # deploy the new one without a failed request (idp/services/clients.rotate_secret).
+        return bool(self.previous_secret_hash and self.previous_secret_expires_at is not None
+                    and time.time() < self.previous_secret_expires_at
+                    and hmac.compare_digest(self.previous_secret_hash, offered))
 
     def check_endpoint_auth_method(self, method: str, endpoint: str) -> bool:
         return method == self.token_endpoint_auth_method
@@ -79,6 +90,8 @@ class OAuthClient(Base, ClientRules):
     id: Mapped[int] = mapped_column(primary_key=True)
     client_id: Mapped[str] = mapped_column(String(64), unique=True)
     client_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_hash: Mapped[str | None] = mapped_column(String(64))
+    previous_secret_expires_at: Mapped[int | None] = mapped_column(BigInteger)
     name: Mapped[str] = mapped_column(String(200))
     redirect_uris: Mapped[list[str]] = mapped_column(JSONText, default=list)
     post_logout_redirect_uris: Mapped[list[str]] = mapped_column(JSONText, default=list)
@@ -106,6 +119,8 @@ class RegisteredClient(ClientRules):
 
     client_id: str
     client_secret_hash: str | None
+    previous_secret_hash: str | None
+    previous_secret_expires_at: int | None
     name: str
     redirect_uris: list[str]
     post_logout_redirect_uris: list[str]

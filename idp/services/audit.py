@@ -30,6 +30,7 @@ EVENTS = frozenset(
         "personal_data.resealed",
         "client.added",
         "client.removed",
+        "client.secret_rotated",
         "member.added",
         "member.password_change_required",
         "member.password_changed",

@@ -141,6 +141,33 @@ def remove_client(session: DbSession, client_id: str) -> bool:
 def reset_secret(session: DbSession, client: OAuthClient) -> str:
     secret = secrets.token_urlsafe(32)
     client.client_secret_hash = hash_client_secret(secret)
+    client.previous_secret_hash = client.previous_secret_expires_at = None
+    return secret
+
+
+class NoSecret(ValueError):
+    """A public client (token_endpoint_auth_method "none") has no secret to rotate."""
+
+
+def rotate_secret(session: DbSession, client: OAuthClient, *, grace_seconds: int,
+                  now: float) -> str:
+    """A new secret for `client`, returned once (only its hash is kept).
+
+    The current secret works on for `grace_seconds` (0: it stops now), so the relying party
+    can deploy the new one without a failed request; one previous secret at most, so an
+    earlier one still in its grace period stops now. Every process sees the change within
+    `clients.cache_seconds`. The caller commits. Raises NoSecret for a public client."""
+    if client.token_endpoint_auth_method == "none":
+        raise NoSecret(client.client_id)
+    secret = secrets.token_urlsafe(32)
+    if grace_seconds > 0 and client.client_secret_hash:
+        client.previous_secret_hash = client.client_secret_hash
+        client.previous_secret_expires_at = int(now) + grace_seconds
+    else:
+        client.previous_secret_hash = client.previous_secret_expires_at = None
+    client.client_secret_hash = hash_client_secret(secret)
+    audit.record(session, "client.secret_rotated", client_id=client.client_id,
+                 grace_seconds=grace_seconds)
     return secret
 
 
