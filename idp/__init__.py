@@ -253,11 +253,13 @@ def create_server_app() -> Flask:
     allocate, a tenth of the CPU of a userinfo request otherwise.
 
     Each process also runs the back-channel logout worker, a thread that delivers queued
-    logout tokens outside the requests (`backchannel_logout.worker`).
+    logout tokens outside the requests (`backchannel_logout.worker`), and the mail worker,
+    which sends the emails requests queued (idp/mail_worker.py).
 
     glibc's allocator is told to give large blocks back (`tune_malloc`) before anything is
     built.
     """
+    from idp.mail_worker import start_mail_worker
     from idp.oidc.logout import start_backchannel_worker
 
     tune_malloc()
@@ -265,6 +267,7 @@ def create_server_app() -> Flask:
     gc.collect()
     gc.freeze()
     start_backchannel_worker(app)
+    start_mail_worker(app)
     return app
 
 

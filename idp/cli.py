@@ -778,7 +778,7 @@ def jobs() -> None:
     """Background work: back-channel logout delivery and the membership policies."""
 
 
-JOB_NAMES = ("backchannel", "reconsent", "marketing_notices", "purge", "sns_inactive")
+JOB_NAMES = ("backchannel", "mail", "reconsent", "marketing_notices", "purge", "sns_inactive")
 
 
 def _policy_jobs(app: Any, only: tuple[str, ...]) -> list[Any]:
@@ -810,7 +810,13 @@ def _policy_jobs(app: Any, only: tuple[str, ...]) -> list[Any]:
         return pj.purge(sqla.session, p.store, now=p.clock.now(),
                         dev_messages_days=settings["jobs"]["dev_messages_days"])
 
-    every = {"backchannel": backchannel, "reconsent": reconsent,
+    def mail() -> dict[str, int]:
+        from idp.mail_worker import drain_mail
+
+        report = drain_mail(app)
+        return {"sent": report.sent, "retrying": report.retrying, "gave_up": report.gave_up}
+
+    every = {"backchannel": backchannel, "mail": mail, "reconsent": reconsent,
              "marketing_notices": marketing_notices, "purge": purge}
 
     def sns_inactive() -> dict[str, int]:
@@ -845,31 +851,33 @@ def _run_policy_jobs(app: Any, only: tuple[str, ...], as_json: bool) -> dict[str
 
 @jobs.command("run")
 @click.option("--once", is_flag=True,
-              help="Run every job once and exit (cron); else deliver logout tokens "
-                   "continuously and run the policy jobs every jobs.interval_seconds.")
+              help="Run every job once and exit (cron); else deliver logout tokens and "
+                   "emails continuously and run the policy jobs every jobs.interval_seconds.")
 @click.option("--only", "only", multiple=True, type=click.Choice(JOB_NAMES),
               help="Run only this job (repeatable).")
 @json_option
 def jobs_run(once: bool, only: tuple[str, ...], as_json: bool) -> None:
-    """Deliver queued back-channel logout tokens and apply the policies: re-consent due
-    (counted; asked at login), marketing-consent reconfirmation notices, purge of what
-    expired. Idempotent and safe to run from cron; --json prints {job: {counts,
+    """Deliver queued back-channel logout tokens and emails, and apply the policies:
+    re-consent due (counted; asked at login), marketing-consent reconfirmation notices, purge
+    of what expired. Idempotent and safe to run from cron; --json prints {job: {counts,
     duration_ms}}. Exits 1 when a job failed."""
     import threading
 
     from idp.extensions import db as sqla
+    from idp.mail_worker import MailWorker
     from idp.oidc.logout import BackchannelWorker
 
     app = _app()
     summary: dict[str, Any] = {}
     try:
         if not once:
-            click.echo("delivering back-channel logout tokens and running the policy jobs; "
-                       "Ctrl-C stops", err=True)
-            BackchannelWorker(app).start()  # a daemon thread, until this process ends
+            click.echo("delivering back-channel logout tokens and emails and running the "
+                       "policy jobs; Ctrl-C stops", err=True)
+            BackchannelWorker(app).start()  # daemon threads, until this process ends
+            MailWorker(app).start()
             stop = threading.Event()
             interval = float(app.config["IDP_SETTINGS"]["jobs"]["interval_seconds"])
-            policies = tuple(n for n in (only or JOB_NAMES) if n != "backchannel")
+            policies = tuple(n for n in (only or JOB_NAMES) if n not in ("backchannel", "mail"))
             try:
                 while True:
                     if policies:

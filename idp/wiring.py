@@ -28,6 +28,7 @@ from idp.services.clients import ClientDirectory
 from idp.services.flows import Flows
 from idp.services.identity import Verifications
 from idp.services.keys import KeyCipher, KeyRing
+from idp.services.mail_outbox import MailOutbox
 from idp.services.notify import Notifier
 from idp.services.password_reset import throttle_rules as password_reset_throttle_rules
 from idp.services.passwords import PasswordPolicy, Passwords
@@ -74,8 +75,9 @@ class Provider:
     # Identity verification requests and results, and the vendor adapter of each method.
     verifications: Verifications
     identity_verifiers: dict[str, IdentityVerifier]
-    # Email and SMS to members.
+    # Email and SMS to members; emails sent by a worker, outside the request (find-ID).
     notify: Notifier
+    mail: MailOutbox
     # SNS federation (issue 9): the configured Naver, Kakao, Google and Facebook adapters.
     sns: SnsDirectory
     # Companies (issue 7): corporate certificate challenges and the NPKI rules that check a
@@ -249,6 +251,7 @@ def use_clock(p: Provider, clock: Clock) -> None:
     p.throttle = build_throttle(p.settings, p.store, clock)
     p.sessions = build_sessions(p.settings, p.store, clock)
     p.outbox.clock = clock
+    p.mail.clock = clock
     p.revocation = Revoker(p.sessions, p.outbox, clock)
     p.flows = Flows(p.store, clock)
     p.verifications = Verifications(p.flows, clock)
@@ -287,6 +290,7 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
         build_backchannel_sender(settings), clock,
         OutboxSettings.from_settings(settings["backchannel_logout"]),
     )
+    notify = build_notifier(settings)
     return Provider(
         settings=settings,
         clock=clock,
@@ -311,7 +315,8 @@ def build_provider(settings: dict[str, Any], clock: Clock | None = None) -> Prov
                                               settings["secret_key"])),
         verifications=Verifications(flows, clock),
         identity_verifiers=build_identity_verifiers(settings, store),
-        notify=build_notifier(settings),
+        notify=notify,
+        mail=MailOutbox(notify, clock),
         sns=SnsDirectory(settings, clock),
         certificates=CertificateLogins(flows, clock, str(settings["issuer"])),
         certificate_verifier=build_certificate_verifier(settings, store, clock),

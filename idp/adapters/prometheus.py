@@ -164,14 +164,17 @@ class HealthCheck:
                                          connect_args=args)
         return self._engine
 
-    def _check_database(self) -> int | None:
+    def _check_database(self) -> tuple[int, int] | None:
+        """(logout tokens, emails) waiting in the outboxes; None before the schema exists."""
         from sqlalchemy import text
 
         with self._db_engine().connect() as conn:
             conn.execute(text("SELECT 1"))
             try:
-                return int(conn.execute(text("SELECT count(*) FROM backchannel_outbox"))
-                           .scalar_one())
+                row = conn.execute(text(
+                    "SELECT (SELECT count(*) FROM backchannel_outbox), "
+                    "(SELECT count(*) FROM mail_outbox)")).one()
+                return int(row[0]), int(row[1])
             except Exception:  # noqa: BLE001 — no schema yet: the database still answers
                 return None
 
@@ -192,7 +195,7 @@ class HealthCheck:
             took = GaugeMetricFamily("idp_dependency_check_seconds",
                                      "How long the scrape's check of the dependency took",
                                      labels=["dependency"])
-            pending: int | None = None
+            pending: tuple[int, int] | None = None
             for name, check in (("database", self._check_database),
                                 ("store", self._check_store)):
                 start = time.perf_counter()
@@ -211,7 +214,10 @@ class HealthCheck:
             if pending is not None:
                 yield GaugeMetricFamily("idp_backchannel_outbox_pending",
                                         "Back-channel logout tokens waiting for delivery",
-                                        value=pending)
+                                        value=pending[0])
+                yield GaugeMetricFamily("idp_mail_outbox_pending",
+                                        "Emails waiting to be sent (idp/services/mail_outbox.py)",
+                                        value=pending[1])
 
 
 # ---------------------------------------------------------------------------------------------

@@ -23,7 +23,7 @@ from idp.models.members import (
     Member,
     MemberType,
 )
-from idp.models.outbox import BackchannelLogout
+from idp.models.outbox import BackchannelLogout, QueuedEmail
 from idp.models.policies import MarketingNotice
 from idp.models.security import AuditEvent, Consent, KeyValue, KeyValueSetMember, SigningKey
 from idp.models.sns import InactivityNotice, SnsLink
@@ -62,6 +62,7 @@ __all__ = [
     "MileageEntry",
     "OAuthClient",
     "Operator",
+    "QueuedEmail",
     "ServiceParticipation",
     "SigningKey",
     "SnsLink",

@@ -1,8 +1,8 @@
-"""The back-channel logout outbox: logout tokens still to be delivered to relying parties."""
+"""The outboxes: logout tokens still to be delivered to relying parties, emails still to send."""
 
 from __future__ import annotations
 
-from sqlalchemy import Double, Index, String
+from sqlalchemy import Double, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from idp.models.base import Base
@@ -36,3 +36,26 @@ class BackchannelLogout(Base):
     last_error: Mapped[str | None] = mapped_column(String(500))
 
     __table_args__ = (Index("ix_backchannel_outbox_next_attempt_at", "next_attempt_at"),)
+
+
+class QueuedEmail(Base):
+    """An email to send outside the request that asked for it (idp/services/mail_outbox.py):
+    written in that request's transaction, deleted once sent or given up."""
+
+    __tablename__ = "mail_outbox"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    # Why it is sent ("find_id"): its failures are audited as "<purpose>.email_failed".
+    purpose: Mapped[str] = mapped_column(String(40))
+    recipient: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(300))
+    body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[float] = mapped_column(Double)
+    # As in backchannel_outbox: attempts started, when a worker may next take the row (the
+    # retry time, or the end of a claim), the claim of the worker sending it now.
+    attempts: Mapped[int] = mapped_column(default=0)
+    next_attempt_at: Mapped[float] = mapped_column(Double)
+    claim: Mapped[str | None] = mapped_column(String(32))
+    last_error: Mapped[str | None] = mapped_column(String(500))
+
+    __table_args__ = (Index("ix_mail_outbox_next_attempt_at", "next_attempt_at"),)

@@ -32,7 +32,6 @@ from idp.oidc.server import client_ip, provider
 from idp.services import audit
 from idp.services import find_id as service
 from idp.services.flows import Flow, FlowKind
-from idp.services.ports import MessageNotSent
 from idp.services.sms_codes import SmsCodeRefused, SmsCodes
 from idp.web.forms import PRINTABLE
 from idp.web.verification import VerificationError, refusal_message, take_verification
@@ -277,21 +276,20 @@ def email_send() -> BaseResponse:
         return _start_page("email", email_form=form, status=429, message=str(THROTTLED))
     name = form.name.data.strip()
     found = service.find_by_email(db.session, name=name, email=address)
+    mail = provider().mail
     if found:
+        # Queued, not sent: the page must take as long for a member's address as for any
+        # other (idp/services/mail_outbox.py); a failure reaches the audit trail from there.
         subject, text = service.result_email(found, name=name)
-        try:
-            provider().notify.email(to=address, subject=subject, text=text)
-        except MessageNotSent:
-            # The page stays the same (it must not differ for a member's address); the
-            # operator sees the failure in the audit trail and the log.
-            audit.record(db.session, "find_id.email_failed", ip=ip, way="email")
-        else:
-            for f in found:
-                audit.record(db.session, "find_id.found", member_id=f.member_id, ip=ip,
-                             way="email")
+        mail.enqueue(db.session, purpose="find_id", to=address, subject=subject, text=text)
+        for f in found:
+            audit.record(db.session, "find_id.found", member_id=f.member_id, ip=ip,
+                         way="email")
     else:
         audit.record(db.session, "find_id.not_found", ip=ip, way="email")
     db.session.commit()
+    if found:
+        mail.wake()
     return _page("find_id/email_sent.html", ia=ia, address=address)
 
 

@@ -105,6 +105,7 @@ def test_two_workers_are_counted_on_one_endpoint(served: Any) -> None:
     assert count_of(resp.text, "/healthz") == before + n, resp.text[-2000:]
     assert 'idp_dependency_up{dependency="database"} 1.0' in resp.text
     assert "idp_backchannel_outbox_pending 0.0" in resp.text
+    assert "idp_mail_outbox_pending 0.0" in resp.text
 
     # Every process has its own files in this start's directory: the main one and 2 workers.
     pids = counting_pids()

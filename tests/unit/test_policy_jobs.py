@@ -296,7 +296,7 @@ def test_jobs_run_once_json_summary_and_rerun(app, migrated):
     result = _cli(["jobs", "run", "--once", "--json"], migrated)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
-    assert list(summary) == ["backchannel", "reconsent", "marketing_notices", "purge",
+    assert list(summary) == ["backchannel", "mail", "reconsent", "marketing_notices", "purge",
                             "sns_inactive"]
     for name, counts in summary.items():
         assert isinstance(counts["duration_ms"], float | int), name

@@ -10,10 +10,11 @@ import secrets
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from idp.extensions import db
-from idp.models import AuditEvent, Member
+from idp.mail_worker import drain_mail
+from idp.models import AuditEvent, Member, QueuedEmail
 from idp.models.identity import DevMessage, MemberIdentity
 from idp.services.find_id import mask_login_id, normalize_mobile
 from tests.helpers import add_test_member, form_fields, give_verification, verified_identity
@@ -292,12 +293,32 @@ def ask_email(client: Any, name: str, email: str) -> Any:
                                                "name": name, "email": email})
 
 
+def queued(app: Any) -> int:
+    with app.app_context():
+        return len(db.session.scalars(select(QueuedEmail.id)).all())
+
+
 def test_email_sends_the_result_and_says_the_same_either_way(app, client, member):
+    sent = []
+
+    class Watching:  # the mail server: nothing reaches it while the request runs
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        def send(self, message: Any) -> None:
+            sent.append(message.to)
+            self.inner.send(message)
+
+    notify = app.extensions["idp"].notify
+    notify.mailer = Watching(notify.mailer)
     found = ask_email(client, NAME, "Member01@Example.com")
     missing = ask_email(app.test_client(), NAME, "nobody@example.com")
     assert (found.status_code, missing.status_code) == (200, 200)
     page = lambda r, a: _normalised(r.get_data(as_text=True)).replace(a, "ADDRESS")  # noqa: E731
     assert page(found, "Member01@Example.com") == page(missing, "nobody@example.com")
+    assert sent == [] and messages(app, "email") == [] and queued(app) == 1
+    report = drain_mail(app)  # the worker's round (a thread of every server process)
+    assert (report.sent, sent, queued(app)) == (1, ["Member01@Example.com"], 0)
     mails = messages(app, "email")
     assert len(mails) == 1  # none to an address that is no member's
     assert mails[0].recipient == "Member01@Example.com"
@@ -321,6 +342,7 @@ def test_email_lookups_are_limited_per_address(app, client, member):
     statuses = [ask_email(app.test_client(), NAME, "member01@example.com").status_code
                 for _ in range(6)]
     assert statuses == [200] * 5 + [429]
+    drain_mail(app)
     assert len(messages(app, "email")) == 5
 
 
@@ -331,10 +353,21 @@ def test_a_broken_mail_server_changes_nothing_on_the_page(app, client, member):
         def send(self, message: Any) -> None:
             raise MessageNotSent("down")
 
-    app.extensions["idp"].notify.mailer = Broken()
+    p = app.extensions["idp"]
+    mailer, p.notify.mailer = p.notify.mailer, Broken()
     resp = ask_email(client, NAME, "member01@example.com")
     assert resp.status_code == 200 and 'id="email-sent"' in resp.get_data(as_text=True)
-    assert events(app) == ["find_id.email_failed"]
+    assert events(app) == ["find_id.found"]
+    report = drain_mail(app)
+    assert (report.sent, report.retrying) == (0, 1) and queued(app) == 1  # kept for a retry
+    assert events(app) == ["find_id.found", "find_id.email_failed"]
+    p.notify.mailer = mailer  # the server is back; the retry is due after its backoff
+    assert drain_mail(app).handled == 0
+    with app.app_context():
+        db.session.execute(update(QueuedEmail).values(next_attempt_at=0))
+        db.session.commit()
+    assert drain_mail(app).sent == 1 and queued(app) == 0
+    assert [m.recipient for m in messages(app, "email")] == ["member01@example.com"]
 
 
 # --- the way back, the login page's link, English -----------------------------------------
