@@ -488,6 +488,25 @@ class KotraAuthorizationServer(AuthorizationServer):
         current = http_request()
         return _FlaskRequest(current, provider().issuer + current.path)
 
+    def authenticate_client(self, request: OAuth2Request, methods: list[str],
+                            endpoint: str = "token") -> Any:
+        """Authlib's client authentication, refusing what it lets through: a request that
+        "includes multiple credentials, or utilizes more than one mechanism for authenticating
+        the client" is invalid_request (RFC 6749 §5.2; §2.3: one method per request). Authlib
+        takes the first method that succeeds and ignores the rest: Basic credentials with a
+        client_secret in the body, or a body client_id naming another client than the one
+        the credentials authenticate."""
+        form = request.payload.data if request.payload is not None else {}
+        basic = request.headers.get("Authorization", "")[:6].lower() == "basic "
+        if basic and "client_secret" in form:
+            raise InvalidRequestError("one client authentication method per request: HTTP "
+                                      "Basic or client_secret in the body, not both")
+        client = super().authenticate_client(request, methods, endpoint)
+        claimed = form.get("client_id")
+        if claimed is not None and claimed != client.get_client_id():
+            raise InvalidRequestError("client_id is not the client the credentials name")
+        return client
+
 
 def build_server(app: Any) -> AuthorizationServer:
     tokens = app.config["IDP_SETTINGS"]["tokens"]

@@ -352,3 +352,36 @@ def test_a_multipart_body_is_invalid_request_at_authorize_and_logout(client, pat
 def test_a_nul_in_a_parameter_after_the_client_is_verified_is_redirected(client, rp, name):
     resp = rp.authorize(client, **{name: "a\x00b"})
     assert callback_params(resp.headers["Location"], REDIRECT_URI)["error"] == "invalid_request"
+
+
+# RFC 6749 §5.2 invalid_request: "includes multiple credentials, or utilizes more than one
+# mechanism for authenticating the client" (§2.3: one method per request). Authlib alone took
+# the first method that succeeded and ignored the rest.
+CLIENT_AUTH_ENDPOINTS = [
+    ("/token", {"grant_type": "client_credentials"}),
+    ("/introspect", {"token": "x" * 43}),
+    ("/revoke", {"token": "x" * 43}),
+]
+
+
+@pytest.mark.parametrize(("path", "form"), CLIENT_AUTH_ENDPOINTS)
+def test_a_body_client_id_must_name_the_authenticated_client(app, client, path, form):
+    site = TestRP.create(app, member=False)
+    other = TestRP.create(app, member=False, name="Other RP")
+    resp = client.post(path, data={**form, "client_id": other.client_id},
+                       headers=site.auth_header())
+    assert resp.status_code == 400
+    assert json.loads(resp.data)["error"] == "invalid_request"
+    same = client.post(path, data={**form, "client_id": site.client_id},
+                       headers=site.auth_header())
+    assert same.status_code == 200
+
+
+@pytest.mark.parametrize(("path", "form"), CLIENT_AUTH_ENDPOINTS)
+def test_one_client_authentication_method_per_request(app, client, path, form):
+    site = TestRP.create(app, member=False)
+    resp = client.post(path, data={**form, "client_id": site.client_id,
+                                   "client_secret": site.client_secret},
+                       headers=site.auth_header())
+    assert resp.status_code == 400
+    assert json.loads(resp.data)["error"] == "invalid_request"
