@@ -374,7 +374,7 @@ def personal_data_reseal(old_key_stdin: bool, old_secret_stdin: bool, as_json: b
         _fail(as_json, "give exactly one of --old-key-stdin and --old-secret-stdin",
               field="old_key")
         return
-    old_value = sys.stdin.readline().strip()
+    old_value = sys.stdin.readline().rstrip("\r\n")
     if not old_value:
         _fail(as_json, "no old key on standard input", field="old_key")
         return
