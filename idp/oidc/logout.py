@@ -9,12 +9,12 @@ delivered by the outbox worker below, outside the user's request (idp/services/b
 from __future__ import annotations
 
 import logging
-import threading
 from typing import Any
 
 from idp.models import OAuthClient
 from idp.models.base import DbSession
 from idp.oidc.jwts import make_logout_token
+from idp.outbox_worker import OutboxWorker
 from idp.services.backchannel import DrainReport, LogoutTokenSigner
 from idp.services.revocation import Revocation
 from idp.services.sessions import SsoSession
@@ -49,37 +49,14 @@ def drain_backchannel(app: Any) -> DrainReport:
             db.session.remove()
 
 
-class BackchannelWorker(threading.Thread):
-    """Drains the outbox in the background of a server process (a daemon thread).
-
-    Wakes at once for logouts made in this process and every `poll_seconds` for the rest;
-    a database that is down only delays it (the rows wait).
-    """
+class BackchannelWorker(OutboxWorker):
+    """Drains the back-channel outbox in the background of a server process (a daemon
+    thread), every `backchannel_logout.poll_seconds` and at once for this process's logouts."""
 
     def __init__(self, app: Any) -> None:
-        super().__init__(name="backchannel-logout", daemon=True)
-        self._app = app
-        self._stopping = threading.Event()
         p: Provider = app.extensions["idp"]
-        self._outbox = p.outbox
-        self._poll = float(p.settings["backchannel_logout"]["poll_seconds"])
-
-    def run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            try:
-                drain_backchannel(self._app)
-                failures = 0
-            except Exception:  # noqa: BLE001 — keep the worker alive; the rows stay queued
-                failures += 1
-                log.exception("back-channel logout worker: round failed")
-            # After failures (database down), back off up to a minute between rounds.
-            self._outbox.wait(min(60.0, self._poll * 2 ** min(failures, 6)))
-
-    def stop(self, timeout: float | None = None) -> None:
-        self._stopping.set()
-        self._outbox.wake()
-        self.join(timeout)
+        super().__init__("backchannel-logout", lambda: drain_backchannel(app), p.outbox,
+                         float(p.settings["backchannel_logout"]["poll_seconds"]))
 
 
 def start_backchannel_worker(app: Any) -> BackchannelWorker | None:

@@ -25,8 +25,6 @@ No signed token is ever stored.
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -37,6 +35,7 @@ from sqlalchemy import delete, select, update
 from idp.models import BackchannelLogout, OAuthClient
 from idp.models.base import DbSession
 from idp.services import audit, telemetry
+from idp.services.outbox import Wakeup, claim_due
 from idp.services.ports import BackchannelDelivery, BackchannelSender, Clock
 
 log = logging.getLogger(__name__)
@@ -100,14 +99,14 @@ class _Job:
     error: str | None = None
 
 
-class BackchannelOutbox:
+class BackchannelOutbox(Wakeup):
     """The queue of logout tokens to deliver, in the database, and how to drain it."""
 
     def __init__(self, sender: BackchannelSender, clock: Clock, settings: OutboxSettings):
+        super().__init__()
         self.sender = sender
         self.clock = clock
         self.settings = settings
-        self._wakeup = threading.Event()
 
     # -- the producer side: in the transaction that ends a session ----------------------
 
@@ -137,15 +136,6 @@ class BackchannelOutbox:
         session.flush()
         return queued
 
-    def wake(self) -> None:
-        """Tell this process's worker that rows were committed (no waiting for its poll)."""
-        self._wakeup.set()
-
-    def wait(self, timeout: float) -> None:
-        """The worker's pause between rounds: until `wake` or `timeout` seconds."""
-        self._wakeup.wait(timeout)
-        self._wakeup.clear()
-
     # -- the consumer side: the worker, outside any request -----------------------------
 
     def drain(self, session: DbSession, sign: LogoutTokenSigner) -> DrainReport:
@@ -172,33 +162,9 @@ class BackchannelOutbox:
         return report
 
     def _claim(self, session: DbSession) -> list[tuple[int, str]]:
-        now = self.clock.now()
-        table = BackchannelLogout
-        try:
-            ids = list(session.scalars(
-                select(table.id).where(table.next_attempt_at <= now)
-                .order_by(table.next_attempt_at, table.id)
-                .limit(self.settings.batch_size)
-                # PostgreSQL: skip rows another worker is claiming (SQLite has no row locks
-                # and ignores this; its writes are serialised, the UPDATE below decides).
-                .with_for_update(skip_locked=True)
-            ))
-            claimed = []
-            for row_id in ids:
-                claim = secrets.token_hex(16)
-                result = session.execute(
-                    update(table)
-                    .where(table.id == row_id, table.next_attempt_at <= now)
-                    .values(claim=claim, attempts=table.attempts + 1,
-                            next_attempt_at=now + self.settings.lease_seconds)
-                )
-                if getattr(result, "rowcount", 0) == 1:
-                    claimed.append((row_id, claim))
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
-        return claimed
+        return claim_due(session, BackchannelLogout, now=self.clock.now(),
+                         lease_seconds=self.settings.lease_seconds,
+                         batch_size=self.settings.batch_size)
 
     def _prepare(self, session: DbSession, claimed: list[tuple[int, str]],
                  sign: LogoutTokenSigner, report: DrainReport) -> list[_Job]:

@@ -11,8 +11,8 @@ request of its own process, or `idp jobs run`.
     p.mail.enqueue(session, purpose="find_id", to=address, subject=subject, text=text)
     session.commit(); p.mail.wake()
 
-As the back-channel logout outbox (idp/services/backchannel.py): a worker claims due rows
-with a lease (PostgreSQL first skips rows another worker has locked), sends them with no
+As the back-channel logout outbox (idp/services/backchannel.py), with the same claims
+(idp/services/outbox.py): a worker claims due rows with a lease, sends them with no
 transaction open, and records each outcome only while its claim holds, so an email is never
 sent twice at once; a failure is retried with exponential backoff and audited as
 "<purpose>.email_failed" (with `gave_up` after the last attempt).
@@ -21,8 +21,6 @@ sent twice at once; a failure is retried with exponential backoff and audited as
 from __future__ import annotations
 
 import logging
-import secrets
-import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -32,6 +30,7 @@ from idp.models import QueuedEmail
 from idp.models.base import DbSession
 from idp.services import audit
 from idp.services.notify import Notifier
+from idp.services.outbox import Wakeup, claim_due
 from idp.services.ports import Clock
 
 log = logging.getLogger(__name__)
@@ -53,10 +52,11 @@ class MailReport:
         self.gave_up += other.gave_up
 
 
-class MailOutbox:
+class MailOutbox(Wakeup):
     def __init__(self, notify: Notifier, clock: Clock, *, max_attempts: int = 6,
                  retry_base: float = 30.0, retry_max: float = 3600.0,
                  lease_seconds: float = 120.0, batch_size: int = 20) -> None:
+        super().__init__()
         self.notify = notify
         self.clock = clock
         self.max_attempts = max_attempts
@@ -65,7 +65,6 @@ class MailOutbox:
         # Longer than a send can take (the SMTP adapter's timeout is 10 s per operation).
         self.lease_seconds = lease_seconds
         self.batch_size = batch_size
-        self._wakeup = threading.Event()
 
     # -- the producer side: in the transaction of the request -----------------------------
 
@@ -77,15 +76,6 @@ class MailOutbox:
         now = self.clock.now()
         session.add(QueuedEmail(purpose=purpose, recipient=to, subject=subject, body=text,
                                 created_at=now, attempts=0, next_attempt_at=now))
-
-    def wake(self) -> None:
-        """Tell this process's worker that an email was committed (no waiting for its poll)."""
-        self._wakeup.set()
-
-    def wait(self, timeout: float) -> None:
-        """The worker's pause between rounds: until `wake` or `timeout` seconds."""
-        self._wakeup.wait(timeout)
-        self._wakeup.clear()
 
     # -- the consumer side: the worker, outside any request -------------------------------
 
@@ -119,29 +109,8 @@ class MailOutbox:
         return float(min(self.retry_max, self.retry_base * 2 ** max(0, attempts - 1)))
 
     def _claim(self, session: DbSession) -> list[tuple[int, str]]:
-        now = self.clock.now()
-        try:
-            ids = list(session.scalars(
-                select(QueuedEmail.id).where(QueuedEmail.next_attempt_at <= now)
-                .order_by(QueuedEmail.next_attempt_at, QueuedEmail.id)
-                .limit(self.batch_size)
-                .with_for_update(skip_locked=True)  # PostgreSQL; SQLite's UPDATE decides
-            ))
-            claimed = []
-            for row_id in ids:
-                claim = secrets.token_hex(16)
-                result = session.execute(
-                    update(QueuedEmail)
-                    .where(QueuedEmail.id == row_id, QueuedEmail.next_attempt_at <= now)
-                    .values(claim=claim, attempts=QueuedEmail.attempts + 1,
-                            next_attempt_at=now + self.lease_seconds))
-                if getattr(result, "rowcount", 0) == 1:
-                    claimed.append((row_id, claim))
-            session.commit()
-        except Exception:
-            session.rollback()
-            raise
-        return claimed
+        return claim_due(session, QueuedEmail, now=self.clock.now(),
+                         lease_seconds=self.lease_seconds, batch_size=self.batch_size)
 
     def _send(self, to: str, subject: str, body: str) -> str | None:
         """None when sent, else why not."""
