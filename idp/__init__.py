@@ -289,7 +289,7 @@ def tune_malloc() -> bool:
     block. Mapping it afresh costs page faults: 4,865 pages of 4 KiB, 8.5 ms of kernel time
     against a hash of 18-20 ms on the bench machine, unless the block is backed by transparent
     huge pages (266 faults, 2 ms): `idp serve` starts its workers with them
-    (`malloc_huge_pages_argv`). Most checks do not ask malloc at all: they reuse an area kept
+    (`serve_argv`). Most checks do not ask malloc at all: they reuse an area kept
     while sign-ins keep coming (idp/services/argon2_blocks.py); this is for the others.
     At most two arenas: a worker runs requests on one thread (`[server] threads`) beside the
     back-channel thread, so more arenas only hold more free memory.
@@ -315,27 +315,36 @@ def tune_malloc() -> bool:
 HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb"
 
 
-def malloc_huge_pages_argv(environ: MutableMapping[str, str],
-                           argv: list[str]) -> list[str] | None:
-    """The command to run again with glibc's malloc on transparent huge pages, or None.
+def serve_argv(environ: MutableMapping[str, str], argv: list[str]) -> list[str] | None:
+    """The command to run `idp serve` again with the environment its workers want, or None.
 
-    With `glibc.malloc.hugetlb=1` (glibc 2.35+) malloc asks the kernel for transparent huge
-    pages (madvise(MADV_HUGEPAGE)) on its large mappings, so the argon2id block that
-    `tune_malloc` maps for each password check faults in 2 MiB at a time: 2 ms of kernel time
-    per login instead of 8.5 (docs/benchmarks.md). The C library reads GLIBC_TUNABLES only when
-    a program starts, and the servers fork their workers, so `idp serve` sets it and replaces
-    itself (same pid) before it forks anything. The kernel must allow it (THP "madvise" or
-    "always" in /sys/kernel/mm/transparent_hugepage/enabled); elsewhere the tunable is inert.
-    An operator's own GLIBC_TUNABLES is kept and extended; one that already names
-    glibc.malloc.hugetlb (=0 turns this off) is left as it is.
+    Both settings are read only when a program starts, and the servers start their workers
+    from this process, so `idp serve` sets them in `environ` and replaces itself (same pid)
+    before it starts anything (docs/benchmarks.md, "Memory per worker"):
+
+    - `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` (glibc 2.35+): malloc asks the kernel for
+      transparent huge pages (madvise(MADV_HUGEPAGE)) on its large mappings, so the argon2id
+      block that `tune_malloc` maps for each password check faults in 2 MiB at a time: 2 ms of
+      kernel time per login instead of 8.5. The kernel must allow it (THP "madvise" or
+      "always" in /sys/kernel/mm/transparent_hugepage/enabled); elsewhere it is inert. An
+      operator's own GLIBC_TUNABLES is kept and extended; one that already names
+      glibc.malloc.hugetlb (=0 turns this off) is left as it is.
+    - `PYTHONOPTIMIZE=2` (python -OO): the modules are loaded without their docstrings, which
+      are a fifth of their code's size: 5.5 MB less per worker, nothing read at run time (no
+      request reads a docstring; the asserts it also drops only narrow types for mypy). An
+      operator's own PYTHONOPTIMIZE (0 turns this off) is left as it is.
     """
     import platform
 
+    changed = False
     tunables = environ.get("GLIBC_TUNABLES", "")
-    if platform.libc_ver()[0] != "glibc" or HUGE_PAGES_TUNABLE in tunables:
-        return None
-    environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, f"{HUGE_PAGES_TUNABLE}=1"]))
-    return [sys.executable, *argv]
+    if platform.libc_ver()[0] == "glibc" and HUGE_PAGES_TUNABLE not in tunables:
+        environ["GLIBC_TUNABLES"] = ":".join(filter(None, [tunables, f"{HUGE_PAGES_TUNABLE}=1"]))
+        changed = True
+    if "PYTHONOPTIMIZE" not in environ:
+        environ["PYTHONOPTIMIZE"] = "2"
+        changed = True
+    return [sys.executable, *argv] if changed else None
 
 
 DATABASE_CONNECT_TIMEOUT = 5  # seconds

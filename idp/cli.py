@@ -1010,7 +1010,7 @@ def legacy_stats_command(as_json: bool) -> None:
               help="HTTP server (default from config [server] engine).")
 def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
     """Run the provider: one process per worker, each building its own app."""
-    _restart_with_huge_pages()
+    _restart_for_workers()
     from idp.config import load_settings
     from idp.wiring import EmulatorInProduction, refuse_emulators_in_production
 
@@ -1052,14 +1052,15 @@ def serve(bind: str | None, workers: int | None, engine: str | None) -> None:
         remove_multiprocess_dir()
 
 
-def _restart_with_huge_pages() -> None:
+def _restart_for_workers() -> None:
     """Replace this process (same pid, same arguments) by one whose malloc uses transparent
-    huge pages, before any worker is forked (`idp.malloc_huge_pages_argv`)."""
-    from idp import malloc_huge_pages_argv
+    huge pages and whose modules load without docstrings, before any worker is started
+    (`idp.serve_argv`)."""
+    from idp import serve_argv
 
     if Path(sys.argv[0]).name != "idp":
         return  # serve called inside another program (a test's CliRunner): not ours to replace
-    argv = malloc_huge_pages_argv(os.environ, sys.orig_argv[1:])
+    argv = serve_argv(os.environ, sys.orig_argv[1:])
     if argv is not None:
         sys.stdout.flush()
         sys.stderr.flush()

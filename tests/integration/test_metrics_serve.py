@@ -111,11 +111,12 @@ def test_two_workers_are_counted_on_one_endpoint(served: Any) -> None:
     pids = counting_pids()
     assert len(pids) >= 3, n
 
-    # The workers' malloc runs on transparent huge pages (idp.malloc_huge_pages_argv):
-    # `idp serve` replaced itself with GLIBC_TUNABLES set before it forked them.
-    if platform.libc_ver()[0] == "glibc":
-        for pid in pids:
-            environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+    # The workers run on transparent huge pages and without docstrings (idp.serve_argv):
+    # `idp serve` replaced itself with both set before it started them.
+    for pid in pids if sys.platform.startswith("linux") else ():
+        environ = Path(f"/proc/{pid}/environ").read_bytes().split(b"\0")
+        assert b"PYTHONOPTIMIZE=2" in environ, pid
+        if platform.libc_ver()[0] == "glibc":
             assert b"GLIBC_TUNABLES=glibc.malloc.hugetlb=1" in environ, pid
 
     # Refused without the token; the public port has no metrics.

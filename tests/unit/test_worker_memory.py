@@ -63,23 +63,69 @@ def test_tune_malloc_applies_on_glibc() -> None:
 
 
 @pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="a glibc tunable")
-def test_serve_restarts_once_with_huge_pages_for_malloc() -> None:
-    from idp import malloc_huge_pages_argv
+def test_serve_restarts_once_with_huge_pages_and_without_docstrings() -> None:
+    from idp import serve_argv
 
     environ: dict[str, str] = {}
-    argv = malloc_huge_pages_argv(environ, ["/venv/bin/idp", "serve", "--workers", "2"])
+    argv = serve_argv(environ, ["/venv/bin/idp", "serve", "--workers", "2"])
     assert argv == [sys.executable, "/venv/bin/idp", "serve", "--workers", "2"]
-    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
-    # The replaced process finds it set: no second restart.
-    assert malloc_huge_pages_argv(environ, ["/venv/bin/idp", "serve"]) is None
+    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "PYTHONOPTIMIZE": "2"}
+    # The replaced process finds both set: no second restart.
+    assert serve_argv(environ, ["/venv/bin/idp", "serve"]) is None
 
     # An operator's own tunables are kept; one that names hugetlb (=0: off) is theirs.
-    environ = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2"}
-    assert malloc_huge_pages_argv(environ, ["idp", "serve"]) is not None
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2", "PYTHONOPTIMIZE": "2"}
+    assert serve_argv(environ, ["idp", "serve"]) is not None
     assert environ["GLIBC_TUNABLES"] == "glibc.malloc.arena_max=2:glibc.malloc.hugetlb=1"
-    environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
-    assert malloc_huge_pages_argv(environ, ["idp", "serve"]) is None
-    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0"}
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0", "PYTHONOPTIMIZE": "2"}
+    assert serve_argv(environ, ["idp", "serve"]) is None
+    assert environ == {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=0", "PYTHONOPTIMIZE": "2"}
+
+    # So is an operator's PYTHONOPTIMIZE (0: docstrings and asserts kept).
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1", "PYTHONOPTIMIZE": "0"}
+    assert serve_argv(environ, ["idp", "serve"]) is None
+    assert environ["PYTHONOPTIMIZE"] == "0"
+    environ = {"GLIBC_TUNABLES": "glibc.malloc.hugetlb=1"}
+    assert serve_argv(environ, ["idp", "serve"]) is not None
+    assert environ["PYTHONOPTIMIZE"] == "2"
+
+
+def test_server_app_serves_without_docstrings(tmp_path: Path) -> None:
+    """`idp serve` runs its workers under python -OO (idp.serve_argv): nothing a request runs
+    may need a docstring or an assert. The browser tests and tests/integration run the whole
+    provider that way; this checks the protocol's paths on any machine."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IDP_")}
+    env.update(IDP_ENV="production", IDP_ISSUER="http://127.0.0.1:5301",
+               IDP_SECRET_KEY=secrets.token_urlsafe(32), IDP_NTS_SERVICE_KEY="not-called",
+               IDP_DATABASE_URL=f"sqlite:///{tmp_path / 'idp.db'}", PYTHONOPTIMIZE="2")
+    idp = [sys.executable, "-m", "idp.cli"]
+    for command in (["db", "upgrade"],
+                    ["clients", "add", "--name", "oo", "--redirect-uri", "http://127.0.0.1/cb",
+                     "--grant-type", "client_credentials", "--json"]):
+        done = subprocess.run(idp + command, env=env, capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert done.returncode == 0, done.stderr[-2000:]
+    client = json.loads(done.stdout)
+    probe = PROBE_OO % (client["client_id"], client["client_secret"])
+    done = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                          text=True, timeout=120, check=False)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert json.loads(done.stdout.strip().splitlines()[-1]) == {
+        "optimize": 2, "discovery": 200, "token": 200, "introspect": True, "find_id": 200}
+
+
+PROBE_OO = """
+import json, sys
+from idp import create_server_app
+c = create_server_app().test_client()
+discovery = c.get("/.well-known/openid-configuration").status_code
+auth = (%r, %r)
+token = c.post("/token", data={"grant_type": "client_credentials"}, auth=auth)
+active = c.post("/introspect", data={"token": token.json["access_token"]}, auth=auth).json
+find_id = c.get("/find-id").status_code
+print(json.dumps({"optimize": sys.flags.optimize, "discovery": discovery,
+                  "token": token.status_code, "introspect": active["active"], "find_id": find_id}))
+"""
 
 
 def test_smtp_mailer_loads_the_system_ca_store_on_first_use() -> None:
