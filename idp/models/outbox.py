@@ -5,7 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Double, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from idp.models.base import Base
+from idp.models.base import Base, JSONText
 
 
 class BackchannelLogout(Base):
@@ -40,13 +40,17 @@ class BackchannelLogout(Base):
 
 class QueuedEmail(Base):
     """An email to send outside the request that asked for it (idp/services/mail_outbox.py):
-    written in that request's transaction, deleted once sent or given up."""
+    written in that request's transaction, deleted once sent or given up. No foreign key, as
+    above: a withdrawn member's last notice must not go with the member's row."""
 
     __tablename__ = "mail_outbox"
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    # Why it is sent ("find_id"): its failures are audited as "<purpose>.email_failed".
+    # Why it is sent ("find_id", "password_reset", ...): the audit event of its failures
+    # (mail_outbox.FAILURE_EVENTS), with the member and the detail below.
     purpose: Mapped[str] = mapped_column(String(40))
+    member_id: Mapped[int | None] = mapped_column()
+    detail: Mapped[dict | None] = mapped_column(JSONText)
     recipient: Mapped[str] = mapped_column(String(254))
     subject: Mapped[str] = mapped_column(String(300))
     body: Mapped[str] = mapped_column(Text)

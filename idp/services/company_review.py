@@ -43,9 +43,8 @@ from idp.services.affiliations import end_affiliation
 from idp.services.backchannel import BackchannelOutbox
 from idp.services.business_numbers import format_business_number
 from idp.services.companies import manager_of
-from idp.services.notify import Notifier
+from idp.services.mail_outbox import MailOutbox
 from idp.services.personal_data import PersonalData
-from idp.services.ports import MessageNotSent
 from idp.services.sessions import SsoSessions
 from idp.services.uploads import UploadMissing, open_upload
 
@@ -289,20 +288,17 @@ def message_text(decision: Decision) -> str:
     return "\n".join(lines)
 
 
-def notify_decision(session: DbSession, notify: Notifier, decision: Decision) -> int:
-    """Email the outcome and the reason; returns how many were sent. A refused message is
-    recorded (company.decision_notice_failed) and the rest go on; commits."""
-    sent = 0
+def notify_decision(session: DbSession, mail: MailOutbox, decision: Decision) -> int:
+    """Queue the email of the outcome and the reason to each recipient; returns how many.
+    Commits, then wakes the mail worker: a refused message is retried, then recorded
+    (company.decision_notice_failed); the decision stands either way."""
     for to in decision.recipients:
-        try:
-            notify.email(to=to, subject=SUBJECTS[decision.kind], text=message_text(decision))
-            sent += 1
-        except MessageNotSent as exc:
-            audit.record(session, "company.decision_notice_failed",
-                         request_id=decision.request_id, company_id=decision.company_id,
-                         error=str(exc)[:200])
+        mail.enqueue(session, purpose="company_decision", to=to,
+                     subject=SUBJECTS[decision.kind], text=message_text(decision),
+                     request_id=decision.request_id, company_id=decision.company_id)
     session.commit()
-    return sent
+    mail.wake()
+    return len(decision.recipients)
 
 
 # --- the audit trail ------------------------------------------------------------------------

@@ -8,14 +8,24 @@ email in its own transaction (nothing is sent then; nothing is lost if the proce
 worker sends it: a thread of every server process (idp/mail_worker.py), woken at once by a
 request of its own process, or `idp jobs run`.
 
+The other emails a request sends take the same way (`FAILURE_EVENTS`): the notices of a
+changed email address or password and of a password reset (idp/services/my_account.py,
+password_reset.py) and an operator's decision on a company's application (company_review.py).
+Sent inside the request, they held a worker (one request thread each, `[server] threads`) for
+as long as the mail server took to answer, up to the SMTP adapter's timeout per operation, a
+hung mail server stalled sign-ins too, and a refused notice was gone for good. Queued, each is
+written in the transaction of the change it tells of (a change that rolls back tells
+nobody) and retried until the mail server takes it.
+
     p.mail.enqueue(session, purpose="find_id", to=address, subject=subject, text=text)
     session.commit(); p.mail.wake()
 
 As the back-channel logout outbox (idp/services/backchannel.py), with the same claims
 (idp/services/outbox.py): a worker claims due rows with a lease, sends them with no
 transaction open, and records each outcome only while its claim holds, so an email is never
-sent twice at once; a failure is retried with exponential backoff and audited as
-"<purpose>.email_failed" (with `gave_up` after the last attempt).
+sent twice at once; a failure is retried with exponential backoff and audited with its
+purpose's event (with `gave_up` after the last attempt), the member and the detail it was
+queued with.
 """
 
 from __future__ import annotations
@@ -34,6 +44,16 @@ from idp.services.outbox import Wakeup, claim_due
 from idp.services.ports import Clock
 
 log = logging.getLogger(__name__)
+
+# Why an email is sent -> the audit event of each failed attempt.
+FAILURE_EVENTS = {
+    "find_id": "find_id.email_failed",
+    "member_notice": "member.notice_failed",
+    "password_reset": "password_reset.notice_failed",
+    "company_decision": "company.decision_notice_failed",
+}
+# A purpose this version does not know (queued by a newer one during a rolling upgrade).
+OTHER_FAILURE_EVENT = "mail.email_failed"
 
 
 @dataclass
@@ -69,12 +89,14 @@ class MailOutbox(Wakeup):
     # -- the producer side: in the transaction of the request -----------------------------
 
     def enqueue(self, session: DbSession, *, purpose: str, to: str, subject: str,
-                text: str) -> None:
-        """Queue an email in the caller's transaction (commit, then `wake`)."""
-        if f"{purpose}.email_failed" not in audit.EVENTS:
+                text: str, member_id: int | None = None, **detail: Any) -> None:
+        """Queue an email in the caller's transaction (commit, then `wake`). Its failures are
+        audited as FAILURE_EVENTS[purpose] with `member_id` and `detail` (JSON values)."""
+        if purpose not in FAILURE_EVENTS:
             raise ValueError(f"no audit event for the failures of {purpose!r} emails")
         now = self.clock.now()
         session.add(QueuedEmail(purpose=purpose, recipient=to, subject=subject, body=text,
+                                member_id=member_id, detail=detail or None,
                                 created_at=now, attempts=0, next_attempt_at=now))
 
     # -- the consumer side: the worker, outside any request -------------------------------
@@ -93,14 +115,15 @@ class MailOutbox(Wakeup):
         claims = dict(self._claim(session))
         if not claims:
             return MailReport()
-        rows = [(row.id, row.purpose, row.recipient, row.subject, row.body, row.attempts)
+        rows = [_Claimed(row.id, claims[row.id], row.purpose, row.recipient, row.subject,
+                         row.body, row.attempts, row.member_id, dict(row.detail or {}))
                 for row in session.scalars(select(QueuedEmail).where(
                     QueuedEmail.id.in_(list(claims))).order_by(QueuedEmail.id))]
         session.commit()  # no transaction (and no SQLite lock) is held while the server talks
         report = MailReport()
-        for row_id, purpose, to, subject, body, attempts in rows:
-            error = self._send(to, subject, body)
-            self._record(session, row_id, claims[row_id], purpose, attempts, error, report)
+        for row in rows:
+            error = self._send(row.to, row.subject, row.body)
+            self._record(session, row, error, report)
             session.commit()
         return report
 
@@ -121,22 +144,40 @@ class MailOutbox(Wakeup):
             return f"{type(exc).__name__}: {exc}"[:500]
         return None
 
-    def _record(self, session: DbSession, row_id: int, claim: str, purpose: str,
-                attempts: int, error: str | None, report: MailReport) -> None:
-        ours = (QueuedEmail.id == row_id, QueuedEmail.claim == claim)
+    def _record(self, session: DbSession, row: _Claimed, error: str | None,
+                report: MailReport) -> None:
+        ours = (QueuedEmail.id == row.id, QueuedEmail.claim == row.claim)
         if error is None:
             session.execute(delete(QueuedEmail).where(*ours))
             report.sent += 1
             return
-        detail: dict[str, Any] = {"attempt": attempts, "error": error}
-        if attempts >= self.max_attempts:
+        event = FAILURE_EVENTS.get(row.purpose)
+        detail: dict[str, Any] = {**row.detail, "attempt": row.attempts, "error": error}
+        if event is None:
+            event, detail["purpose"] = OTHER_FAILURE_EVENT, row.purpose
+        if row.attempts >= self.max_attempts:
             if getattr(session.execute(delete(QueuedEmail).where(*ours)), "rowcount", 0) == 1:
-                audit.record(session, f"{purpose}.email_failed", gave_up=True, **detail)
+                audit.record(session, event, member_id=row.member_id, gave_up=True, **detail)
                 report.gave_up += 1
             return
-        retry_in = self.backoff(attempts)
+        retry_in = self.backoff(row.attempts)
         result = session.execute(update(QueuedEmail).where(*ours).values(
             claim=None, next_attempt_at=self.clock.now() + retry_in, last_error=error))
         if getattr(result, "rowcount", 0) == 1:  # else our claim lapsed: not ours to log
-            audit.record(session, f"{purpose}.email_failed", retry_in=retry_in, **detail)
+            audit.record(session, event, member_id=row.member_id, retry_in=retry_in, **detail)
             report.retrying += 1
+
+
+@dataclass(frozen=True)
+class _Claimed:
+    """A queued email as the worker read it under its claim."""
+
+    id: int
+    claim: str
+    purpose: str
+    to: str
+    subject: str
+    body: str
+    attempts: int
+    member_id: int | None
+    detail: dict[str, Any]

@@ -41,12 +41,12 @@ from idp.models.sns import SnsLink
 from idp.services import audit
 from idp.services import interests as interests_service
 from idp.services.first_party import Console
+from idp.services.mail_outbox import MailOutbox
 from idp.services.members import _checked_email
-from idp.services.notify import Notifier
 from idp.services.password_change import PasswordUnchanged
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData
-from idp.services.ports import Clock, MessageNotSent, VerifiedIdentity
+from idp.services.ports import Clock, VerifiedIdentity
 from idp.services.revocation import Revocation, Revoker
 from idp.services.terms import CHANNELS, MARKETING, current_documents
 from idp.services.throttle import Throttle, ip_bucket
@@ -152,16 +152,15 @@ class Reauth:
 
 # -- notices ---------------------------------------------------------------------------------
 
-def _notice(session: DbSession, notify: Notifier | None, *, member_id: int, to: str | None,
+def _notice(session: DbSession, mail: MailOutbox | None, *, member_id: int, to: str | None,
             kind: str, subject: str, text: str) -> None:
-    """A courtesy email about a change to the account; a refusal is recorded, not raised."""
-    if notify is None or not to:
+    """A courtesy email about a change to the account, queued in the change's transaction
+    (the caller commits, then wakes `mail`); a refusal is retried, then audited
+    (member.notice_failed), and never undoes the change."""
+    if mail is None or not to:
         return
-    try:
-        notify.email(to=to, subject=subject, text=text)
-    except MessageNotSent as exc:
-        audit.record(session, "member.notice_failed", member_id=member_id, kind=kind,
-                     error=str(exc)[:200])
+    mail.enqueue(session, purpose="member_notice", to=to, subject=subject, text=text,
+                 member_id=member_id, kind=kind)
 
 
 # -- profile ---------------------------------------------------------------------------------
@@ -181,7 +180,7 @@ def _clean_optional(field: str, value: str) -> str | None:
 
 def update_profile(session: DbSession, *, member_id: int, email: str,
                    optional: dict[str, str], reauthenticated: bool, ip: str | None,
-                   now: dt.datetime, notify: Notifier | None = None,
+                   now: dt.datetime, mail: MailOutbox | None = None,
                    interests: tuple[list[str], list[str]] | None = None) -> list[str]:
     """Save the editable profile; return the names of the fields that changed. Commits.
 
@@ -218,7 +217,7 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
         interests_service.save_interests(session, member_id, new_interests.hs_codes,
                                          new_interests.country_codes, commit=False)
     if "email" in changes:  # the old address hears of it (a takeover shows there)
-        _notice(session, notify, member_id=member_id, to=member.email, kind="email_changed",
+        _notice(session, mail, member_id=member_id, to=member.email, kind="email_changed",
                 subject="[KOTRA] 이메일 주소가 변경되었습니다",
                 text="KOTRA 통합회원 계정의 이메일 주소가 변경되었습니다. 본인이 변경하지 "
                      "않았다면 비밀번호를 재설정하고 고객지원(1600-7119)으로 연락해 주세요.")
@@ -232,6 +231,8 @@ def update_profile(session: DbSession, *, member_id: int, email: str,
     audit.record(session, "member.profile_updated", member_id=member_id, ip=ip,
                  fields=fields)
     session.commit()
+    if mail is not None and "email" in changes:
+        mail.wake()
     return fields
 
 
@@ -281,7 +282,7 @@ def change_phone(session: DbSession, personal_data: PersonalData, *, member_id: 
 def change_password(session: DbSession, passwords: Passwords, policy: PasswordPolicy,
                     throttle: Throttle, revoker: Revoker, *, member_id: int, current: str,
                     new: str, keep_sid: str, ip: str, now: dt.datetime,
-                    notify: Notifier | None = None) -> Revocation:
+                    mail: MailOutbox | None = None) -> Revocation:
     """Change the password after checking the current one (throttled), then sign out every
     other session of the member (their tokens revoked, back-channel logout); the session
     `keep_sid` stays. Commits. InvalidCredentials / LoginThrottled for the current password,
@@ -298,13 +299,17 @@ def change_password(session: DbSession, passwords: Passwords, policy: PasswordPo
     member.updated_at = now
     audit.record(session, "member.password_changed", member_id=member_id, ip=ip,
                  reason="mykotra")
-    _notice(session, notify, member_id=member_id, to=member.email, kind="password_changed",
+    _notice(session, mail, member_id=member_id, to=member.email, kind="password_changed",
             subject="[KOTRA] 비밀번호가 변경되었습니다",
             text="KOTRA 통합회원 계정의 비밀번호가 변경되었고, 다른 기기의 로그인은 모두 "
                  "로그아웃되었습니다. 본인이 변경하지 않았다면 비밀번호를 재설정해 주세요.")
-    # One transaction: the new password and the other sessions' end are committed together.
-    return revoker.end_other_sessions(session, member_id, keep_sid=keep_sid,
-                                      reason="password_changed", ip=ip)
+    # One transaction: the new password, its notice and the other sessions' end are
+    # committed together.
+    ended = revoker.end_other_sessions(session, member_id, keep_sid=keep_sid,
+                                       reason="password_changed", ip=ip)
+    if mail is not None:
+        mail.wake()
+    return ended
 
 
 # -- consents ---------------------------------------------------------------------------------

@@ -18,7 +18,8 @@ The last step consumes the flow (single use: a double submit changes the passwor
 sets the password, and in the same transaction revokes every SSO session, token and code of
 the member with back-channel logout to the relying parties (`Revoker.revoke_member`); then
 lifts the sign-in throttle's lock on the account and sends a notice by email (a courtesy:
-MessageNotSent is recorded in the audit trail and the reset stands).
+queued in the same transaction and sent by the mail worker; a refusal is retried, then
+recorded in the audit trail, and the reset stands).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ from idp.models import Member, MemberIdentity
 from idp.models.base import DbSession, utcnow
 from idp.services import audit
 from idp.services.flows import Flow, FlowKind, Flows
-from idp.services.notify import Notifier
+from idp.services.mail_outbox import MailOutbox
 from idp.services.passwords import PasswordPolicy, Passwords
 from idp.services.personal_data import PersonalData
-from idp.services.ports import Clock, MessageNotSent, VerifiedIdentity
+from idp.services.ports import Clock, VerifiedIdentity
 from idp.services.revocation import Revoker
 from idp.services.throttle import Throttle, ThrottleRule, ip_bucket
 from idp.stores import Store
@@ -77,7 +78,7 @@ class ResetProvider(Protocol):
     policy: PasswordPolicy
     personal_data: PersonalData
     revocation: Revoker
-    notify: Notifier
+    mail: MailOutbox
 
 
 def throttle_rules(settings: dict[str, Any]) -> dict[str, ThrottleRule]:
@@ -211,6 +212,7 @@ def change_password(session: DbSession, p: ResetProvider, fid: str, *, browser: 
                  notified=revoked.notified)
     _notify(session, p, member)
     session.commit()
+    p.mail.wake()
     p.store.put(_done_key(fid), {"browser": _h(browser), "login_id": login_id,
                                  "ia": flow.data.get("ia")}, DONE_TTL)
     session.commit()  # (the database store keeps the record in the caller's transaction)
@@ -251,11 +253,10 @@ def _notify(session: DbSession, p: ResetProvider, member: Member) -> None:
         return
     now = dt.datetime.fromtimestamp(p.clock.now(), dt.UTC).replace(tzinfo=None)
     subject, text = notice_text(member, now)
-    try:
-        p.notify.email(to=member.email, subject=subject, text=text)
-    except MessageNotSent as exc:
-        audit.record(session, "password_reset.notice_failed", member_id=member.id,
-                     reason=str(exc)[:200])
+    # Queued in the reset's transaction and sent by the mail worker (the caller wakes it);
+    # a refusal is retried, then audited as password_reset.notice_failed.
+    p.mail.enqueue(session, purpose="password_reset", to=member.email, subject=subject,
+                   text=text, member_id=member.id)
 
 
 def _h(value: str) -> str:

@@ -214,7 +214,7 @@ def profile(me: Me) -> BaseResponse:
                     db.session, member_id=me.member.id, email=form.email.data or "",
                     optional={f: getattr(form, f).data or "" for f in my.OPTIONAL_FIELDS},
                     reauthenticated=_reauth().fresh(me.sess.sid), ip=client_ip(),
-                    now=_now(), notify=provider().notify,
+                    now=_now(), mail=provider().mail,
                     interests=(parse_picker_form(request.form)
                                if request.form.get("interests_shown") else None))
             except my.ReauthRequired:
@@ -364,7 +364,7 @@ def password(me: Me) -> BaseResponse:
                     db.session, p.passwords, p.policy, p.throttle, p.revocation,
                     member_id=me.member.id, current=form.current.data or "",
                     new=form.new_password.data or "", keep_sid=me.sess.sid, ip=client_ip(),
-                    now=_now(), notify=p.notify)
+                    now=_now(), mail=p.mail)
             except LoginThrottled as exc:
                 message, field, status = _throttled_message(exc), "current", 429
             except InvalidCredentials:

@@ -360,7 +360,7 @@ def decide(request_id: int) -> Any:
     except review.AlreadyDecided:
         db.session.rollback()
         return _render_request(_view(request_id), form, _(str(ALREADY_DECIDED)), status=409)
-    review.notify_decision(db.session, provider().notify, decision)
+    review.notify_decision(db.session, provider().mail, decision)
     return redirect(url_for("operator.request_detail", request_id=request_id,
                             done="approved" if decision.approved else "rejected"), 303)
 

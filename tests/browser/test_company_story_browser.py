@@ -578,8 +578,12 @@ def test_7_operator_reviews_a_new_company(story: Stack, people: Any, tmp_path: P
     assert "승인하였습니다" in ops.get_by_role("status").inner_text()
     assert ops.locator("#company-status").inner_text() == "정상"
 
-    told = [m for m in outbox(story) if "storyapply1@example.com" in json.dumps(
-        m, ensure_ascii=False)]
+    # The decision's email is queued with it and sent by the worker thread the request woke.
+    deadline, told = time.monotonic() + 15, []
+    while not told and time.monotonic() < deadline:
+        told = [m for m in outbox(story) if "storyapply1@example.com" in json.dumps(
+            m, ensure_ascii=False)]
+        time.sleep(0.1)
     assert told, outbox(story)
     assert "(주)스토리무역" in json.dumps(told[-1], ensure_ascii=False), told[-1]
 

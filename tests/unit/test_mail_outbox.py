@@ -129,6 +129,36 @@ def test_unknown_purpose_is_refused(app) -> None:
                                            subject="s", text="t")
 
 
+def test_each_purpose_has_its_failure_event_with_the_member_and_detail(app, mailer) -> None:
+    from idp.services import audit
+    from idp.services.mail_outbox import FAILURE_EVENTS, OTHER_FAILURE_EVENT
+
+    assert {*FAILURE_EVENTS.values(), OTHER_FAILURE_EVENT} <= audit.EVENTS
+    sender, _clock = mailer
+    sender.down = True
+    with app.app_context():
+        mail = app.extensions["idp"].mail
+        mail.enqueue(db.session, purpose="password_reset", to="a@example.com", subject="s",
+                     text="t", member_id=7)
+        mail.enqueue(db.session, purpose="company_decision", to="b@example.com", subject="s",
+                     text="t", request_id=3, company_id=4)
+        # Queued by a newer version during a rolling upgrade: still audited.
+        db.session.add(QueuedEmail(purpose="newsletter", recipient="c@example.com",
+                                   subject="s", body="t", created_at=0.0, attempts=0,
+                                   next_attempt_at=0.0))
+        db.session.commit()
+    assert drain_mail(app).retrying == 3
+    with app.app_context():
+        rows = {e.event: (e.member_id, e.detail) for e in db.session.scalars(
+            select(AuditEvent).where(AuditEvent.event.like("%_failed")))}
+    assert rows["password_reset.notice_failed"][0] == 7
+    assert rows["company.decision_notice_failed"][1]["request_id"] == 3
+    assert rows["company.decision_notice_failed"][1]["company_id"] == 4
+    assert rows["mail.email_failed"][1]["purpose"] == "newsletter"
+    assert all(detail["attempt"] == 1 and "451" in detail["error"]
+               for _member, detail in rows.values())
+
+
 def test_the_worker_thread_sends_when_woken(app, mailer) -> None:
     sender, _clock = mailer
     worker = start_mail_worker(app)

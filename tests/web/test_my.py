@@ -12,6 +12,7 @@ from sqlalchemy import func, select
 
 from idp.adapters.backchannel import RecordingBackchannelSender
 from idp.extensions import db
+from idp.mail_worker import drain_mail
 from idp.models import (
     AuditEvent,
     AuthorizationCode,
@@ -269,6 +270,7 @@ def test_changes_are_announced_to_the_address_on_record(app, client, rp):
     post(client, "/my/profile", profile_data(email="new@example.com"))
     post(client, "/my/password", {"current": PASSWORD, "new_password": NEW_PASSWORD,
                                   "confirm": NEW_PASSWORD})
+    assert drain_mail(app).sent == 2  # queued with each change, sent by the mail worker
     with app.app_context():
         sent = [(m.recipient, m.subject) for m in db.session.scalars(
             select(DevMessage).order_by(DevMessage.id))]

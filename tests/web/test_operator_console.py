@@ -15,6 +15,7 @@ import pytest
 from sqlalchemy import select
 
 from idp.extensions import db
+from idp.mail_worker import drain_mail
 from idp.models import (
     AuditEvent,
     Company,
@@ -62,6 +63,8 @@ def events(app: Any, prefix: str) -> list[AuditEvent]:
 
 
 def emails(app: Any) -> list[DevMessage]:
+    """The emails sent, once the mail worker has sent what the requests queued."""
+    drain_mail(app)
     with app.app_context():
         rows = list(db.session.scalars(select(DevMessage).where(DevMessage.channel == "email")
                                        .order_by(DevMessage.id)))
@@ -504,7 +507,10 @@ def test_a_failed_email_does_not_undo_the_decision(app, client, clock, operator,
     assert decide(client, rid, "approve").status_code == 303
     with app.app_context():
         assert db.session.get(CompanyRequest, rid).status == "approved"
-    assert len(events(app, "company.decision_notice_failed")) == 1
+    assert events(app, "company.decision_notice_failed") == []  # queued, not sent in the request
+    assert drain_mail(app).retrying == 1
+    [failed] = events(app, "company.decision_notice_failed")
+    assert failed.detail["request_id"] == rid and failed.detail["error"].endswith("smtp down")
 
 
 # --- audit trail ----------------------------------------------------------------------------
