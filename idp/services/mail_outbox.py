@@ -12,8 +12,8 @@ The other emails a request sends take the same way (`FAILURE_EVENTS`): the notic
 changed email address or password and of a password reset (idp/services/my_account.py,
 password_reset.py) and an operator's decision on a company's application (company_review.py).
 Sent inside the request, they held a worker (one request thread each, `[server] threads`) for
-as long as the mail server took to answer, up to the SMTP adapter's timeout per operation, a
-hung mail server stalled sign-ins too, and a refused notice was gone for good. Queued, each is
+as long as the mail server took to answer, up to the SMTP adapter's timeout per operation; a
+hung mail server stalled sign-ins too; and a refused notice was gone for good. Queued, each is
 written in the transaction of the change it tells of (a change that rolls back tells
 nobody) and retried until the mail server takes it.
 
