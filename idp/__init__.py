@@ -331,8 +331,9 @@ def serve_argv(environ: MutableMapping[str, str], argv: list[str]) -> list[str] 
       glibc.malloc.hugetlb (=0 turns this off) is left as it is.
     - `PYTHONOPTIMIZE=2` (python -OO): the modules are loaded without their docstrings, which
       are a fifth of their code's size: 5.5 MB less per worker, nothing read at run time (no
-      request reads a docstring; the asserts it also drops only narrow types for mypy). An
-      operator's own PYTHONOPTIMIZE (0 turns this off) is left as it is.
+      request reads a docstring; the asserts it also drops narrow types for mypy or restate
+      what the tests check). An operator's own PYTHONOPTIMIZE (0 turns this off) is left as
+      it is.
     """
     import platform
 
