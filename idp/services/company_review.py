@@ -156,10 +156,13 @@ class Decision:
 
 def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bool,
            reason: str | None, ip: str | None = None, sessions: SsoSessions | None = None,
-           outbox: BackchannelOutbox | None = None) -> Decision:
+           outbox: BackchannelOutbox | None = None, mail: MailOutbox | None = None) -> Decision:
     """Approve or reject a pending request and apply it, in one transaction (committed).
     `sessions` and `outbox` end the live affiliations of a rejected company (none is
-    expected: a company waiting for review cannot be joined).
+    expected: a company waiting for review cannot be joined). `mail` gets the email of the
+    outcome and the reason to each recipient in the same transaction, and is woken after it
+    (a refused message is retried, then recorded as company.decision_notice_failed; the
+    decision stands either way).
 
     Raises InvalidInput("reason") for a rejection without a reason (or a reason too long),
     RequestNotFound, AlreadyDecided."""
@@ -202,9 +205,17 @@ def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bo
                  request_id=req.id, company_id=company.id,
                  business_number=company.business_number, operator_id=operator_id,
                  reason=reason)
+    decision = Decision(req.id, req.kind, approve, reason, company.id,
+                        company.business_number, company.name, recipients)
+    if mail is not None:
+        for to in recipients:
+            mail.enqueue(session, purpose="company_decision", to=to,
+                         subject=SUBJECTS[decision.kind], text=message_text(decision),
+                         request_id=decision.request_id, company_id=decision.company_id)
     session.commit()
-    return Decision(req.id, req.kind, approve, reason, company.id, company.business_number,
-                    company.name, recipients)
+    if mail is not None:
+        mail.wake()
+    return decision
 
 
 def _apply_registration(session: DbSession, company: Company, approve: bool,
@@ -286,19 +297,6 @@ def message_text(decision: Decision) -> str:
         lines.append("사유를 확인하신 후 기업정보 등록을 다시 신청해 주세요.")
     lines += ["", "KOTRA 무역투자24 통합회원 드림"]
     return "\n".join(lines)
-
-
-def notify_decision(session: DbSession, mail: MailOutbox, decision: Decision) -> int:
-    """Queue the email of the outcome and the reason to each recipient; returns how many.
-    Commits, then wakes the mail worker: a refused message is retried, then recorded
-    (company.decision_notice_failed); the decision stands either way."""
-    for to in decision.recipients:
-        mail.enqueue(session, purpose="company_decision", to=to,
-                     subject=SUBJECTS[decision.kind], text=message_text(decision),
-                     request_id=decision.request_id, company_id=decision.company_id)
-    session.commit()
-    mail.wake()
-    return len(decision.recipients)
 
 
 # --- the audit trail ------------------------------------------------------------------------

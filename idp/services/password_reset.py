@@ -15,11 +15,11 @@ member) — raises the same `NotMatched`, counted against the ID and the client 
 (`provider.throttle` kinds `reset_account` and `reset_ip`): the page never tells which.
 
 The last step consumes the flow (single use: a double submit changes the password once),
-sets the password, and in the same transaction revokes every SSO session, token and code of
-the member with back-channel logout to the relying parties (`Revoker.revoke_member`); then
-lifts the sign-in throttle's lock on the account and sends a notice by email (a courtesy:
-queued in the same transaction and sent by the mail worker; a refusal is retried, then
-recorded in the audit trail, and the reset stands).
+sets the password and, in the same transaction, queues a notice by email (a courtesy, sent by
+the mail worker; a refusal is retried, then recorded in the audit trail, and the reset stands)
+and revokes every SSO session, token and code of the member with back-channel logout to the
+relying parties (`Revoker.revoke_member`); then lifts the sign-in throttle's lock on the
+account.
 """
 
 from __future__ import annotations
@@ -202,6 +202,8 @@ def change_password(session: DbSession, p: ResetProvider, fid: str, *, browser: 
     member.updated_at = utcnow()
     audit.record(session, "member.password_changed", member_id=member.id, ip=ip,
                  reason="reset")
+    # The notice is queued first, so that it commits with the new password.
+    _notify(session, p, member)
     # The same transaction: revoke_member commits the new password with the revocation.
     revoked = p.revocation.revoke_member(session, member.id, reason="password_reset", ip=ip)
     login_id = member.login_id or flow.data["login_id"]
@@ -210,7 +212,6 @@ def change_password(session: DbSession, p: ResetProvider, fid: str, *, browser: 
     audit.record(session, "password_reset.completed", member_id=member.id, ip=ip,
                  sessions_ended=revoked.sessions, tokens_revoked=revoked.tokens,
                  notified=revoked.notified)
-    _notify(session, p, member)
     session.commit()
     p.mail.wake()
     p.store.put(_done_key(fid), {"browser": _h(browser), "login_id": login_id,

@@ -351,7 +351,8 @@ def decide(request_id: int) -> Any:
                                  operator_id=g.operator.id,
                                  approve=form.decision.data == "approve",
                                  reason=form.reason.data, ip=client_ip(),
-                                 sessions=provider().sessions, outbox=provider().outbox)
+                                 sessions=provider().sessions, outbox=provider().outbox,
+                                 mail=provider().mail)
     except InvalidInput as exc:
         db.session.rollback()
         text = _(str(REASON_REQUIRED)) if exc.field == "reason" else _(
@@ -360,7 +361,6 @@ def decide(request_id: int) -> Any:
     except review.AlreadyDecided:
         db.session.rollback()
         return _render_request(_view(request_id), form, _(str(ALREADY_DECIDED)), status=409)
-    review.notify_decision(db.session, provider().mail, decision)
     return redirect(url_for("operator.request_detail", request_id=request_id,
                             done="approved" if decision.approved else "rejected"), 303)
 
