@@ -8,7 +8,6 @@ delivered by the outbox worker below, outside the user's request (idp/services/b
 
 from __future__ import annotations
 
-import logging
 from typing import Any
 
 from idp.models import OAuthClient
@@ -19,8 +18,6 @@ from idp.services.backchannel import DrainReport, LogoutTokenSigner
 from idp.services.revocation import Revocation
 from idp.services.sessions import SsoSession
 from idp.wiring import Provider
-
-log = logging.getLogger(__name__)
 
 
 def end_session(
