@@ -13,6 +13,10 @@ $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[dev]'
+	@# `idp serve` runs its workers under python -OO: their bytecode, compiled once here, so that
+	@# no worker compiles ~950 modules at start where PYTHONDONTWRITEBYTECODE is set (idp/cli.py).
+	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib idp > /dev/null \
+		|| echo "compileall: some files of the venv did not compile (syntax errors: nothing imports them)"
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -1065,6 +1065,30 @@ def _restart_for_workers() -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os.execv(argv[0], argv)  # noqa: S606 — this interpreter, our own arguments, no shell
+    _warn_uncached_bytecode()
+
+
+def _warn_uncached_bytecode() -> None:
+    """Say so when the workers will compile their modules at every start (idp.uncached_bytecode):
+    our own package and SQLAlchemy's ORM stand for the ~950 modules a worker imports."""
+    import sysconfig
+    from importlib.util import find_spec
+
+    from idp import uncached_bytecode
+
+    sources = [origin for spec in (find_spec("idp"), find_spec("sqlalchemy.orm"))
+               if spec is not None and (origin := spec.origin) is not None]
+    level = sys.flags.optimize
+    if uncached_bytecode(sources, optimize=level, dont_write=sys.dont_write_bytecode):
+        dirs = dict.fromkeys([sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"],
+                              str(Path(sources[0]).parent)])
+        flag = f" -{'O' * level}" if level else ""
+        click.echo(
+            "warning: no bytecode is cached for this optimisation level and "
+            "PYTHONDONTWRITEBYTECODE (or -B) forbids writing it: every worker compiles its "
+            "modules at every start (about 1.5 s of CPU and 3-4 MB more per worker). Compile "
+            f"them once per install: {sys.executable}{flag} -m compileall -q {' '.join(dirs)} "
+            "(docs/operations.md §1).", err=True)
 
 
 def _serve_granian(host: str, port: int, workers: int, server: dict[str, Any]) -> None:

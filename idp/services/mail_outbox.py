@@ -17,6 +17,13 @@ hung mail server stalled sign-ins too; and a refused notice was gone for good. Q
 written in the transaction of the change it tells of (a change that rolls back tells
 nobody) and retried until the mail server takes it.
 
+The notices `idp jobs run` sends (the marketing re-confirmation, policy_jobs.py; the
+inactivity notice before a simple member's deletion, sns_inactivity.py) do not come here, on
+purpose: no request waits on them, they fall back to SMS, and each is recorded only once the
+mail server or the SMS gateway took it. That record is the proof that the law's two-yearly
+notice went out, and the deletion `notice_days` later is counted from it: it must not stand
+for an email this outbox could still give up on.
+
     p.mail.enqueue(session, purpose="find_id", to=address, subject=subject, text=text)
     session.commit(); p.mail.wake()
 
