@@ -324,8 +324,8 @@ def trim_malloc() -> bool:
     them from source at every start, and the compiler's short-lived trees leave free pages
     all over the heap, below blocks that stay: glibc only gives back the top of the heap, so
     they stayed resident. On PostgreSQL + Redis that was 12 MB per worker (redis-py's modules
-    alone: 17 MB at the peak of their import for 6 MB kept; docs/benchmarks.md, "Memory per
-    worker"). malloc_trim(0) releases every free page (madvise(MADV_DONTNEED)), once, in
+    alone: 23.5 MB at the peak of their import for 5.9 MB kept; docs/benchmarks.md, "Memory
+    per worker"). malloc_trim(0) releases every free page (madvise(MADV_DONTNEED)), once, in
     2-3 ms: 8.5 of those 12 MB come back. With the bytecode cached (`make install` compiles
     it) there is little to give back. False where the C library is not glibc (nothing is
     done).
