@@ -300,18 +300,11 @@ def tune_malloc() -> bool:
     here so that every worker gets it however it is started. False where the C library is
     not glibc (nothing is changed).
     """
-    import ctypes
-    import ctypes.util
-    import platform
-
-    if platform.libc_ver()[0] != "glibc":
+    libc = _glibc()
+    if libc is None:
         return False
-    try:
-        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
-        return bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1 and ok)
-    except (OSError, AttributeError):
-        return False
+    ok = libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD) == 1
+    return bool(libc.mallopt(_M_ARENA_MAX, ARENA_MAX) == 1 and ok)
 
 
 def trim_malloc() -> bool:
@@ -330,18 +323,26 @@ def trim_malloc() -> bool:
     it) there is little to give back. False where the C library is not glibc (nothing is
     done).
     """
+    libc = _glibc()
+    if libc is None:
+        return False
+    libc.malloc_trim(0)
+    return True
+
+
+def _glibc() -> Any:
+    """The C library, for its malloc tuning calls; None where it is not glibc."""
     import ctypes
     import ctypes.util
     import platform
 
     if platform.libc_ver()[0] != "glibc":
-        return False
+        return None
     try:
         libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
-        libc.malloc_trim(0)
-    except (OSError, AttributeError):
-        return False
-    return True
+        return libc if hasattr(libc, "mallopt") and hasattr(libc, "malloc_trim") else None
+    except OSError:
+        return None
 
 
 HUGE_PAGES_TUNABLE = "glibc.malloc.hugetlb"

@@ -156,13 +156,13 @@ class Decision:
 
 def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bool,
            reason: str | None, ip: str | None = None, sessions: SsoSessions | None = None,
-           outbox: BackchannelOutbox | None = None, mail: MailOutbox | None = None) -> Decision:
+           mail: MailOutbox, outbox: BackchannelOutbox | None = None) -> Decision:
     """Approve or reject a pending request and apply it, in one transaction (committed).
     `sessions` and `outbox` end the live affiliations of a rejected company (none is
     expected: a company waiting for review cannot be joined). `mail` gets the email of the
     outcome and the reason to each recipient in the same transaction, and is woken after it
     (a refused message is retried, then recorded as company.decision_notice_failed; the
-    decision stands either way).
+    decision stands either way): no decision goes untold.
 
     Raises InvalidInput("reason") for a rejection without a reason (or a reason too long),
     RequestNotFound, AlreadyDecided."""
@@ -207,14 +207,12 @@ def decide(session: DbSession, *, request_id: int, operator_id: int, approve: bo
                  reason=reason)
     decision = Decision(req.id, req.kind, approve, reason, company.id,
                         company.business_number, company.name, recipients)
-    if mail is not None:
-        for to in recipients:
-            mail.enqueue(session, purpose="company_decision", to=to,
-                         subject=SUBJECTS[decision.kind], text=message_text(decision),
-                         request_id=decision.request_id, company_id=decision.company_id)
+    for to in recipients:
+        mail.enqueue(session, purpose="company_decision", to=to,
+                     subject=SUBJECTS[decision.kind], text=message_text(decision),
+                     request_id=decision.request_id, company_id=decision.company_id)
     session.commit()
-    if mail is not None:
-        mail.wake()
+    mail.wake()
     return decision
 
 

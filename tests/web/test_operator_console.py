@@ -25,6 +25,7 @@ from idp.models import (
     Operator,
 )
 from idp.models.identity import DevMessage
+from idp.oidc.server import provider
 from idp.services import audit
 from idp.services import company_review as review
 from tests.helpers import TestRP, add_test_member
@@ -437,7 +438,7 @@ def test_concurrent_decisions_one_wins(app, operator, member):
             barrier.wait()
             try:
                 review.decide(db.session, request_id=rid, operator_id=op_id, approve=approve,
-                              reason="동시 처리")
+                              reason="동시 처리", mail=provider().mail)
                 results.append("decided")
             except review.AlreadyDecided:
                 results.append("already")
