@@ -401,3 +401,34 @@ def test_a_form_reads_as_parse_qsl_reads_it(body: str) -> None:
         expected = form if unique else None
     assert hot_module.read_form(environ) == expected
     assert environ["wsgi.input"].read() == data  # put back for the Authlib path
+
+
+@pytest.mark.scaleout  # PostgreSQL only: .ci/run's SQLite pass deselects it
+def test_postgres_statements_go_through_libpq_as_the_cursor_would(app):
+    """hotsql.PqConnection: a statement prepared once per set of parameter types, the values
+    dumped and loaded by psycopg's adapters, %% and a repeated bind as the dialect wrote them,
+    and an error raised as psycopg raises it, the connection then replaced."""
+    import psycopg
+    from sqlalchemy import Integer, String, bindparam, literal_column
+    from sqlalchemy import select as core_select
+
+    from idp.models.hotsql import PqConnection
+
+    if app.config["SQLALCHEMY_DATABASE_URI"].split(":")[0].split("+")[0] != "postgresql":
+        pytest.skip("the libpq path is PostgreSQL's")
+    hot = _lanes(app)._hot["/token"].__self__.db()
+    a, b = bindparam("a", type_=Integer), bindparam("b", type_=String)
+    both = hot.prepare(core_select(a, b, a + 1, literal_column("'100%'")))
+    assert "%%" in both.sql and both.pq_names == ("a", "b", "param_1")
+    with hot.connection() as conn:
+        assert isinstance(conn, PqConnection)
+        assert tuple(conn.record(both, {"a": 41, "b": "가"})) == (41, "가", 42, "100%")
+        assert tuple(conn.record(both, {"a": None, "b": "x"})) == (None, "x", None, "100%")
+        assert tuple(conn.record(both, {"a": 7, "b": None})) == (7, None, 8, "100%")
+        assert conn.one(hot.prepare(core_select(a).where(a > 1)), {"a": 1}) is None
+        first = conn
+    with pytest.raises(psycopg.errors.DivisionByZero), hot.connection() as conn:
+        conn.record(hot.prepare(core_select(a // 0)), {"a": 1})
+    assert first.closed
+    with hot.connection() as conn:
+        assert conn is not first and tuple(conn.record(both, {"a": 1, "b": "y"}))[:3] == (1, "y", 2)
