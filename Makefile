@@ -7,12 +7,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test lint bench bench-scale clean a11y-tools
+.PHONY: install lock run test lint bench bench-scale clean a11y-tools
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q -c constraints.txt -e '.[dev]'
 	@# `idp serve` runs its workers under python -OO: their bytecode, compiled once here, so that
 	@# no worker compiles ~950 modules at start where PYTHONDONTWRITEBYTECODE is set (idp/cli.py).
 	$(BIN)/python -OO -m compileall -q -j 0 $(VENV)/lib idp > /dev/null \
@@ -20,6 +20,17 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# constraints.txt afresh: the newest releases pyproject.toml allows, resolved in a venv of their
+# own (nothing installed by hand into .venv gets pinned). The next make install installs them.
+LOCK_VENV := .venv-lock
+lock:
+	rm -rf $(LOCK_VENV) && $(PY) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/pip install -q --upgrade pip
+	$(LOCK_VENV)/bin/pip install -q '.[dev]'
+	{ sed -n '/^#/p' constraints.txt; $(LOCK_VENV)/bin/pip freeze | grep -v '^kotra-idp'; } \
+		> constraints.txt.new && mv constraints.txt.new constraints.txt
+	rm -rf $(LOCK_VENV) build
 
 run: export IDP_ENV := development
 run: install
