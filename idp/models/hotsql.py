@@ -241,11 +241,12 @@ class PqConnection(HotConnection):
     def __init__(self, dbapi: Any) -> None:
         from psycopg import errors  # here: a worker on SQLite never imports psycopg
         from psycopg.adapt import PyFormat, Transformer
-        from psycopg.pq import ExecStatus
+        from psycopg.pq import ConnStatus, ExecStatus
 
         super().__init__(dbapi, True)
         self._ok = (ExecStatus.TUPLES_OK, ExecStatus.COMMAND_OK)
-        self._error_from_result = errors.error_from_result
+        self._connected = ConnStatus.OK
+        self._errors = errors
         self._pq = dbapi.pgconn
         self._tx = Transformer(dbapi)
         self._encoding: str = dbapi.info.encoding
@@ -275,9 +276,14 @@ class PqConnection(HotConnection):
         return self._check(pq.exec_prepared(name, params, param_formats=tx.formats))
 
     def _check(self, result: Any) -> Any:
-        if result.status not in self._ok:
-            raise self._error_from_result(result, encoding=self._encoding)
-        return result
+        if result.status in self._ok:
+            return result
+        if self._pq.status != self._connected:
+            # The server went away (libpq's result has no SQLSTATE then): an OperationalError,
+            # as the cursor raises, which idp/faults.py answers with 503.
+            message = (result.error_message or b"").decode(self._encoding, "replace").strip()
+            raise self._errors.OperationalError(f"the connection is lost: {message}")
+        raise self._errors.error_from_result(result, encoding=self._encoding)
 
 
 def _numbered(sql: str) -> tuple[bytes, tuple[str, ...]]:
