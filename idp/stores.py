@@ -22,6 +22,8 @@ import copy
 import json
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager, nullcontext, suppress
 from typing import TYPE_CHECKING, Any, Protocol, cast
 from urllib.parse import parse_qs, unquote, urlsplit
 
@@ -85,6 +87,15 @@ class Store(Protocol):
         """The members that have not expired (an empty set when there are none)."""
         ...
 
+    def batch(self) -> AbstractContextManager[None]:
+        """Writes made inside the block (`put`, `delete`, `set_add`, `set_remove`) reach the
+        store together, in one round trip, at the end of the block — also when the block
+        raises — or before the first call inside it that returns something (a read, `add`,
+        `incr`), so that call sees them. Other clients see all of them or none. A batch
+        inside a batch is part of it. The database and the in-process store write at once:
+        their writes cost no round trip of their own (the database's land with its commit)."""
+        ...
+
     def ping(self) -> bool: ...
 
     def close(self) -> None:
@@ -128,6 +139,9 @@ class DatabaseStore:
 
     def _conn(self) -> Any:
         return self._session().connection()
+
+    def batch(self) -> AbstractContextManager[None]:
+        return nullcontext()  # the writes wait for the caller's commit already
 
     def get(self, key: str) -> dict[str, Any] | None:
         row = self._conn().execute(self._select, {"k": key}).first()
@@ -437,8 +451,39 @@ class RedisStore:
         self._prefix = prefix
         self._set_add = self._redis.register_script(_SET_ADD)
         self._set_members = self._redis.register_script(_SET_MEMBERS)
+        self._local = threading.local()  # the open batch of this thread (a request)
+
+    @contextmanager
+    def batch(self) -> Iterator[None]:
+        if getattr(self._local, "pipe", None) is not None:
+            yield  # the outer batch sends
+            return
+        # MULTI … EXEC: other clients see all of the batch or none of it.
+        self._local.pipe = self._redis.pipeline(transaction=True)
+        try:
+            yield
+        except BaseException:
+            with suppress(Exception):  # the block's own error is the one to report
+                self._flush()
+            raise
+        finally:
+            pending = self._local.pipe
+            self._local.pipe = None
+        if pending.command_stack:
+            pending.execute()
+
+    def _writer(self) -> Any:
+        """The open batch's pipeline, else the client."""
+        return getattr(self._local, "pipe", None) or self._redis
+
+    def _flush(self) -> None:
+        """Send the open batch's writes before a call that returns something."""
+        pipe = getattr(self._local, "pipe", None)
+        if pipe is not None and pipe.command_stack:
+            pipe.execute()
 
     def get(self, key: str) -> dict[str, Any] | None:
+        self._flush()
         raw = self._redis.get(self._prefix + key)
         if raw is None:
             return None
@@ -446,19 +491,22 @@ class RedisStore:
         return value
 
     def get_many(self, keys: list[str]) -> list[dict[str, Any] | None]:
+        self._flush()
         return [None if raw is None else json.loads(raw)
                 for raw in self._redis.mget([self._prefix + k for k in keys])]
 
     def put(self, key: str, value: dict[str, Any], ttl: float) -> None:
-        self._redis.set(self._prefix + key, _dumps(value), px=_ms(ttl))
+        self._writer().set(self._prefix + key, _dumps(value), px=_ms(ttl))
 
     def delete(self, key: str) -> None:
-        self._redis.delete(self._prefix + key)
+        self._writer().delete(self._prefix + key)
 
     def add(self, key: str, value: dict[str, Any], ttl: float) -> bool:
+        self._flush()
         return bool(self._redis.set(self._prefix + key, _dumps(value), px=_ms(ttl), nx=True))
 
     def incr(self, key: str, ttl: float, amount: int = 1) -> int:
+        self._flush()
         pipe = self._redis.pipeline(transaction=True)  # MULTI … EXEC: one atomic step
         pipe.incrby(self._prefix + key, amount)
         pipe.pexpire(self._prefix + key, _ms(ttl))
@@ -468,6 +516,7 @@ class RedisStore:
     def incr_many(self, counts: list[tuple[str, float, int]]) -> list[int]:
         if not counts:
             return []
+        self._flush()
         pipe = self._redis.pipeline(transaction=True)
         for key, ttl, amount in counts:
             pipe.incrby(self._prefix + key, amount)
@@ -475,16 +524,24 @@ class RedisStore:
         return [int(value) for value in pipe.execute()[::2]]
 
     def count(self, key: str) -> int:
+        self._flush()
         raw = self._redis.get(self._prefix + key)
         return 0 if raw is None else int(raw)
 
     def set_add(self, key: str, member: str, ttl: float) -> None:
-        self._set_add(keys=[self._prefix + key], args=[member, _ms(ttl)])
+        pipe = getattr(self._local, "pipe", None)
+        if pipe is None:
+            self._set_add(keys=[self._prefix + key], args=[member, _ms(ttl)])
+        else:
+            # EVAL, not the script's EVALSHA: a pipeline that runs a registered script asks
+            # the server whether it has it first (SCRIPT EXISTS), a round trip of its own.
+            pipe.eval(_SET_ADD, 1, self._prefix + key, member, _ms(ttl))
 
     def set_remove(self, key: str, member: str) -> None:
-        self._redis.zrem(self._prefix + key, member)
+        self._writer().zrem(self._prefix + key, member)
 
     def set_members(self, key: str) -> set[str]:
+        self._flush()
         members = self._set_members(keys=[self._prefix + key])
         return {m.decode() if isinstance(m, bytes) else str(m) for m in members}
 
@@ -517,6 +574,9 @@ class MemoryStore:
         self._lock = threading.Lock()
         self._values: dict[str, tuple[Any, float]] = {}
         self._sets: dict[str, dict[str, float]] = {}
+
+    def batch(self) -> AbstractContextManager[None]:
+        return nullcontext()  # in-process: a write costs no round trip
 
     def _live(self, key: str) -> Any:
         entry = self._values.get(key)

@@ -73,13 +73,18 @@ def finish_login(ia: Interaction, principal: Principal, *, acr: str,
         # Another member signed in in this browser: their session ends everywhere.
         end_session(p, db.session, previous, ip=client_ip(), reason="other_member_login")
         previous = None
-    handle, sess = p.sessions.login(previous, member_id=principal.member_id, acr=acr, amr=amr,
-                                    ua=request.headers.get("User-Agent"), ip=client_ip())
-    ia.record_login(at=p.clock.now(), sid=sess.sid, acr=acr)
-    db.session.commit()  # the login stands whatever the authorization request turns into
-    # Resume right away: one round trip from the login form to the client (or the next step).
-    resp = pipeline.run(ia.params, browser=cookies().browser.read() or "", sso_handle=handle,
-                        interaction=ia, sess=sess, member=member)
+    # The session, its relying party and the interaction's end reach a shared store in one
+    # round trip, as the block ends (Store.batch): 5 writes, 4 round trips fewer per login.
+    with p.store.batch():
+        handle, sess = p.sessions.login(previous, member_id=principal.member_id, acr=acr,
+                                        amr=amr, ua=request.headers.get("User-Agent"),
+                                        ip=client_ip())
+        ia.record_login(at=p.clock.now(), sid=sess.sid, acr=acr)
+        db.session.commit()  # the login stands whatever the authorization request turns into
+        # Resume right away: one round trip from the login form to the client (or the next
+        # step).
+        resp = pipeline.run(ia.params, browser=cookies().browser.read() or "",
+                            sso_handle=handle, interaction=ia, sess=sess, member=member)
     if resp.status_code in (301, 302, 307, 308):
         resp.status_code = 303  # the browser never re-POSTs the credentials
     cookies().sso.set(resp, handle)

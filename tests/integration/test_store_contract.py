@@ -13,6 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -295,6 +296,88 @@ def test_concurrent_set_adds_and_removes_are_all_kept(subject):
 
     _parallel(work)
     assert s.run(lambda st: st.set_members("s")) == {f"new{i}" for i in range(THREADS)}
+
+
+def test_a_batch_writes_everything_and_a_read_inside_it_sees_what_came_before(subject):
+    s = subject
+    s.run(lambda st: st.put("gone", {"v": 0}, 60))
+    s.run(lambda st: st.set_add("s", "old", 60))
+
+    def work(st: Store) -> tuple[Any, ...]:
+        with st.batch():
+            st.put("one", {"v": 1}, 60)
+            st.delete("gone")
+            st.set_add("s", "new", 60)
+            st.set_remove("s", "old")
+            seen = (st.get("one"), st.get("gone"), st.set_members("s"))
+            st.put("two", {"v": 2}, 60)
+            with st.batch():  # a batch inside a batch is part of it
+                st.set_add("s", "inner", 60)
+            assert st.incr("n", 60) == 1  # a call that answers sees every write before it
+            st.put("three", {"v": 3}, 60)
+        return seen
+
+    assert s.run(work) == ({"v": 1}, None, {"new"})
+    assert s.run(lambda st: (st.get("one"), st.get("two"), st.get("three"), st.get("gone"),
+                             st.set_members("s"), st.count("n"))) == \
+        ({"v": 1}, {"v": 2}, {"v": 3}, None, {"new", "inner"}, 1)
+
+
+def test_a_batch_whose_block_raises_still_writes_what_it_made(subject):
+    def work(st: Store) -> None:
+        with suppress(RuntimeError), st.batch():
+            st.put("made", {"v": 1}, 60)
+            st.set_add("s", "m", 60)
+            raise RuntimeError("the request failed after the writes")
+
+    subject.run(work)  # the caller commits (the database's writes are in its transaction)
+    assert subject.run(lambda st: (st.get("made"), st.set_members("s"))) == ({"v": 1}, {"m"})
+
+
+@pytest.mark.scaleout
+def test_a_redis_batch_is_one_round_trip_that_others_see_whole(monkeypatch):
+    """RedisStore.batch: nothing reaches Redis until the block ends, then one MULTI … EXEC
+    (SET, SET, the set's script as EVAL, DEL: no SCRIPT EXISTS first)."""
+    import redis.client
+
+    subject = next(gen := _redis())
+    try:
+        st, other = subject.store, _redis_store_like(subject.store)
+        st.put("gone", {"v": 0}, 60)
+        sent: list[list[str]] = []
+        original = redis.client.Pipeline.execute
+
+        def counted(pipe: Any, *args: Any, **kw: Any) -> Any:
+            sent.append([str(c[0][0]) for c in pipe.command_stack])
+            return original(pipe, *args, **kw)
+
+        monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+        monkeypatch.setattr(redis.client.Redis, "execute_command", _no_single_commands)
+        with st.batch():
+            st.put("one", {"v": 1}, 60)
+            st.put("two", {"v": 2}, 60)
+            st.set_add("s", "x", 60)
+            st.delete("gone")
+            monkeypatch.undo()  # the other client reads as usual
+            assert (other.get("one"), other.get("gone")) == (None, {"v": 0})
+            monkeypatch.setattr(redis.client.Pipeline, "execute", counted)
+            monkeypatch.setattr(redis.client.Redis, "execute_command", _no_single_commands)
+        monkeypatch.undo()
+        assert sent == [["SET", "SET", "EVAL", "DEL"]]
+        assert (other.get("one"), other.get("two"), other.get("gone"),
+                other.set_members("s")) == ({"v": 1}, {"v": 2}, None, {"x"})
+        other.close()
+    finally:
+        next(gen, None)
+
+
+def _redis_store_like(store: RedisStore) -> RedisStore:
+    """A second client (another process's) on the same Redis and prefix."""
+    return RedisStore(os.environ["IDP_REDIS_URL"], prefix=store._prefix)
+
+
+def _no_single_commands(*args: Any, **kw: Any) -> Any:
+    raise AssertionError(f"a command outside the batch: {args[1:2]}")
 
 
 def test_ping(subject):
