@@ -474,7 +474,8 @@ class RedisStore:
 
     def _writer(self) -> Any:
         """The open batch's pipeline, else the client."""
-        return getattr(self._local, "pipe", None) or self._redis
+        pipe = getattr(self._local, "pipe", None)
+        return self._redis if pipe is None else pipe
 
     def _flush(self) -> None:
         """Send the open batch's writes before a call that returns something."""

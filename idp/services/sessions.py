@@ -97,11 +97,12 @@ class SsoSessions:
 
     def _save(self, sess: SsoSession) -> None:
         ttl = self._remaining(sess)
-        self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), ttl)
-        self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, ttl)
-        self._store.set_add(_member_key(sess.member_id), sess.handle_hash, ttl)
-        for client_id in sess.clients:  # a rotated session lives longer: so do its entries
-            self._store.set_add(_clients_key(sess.sid), client_id, ttl)
+        with self._store.batch():  # the session and its indexes: all of them or none
+            self._store.put(f"sso:{sess.handle_hash}", sess.to_dict(), ttl)
+            self._store.put(f"sso-sid:{sess.sid}", {"h": sess.handle_hash}, ttl)
+            self._store.set_add(_member_key(sess.member_id), sess.handle_hash, ttl)
+            for client_id in sess.clients:  # a rotated session lives longer: so its entries
+                self._store.set_add(_clients_key(sess.sid), client_id, ttl)
 
     def get(self, handle: str | None) -> SsoSession | None:
         if not handle:
@@ -152,10 +153,11 @@ class SsoSessions:
         including any that joined after `sess` was read."""
         sess.clients = sorted(self._store.set_members(_clients_key(sess.sid))
                               | set(sess.clients))
-        self._store.delete(f"sso:{sess.handle_hash}")
-        self._store.delete(f"sso-sid:{sess.sid}")
-        self._store.delete(_clients_key(sess.sid))
-        self._store.set_remove(_member_key(sess.member_id), sess.handle_hash)
+        with self._store.batch():  # one round trip; no half-ended session for other readers
+            self._store.delete(f"sso:{sess.handle_hash}")
+            self._store.delete(f"sso-sid:{sess.sid}")
+            self._store.delete(_clients_key(sess.sid))
+            self._store.set_remove(_member_key(sess.member_id), sess.handle_hash)
 
 
 def _ua(value: str | None) -> str | None:
