@@ -74,6 +74,7 @@ class Prepared:
         if dialect.name == "postgresql" and not self.positional:
             self.serial = next(_serials)
             self.pq_query, self.pq_names = _numbered(self.sql)
+            self.pq_formats: list[Any] = []  # psycopg's PyFormat.AUTO each, set on first use
 
     def pq_parameters(self, values: Mapping[str, Any]) -> list[Any]:
         """The parameters in the order of the $n of `pq_query`, bound as `parameters`."""
@@ -265,8 +266,9 @@ class PqConnection(HotConnection):
 
     def _execute(self, prepared: Prepared, values: Mapping[str, Any]) -> Any:
         tx, pq = self._tx, self._pq
-        params = tx.dump_sequence(prepared.pq_parameters(values),
-                                  [self._auto] * len(prepared.pq_names))
+        if len(prepared.pq_formats) != len(prepared.pq_names):
+            prepared.pq_formats = [self._auto] * len(prepared.pq_names)
+        params = tx.dump_sequence(prepared.pq_parameters(values), prepared.pq_formats)
         key = (prepared.serial, tuple(tx.types or ()))
         name = self._names.get(key)
         if name is None:
