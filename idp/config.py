@@ -217,6 +217,7 @@ RULES: dict[str, Check] = {
     # Issue 10: logs and metrics for operators (idp/observability.py).
     "log_format": _one_of("", "json", "text"),
     "log_level": _one_of("DEBUG", "INFO", "WARNING", "ERROR"),
+    "access_log_flush_seconds": _at_least(0),
     "token_commit": _one_of("async", "sync"),
     "metrics.bind": lambda v: None if v == "" else _bind(v),
     "metrics.allow": _networks,

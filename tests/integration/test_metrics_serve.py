@@ -37,7 +37,7 @@ def count_of(text: str, route: str, status: str = "200") -> float:
 
 
 @pytest.fixture()
-def served(tmp_path: Path) -> Any:
+def served(tmp_path: Path, request: pytest.FixtureRequest) -> Any:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("IDP_", "PROMETHEUS_"))}
     port, metrics_port = free_port(), free_port()
     env.update({
@@ -48,6 +48,7 @@ def served(tmp_path: Path) -> Any:
         "IDP_METRICS_TOKEN": TOKEN,
         "IDP_LOG_FORMAT": "json",
         "TMPDIR": str(tmp_path),  # where `idp serve` makes its metrics directory
+        **getattr(request, "param", {}),
     })
     subprocess.run([str(IDP_BIN), "db", "upgrade"], cwd=PROJECT, env=env, check=True,
                    capture_output=True, timeout=60)
@@ -142,3 +143,22 @@ def test_two_workers_are_counted_on_one_endpoint(served: Any) -> None:
     # A stop removes this start's metric files (the next start begins at zero).
     stop()
     assert not list(tmp_path.glob("idp-metrics-*"))
+
+
+@pytest.mark.parametrize("served", [{"IDP_ACCESS_LOG_FLUSH_SECONDS": "3600"}], indirect=True)
+def test_held_access_lines_are_written_when_the_workers_stop(served: Any) -> None:
+    """Issue 10: a worker holds its access lines (access_log_flush_seconds); granian's
+    workers leave through os._exit, and what they held still reaches the log."""
+    url, _, log, _, stop = served
+    rids = [requests.get(f"{url}/userinfo", timeout=5).headers["X-Request-ID"]
+            for _ in range(5)]
+    time.sleep(0.5)
+
+    def logged() -> set[str]:
+        return {line.get("request_id") for line in (
+            json.loads(line) for line in log.read_text(errors="replace").splitlines()
+            if line.startswith("{"))}
+
+    assert not logged() & set(rids)  # held for an hour
+    stop()
+    assert set(rids) <= logged()

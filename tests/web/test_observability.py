@@ -8,6 +8,8 @@ from __future__ import annotations
 import io
 import json
 import logging
+import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -388,6 +390,121 @@ def test_a_handler_added_later_gets_every_access_line() -> None:
         logging.getLogger("idp").removeHandler(keep)
     assert [r.getMessage() for r in seen] == ["GET /x 200"]
     assert len(stream.getvalue().splitlines()) == 1  # and our handler once, as before
+
+
+def _held_root(stream: Any, flush_seconds: float) -> Any:
+    from idp.observability import access_log, make_handler
+
+    handler = make_handler({"log_format": "json", "access_log_flush_seconds": flush_seconds},
+                           stream)
+    root = logging.getLogger()
+    saved = root.handlers[:], root.level, access_log.level
+    root.handlers[:] = [handler]
+    root.setLevel(logging.INFO)
+    access_log.setLevel(logging.INFO)
+
+    def restore() -> None:
+        root.handlers[:], level, access_level = saved
+        root.setLevel(level)
+        access_log.setLevel(access_level)
+        handler.close()
+
+    return handler, restore
+
+
+def _paths(text: str) -> list[str]:
+    return [json.loads(line).get("path") or json.loads(line)["message"]
+            for line in text.splitlines()]
+
+
+def test_access_lines_are_held_and_written_in_order() -> None:
+    """Issue 10: a worker holds its access lines (access_log_flush_seconds) and writes them
+    together; a record of any other kind writes the lines before it first, and a flush (the
+    timer, the exit) writes the rest."""
+    from idp.observability import Observe
+
+    stream = io.StringIO()
+    handler, restore = _held_root(stream, 3600)
+    try:
+        Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/a"}, "200", 0.001)
+        Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/b"}, "200", 0.001)
+        assert stream.getvalue() == ""  # held
+        logging.getLogger("idp.audit").warning("between")
+        Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/c"}, "200", 0.001)
+        assert _paths(stream.getvalue()) == ["/a", "/b", "between"]
+        handler.flush()
+        assert _paths(stream.getvalue()) == ["/a", "/b", "between", "/c"]
+    finally:
+        restore()
+
+
+def test_held_access_lines_are_written_by_the_timer_by_size_and_at_close() -> None:
+    from idp.observability import HELD_BYTES_LIMIT, Observe
+
+    # The timer: nobody flushes, the line appears.
+    stream = io.StringIO()
+    handler, restore = _held_root(stream, 0.05)
+    try:
+        Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/timer"}, "200", 0.001)
+        deadline = time.monotonic() + 5
+        while not stream.getvalue() and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert _paths(stream.getvalue()) == ["/timer"]
+    finally:
+        restore()
+    # The size: past HELD_BYTES_LIMIT the lines go without waiting; the close writes the rest.
+    stream = io.StringIO()
+    handler, restore = _held_root(stream, 3600)
+    try:
+        path = "/" + "x" * 1000
+        n = 0
+        while not stream.getvalue():
+            Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": path}, "200", 0.001)
+            n += 1
+        size = len(stream.getvalue())  # written as soon as they reach the limit
+        assert size >= HELD_BYTES_LIMIT > size - len(stream.getvalue().splitlines()[-1]) - 1
+        Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/last"}, "200", 0.001)
+        written = len(stream.getvalue().splitlines())
+        assert written == n
+    finally:
+        restore()
+    assert _paths(stream.getvalue())[-1] == "/last" and len(stream.getvalue().splitlines()) == n + 1
+
+
+def test_at_once_when_nothing_may_be_held() -> None:
+    from idp.observability import Observe
+
+    stream = io.StringIO()
+    _, restore = _held_root(stream, 0)
+    try:
+        Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/now"}, "200", 0.001)
+        assert _paths(stream.getvalue()) == ["/now"]
+    finally:
+        restore()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="os.fork: POSIX only")
+def test_a_forked_child_does_not_write_its_parents_held_lines(tmp_path: Any) -> None:
+    """granian forks its workers: the lines the parent held are the parent's to write."""
+    from idp.observability import Observe
+
+    path = tmp_path / "log"
+    with open(path, "w", encoding="utf-8") as stream:
+        handler, restore = _held_root(stream, 3600)
+        try:
+            Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/parent"}, "200", 0.001)
+            pid = os.fork()
+            if pid == 0:  # the child: its own line, then leave as a worker would
+                try:
+                    Observe._log({"REQUEST_METHOD": "GET", "PATH_INFO": "/child"}, "200", 0.001)
+                    handler.flush()
+                finally:
+                    os._exit(0)
+            os.waitpid(pid, 0)
+            handler.flush()
+        finally:
+            restore()
+    assert sorted(_paths(path.read_text(encoding="utf-8"))) == ["/child", "/parent"]
 
 
 def test_a_bounded_body_reaches_the_server_in_one_piece() -> None:
