@@ -170,7 +170,7 @@ class Observe:
         access_log.handle(record)
 
 
-def _sole_json_handler() -> logging.StreamHandler[Any] | None:
+def _sole_json_handler() -> JsonLinesHandler | None:
     """The JSON handler of `configure_logging` when an access log line would reach it and
     nothing else: no handler or filter on the way up from `idp.access`, none but ours on the
     root logger. Looked at per line, so a handler added later (a test's caplog, an operator's
@@ -186,12 +186,12 @@ def _sole_json_handler() -> logging.StreamHandler[Any] | None:
     handler = root.handlers[0]
     if not getattr(handler, "_idp", False) or handler.filters or handler.level > logging.INFO \
             or type(handler.formatter) is not JsonFormatter \
-            or not isinstance(handler, logging.StreamHandler):
+            or not isinstance(handler, JsonLinesHandler):
         return None
     return handler
 
 
-def _write_line(handler: logging.StreamHandler[Any], fields: dict[str, Any]) -> bool:
+def _write_line(handler: JsonLinesHandler, fields: dict[str, Any]) -> bool:
     """An access log line written as `handler` would write its record (issue 10: the record,
     its factory, the filters and the handlers' walk cost a third of a userinfo request);
     False when it could not be, and the standard way then reports the failure."""
@@ -201,12 +201,7 @@ def _write_line(handler: logging.StreamHandler[Any], fields: dict[str, Any]) -> 
         now = time.time()
         line = formatter.line(now, int((now - int(now)) * 1000), "INFO", access_log.name,
                               message, telemetry.request_id.get(), fields)
-        if isinstance(handler, JsonLinesHandler):
-            handler.write_line(line)
-        else:
-            with handler.lock:  # type: ignore[union-attr]  # a StreamHandler has its lock
-                handler.stream.write(line + handler.terminator)
-                handler.stream.flush()
+        handler.write_line(line)
     except Exception:
         return False
     return True
